@@ -1,0 +1,191 @@
+"""`python -m fedcore`: train, runs, report, diagnose, compare, bench.
+
+Defaults come from fedcore.config.RunConfig; this module only maps flags onto it.
+Errors a user can cause print one line starting with 'error:' and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from fedcore.config import BACKBONES, MODES, PARTITIONS, STRATEGIES, RunConfig
+from fedcore.errors import FedXrayError
+
+EXIT_USER_ERROR = 2
+EXIT_STOPPED = 3
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    d = RunConfig()
+    parser.add_argument("--rounds", type=int, default=d.rounds, help=f"federated rounds (default {d.rounds})")
+    parser.add_argument("--local-epochs", type=int, default=d.local_epochs,
+                        help=f"epochs each hospital trains per round (default {d.local_epochs})")
+    parser.add_argument("--hospitals", type=int, default=d.hospitals,
+                        help=f"hospitals made from the embedded data or an .npz (default {d.hospitals})")
+    parser.add_argument("--backbone", choices=BACKBONES, default=d.backbone, help=f"model (default {d.backbone})")
+    parser.add_argument("--weights", default=d.weights,
+                        help="random, imagenet (falls back to random offline) or a local .weights.h5 path")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="model input side in pixels (default: 28 cnn, 100 efficientnetv2s, 96 mobilenetv3small)")
+    parser.add_argument("--data", default=d.data,
+                        help="'embedded' (PneumoniaMNIST), a folder in the ROOT/HOSPITAL/hospital_k layout, or a .npz")
+    parser.add_argument("--partition", choices=PARTITIONS, default=d.partition,
+                        help=f"how the embedded data is split (default {d.partition})")
+    parser.add_argument("--alpha", type=float, default=d.alpha, help=f"Dirichlet alpha (default {d.alpha})")
+    parser.add_argument("--acquisition-shift", action="store_true", help="give each hospital its own scanner look")
+    parser.add_argument("--max-per-hospital", type=int, default=None, help="cap on training images per hospital")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"local batch size (default {d.batch_size})")
+    parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 1e-3 cnn, 1e-4 others)")
+    parser.add_argument("--no-class-weighting", dest="class_weighting", action="store_false",
+                        help="train without per-hospital class weights")
+    parser.add_argument("--threshold", type=float, default=d.threshold, help="P(pneumonia) decision threshold")
+    parser.add_argument("--mode", choices=MODES, default=d.mode, help=f"(default {d.mode})")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=d.strategy, help=f"(default {d.strategy})")
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig the flags describe."""
+    return RunConfig(
+        rounds=args.rounds, local_epochs=args.local_epochs, hospitals=args.hospitals, backbone=args.backbone,
+        weights=args.weights, image_size=args.image_size, data=args.data, partition=args.partition,
+        alpha=args.alpha, acquisition_shift=args.acquisition_shift, max_per_hospital=args.max_per_hospital,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, class_weighting=args.class_weighting,
+        threshold=args.threshold, mode=args.mode, strategy=args.strategy, seed=args.seed,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fedcore", description="FedXray federated pneumonia engine")
+    parser.add_argument("--home", default=None, help="run store folder (default $FEDCORE_HOME or ./runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a federation and print Tables 1 and 2")
+    _config_flags(train)
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped or failed run from its last round")
+    train.add_argument("--run-id", help=argparse.SUPPRESS)  # a row the dashboard created beforehand
+    train.add_argument("--json", metavar="PATH", help="write the full result (config, every round, tables) here")
+
+    sub.add_parser("runs", help="list the runs in the store")
+
+    report = sub.add_parser("report", help="Tables 1 and 2 of a run")
+    report.add_argument("run", help="run id (see `runs`)")
+    report.add_argument("--round", default="last", help="'last', 'best' or a round number")
+    report.add_argument("--csv", metavar="PREFIX", help="also write PREFIX_table1.csv and PREFIX_table2.csv")
+
+    diagnose = sub.add_parser("diagnose", help="probability of pneumonia for one image")
+    diagnose.add_argument("image", help="PNG, JPEG or DICOM file")
+    diagnose.add_argument("--run", help="run id (default: the newest run with a completed round)")
+    diagnose.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
+    compare = sub.add_parser("compare", help="federated vs centralized vs local on the same split")
+    _config_flags(compare)
+
+    bench = sub.add_parser("bench", help="speed figures, measured side by side")
+    bench.add_argument("--quick", action="store_true", help="skip the EfficientNetV2S throughput figure (minutes)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except FedXrayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _store(args):
+    from fedcore.store import RunStore
+    return RunStore(args.home)
+
+
+def cmd_train(args) -> int:
+    from fedcore import engine, report
+
+    store = _store(args)
+    stop = engine.StopSignal()
+    signal.signal(signal.SIGINT, stop.set)
+    signal.signal(signal.SIGTERM, stop.set)
+    config = None if args.resume else config_from_args(args).validate()
+    result = engine.run(config, store, resume=args.resume, stop=stop, run_id=args.run_id,
+                        log=lambda line: print(line, flush=True))
+    snapshot = store.snapshot(result.run_id)
+    if result.rounds_done:
+        print()
+        print(report.text_report(snapshot))
+    if args.json:
+        _write_json(args.json, snapshot, result)
+    if result.status == "failed":
+        return 1
+    return EXIT_STOPPED if result.status == "stopped" else 0
+
+
+def _write_json(path: str, snapshot: dict, result) -> None:
+    out = {"result": {k: v for k, v in vars(result).items()}, **snapshot}
+    Path(path).write_text(json.dumps(out, indent=1, default=str, allow_nan=True))
+
+
+def cmd_runs(args) -> int:
+    runs = _store(args).list_runs()
+    if not runs:
+        print("no runs yet: `python -m fedcore train` starts one")
+        return 0
+    print(f"{'run':<22} {'status':<9} {'mode':<12} {'model':<17} {'rounds':>7}  {'best':>4}")
+    for r in runs:
+        c = r["config"]
+        print(f"{r['id']:<22} {r['status']:<9} {r['mode']:<12} {c['backbone']:<17} "
+              f"{r['rounds_done']:>3}/{r['rounds_total']:<3}  {r['best_round'] or '-':>4}"
+              + (f"  {r['error']}" if r["error"] else ""))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from fedcore import report
+
+    snapshot = _store(args).snapshot(args.run)
+    print(report.text_report(snapshot, args.round))
+    if args.csv:
+        report.table1(snapshot, args.round).to_csv(f"{args.csv}_table1.csv")
+        report.table2(snapshot, args.round).to_csv(f"{args.csv}_table2.csv")
+        print(f"wrote {args.csv}_table1.csv and {args.csv}_table2.csv")
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    from fedcore import diagnosis
+
+    path = Path(args.image)
+    if not path.is_file():
+        raise FedXrayError(f"{path} is not a file")
+    loaded = diagnosis.load_run_model(_store(args), args.run, args.checkpoint)
+    result = diagnosis.diagnose(loaded, path.read_bytes(), str(path), with_heatmap=False)
+    auroc = loaded.test_metrics.get("auroc")
+    print(f"P(pneumonia) = {result.probability:.4f}  ->  {result.label} (threshold {result.threshold})")
+    print(f"model: run {loaded.run_id}, round {loaded.server_round} ({loaded.checkpoint}), "
+          f"{loaded.config.backbone}" + (f", global test AUROC {auroc:.3f}" if auroc is not None else ""))
+    print(diagnosis.DISCLAIMER)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from fedcore import baselines
+
+    table = baselines.compare(config_from_args(args).validate(), _store(args), log=lambda s: print(s, flush=True))
+    print()
+    print(baselines.format_comparison(table))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from fedcore import bench
+
+    return bench.main(quick=args.quick, home=args.home)
+
+
+COMMANDS = {"train": cmd_train, "runs": cmd_runs, "report": cmd_report, "diagnose": cmd_diagnose,
+            "compare": cmd_compare, "bench": cmd_bench}

@@ -1,0 +1,125 @@
+"""Single-image diagnosis from a run's checkpoint: P(pneumonia), the call, and a Grad-CAM heat map.
+
+A research demo, not a medical device: the output says so wherever it is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedcore.config import RunConfig
+from fedcore.data import CLASSES, to_model_input
+from fedcore.errors import FedXrayError
+from fedcore.images import decode_image
+from fedcore.model import BuiltModel, build_model
+from fedcore.store import RunStore
+
+DISCLAIMER = "Research demo, not a medical device: not for clinical decisions."
+
+
+@dataclass
+class LoadedModel:
+    """A run's model with the weights of one checkpoint."""
+
+    built: BuiltModel
+    config: RunConfig
+    run_id: str
+    server_round: int
+    checkpoint: str
+    model_name: str
+    test_metrics: dict
+
+
+@dataclass
+class Diagnosis:
+    """One image's result."""
+
+    probability: float
+    label: str
+    threshold: float
+    image: np.ndarray
+    heatmap: np.ndarray | None = None
+
+
+def load_run_model(store: RunStore, run_id: str | None = None, checkpoint: str = "best",
+                   model_name: str | None = None) -> LoadedModel:
+    """Build the run's model and load a checkpoint's weights.
+
+    Parameters
+    ----------
+    store : RunStore
+    run_id : str, optional
+        Default: the newest run that completed at least one round.
+    checkpoint : str
+        'best' (by global AUROC) or 'last'.
+    model_name : str, optional
+        In local mode, which hospital's model; default the first.
+    """
+    if run_id is None:
+        candidates = [r for r in store.list_runs() if r["rounds_done"]]
+        if not candidates:
+            raise FedXrayError("no run has completed a round yet: train one first "
+                               "(`python -m fedcore train` or the dashboard's Train page)")
+        run_id = candidates[0]["id"]
+    record = store.get_run(run_id)
+    config = RunConfig.from_dict(record["config"])
+    server_round, models = store.load_checkpoint(run_id, checkpoint)
+    name = model_name or next(iter(models))
+    if name not in models:
+        raise FedXrayError(f"run {run_id} has no model '{name}': it has {', '.join(models)}")
+    # The backbone's initial weights are replaced by the checkpoint: never download them again.
+    built = build_model(RunConfig.from_dict({**config.to_dict(), "weights": "random"}))
+    built.model.set_weights(models[name])
+    snapshot = store.snapshot(run_id)
+    scope = "global" if name == "global" else f"global:{name}"
+    test = next((m for m in snapshot["metrics"] if m["round"] == server_round and m["scope"] == scope), {})
+    return LoadedModel(built, config, run_id, server_round, checkpoint, name, test)
+
+
+def diagnose(loaded: LoadedModel, data: bytes, name: str = "image", with_heatmap: bool = True) -> Diagnosis:
+    """Decode an uploaded file and classify it.
+
+    Raises
+    ------
+    FedXrayError
+        For a file that is not a readable PNG, JPEG or DICOM image.
+    """
+    image = decode_image(data, loaded.config.input_size, name)
+    x = to_model_input(image[None])
+    probability = float(np.asarray(loaded.built.model(x, training=False))[0, 1])
+    label = CLASSES[int(probability >= loaded.config.threshold)]
+    heatmap = grad_cam(loaded.built, x) if with_heatmap else None
+    return Diagnosis(probability, label, loaded.config.threshold, image, heatmap)
+
+
+def grad_cam(built: BuiltModel, x: np.ndarray, class_index: int = 1) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al., 2017) for one image, upsampled to the input size.
+
+    Parameters
+    ----------
+    built : BuiltModel
+    x : np.ndarray, shape (1, s, s, 1)
+    class_index : int
+        1 = PNEUMONIA: where the evidence for pneumonia is.
+
+    Returns
+    -------
+    np.ndarray, shape (s, s), values in 0..1
+    """
+    import tensorflow as tf
+
+    tensor = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        fmap = built.extractor(tensor, training=False)
+        tape.watch(fmap)
+        score = built.head(fmap, training=False)[:, class_index]
+    grads = tape.gradient(score, fmap)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[0].numpy()
+    if cam.max() > 0:
+        cam = cam / cam.max()
+    size = x.shape[1]
+    cam = tf.image.resize(cam[..., None], (size, size), method="bilinear")[..., 0].numpy()
+    return np.clip(cam, 0.0, 1.0)

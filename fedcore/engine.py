@@ -1,0 +1,272 @@
+"""A whole run in one process: federated (FedAvg), centralized or local, round by round.
+
+Reads top to bottom: setup, small helpers, then the visible ``for server_round`` loop.
+Every round is written to the run store in one transaction, then checkpointed; a stop
+request (Ctrl-C, SIGTERM, the dashboard's Stop) ends the run after the current step
+with the last completed round kept, and ``resume`` continues from it. Every local step
+is seeded by (seed, round, hospital), so a resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from fedcore.client import FitOutcome, Hospital, LocalTrainingStopped
+from fedcore.config import RunConfig
+from fedcore.data import Federation, HospitalData, Split, load_federation
+from fedcore.errors import FedXrayError
+from fedcore.metrics import fairness_summary
+from fedcore.model import BuiltModel, build_model
+from fedcore.server import BestTracker, Server
+from fedcore.store import RunStore
+from fedcore.strategy import make_strategy
+
+
+class StopSignal:
+    """Set from a signal handler or another thread; the engine polls it between and within steps."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def set(self, *_args) -> None:
+        """Ask the run to stop after the current step (usable directly as a signal handler)."""
+        self._event.set()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class RunResult:
+    """How a run ended, and the timings the benchmarks compare."""
+
+    run_id: str
+    status: str
+    rounds_done: int
+    error: str | None = None
+    fit_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    loop_seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)
+
+
+def pooled(federation: Federation) -> HospitalData:
+    """All hospitals' images as one site: the centralized baseline (what FL avoids doing)."""
+    def cat(split: str) -> Split:
+        parts = [getattr(h, split) for h in federation.hospitals]
+        return Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+    return HospitalData("pooled", cat("train"), cat("val"), cat("test"))
+
+
+def run(config: RunConfig | None = None, store: RunStore | None = None, *, resume: str | None = None,
+        stop: StopSignal | None = None, log: Callable[[str], None] = print,
+        built: BuiltModel | None = None, federation: Federation | None = None,
+        run_id: str | None = None) -> RunResult:
+    """Train a run to the end, to a stop request, or to a failure, writing everything to the store.
+
+    Parameters
+    ----------
+    config : RunConfig, optional
+        The run's settings; for ``resume`` they come from the store.
+    store : RunStore, optional
+        Where the run is written; default the store under FEDCORE_HOME.
+    resume : str, optional
+        Id of a stopped or failed run to continue from its last completed round.
+    stop : StopSignal, optional
+        Polled between hospitals and between batches.
+    log : callable
+        Receives one line of progress at a time (the CLI prints them).
+    built, federation : optional
+        An already compiled model and loaded data, to reuse across runs in one process
+        (benchmarks, ``compare``); built from the config when not given.
+    run_id : str, optional
+        An already created run to fill (the dashboard creates the row before starting).
+
+    Returns
+    -------
+    RunResult
+    """
+    store = store or RunStore()
+    stop = stop or StopSignal()
+
+    # ---------------------------------------------------------------- setup
+    start_round, state, best = 1, None, BestTracker()
+    if resume:
+        record = store.get_run(resume)
+        if record["status"] == "running":
+            raise FedXrayError(f"run {resume} is still running: stop it before resuming")
+        if record["status"] == "finished":
+            raise FedXrayError(f"run {resume} already finished all {record['rounds_total']} rounds")
+        config = RunConfig.from_dict(record["config"])
+        run_id = resume
+        store.mark_running(run_id)
+        try:
+            done, state = store.load_checkpoint(run_id, "last")
+            start_round = done + 1
+            best = _best_so_far(store, run_id)
+        except FedXrayError:
+            state = None
+        store.event(run_id, "resumed", f"resumed at round {start_round}", start_round)
+    else:
+        config = (config or RunConfig()).validate()
+        run_id = run_id or store.create_run(config.to_dict(), config.rounds, config.mode)
+
+    result = RunResult(run_id, "running", start_round - 1)
+    try:
+        log(f"run {run_id}: {config.mode}, {config.backbone} at {config.input_size}px, "
+            f"{config.rounds} rounds x {config.local_epochs} local epoch(s), seed {config.seed}")
+        federation = federation or load_federation(config)
+        built = built or build_model(config)
+        result.notices.append(built.notice)
+        if federation.skipped:
+            store.event(run_id, "skipped_files", f"{len(federation.skipped)} file(s) could not be read and were "
+                        "skipped", level="warning", data={"files": federation.skipped})
+            log(f"warning: skipped {len(federation.skipped)} unreadable file(s); see `python -m fedcore report {run_id}`")
+        store.set_data_summary(run_id, federation.summary(), built.notice)
+        log(f"model: {built.notice}")
+
+        hospitals = [Hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
+        participants = [Hospital(pooled(federation), built, config, 0)] if config.mode == "centralized" else hospitals
+        strategy = make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None, config.rounds)
+        server = Server(strategy, built, federation.global_test, config.threshold)
+        initial = built.initial_weights
+        if state is None:
+            state = ({h.name: initial for h in hospitals} if config.mode == "local" else {"global": initial})
+
+        # ---------------------------------------------------------------- helpers
+        def progress(server_round: int, step: str, hospital: str | None, index: int, round_start: float):
+            elapsed = time.perf_counter() - round_start
+            store.set_progress(run_id, {"round": server_round, "rounds": config.rounds, "step": step,
+                                        "hospital": hospital, "hospital_index": index,
+                                        "hospitals": len(participants), "round_elapsed": elapsed,
+                                        "mean_round_seconds": mean_round_seconds()})
+
+        round_seconds: list[float] = []
+
+        def mean_round_seconds() -> float | None:
+            return float(np.mean(round_seconds)) if round_seconds else None
+
+        def train_round(server_round: int, round_start: float) -> dict[str, FitOutcome]:
+            outcomes = {}
+            instructions = strategy.configure_fit(server_round, state.get("global"))
+            for i, hospital in enumerate(participants):
+                if stop():
+                    raise LocalTrainingStopped(hospital.name)
+                progress(server_round, "training", hospital.name, i, round_start)
+                start_weights = state[hospital.name] if config.mode == "local" else state["global"]
+                try:
+                    outcomes[hospital.name] = hospital.fit(start_weights, server_round, instructions, stop)
+                except LocalTrainingStopped:
+                    raise
+                except Exception as exc:  # one hospital failing must not take the federation down
+                    message = f"{hospital.name} failed in round {server_round}: {exc.__class__.__name__}: {exc}"
+                    store.event(run_id, "hospital_failed", message, server_round, "error",
+                                {"hospital": hospital.name, "traceback": traceback.format_exc(limit=5)})
+                    log(f"warning: {message}; the round goes on without it")
+                result.fit_seconds += outcomes[hospital.name].metrics["fit_seconds"] if hospital.name in outcomes else 0
+            if not outcomes:
+                raise FedXrayError(f"every hospital failed in round {server_round}; see the run's events")
+            return outcomes
+
+        def evaluate_round(models: dict[str, list]) -> dict[str, dict]:
+            start = time.perf_counter()
+            metrics = {}
+            if config.mode == "local":
+                for h in hospitals:
+                    metrics[h.name] = h.evaluate(models[h.name])
+                    metrics[f"global:{h.name}"] = server.evaluate(models[h.name])
+            else:
+                metrics["global"] = server.evaluate(models["global"])
+                for h in hospitals:
+                    metrics[h.name] = h.evaluate(models["global"])
+            result.eval_seconds += time.perf_counter() - start
+            return metrics
+
+        def selection_score(metrics: dict[str, dict]) -> float:
+            if config.mode == "local":
+                return float(np.nanmean([metrics[f"global:{h.name}"]["auroc"] for h in hospitals]))
+            return metrics["global"]["auroc"]
+
+        # ---------------------------------------------------------------- the loop
+        loop_start = time.perf_counter()
+        for server_round in range(start_round, config.rounds + 1):
+            round_start = time.perf_counter()
+            store.event(run_id, "round_started", f"round {server_round} of {config.rounds}", server_round)
+            outcomes = train_round(server_round, round_start)
+            if config.mode == "local":
+                state = {name: o.weights for name, o in outcomes.items()} | {
+                    h.name: state[h.name] for h in hospitals if h.name not in outcomes}
+            else:
+                state = {"global": server.aggregate(server_round, list(outcomes.values()), state["global"])}
+            progress(server_round, "evaluating", None, len(participants), round_start)
+            metrics = evaluate_round(state)
+            fairness = fairness_summary({h.name: metrics[h.name] for h in hospitals})
+            is_best = best.offer(server_round, selection_score(metrics))
+            seconds = time.perf_counter() - round_start
+            round_seconds.append(seconds)
+            fit_info = {name: {**o.metrics, "num_examples": o.num_examples, "bytes_sent": o.payload_bytes(),
+                               "arrays": len(o.weights)} for name, o in outcomes.items()}
+            missing = [h.name for h in participants if h.name not in outcomes]
+            fit_info["_round"] = {"participants": list(outcomes), "failed": missing,
+                                  "bytes_received_each": int(sum(w.nbytes for w in next(iter(state.values()))))}
+            store.record_round(run_id, server_round, metrics, fairness, fit_info, seconds,
+                               best.best_round if is_best else None)
+            store.save_checkpoint(run_id, "last", server_round, state)
+            if is_best:
+                store.save_checkpoint(run_id, "best", server_round, state)
+            result.rounds_done = server_round
+            log(_round_line(server_round, config.rounds, metrics, seconds, hospitals, config.mode))
+        result.loop_seconds = time.perf_counter() - loop_start
+        result.status = "finished"
+        store.finish(run_id, "finished")
+        store.event(run_id, "finished", f"finished {config.rounds} rounds; best round {best.best_round}")
+    except LocalTrainingStopped:
+        result.status = "stopped"
+        store.finish(run_id, "stopped")
+        store.event(run_id, "stopped", f"stopped by request; {result.rounds_done} round(s) complete and kept",
+                    result.rounds_done + 1, "warning")
+        log(f"stopped: {result.rounds_done} round(s) complete; `python -m fedcore train --resume {run_id}` continues")
+    except FedXrayError as exc:
+        result.status, result.error = "failed", str(exc)
+        store.finish(run_id, "failed", str(exc))
+        store.event(run_id, "failed", str(exc), level="error")
+        log(f"error: {exc}")
+    except Exception as exc:  # an engine bug: record it in plain words, keep the traceback in the log
+        result.status = "failed"
+        result.error = f"internal error ({exc.__class__.__name__}: {exc}); the last completed round is kept"
+        store.finish(run_id, "failed", result.error)
+        store.event(run_id, "failed", result.error, level="error", data={"traceback": traceback.format_exc()})
+        log(f"error: {result.error}")
+    return result
+
+
+def _best_so_far(store: RunStore, run_id: str) -> BestTracker:
+    snap = store.snapshot(run_id)
+    tracker = BestTracker()
+    mode = snap["run"]["mode"]
+    by_round: dict[int, list[float]] = {}
+    for m in snap["metrics"]:
+        if (mode == "local" and m["scope"].startswith("global:")) or (mode != "local" and m["scope"] == "global"):
+            by_round.setdefault(m["round"], []).append(m["auroc"])
+    for server_round in sorted(by_round):
+        tracker.offer(server_round, float(np.nanmean(by_round[server_round])))
+    return tracker
+
+
+def _round_line(server_round: int, rounds: int, metrics: dict, seconds: float,
+                hospitals: list[Hospital], mode: str) -> str:
+    if mode == "local":
+        head = "local models on global test: " + " ".join(
+            f"{h.name} auroc {metrics[f'global:{h.name}']['auroc']:.3f}" for h in hospitals)
+    else:
+        g = metrics["global"]
+        head = (f"global acc {g['accuracy']:.3f} auroc {g['auroc']:.3f} sens {g['sensitivity']:.3f} "
+                f"spec {g['specificity']:.3f} loss {g['loss']:.3f}")
+    per = " | ".join(f"{h.name} acc {metrics[h.name]['accuracy']:.3f}" for h in hospitals)
+    return f"round {server_round:>2}/{rounds} ({seconds:5.1f}s)  {head}  | {per}"

@@ -1,0 +1,106 @@
+"""Binary diagnostic metrics with PNEUMONIA as the positive class, and fairness summaries.
+
+Pure functions over numpy arrays. The original design averaged metrics over both
+one-hot classes, which made precision = recall = accuracy and FN = FP; here every
+figure is the binary one a clinician reads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+# Order in which tables and charts show them.
+METRIC_NAMES = (
+    "loss", "accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg",
+    "tp", "fp", "tn", "fn", "n",
+)
+COUNT_NAMES = ("tp", "fp", "tn", "fn", "n")
+
+
+def binary_metrics(y_true, p_pneumonia, threshold: float = 0.5) -> dict:
+    """Metrics of P(pneumonia) scores against 0/1 labels.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+        1 = PNEUMONIA, 0 = NORMAL.
+    p_pneumonia : array-like of float, shape (n,)
+        Predicted probability of PNEUMONIA.
+    threshold : float, default 0.5
+        Scores at or above it are called PNEUMONIA.
+
+    Returns
+    -------
+    dict
+        loss (cross-entropy, nats), accuracy, auroc (NaN when one class is absent),
+        sensitivity (= recall), specificity, precision, f1 (PNEUMONIA), f1_avg
+        (macro F1 over both classes), tp, fp, tn, fn, n.
+    """
+    y = np.asarray(y_true).astype(int).ravel()
+    p = np.clip(np.asarray(p_pneumonia, dtype=np.float64).ravel(), 1e-7, 1 - 1e-7)
+    if y.shape != p.shape:
+        raise ValueError(f"labels {y.shape} and scores {p.shape} differ in shape")
+    if y.size == 0:
+        raise ValueError("no examples to score")
+    pred = (p >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    both = len(np.unique(y)) == 2
+    return {
+        "loss": float(log_loss(y, p, labels=[0, 1])),
+        "accuracy": float(accuracy_score(y, pred)),
+        "auroc": float(roc_auc_score(y, p)) if both else math.nan,
+        "sensitivity": float(recall_score(y, pred, zero_division=0.0)),
+        "specificity": float(tn / (tn + fp)) if tn + fp else math.nan,
+        "precision": float(precision_score(y, pred, zero_division=0.0)),
+        "f1": float(f1_score(y, pred, zero_division=0.0)),
+        "f1_avg": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0.0)),
+        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn), "n": int(y.size),
+    }
+
+
+def fairness_summary(per_hospital: dict[str, dict]) -> dict:
+    """How evenly the global model serves the hospitals.
+
+    Parameters
+    ----------
+    per_hospital : dict of str to dict
+        Each hospital's :func:`binary_metrics` on its own test set.
+
+    Returns
+    -------
+    dict
+        accuracy_spread (max - min), worst_accuracy, worst_hospital, accuracy_std
+        (population std), fnr_gap (max - min false-negative rate, FN / (TP + FN)),
+        auroc_spread. NaN where a hospital lacks the needed class.
+    """
+    if not per_hospital:
+        raise ValueError("no hospitals to compare")
+    names = list(per_hospital)
+    acc = np.array([per_hospital[h]["accuracy"] for h in names])
+    fnr = np.array([_false_negative_rate(per_hospital[h]) for h in names])
+    auroc = np.array([per_hospital[h]["auroc"] for h in names], dtype=float)
+    worst = int(np.argmin(acc))
+    return {
+        "accuracy_spread": float(acc.max() - acc.min()),
+        "worst_accuracy": float(acc[worst]),
+        "worst_hospital": names[worst],
+        "accuracy_std": float(acc.std()),
+        "fnr_gap": float(np.nanmax(fnr) - np.nanmin(fnr)) if np.isfinite(fnr).any() else math.nan,
+        "auroc_spread": float(np.nanmax(auroc) - np.nanmin(auroc)) if np.isfinite(auroc).any() else math.nan,
+    }
+
+
+def _false_negative_rate(m: dict) -> float:
+    positives = m["tp"] + m["fn"]
+    return m["fn"] / positives if positives else math.nan

@@ -1,0 +1,128 @@
+"""Tables 1 and 2 of the original design, from a run store snapshot, with correct binary metrics.
+
+Table 1: the global model on the global test set. Table 2: the global model on each
+hospital's own test set (in local mode, each hospital's own model). pandas frames, so
+the CLI prints them and the dashboard shows and downloads the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from fedcore.errors import FedXrayError
+
+# The original design's published figures (its own 624 / 208-image test sets).
+PUBLISHED_GLOBAL = {"loss": 0.402, "accuracy": 0.824}
+PUBLISHED_HOSPITAL_ACCURACY = {"hospital_1": 0.8125, "hospital_2": 0.8365, "hospital_3": 0.8221}
+
+TABLE_COLUMNS = {
+    "loss": "Loss", "accuracy": "Accuracy", "auroc": "AUROC", "sensitivity": "Sensitivity (recall)",
+    "specificity": "Specificity", "precision": "Precision", "f1": "F1", "f1_avg": "F1 avg",
+    "tp": "TP", "fp": "FP", "tn": "TN", "fn": "FN", "n": "n",
+}
+
+
+def metrics_frame(snapshot: dict) -> pd.DataFrame:
+    """Every (round, scope) row of a snapshot as a frame with one column per metric."""
+    frame = pd.DataFrame(snapshot["metrics"])
+    if frame.empty:
+        return pd.DataFrame(columns=["round", "scope", *TABLE_COLUMNS])
+    return frame
+
+
+def pick_round(snapshot: dict, which: str | int = "last") -> int:
+    """'last', 'best' (by global AUROC) or a round number, checked against the snapshot."""
+    done = snapshot["run"]["rounds_done"]
+    if not done:
+        raise FedXrayError(f"run {snapshot['run']['id']} has no completed round yet")
+    if which == "last":
+        return done
+    if which == "best":
+        return snapshot["run"]["best_round"] or done
+    server_round = int(which)
+    if not 1 <= server_round <= done:
+        raise FedXrayError(f"round {server_round} is not available: run {snapshot['run']['id']} "
+                           f"completed rounds 1..{done}")
+    return server_round
+
+
+def table1(snapshot: dict, which: str | int = "last") -> pd.DataFrame:
+    """Global model(s) on the global test set, one row per model, metrics as columns."""
+    server_round = pick_round(snapshot, which)
+    frame = metrics_frame(snapshot)
+    rows = frame[(frame["round"] == server_round) & frame["scope"].str.startswith("global")]
+    table = rows.set_index("scope")[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    table.index = pd.Index([_model_label(s) for s in table.index], name="model")
+    return table
+
+
+def table2(snapshot: dict, which: str | int = "last") -> pd.DataFrame:
+    """The model on each hospital's own test set, one row per hospital."""
+    server_round = pick_round(snapshot, which)
+    frame = metrics_frame(snapshot)
+    rows = frame[(frame["round"] == server_round) & ~frame["scope"].str.startswith("global")]
+    table = rows.set_index("scope")[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    table.index.name = "hospital"
+    return table
+
+
+def fairness_row(snapshot: dict, which: str | int = "last") -> dict:
+    """The fairness summary of one round."""
+    server_round = pick_round(snapshot, which)
+    for r in snapshot["rounds"]:
+        if r["round"] == server_round:
+            return r["fairness"]
+    raise FedXrayError(f"round {server_round} has no fairness summary")
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Fixed-width text: rates with 4 decimals, counts as integers."""
+    def cell(value, column):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "n/a"
+        return f"{int(value)}" if column in ("TP", "FP", "TN", "FN", "n") else f"{value:.4f}"
+    shown = pd.DataFrame({c: [cell(v, c) for v in table[c]] for c in table.columns}, index=table.index)
+    shown.index.name = None
+    return shown.to_string()
+
+
+def text_report(snapshot: dict, which: str | int = "last") -> str:
+    """Both tables, the fairness summary and the published reference, as the CLI prints them."""
+    run = snapshot["run"]
+    server_round = pick_round(snapshot, which)
+    fair = fairness_row(snapshot, server_round)
+    lines = [
+        f"Run {run['id']} ({run['mode']}, {run['status']}, {run['rounds_done']}/{run['rounds_total']} rounds; "
+        f"best round {run['best_round']})",
+        "",
+        f"Table 1. Global model on the global test set (PNEUMONIA positive), round {server_round}",
+        format_table(table1(snapshot, server_round)),
+        f"  original design, published: loss {PUBLISHED_GLOBAL['loss']}, accuracy {PUBLISHED_GLOBAL['accuracy']} "
+        "(its precision and recall averaged both classes)",
+        "",
+        f"Table 2. Per hospital, on each hospital's own test set, round {server_round}",
+        format_table(table2(snapshot, server_round)),
+        "  original design, published accuracy: " + ", ".join(f"{h} {a}" for h, a in PUBLISHED_HOSPITAL_ACCURACY.items()),
+        "",
+        "Fairness: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fair.items()),
+    ]
+    skipped = [e for e in snapshot["events"] if e["kind"] == "skipped_files"]
+    for event in skipped:
+        files = event["data"]["files"]
+        lines.append(f"Skipped {len(files)} unreadable file(s):")
+        lines.extend(f"  {path}: {reason}" for path, reason in files)
+    if run["error"]:
+        lines.append(f"Error: {run['error']}")
+    return "\n".join(lines)
+
+
+def _model_label(scope: str) -> str:
+    return "global model" if scope == "global" else f"{scope.split(':', 1)[1]} local model"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
