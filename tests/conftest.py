@@ -1,0 +1,40 @@
+"""Shared fixtures: a private run store per test and one really-trained tiny run per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from fedcore.config import RunConfig  # noqa: E402
+
+
+def tiny_config(**overrides) -> RunConfig:
+    """A 2-round federation on a small subset of the embedded data: a few seconds on 2 cores."""
+    values = {"rounds": 2, "max_per_hospital": 150, "seed": 7}
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty run store in a temporary FEDCORE_HOME."""
+    from fedcore.store import RunStore
+
+    monkeypatch.setenv("FEDCORE_HOME", str(tmp_path / "home"))
+    return RunStore(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """(store, run_id) of a finished 2-round federation, trained for real once per session."""
+    from fedcore import engine
+    from fedcore.store import RunStore
+
+    home = tmp_path_factory.mktemp("tiny-home")
+    run_store = RunStore(home)
+    result = engine.run(tiny_config(), run_store, log=lambda line: None)
+    assert result.status == "finished", result.error
+    return run_store, result.run_id
