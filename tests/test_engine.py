@@ -1,0 +1,199 @@
+"""A short real federation end to end, reproducibility, a failing hospital, stop and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from fedcore import engine
+from fedcore.client import Hospital
+from fedcore.errors import FedXrayError
+from fedcore.store import RunStore
+
+QUIET = dict(log=lambda line: None)
+
+
+def _global_rows(store, run_id):
+    return [m for m in store.snapshot(run_id)["metrics"] if m["scope"] == "global"]
+
+
+def test_tiny_federation_end_to_end(tiny_run):
+    store, run_id = tiny_run
+    snap = store.snapshot(run_id)
+    run = snap["run"]
+    assert run["status"] == "finished" and run["rounds_done"] == 2 and run["error"] is None
+    scopes = {(m["round"], m["scope"]) for m in snap["metrics"]}
+    assert scopes == {(r, s) for r in (1, 2) for s in ("global", "hospital_1", "hospital_2", "hospital_3")}
+    final = _global_rows(store, run_id)[-1]
+    assert final["n"] == 624 and final["tp"] + final["fn"] == 390
+    assert 0.5 < final["auroc"] <= 1.0  # it learned something in two rounds on 150 images a hospital
+    assert set(run["data_summary"]["hospitals"]) == {"hospital_1", "hospital_2", "hospital_3"}
+    fit = snap["rounds"][0]["fit"]
+    assert fit["hospital_1"]["num_examples"] <= 150 and fit["_round"]["failed"] == []
+    done, models = store.load_checkpoint(run_id, "last")
+    assert done == 2 and list(models) == ["global"]
+    best_round, _ = store.load_checkpoint(run_id, "best")
+    assert best_round == run["best_round"]
+    assert [e["kind"] for e in snap["events"]].count("round_started") == 2
+
+
+def test_same_seed_same_metrics_and_different_seed_differs(store):
+    a = engine.run(tiny_config(), store, **QUIET)
+    b = engine.run(tiny_config(), store, **QUIET)
+    c = engine.run(tiny_config(seed=8), store, **QUIET)
+    ra, rb, rc = (_global_rows(store, r.run_id) for r in (a, b, c))
+    for x, y in zip(ra, rb):
+        assert x["auroc"] == pytest.approx(y["auroc"], abs=1e-9) and x["tp"] == y["tp"]
+    assert any(x["auroc"] != z["auroc"] for x, z in zip(ra, rc))
+
+
+def test_centralized_and_local_modes(store):
+    central = engine.run(tiny_config(mode="centralized", rounds=1), store, **QUIET)
+    local = engine.run(tiny_config(mode="local", rounds=1), store, **QUIET)
+    assert central.status == local.status == "finished"
+    snap = store.snapshot(central.run_id)
+    assert list(snap["rounds"][0]["fit"]) == ["pooled", "_round"]
+    scopes = {m["scope"] for m in store.snapshot(local.run_id)["metrics"]}
+    assert {"global:hospital_1", "hospital_1", "global:hospital_3"} <= scopes and "global" not in scopes
+    _, models = store.load_checkpoint(local.run_id, "last")
+    assert set(models) == {"hospital_1", "hospital_2", "hospital_3"}
+
+
+def test_a_hospital_failing_mid_round_is_logged_and_the_round_goes_on(store, monkeypatch):
+    real_fit = Hospital.fit
+
+    def flaky_fit(self, weights, server_round, *args, **kwargs):
+        if self.name == "hospital_2" and server_round == 2:
+            raise OSError("disk unplugged")
+        return real_fit(self, weights, server_round, *args, **kwargs)
+
+    monkeypatch.setattr(Hospital, "fit", flaky_fit)
+    result = engine.run(tiny_config(), store, **QUIET)
+    assert result.status == "finished"
+    snap = store.snapshot(result.run_id)
+    failed = [e for e in snap["events"] if e["kind"] == "hospital_failed"]
+    assert len(failed) == 1 and failed[0]["round"] == 2 and "disk unplugged" in failed[0]["message"]
+    assert snap["rounds"][1]["fit"]["_round"]["failed"] == ["hospital_2"]
+    assert "hospital_2" not in snap["rounds"][1]["fit"]
+
+
+def test_every_hospital_failing_fails_the_run_in_plain_words(store, monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Hospital, "fit", broken)
+    result = engine.run(tiny_config(), store, **QUIET)
+    assert result.status == "failed" and "every hospital failed" in result.error
+    assert store.get_run(result.run_id)["error"] == result.error
+
+
+def test_bad_data_path_fails_before_a_run_exists(store, tmp_path):
+    with pytest.raises(FedXrayError, match="does not exist"):
+        engine.run(tiny_config(data=str(tmp_path / "missing")), store, **QUIET)
+    assert store.list_runs() == []
+
+
+def test_resume_refuses_running_and_finished_runs(tiny_run):
+    store, run_id = tiny_run
+    with pytest.raises(FedXrayError, match="already finished"):
+        engine.run(store=store, resume=run_id, **QUIET)
+
+
+def _train_process(home, *args):
+    env = {**os.environ, "FEDCORE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "fedcore", "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_sigterm_stops_after_the_current_step_and_resume_equals_an_uninterrupted_run(tmp_path):
+    flags = ["--rounds", "4", "--max-per-hospital", "150", "--seed", "7"]
+    home = tmp_path / "home"
+    proc = _train_process(home, *flags)
+    store = RunStore(home)
+    try:
+        run = _wait_for(lambda: next((r for r in store.list_runs() if r["rounds_done"] >= 1), None))
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, out
+    stopped = store.get_run(run["id"])
+    assert stopped["status"] == "stopped" and 1 <= stopped["rounds_done"] < 4
+    assert "resume" in out
+    kept = stopped["rounds_done"]
+
+    resumed = _train_process(home, "--resume", run["id"])
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    final = store.snapshot(run["id"])
+    assert final["run"]["status"] == "finished"
+    assert [r["round"] for r in final["rounds"]] == [1, 2, 3, 4]  # none lost, none repeated
+    assert [e["round"] for e in final["events"] if e["kind"] == "resumed"] == [kept + 1]
+
+    straight = _train_process(home, *flags)
+    out, _ = straight.communicate(timeout=300)
+    assert straight.returncode == 0, out
+    newest = store.latest_run()["id"]
+    a = _global_rows(store, run["id"])
+    b = _global_rows(store, newest)
+    for x, y in zip(a, b):
+        assert x["auroc"] == pytest.approx(y["auroc"], abs=1e-6) and x["tp"] == y["tp"], (x, y)
+    _, wa = store.load_checkpoint(run["id"], "last")
+    _, wb = store.load_checkpoint(newest, "last")
+    for x, y in zip(wa["global"], wb["global"]):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+
+
+def test_a_reader_polling_during_a_run_only_ever_sees_whole_rounds(tmp_path):
+    home = tmp_path / "home"
+    proc = _train_process(home, "--rounds", "3", "--max-per-hospital", "100", "--seed", "3")
+    store = RunStore(home)
+    seen_rounds = set()
+    try:
+        deadline = time.time() + 240
+        while proc.poll() is None and time.time() < deadline:
+            for run in store.list_runs():
+                snap = store.snapshot(run["id"])
+                done = snap["run"]["rounds_done"]
+                rounds = [r["round"] for r in snap["rounds"]]
+                assert rounds == list(range(1, done + 1))
+                per_round = {}
+                for m in snap["metrics"]:
+                    per_round.setdefault(m["round"], set()).add(m["scope"])
+                assert set(per_round) == set(rounds)
+                assert all(s == {"global", "hospital_1", "hospital_2", "hospital_3"} for s in per_round.values())
+                seen_rounds.add(done)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert len(seen_rounds) >= 2  # the reader really watched the run progress
+
+
+def test_a_killed_process_shows_as_failed_not_running_forever(tmp_path):
+    home = tmp_path / "home"
+    proc = _train_process(home, "--rounds", "50", "--max-per-hospital", "100")
+    store = RunStore(home)
+    try:
+        run = _wait_for(lambda: next((r for r in store.list_runs() if r["rounds_done"] >= 1), None))
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    record = next(r for r in store.list_runs() if r["id"] == run["id"])
+    assert record["status"] == "failed" and "ended unexpectedly" in record["error"]

@@ -1,0 +1,56 @@
+import math
+
+import numpy as np
+import pytest
+
+from fedcore.metrics import binary_metrics, fairness_summary
+
+
+def test_binary_metrics_on_a_hand_computed_case():
+    # 4 PNEUMONIA, 2 NORMAL. Calls at 0.5: TP=3 (0.9, 0.8, 0.6), FN=1 (0.4), FP=1 (0.7), TN=1 (0.1).
+    y = [1, 1, 1, 1, 0, 0]
+    p = [0.9, 0.8, 0.6, 0.4, 0.7, 0.1]
+    m = binary_metrics(y, p)
+    assert (m["tp"], m["fn"], m["fp"], m["tn"], m["n"]) == (3, 1, 1, 1, 6)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["sensitivity"] == pytest.approx(3 / 4)
+    assert m["specificity"] == pytest.approx(1 / 2)
+    assert m["precision"] == pytest.approx(3 / 4)
+    assert m["f1"] == pytest.approx(0.75)
+    # NORMAL as positive: precision 1/2, recall 1/2, F1 1/2; macro = (0.75 + 0.5) / 2
+    assert m["f1_avg"] == pytest.approx(0.625)
+    # AUROC: of 8 (pos, neg) pairs, 0.4 < 0.7 and 0.6 < 0.7 are the 2 misordered ones.
+    assert m["auroc"] == pytest.approx(6 / 8)
+    expected_loss = -np.mean(np.log([0.9, 0.8, 0.6, 0.4, 0.3, 0.9]))
+    assert m["loss"] == pytest.approx(expected_loss)
+
+
+def test_precision_and_recall_differ_from_accuracy_unlike_the_original():
+    m = binary_metrics([1, 1, 1, 0], [0.9, 0.9, 0.9, 0.9])
+    assert m["accuracy"] == 0.75 and m["sensitivity"] == 1.0 and m["specificity"] == 0.0
+    assert m["fn"] != m["fp"]
+
+
+def test_threshold_moves_the_call():
+    y, p = [1, 0], [0.6, 0.4]
+    assert binary_metrics(y, p, 0.5)["accuracy"] == 1.0
+    assert binary_metrics(y, p, 0.7)["tp"] == 0
+
+
+def test_one_class_test_set_gives_nan_auroc_not_an_error():
+    m = binary_metrics([1, 1], [0.2, 0.9])
+    assert math.isnan(m["auroc"]) and math.isnan(m["specificity"])
+
+
+def test_fairness_summary():
+    per = {
+        "h1": {"accuracy": 0.9, "auroc": 0.95, "tp": 90, "fn": 10},
+        "h2": {"accuracy": 0.8, "auroc": 0.90, "tp": 70, "fn": 30},
+        "h3": {"accuracy": 0.85, "auroc": 0.93, "tp": 80, "fn": 20},
+    }
+    f = fairness_summary(per)
+    assert f["accuracy_spread"] == pytest.approx(0.1)
+    assert f["worst_accuracy"] == 0.8 and f["worst_hospital"] == "h2"
+    assert f["fnr_gap"] == pytest.approx(0.3 - 0.1)
+    assert f["accuracy_std"] == pytest.approx(np.std([0.9, 0.8, 0.85]))
+    assert f["auroc_spread"] == pytest.approx(0.05)
