@@ -121,12 +121,19 @@ class Hospital:
         model = self.built.model
         model.set_weights(weights)
         self.built.reset_optimizer((instructions or {}).get("learning_rate"))
-        self.built.reseed(local_seed(self.config.seed, server_round, self.index))
+        seed = local_seed(self.config.seed, server_round, self.index)
+        self.built.reseed(seed)
+        order_rng = np.random.default_rng(seed)
         callbacks = [_StopCallback(should_stop)] if should_stop else []
         start = time.perf_counter()
-        history = model.fit(self._x_train, self._y_train, batch_size=self.config.batch_size,
-                            epochs=self.config.local_epochs, class_weight=self._weights,
-                            shuffle=True, verbose=0, callbacks=callbacks)
+        for _ in range(self.config.local_epochs):
+            # Shuffled here, seeded per (run seed, round, hospital): a resumed run repeats it exactly.
+            order = order_rng.permutation(len(self._y_train))
+            history = model.fit(self._x_train[order], self._y_train[order], batch_size=self.config.batch_size,
+                                epochs=1, class_weight=self._weights, shuffle=False, verbose=0,
+                                callbacks=callbacks)
+            if callbacks and callbacks[0].stopped:
+                break
         seconds = time.perf_counter() - start
         if callbacks and callbacks[0].stopped:
             raise LocalTrainingStopped(self.name)

@@ -60,18 +60,22 @@ class BuiltModel:
     notice: str
     initial_weights: list = None
     _optimizer_start: list | None = None
+    _seed_states: list | None = None
 
     def reseed(self, seed: int) -> None:
-        """Seed shuffling and dropout so that a local step can be repeated exactly.
+        """Seed dropout so that a local step can be repeated exactly.
 
-        Dropout's seed state is a model variable outside ``get_weights``; it is reset
-        here, or a resumed run would draw different dropout masks.
+        Dropout draws from a seed-state variable outside ``get_weights``; it is reset
+        here, or a resumed run would draw different masks. TensorFlow's global seed is
+        deliberately left alone: changing it makes every traced function retrace (a
+        minute for EfficientNetV2S), so shuffling is done in numpy by the caller.
         """
-        keras.utils.set_random_seed(seed)
-        weights = {id(v) for v in self.model.weights}
-        for variable in self.model.variables:
-            if id(variable) not in weights and "seed_generator" in variable.path:
-                variable.assign(np.array([seed, 0], dtype=variable.dtype))
+        if self._seed_states is None:
+            weights = {id(v) for v in self.model.weights}
+            self._seed_states = [v for v in self.model.variables
+                                 if id(v) not in weights and "seed_generator" in v.path]
+        for variable in self._seed_states:
+            variable.assign(np.array([seed, 0], dtype=variable.dtype))
 
     def reset_optimizer(self, learning_rate: float | None = None) -> None:
         """Put the optimizer back to its freshly-built state (moments and step count).
