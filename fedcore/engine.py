@@ -161,7 +161,11 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
                 progress(server_round, "training", hospital.name, i, round_start)
                 start_weights = state[hospital.name] if config.mode == "local" else state["global"]
                 try:
-                    outcomes[hospital.name] = hospital.fit(start_weights, server_round, instructions, stop)
+                    outcome = hospital.fit(start_weights, server_round, instructions, stop)
+                    outcomes[hospital.name] = outcome
+                    log(f"  round {server_round} {hospital.name}: trained on {outcome.num_examples} images, "
+                        f"loss {outcome.metrics['train_loss']:.3f}, {outcome.metrics['fit_seconds']:.1f}s, "
+                        f"sent {outcome.payload_bytes() / 1e6:.2f} MB")
                 except LocalTrainingStopped:
                     raise
                 except Exception as exc:  # one hospital failing must not take the federation down
