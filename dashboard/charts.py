@@ -1,0 +1,181 @@
+"""Plotly figure builders: pure functions from run-store data to figures.
+
+Every figure leaves its background and fonts to Streamlit's theme (light or dark) and
+takes hospital colours from :mod:`dashboard.theme`, so a hospital looks the same on
+every page.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.theme import (CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
+                             hospital_color, scope_label)
+
+HEATMAP_METRICS = ("accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg")
+# Red for poor, green for good, readable in both themes (text is auto-contrasted by Plotly).
+RATE_SCALE = [[0.0, "#B2182B"], [0.5, "#F4D35E"], [0.75, "#A6D96A"], [1.0, "#1A9850"]]
+
+
+def dot_label(scope: str) -> str:
+    """A scope's label with a dot in its colour, for axis ticks and legends."""
+    return f"<span style='color:{hospital_color(scope)}'>●</span> {scope_label(scope)}"
+
+
+def _layout(fig: go.Figure, height: int, title: str | None = None, **extra) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=40 if title else 10, b=8),
+                      title=dict(text=title, font=dict(size=15)) if title else None,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), **extra)
+    return fig
+
+
+def class_balance(summary: dict, split: str = "train") -> go.Figure:
+    """Stacked bars of NORMAL and PNEUMONIA images per hospital in one split.
+
+    Parameters
+    ----------
+    summary : dict
+        A run's ``data_summary`` (or ``Federation.summary()``): ``hospitals`` maps a
+        name to per-split class counts.
+    split : str
+        'train', 'val' or 'test'.
+    """
+    names = list(summary["hospitals"])
+    fig = go.Figure()
+    for cls in ("NORMAL", "PNEUMONIA"):
+        counts = [summary["hospitals"][h][split][cls] for h in names]
+        fig.add_bar(y=[dot_label(h) for h in names], x=counts, name=cls, orientation="h",
+                    marker_color=CLASS_COLORS[cls], text=counts, textposition="inside")
+    fig.update_layout(barmode="stack", yaxis=dict(autorange="reversed"), xaxis_title=f"{split} images")
+    return _layout(fig, 90 + 46 * len(names))
+
+
+def pneumonia_share(summary: dict, split: str = "train") -> go.Figure:
+    """Share of PNEUMONIA images per hospital (the non-IID skew) against the global test set's."""
+    names = list(summary["hospitals"])
+    shares = []
+    for h in names:
+        c = summary["hospitals"][h][split]
+        total = c["NORMAL"] + c["PNEUMONIA"]
+        shares.append(c["PNEUMONIA"] / total if total else 0.0)
+    fig = go.Figure(go.Bar(x=[dot_label(h) for h in names], y=shares, marker_color=[hospital_color(h) for h in names],
+                           text=[f"{s:.0%}" for s in shares], textposition="outside", showlegend=False))
+    g = summary.get("global_test")
+    if g and g["NORMAL"] + g["PNEUMONIA"]:
+        share = g["PNEUMONIA"] / (g["NORMAL"] + g["PNEUMONIA"])
+        fig.add_hline(y=share, line_dash="dash", line_color=GLOBAL_COLOR,
+                      annotation_text=f"global test set {share:.0%}", annotation_position="top left")
+    fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="pneumonia share")
+    return _layout(fig, 90 + 46 * max(len(names), 3))
+
+
+def metric_curves(frame: pd.DataFrame, metric: str, height: int = 260) -> go.Figure:
+    """One line per scope (global thick grey, each hospital its colour) of a metric over rounds.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        :func:`fedcore.report.metrics_frame` rows: round, scope, one column per metric.
+    metric : str
+        A column such as 'accuracy' or 'loss'.
+    """
+    fig = go.Figure()
+    scopes = sorted(frame["scope"].unique(), key=lambda s: (not s.startswith("global"), s)) if len(frame) else []
+    for scope in scopes:
+        rows = frame[frame["scope"] == scope].sort_values("round")
+        is_global = scope == "global"
+        fig.add_scatter(x=rows["round"], y=rows[metric], name=scope_label(scope), mode="lines+markers",
+                        line=dict(color=hospital_color(scope), width=4 if is_global else 2,
+                                  dash="solid" if is_global or ":" not in scope else "dot"),
+                        marker=dict(size=7 if is_global else 5),
+                        hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
+    fig.update_xaxes(title="round", dtick=1 if frame.empty or frame["round"].max() <= 12 else None, rangemode="tozero")
+    if metric in RATE_METRICS:
+        fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, height, METRIC_LABELS.get(metric, metric), showlegend=True)
+
+
+def fairness_heatmap(rows: dict[str, dict]) -> go.Figure:
+    """Hospitals x metrics of one round, values written in the cells (the original Figure 2).
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        Each hospital's metrics on its own test set; a 'global' entry adds a reference row.
+    """
+    scopes = list(rows)
+    z = [[_nan_none(rows[s].get(m)) for m in HEATMAP_METRICS] for s in scopes]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[METRIC_LABELS[m] for m in HEATMAP_METRICS], y=[dot_label(s) for s in scopes],
+        zmin=0, zmax=1, colorscale=RATE_SCALE, texttemplate="%{z:.3f}", textfont=dict(size=14),
+        hovertemplate="%{y}<br>%{x}: %{z:.4f}<extra></extra>", xgap=3, ygap=3,
+        colorbar=dict(thickness=12, len=0.9)))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
+    return _layout(fig, 70 + 52 * len(scopes))
+
+
+def confusion_matrix(m: dict, scope: str, height: int = 250) -> go.Figure:
+    """2x2 counts (rows actual, columns predicted) tinted in the scope's colour."""
+    cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+    total = sum(sum(r) for r in cells) or 1
+    text = [[f"{v}<br>{name} {v / total:.0%}" for v, name in zip(r, names)]
+            for r, names in zip(cells, (("TN", "FP"), ("FN", "TP")))]
+    color = hospital_color(scope)
+    fig = go.Figure(go.Heatmap(
+        z=cells, x=["pred NORMAL", "pred PNEUMONIA"], y=["NORMAL", "PNEUMONIA"], text=text,
+        texttemplate="%{text}", textfont=dict(size=13), colorscale=[[0, "rgba(128,128,128,0.08)"], [1, color]],
+        showscale=False, xgap=3, ygap=3, hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="actual")
+    return _layout(fig, height, dot_label(scope))
+
+
+def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:
+    """False negatives (missed pneumonia, solid) and false positives (hatched) per hospital."""
+    names = list(rows)
+    labels = [dot_label(h) for h in names]
+    colors = [hospital_color(h) for h in names]
+    fig = go.Figure()
+    fig.add_bar(x=labels, y=[rows[h]["fn"] for h in names], name="false negatives (missed pneumonia)",
+                marker=dict(color=colors), text=[rows[h]["fn"] for h in names], textposition="outside")
+    fig.add_bar(x=labels, y=[rows[h]["fp"] for h in names], name="false positives (false alarm)",
+                marker=dict(color=colors, pattern=dict(shape="/", fillmode="overlay", fgcolor="white"), opacity=0.6),
+                text=[rows[h]["fp"] for h in names], textposition="outside")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="images", rangemode="tozero")
+    return _layout(fig, 300)
+
+
+def probability_gauge(probability: float, threshold: float) -> go.Figure:
+    """P(pneumonia) on a 0..1 gauge with the decision threshold marked."""
+    color = CLASS_COLORS["PNEUMONIA"] if probability >= threshold else CLASS_COLORS["NORMAL"]
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number", value=probability, number=dict(valueformat=".3f"),
+        gauge=dict(axis=dict(range=[0, 1], tickvals=[0, threshold, 1]), bar=dict(color=color, thickness=0.6),
+                   threshold=dict(line=dict(color=GLOBAL_COLOR, width=4), thickness=0.9, value=threshold))))
+    return _layout(fig, 220, "P(pneumonia)")
+
+
+def compare_runs(frames: dict[str, pd.DataFrame], metric: str) -> go.Figure:
+    """The global model's metric over rounds for several runs, one colour a run.
+
+    Parameters
+    ----------
+    frames : dict of label to frame
+        Each run's global rows (round and the metric's column).
+    """
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(frames.items()):
+        fig.add_scatter(x=rows["round"], y=rows[metric], name=label, mode="lines+markers",
+                        line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5))
+    fig.update_xaxes(title="round", rangemode="tozero")
+    if metric in RATE_METRICS:
+        fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, 380, f"Global {METRIC_LABELS.get(metric, metric)} by round", showlegend=True)
+
+
+def _nan_none(value):
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
