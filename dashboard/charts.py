@@ -72,7 +72,16 @@ def pneumonia_share(summary: dict, split: str = "train") -> go.Figure:
     return _layout(fig, 90 + 46 * max(len(names), 3))
 
 
-def metric_curves(frame: pd.DataFrame, metric: str, height: int = 260) -> go.Figure:
+def legend_html(scopes) -> str:
+    """One line of coloured dots and names, shared by a grid of small charts (so none carries a legend)."""
+    return " &nbsp;&nbsp; ".join(dot_label(s) for s in _ordered(scopes))
+
+
+def _ordered(scopes) -> list[str]:
+    return sorted(set(scopes), key=lambda s: (s != "global", not s.startswith("global"), s))
+
+
+def metric_curves(frame: pd.DataFrame, metric: str, height: int = 240) -> go.Figure:
     """One line per scope (global thick grey, each hospital its colour) of a metric over rounds.
 
     Parameters
@@ -83,8 +92,8 @@ def metric_curves(frame: pd.DataFrame, metric: str, height: int = 260) -> go.Fig
         A column such as 'accuracy' or 'loss'.
     """
     fig = go.Figure()
-    scopes = sorted(frame["scope"].unique(), key=lambda s: (not s.startswith("global"), s)) if len(frame) else []
-    for scope in scopes:
+    scopes = _ordered(frame["scope"]) if len(frame) else []
+    for scope in reversed(scopes):  # the global line last, so it is drawn on top
         rows = frame[frame["scope"] == scope].sort_values("round")
         is_global = scope == "global"
         fig.add_scatter(x=rows["round"], y=rows[metric], name=scope_label(scope), mode="lines+markers",
@@ -92,10 +101,11 @@ def metric_curves(frame: pd.DataFrame, metric: str, height: int = 260) -> go.Fig
                                   dash="solid" if is_global or ":" not in scope else "dot"),
                         marker=dict(size=7 if is_global else 5),
                         hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
-    fig.update_xaxes(title="round", dtick=1 if frame.empty or frame["round"].max() <= 12 else None, rangemode="tozero")
+    last = 1 if frame.empty else int(frame["round"].max())
+    fig.update_xaxes(title=None, dtick=1 if last <= 12 else None, range=[0.8, last + 0.2])
     if metric in RATE_METRICS:
         fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, height, METRIC_LABELS.get(metric, metric), showlegend=True)
+    return _layout(fig, height, METRIC_LABELS.get(metric, metric), showlegend=False)
 
 
 def fairness_heatmap(rows: dict[str, dict]) -> go.Figure:

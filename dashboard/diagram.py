@@ -36,7 +36,7 @@ def boundary_svg(train_counts: dict[str, int], bytes_per_update: int | None = No
     server_y = top + (row * len(names)) / 2 - 46
     parts = [
         f'<svg viewBox="0 0 860 {height}" width="100%" xmlns="http://www.w3.org/2000/svg" '
-        'style="font-family:sans-serif;color:inherit" role="img" '
+        'style="font-family:sans-serif;color:inherit;max-width:920px" role="img" '
         'aria-label="Hospitals send model weights and counts to the server; images stay in the hospitals">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="currentColor"/></marker></defs>',
@@ -52,7 +52,7 @@ def boundary_svg(train_counts: dict[str, int], bytes_per_update: int | None = No
             f'<rect x="10" y="{y}" width="270" height="{row - 16}" rx="10" fill="{color}" fill-opacity="0.14" '
             f'stroke="{color}" stroke-width="2"/>',
             f'<text x="24" y="{y + 24}" font-size="16" font-weight="600" fill="{color}">{escape(scope_label(name))}</text>',
-            f'<text x="24" y="{y + 45}" font-size="13" fill="currentColor">🔒 {train_counts[name]:,} X-rays and labels stay here</text>',
+            f'<text x="24" y="{y + 45}" font-size="13" fill="currentColor">{train_counts[name]:,} X-rays and labels stay here</text>',
             f'<line x1="284" y1="{y + 20}" x2="596" y2="{server_y + 40}" stroke="{color}" stroke-width="2" '
             'marker-end="url(#arrow)"/>',
             f'<line x1="596" y1="{server_y + 56}" x2="284" y2="{y + 40}" stroke="{GLOBAL_COLOR}" stroke-width="1.5" '

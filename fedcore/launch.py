@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from fedcore.config import EMBEDDED, RunConfig
@@ -25,9 +26,10 @@ from fedcore.store import RunStore
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_NAME = "train.log"
 
-# Children started by this process, by run id; kept so that they are reaped (a zombie
-# still answers kill(pid, 0), which would keep its run 'running' forever).
-_children: dict[str, subprocess.Popen] = {}
+# Children started by this process, by (store folder, run id), with when they were
+# started; kept so that they are reaped (a zombie still answers kill(pid, 0), which
+# would keep its run 'running' forever).
+_children: dict[tuple[str, str], tuple[subprocess.Popen, float]] = {}
 # Held from the "is anything running?" check to the child being registered, so that two
 # browser tabs clicking Start at once cannot both pass the check.
 _lock = threading.Lock()
@@ -109,8 +111,8 @@ def active_run(store: RunStore) -> dict | None:
     running = [r for r in store.list_runs() if r["status"] == "running"]
     if running:
         return running[0]
-    for run_id, child in _children.items():
-        if child.poll() is None:  # a resumed child that has not yet marked its run running
+    for run_id, _child, _started in _own_children(store):
+        if _starting(store, run_id):
             return store.get_run(run_id)
     return None
 
@@ -175,11 +177,11 @@ def stop(store: RunStore, run_id: str) -> bool:
     bool
         True when a signal was sent; False when the run was not running.
     """
-    child = _children.get(run_id)
     record = store.get_run(run_id)
-    pid = child.pid if child is not None and child.poll() is None else record["pid"]
-    if record["status"] != "running" and child is None:
+    starting = _starting(store, run_id)
+    if record["status"] != "running" and not starting:
         return False
+    pid = _children[(str(store.home), run_id)][0].pid if starting else record["pid"]
     if not pid or pid == os.getpid():
         return False
     try:
@@ -192,11 +194,11 @@ def stop(store: RunStore, run_id: str) -> bool:
 
 def reap(store: RunStore) -> None:
     """Collect exited children; a child that died before closing its run marks it failed."""
-    for run_id, child in list(_children.items()):
+    for run_id, child, _started in _own_children(store):
         code = child.poll()
         if code is None:
             continue
-        del _children[run_id]
+        del _children[(str(store.home), run_id)]
         try:
             record = store.get_run(run_id)
         except FedXrayError:  # deleted meanwhile
@@ -208,6 +210,17 @@ def reap(store: RunStore) -> None:
 def log_path(store: RunStore, run_id: str) -> Path:
     """Where a dashboard-started run's output (stdout and stderr) is written."""
     return store.run_dir(run_id) / LOG_NAME
+
+
+def _starting(store: RunStore, run_id: str) -> bool:
+    """A resumed child that is alive but has not yet marked its run running (nothing written since it started)."""
+    child, started = _children.get((str(store.home), run_id), (None, 0.0))
+    return child is not None and child.poll() is None and store.get_run(run_id)["updated"] < started
+
+
+def _own_children(store: RunStore) -> list[tuple[str, subprocess.Popen, float]]:
+    home = str(store.home)
+    return [(run_id, child, started) for (h, run_id), (child, started) in list(_children.items()) if h == home]
 
 
 def _refuse_if_busy(store: RunStore) -> None:
@@ -226,8 +239,8 @@ def _spawn(store: RunStore, run_id: str, args: list[str]) -> None:
         child = subprocess.Popen([sys.executable, "-m", "fedcore", "--home", str(store.home), *args],
                                  cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                  stderr=subprocess.STDOUT)
-    _children[run_id] = child
     store.set_pid(run_id, child.pid)
+    _children[(str(store.home), run_id)] = (child, time.time())
 
 
 def _exit_reason(store: RunStore, run_id: str, code: int) -> str:

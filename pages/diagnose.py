@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.overlay import enlarge, grad_cam_overlay
-from dashboard.theme import CLASS_COLORS
+from dashboard.theme import CLASS_COLORS, METRIC_LABELS
 from fedcore.config import DEFAULT_IMAGE_SIZE
 from fedcore.data import SAMPLES_DIR
 from fedcore.errors import FedXrayError
@@ -77,6 +77,6 @@ st.markdown(f"Run `{loaded.run_id}` ({run['mode']}) · **{loaded.checkpoint}** c
 test = loaded.test_metrics
 for col, metric in zip(st.columns(5), ("accuracy", "auroc", "sensitivity", "specificity", "f1")):
     value = test.get(metric, math.nan)
-    col.metric(f"Global test {metric if metric != 'auroc' else 'AUROC'}",
+    col.metric(f"{METRIC_LABELS[metric]} (global test)",
                "n/a" if value is None or math.isnan(value) else f"{value:.3f}", border=True)
 st.caption(f"On the global test set ({test.get('n', '?')} images) in round {loaded.server_round}.")

@@ -68,8 +68,8 @@ st.markdown(f"**Table 2.** Per hospital, on each hospital's own test set, round 
 t2_shown = t2.assign(**{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]})
 st.dataframe(t2_shown, column_config={c: st.column_config.NumberColumn(format="%.4f")
                                       for c in [*t2.columns[:8], "Published accuracy"]})
-a, b, _ = st.columns([1, 1, 3])
-a.download_button("Table 1 (CSV)", t1.to_csv().encode(), f"{run['id']}_round{server_round}_table1.csv",
+downloads = st.container(horizontal=True)
+downloads.download_button("Table 1 (CSV)", t1.to_csv().encode(), f"{run['id']}_round{server_round}_table1.csv",
                   "text/csv", icon=":material/download:")
-b.download_button("Table 2 (CSV)", t2.to_csv().encode(), f"{run['id']}_round{server_round}_table2.csv",
+downloads.download_button("Table 2 (CSV)", t2.to_csv().encode(), f"{run['id']}_round{server_round}_table2.csv",
                   "text/csv", icon=":material/download:")

@@ -39,7 +39,7 @@ if latest is not None:
     fits = [v for k, v in rounds[-1]["fit"].items() if not k.startswith("_")] if rounds else []
     bytes_each = fits[0]["bytes_sent"] if fits else None
 train_counts = {h: sum(s["train"].values()) for h, s in summary["hospitals"].items()}
-st.html(boundary_svg(train_counts, bytes_each))
+st.markdown(boundary_svg(train_counts, bytes_each), unsafe_allow_html=True)
 
 st.subheader("Global model", divider="gray")
 if latest is None:

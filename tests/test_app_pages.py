@@ -169,3 +169,15 @@ def test_a_running_run_is_not_deleted(store):
     at.button(key="delete_go").click().run()
     assert "still training" in " ".join(e.value for e in at.error)
     assert [r["id"] for r in store.list_runs()] == [run_id]
+
+
+def test_second_start_while_a_run_is_going_is_refused(store):
+    from tests.conftest import tiny_config
+
+    busy = store.create_run(tiny_config().to_dict(), 2, "federated")  # this live process 'trains' it
+    at = open_page("pages/train.py")
+    at.button[0].click().run()
+    assert_clean(at)
+    errors = " ".join(e.value for e in at.error)
+    assert f"run {busy} is still training" in errors, errors
+    assert [r["id"] for r in store.list_runs()] == [busy], "nothing new started, nothing lost"
