@@ -11,10 +11,13 @@ import math
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from dashboard.theme import (CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
                              hospital_color, scope_label)
 
+# No mode bar: less to draw on every page switch; zoom and hover still work.
+PLOT_CONFIG = {"displayModeBar": False}
 HEATMAP_METRICS = ("accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg")
 # Red for poor, green for good, readable in both themes (text is auto-contrasted by Plotly).
 RATE_SCALE = [[0.0, "#B2182B"], [0.5, "#F4D35E"], [0.75, "#A6D96A"], [1.0, "#1A9850"]]
@@ -25,8 +28,8 @@ def dot_label(scope: str) -> str:
     return f"<span style='color:{hospital_color(scope)}'>●</span> {scope_label(scope)}"
 
 
-def _layout(fig: go.Figure, height: int, title: str | None = None, **extra) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=8, r=8, t=40 if title else 10, b=8),
+def _layout(fig: go.Figure, height: int, title: str | None = None, top: int | None = None, **extra) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=top if top is not None else 40 if title else 10, b=8),
                       title=dict(text=title, font=dict(size=15)) if title else None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), **extra)
     return fig
@@ -72,40 +75,42 @@ def pneumonia_share(summary: dict, split: str = "train") -> go.Figure:
     return _layout(fig, 90 + 46 * max(len(names), 3))
 
 
-def legend_html(scopes) -> str:
-    """One line of coloured dots and names, shared by a grid of small charts (so none carries a legend)."""
-    return " &nbsp;&nbsp; ".join(dot_label(s) for s in _ordered(scopes))
-
-
 def _ordered(scopes) -> list[str]:
     return sorted(set(scopes), key=lambda s: (s != "global", not s.startswith("global"), s))
 
 
-def metric_curves(frame: pd.DataFrame, metric: str, height: int = 240) -> go.Figure:
-    """One line per scope (global thick grey, each hospital its colour) of a metric over rounds.
+def metric_grid(frame: pd.DataFrame, metrics: tuple[str, ...], columns: int = 3, row_height: int = 230) -> go.Figure:
+    """Several metrics over rounds in one figure (one chart to draw, one legend that toggles every panel).
 
     Parameters
     ----------
     frame : pd.DataFrame
         :func:`fedcore.report.metrics_frame` rows: round, scope, one column per metric.
-    metric : str
-        A column such as 'accuracy' or 'loss'.
+    metrics : tuple of str
+        Columns to plot, filled row by row.
     """
-    fig = go.Figure()
+    rows = math.ceil(len(metrics) / columns)
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[METRIC_LABELS.get(m, m) for m in metrics],
+                        horizontal_spacing=0.06, vertical_spacing=0.16)
     scopes = _ordered(frame["scope"]) if len(frame) else []
-    for scope in reversed(scopes):  # the global line last, so it is drawn on top
-        rows = frame[frame["scope"] == scope].sort_values("round")
-        is_global = scope == "global"
-        fig.add_scatter(x=rows["round"], y=rows[metric], name=scope_label(scope), mode="lines+markers",
-                        line=dict(color=hospital_color(scope), width=4 if is_global else 2,
-                                  dash="solid" if is_global or ":" not in scope else "dot"),
-                        marker=dict(size=7 if is_global else 5),
-                        hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
     last = 1 if frame.empty else int(frame["round"].max())
-    fig.update_xaxes(title=None, dtick=1 if last <= 12 else None, range=[0.8, last + 0.2])
-    if metric in RATE_METRICS:
-        fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, height, METRIC_LABELS.get(metric, metric), showlegend=False)
+    for i, metric in enumerate(metrics):
+        row, col = i // columns + 1, i % columns + 1
+        for scope in reversed(scopes):  # the global line last, so it is drawn on top
+            part = frame[frame["scope"] == scope].sort_values("round")
+            is_global = scope == "global"
+            fig.add_scatter(x=part["round"], y=part[metric], name=scope_label(scope), legendgroup=scope,
+                            showlegend=i == 0, mode="lines+markers", row=row, col=col,
+                            line=dict(color=hospital_color(scope), width=4 if is_global else 2,
+                                      dash="solid" if is_global or ":" not in scope else "dot"),
+                            marker=dict(size=7 if is_global else 5),
+                            hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
+        fig.update_xaxes(dtick=1 if last <= 12 else None, range=[0.8, last + 0.2], row=row, col=col)
+        if metric in RATE_METRICS:
+            fig.update_yaxes(range=[0, 1.02], row=row, col=col)
+    fig = _layout(fig, 80 + row_height * rows, top=70)
+    fig.update_layout(legend=dict(traceorder="reversed", y=0.99, yanchor="top", yref="container"))
+    return fig
 
 
 def fairness_heatmap(rows: dict[str, dict]) -> go.Figure:
@@ -128,19 +133,30 @@ def fairness_heatmap(rows: dict[str, dict]) -> go.Figure:
     return _layout(fig, 70 + 52 * len(scopes))
 
 
-def confusion_matrix(m: dict, scope: str, height: int = 250) -> go.Figure:
-    """2x2 counts (rows actual, columns predicted) tinted in the scope's colour."""
-    cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
-    total = sum(sum(r) for r in cells) or 1
-    text = [[f"{v}<br>{name} {v / total:.0%}" for v, name in zip(r, names)]
-            for r, names in zip(cells, (("TN", "FP"), ("FN", "TP")))]
-    color = hospital_color(scope)
-    fig = go.Figure(go.Heatmap(
-        z=cells, x=["pred NORMAL", "pred PNEUMONIA"], y=["NORMAL", "PNEUMONIA"], text=text,
-        texttemplate="%{text}", textfont=dict(size=13), colorscale=[[0, "rgba(128,128,128,0.08)"], [1, color]],
-        showscale=False, xgap=3, ygap=3, hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title="actual")
-    return _layout(fig, height, dot_label(scope))
+def confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.Figure:
+    """One 2x2 matrix per scope (rows actual, columns predicted), each tinted in its scope's colour.
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        tn, fp, fn, tp of each scope (global and each hospital).
+    """
+    scopes = list(rows)
+    fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
+                        horizontal_spacing=0.05, shared_yaxes=True)
+    for i, scope in enumerate(scopes, start=1):
+        m = rows[scope]
+        cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+        total = sum(sum(r) for r in cells) or 1
+        text = [[f"{v}<br>{name} {v / total:.0%}" for v, name in zip(r, names)]
+                for r, names in zip(cells, (("TN", "FP"), ("FN", "TP")))]
+        fig.add_heatmap(z=cells, x=["pred NORMAL", "pred PNEUMONIA"], y=["NORMAL", "PNEUMONIA"], text=text,
+                        texttemplate="%{text}", textfont=dict(size=13), showscale=False, xgap=3, ygap=3,
+                        colorscale=[[0, "rgba(128,128,128,0.08)"], [1, hospital_color(scope)]],
+                        hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>", row=1, col=i)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(title="actual", row=1, col=1)
+    return _layout(fig, height, top=36)
 
 
 def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:

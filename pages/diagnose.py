@@ -67,7 +67,7 @@ with verdict:
                 unsafe_allow_html=True)
     st.markdown(f"P(pneumonia) = **{result.probability:.3f}** against the threshold **{result.threshold:.2f}**"
                 + (f" · true label: **{truth}**" if truth else ""))
-    st.plotly_chart(charts.probability_gauge(result.probability, result.threshold), key="gauge")
+    st.plotly_chart(charts.probability_gauge(result.probability, result.threshold), key="gauge", config=charts.PLOT_CONFIG)
 
 st.subheader("The model behind this call", divider="gray")
 cfg = loaded.config

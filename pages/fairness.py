@@ -51,13 +51,12 @@ st.caption("The global model on each hospital's own test set (the original desig
 heat_rows = dict(hospitals)
 if "global" in rows:
     heat_rows["global"] = rows["global"]
-st.plotly_chart(charts.fairness_heatmap(heat_rows), key="heatmap")
+st.plotly_chart(charts.fairness_heatmap(heat_rows), key="heatmap", config=charts.PLOT_CONFIG)
 
 st.subheader("Where the errors are", divider="gray")
 matrices = ({"global": rows["global"]} if "global" in rows else {}) | hospitals
-for col, (scope, m) in zip(st.columns(len(matrices)), matrices.items()):
-    col.plotly_chart(charts.confusion_matrix(m, scope), key=f"cm_{scope}")
-st.plotly_chart(charts.errors_by_hospital(hospitals), key="errors")
+st.plotly_chart(charts.confusion_matrices(matrices), key="confusion", config=charts.PLOT_CONFIG)
+st.plotly_chart(charts.errors_by_hospital(hospitals), key="errors", config=charts.PLOT_CONFIG)
 
 st.subheader("Tables", divider="gray")
 st.markdown(f"**Table 1.** Global model on the global test set (PNEUMONIA positive), round {server_round}")

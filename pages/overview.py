@@ -29,8 +29,8 @@ st.subheader("The federation", divider="gray")
 st.caption(f"From {source}. Each hospital's training images by class; the skew is the non-IID split a "
            "federation must cope with.")
 left, right = st.columns([3, 2])
-left.plotly_chart(charts.class_balance(summary), key="balance")
-right.plotly_chart(charts.pneumonia_share(summary), key="share")
+left.plotly_chart(charts.class_balance(summary), key="balance", config=charts.PLOT_CONFIG)
+right.plotly_chart(charts.pneumonia_share(summary), key="share", config=charts.PLOT_CONFIG)
 
 st.subheader("What crosses the hospital boundary", divider="gray")
 bytes_each = None

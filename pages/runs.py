@@ -47,7 +47,7 @@ if picked:
         rows = own if len(own) else frame[frame["scope"].str.startswith("global:")]
         curve = rows.groupby("round", as_index=False)[metric].mean()
         curves[f"{run_id} ({by_id[run_id]['mode']}, {by_id[run_id]['config']['backbone']})"] = curve
-    st.plotly_chart(charts.compare_runs(curves, metric), key="compare")
+    st.plotly_chart(charts.compare_runs(curves, metric), key="compare", config=charts.PLOT_CONFIG)
 else:
     st.caption("Pick one or more runs that completed a round.")
 

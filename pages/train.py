@@ -143,13 +143,10 @@ def live_view(run_id: str, was_running: bool) -> None:
     if frame.empty:
         st.caption("The charts appear when the first round completes.")
         return
-    st.markdown(f"**{run['rounds_done']} of {run['rounds_total']} rounds complete** &nbsp;·&nbsp; "
-                + charts.legend_html(frame["scope"]), unsafe_allow_html=True)
+    st.markdown(f"**{run['rounds_done']} of {run['rounds_total']} rounds complete**")
     st.caption("Global: the global model on the global test set. Hospital k: on hospital k's own test set"
                + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else "."))
-    for row in (CURVES[:3], CURVES[3:]):
-        for col, metric in zip(st.columns(3), row):
-            col.plotly_chart(charts.metric_curves(frame, metric), key=f"curve_{metric}")
+    st.plotly_chart(charts.metric_grid(frame, CURVES), key="curves", config=charts.PLOT_CONFIG)
 
     table = frame[frame["scope"].str.startswith("global")].copy()
     seconds = {r["round"]: r["seconds"] for r in snap["rounds"]}
