@@ -134,7 +134,10 @@ def test_train_watch_fairness_diagnose(dashboard, page):
     page.get_by_text("2 of 2 rounds complete").wait_for(timeout=120_000)
     page.get_by_text("finished").first.wait_for(timeout=30_000)
     wait_idle(page)
-    assert page.locator("[data-testid='stPlotlyChart']").count() >= 6
+    curves = page.locator("[data-testid='stPlotlyChart']").first
+    for title in ("Accuracy", "AUROC", "Loss", "Sensitivity", "Specificity", "F1"):
+        assert curves.locator(f"text={title}").count() >= 1, title
+    assert curves.locator(".xtick >> text='2'").count() >= 1, "the x axis reaches round 2"
     shoot(page, "2-train")
 
     go(page, url, "fairness")
