@@ -200,7 +200,9 @@ def compare_runs(frames: dict[str, pd.DataFrame], metric: str) -> go.Figure:
     fig.update_xaxes(title="round", rangemode="tozero")
     if metric in RATE_METRICS:
         fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, 380, f"Global {METRIC_LABELS.get(metric, metric)} by round", showlegend=True)
+    fig = _layout(fig, 420, f"Global {METRIC_LABELS.get(metric, metric)} by round", showlegend=True)
+    fig.update_layout(legend=dict(y=-0.18, yanchor="top"))  # below the plot: run labels are long
+    return fig
 
 
 def _nan_none(value):
