@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo train test bench clean
+.PHONY: demo train test bench bench-dashboard clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,16 +15,22 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# The dashboard: start a federation in the browser, watch it, check fairness, diagnose an X-ray.
 demo: $(VENV)/.installed
-	$(PY) -m fedcore train
+	$(PY) -m streamlit run app.py
 
-train: demo
+# The same federation from the command line, no browser.
+train: $(VENV)/.installed
+	$(PY) -m fedcore train
 
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
 	$(PY) -m fedcore bench
+
+bench-dashboard: $(VENV)/.dev-installed
+	$(PY) benchmarks/dashboard_bench.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache test-artifacts

@@ -78,7 +78,11 @@ def _decode_pil(data: bytes, size: int, name: str) -> np.ndarray:
             return _to_gray_float(image)
     except FedXrayError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # PIL refuses before MAX_PIXELS can be checked when the header claims ~90 MP or more.
+        raise FedXrayError(f"{name} has more than {MAX_PIXELS // 1_000_000} megapixels: "
+                           "downscale it first") from exc
+    except UnidentifiedImageError as exc:
         raise FedXrayError(f"{name} is not a readable image ({exc.__class__.__name__}): "
                            "use PNG, JPEG or DICOM") from exc
     except (OSError, ValueError, SyntaxError) as exc:

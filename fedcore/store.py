@@ -159,6 +159,14 @@ class RunStore:
             db.execute("UPDATE runs SET status='running', error=NULL, pid=?, updated=? WHERE id=?",
                        (os.getpid(), time.time(), run_id))
 
+    def set_pid(self, run_id: str, pid: int) -> None:
+        """The process that trains a run created by another one (the dashboard starts a child).
+
+        Stop signals this pid and :meth:`reconcile` watches it, so it must be the trainer's.
+        """
+        with self._write() as db:
+            db.execute("UPDATE runs SET pid=?, updated=? WHERE id=?", (pid, time.time(), run_id))
+
     def set_data_summary(self, run_id: str, summary: dict, notice: str = "") -> None:
         """What each hospital holds (class counts per split) and how the model was initialised."""
         with self._write() as db:

@@ -1,0 +1,17 @@
+"""FedXray dashboard: `streamlit run app.py`. A router over the pages in pages/, nothing else."""
+
+import streamlit as st
+
+from dashboard.data import RUN_KEY
+
+st.set_page_config(page_title="FedXray", page_icon=":material/radiology:", layout="wide")
+st.session_state.setdefault(RUN_KEY, None)
+
+pages = [
+    st.Page("pages/overview.py", title="Overview", icon=":material/hub:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
+    st.Page("pages/diagnose.py", title="Diagnose", icon=":material/radiology:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+]
+st.navigation(pages, position="top").run()

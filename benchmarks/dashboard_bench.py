@@ -1,0 +1,157 @@
+"""Dashboard speed, measured side by side on this machine (prints figures, asserts nothing).
+
+(a) A run watched by the dashboard vs the same run from the CLI. The dashboard run is
+    started by clicking Start in headless Chromium and watched there (the live view
+    polls the store every 1.5 s) until it finishes; the CLI run is `python -m fedcore
+    train` with the same flags. Bar: watched / CLI <= 1.05, on the training wall time
+    (sum of the rounds' seconds) and end to end (click or exec to finished).
+(b) Page switches with a finished 20-round run in the store: click each page in the
+    top navigation and time until the page's last element is drawn. Bar: < 1 s.
+
+Usage: .venv/bin/python benchmarks/dashboard_bench.py [--rounds 10] [--repeats 1] [--skip-a]
+Needs Debian's chromium (apt-get install -y chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fedcore.config import RunConfig  # noqa: E402
+from fedcore.store import RunStore  # noqa: E402
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard  # noqa: E402
+
+# The last element each page draws: the switch is done when it is on screen.
+PAGE_DONE = {
+    "": "text=Deltas compare the latest round",
+    "train": "text=rounds complete",
+    "fairness": "text=Table 2 (CSV)",
+    "diagnose": "text=P(pneumonia) =",
+    "runs": "text=Delete run",
+}
+NAV = {"": "Overview", "train": "Train", "fairness": "Fairness", "diagnose": "Diagnose", "runs": "Runs"}
+
+
+def training_seconds(store: RunStore, run_id: str) -> float:
+    return sum(r["seconds"] for r in store.snapshot(run_id)["rounds"])
+
+
+def cli_run(home: Path, flags: list[str]) -> tuple[float, float]:
+    """(end-to-end seconds, training seconds) of one CLI run."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "fedcore", "--home", str(home), "train", *flags], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    store = RunStore(home)
+    return wall, training_seconds(store, store.latest_run()["id"])
+
+
+def watched_run(page, url: str, home: Path, rounds: int) -> tuple[float, float]:
+    """(end-to-end seconds, training seconds) of one run started and watched in the browser."""
+    page.goto(f"{url}/train")
+    page.wait_for_selector("text=Start training")
+    field = page.get_by_role("spinbutton", name="Rounds", exact=True)
+    field.fill(str(rounds))
+    field.press("Enter")
+    page.wait_for_timeout(1000)
+    store = RunStore(home)
+    before = {r["id"] for r in store.list_runs()}
+    start = time.perf_counter()
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(f"{rounds} of {rounds} rounds complete").wait_for(timeout=1_800_000)
+    run = next(r for r in store.list_runs() if r["id"] not in before)
+    while store.get_run(run["id"])["status"] == "running":
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    return wall, training_seconds(store, run["id"])
+
+
+def page_switches(page, url: str, cycles: int = 3) -> dict[str, list[float]]:
+    """Seconds from a navigation click to the page's last element, per page."""
+    page.goto(url)
+    page.wait_for_selector(PAGE_DONE[""], timeout=60_000)
+    # First visit of Diagnose imports TensorFlow and loads the model once: measured apart.
+    order = ["train", "fairness", "diagnose", "runs", ""]
+    times: dict[str, list[float]] = {p: [] for p in order}
+    cold = None
+    for cycle in range(cycles + 1):
+        for path in order:
+            start = time.perf_counter()
+            page.get_by_role("link", name=NAV[path], exact=True).click()
+            page.wait_for_selector(PAGE_DONE[path], timeout=120_000)
+            elapsed = time.perf_counter() - start
+            if path == "diagnose" and cold is None:
+                cold = elapsed
+            elif cycle > 0:
+                times[path].append(elapsed)
+            page.wait_for_timeout(300)
+    times["diagnose (first visit, imports TensorFlow)"] = [cold]
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of the watched and CLI runs (default 10)")
+    parser.add_argument("--repeats", type=int, default=1, help="pairs of runs, alternating (default 1)")
+    parser.add_argument("--skip-a", action="store_true", help="only the page-switch figure")
+    args = parser.parse_args()
+    if CHROMIUM is None:
+        print("chromium is not installed: apt-get install -y chromium", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    work = Path(tempfile.mkdtemp(prefix="fedxray-bench-"))
+    servers = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            if not args.skip_a:
+                flags = ["--rounds", str(args.rounds)]
+                cli_home, dash_home = work / "cli", work / "dash"
+                server, url = start_dashboard(dash_home, work / "dash.log")
+                servers.append(server)
+                cli, watched = [], []
+                for _ in range(args.repeats):
+                    cli.append(cli_run(cli_home, flags))
+                    watched.append(watched_run(page, url, dash_home, args.rounds))
+                cli_wall, cli_train = (statistics.median(x) for x in zip(*cli))
+                dash_wall, dash_train = (statistics.median(x) for x in zip(*watched))
+                print(f"(a) {args.rounds}-round default federation (cnn, embedded data), median of {args.repeats}:")
+                print(f"    training (sum of round seconds): CLI {cli_train:6.1f} s | watched {dash_train:6.1f} s"
+                      f" | ratio {dash_train / cli_train:.3f}  (bar <= 1.05)")
+                print(f"    end to end (start to finished):  CLI {cli_wall:6.1f} s | watched {dash_wall:6.1f} s"
+                      f" | ratio {dash_wall / cli_wall:.3f}  (bar <= 1.05)")
+
+            home = work / "twenty"
+            from fedcore import engine
+
+            engine.run(RunConfig(rounds=20, max_per_hospital=50), RunStore(home), log=lambda line: None)
+            server, url = start_dashboard(home, work / "twenty.log")
+            servers.append(server)
+            times = page_switches(page, url)
+            print("(b) page switch with a finished 20-round run in the store (click to last element drawn):")
+            for path, values in times.items():
+                name = NAV.get(path, path)
+                print(f"    {name:<44} median {statistics.median(values):.3f} s, max {max(values):.3f} s"
+                      f" (n={len(values)})  (bar < 1 s)")
+            browser.close()
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

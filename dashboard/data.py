@@ -1,0 +1,107 @@
+"""Cached reads of the run store for the pages (the store is written by training processes).
+
+A snapshot is cached under the run's ``updated`` stamp: a finished run is read from
+SQLite once, a running one again only when the engine has written something new.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fedcore import launch
+from fedcore.config import RunConfig
+from fedcore.report import metrics_frame
+from fedcore.store import RunStore, default_home
+
+RUN_KEY = "run_id"  # session state: the run the user last picked, shared by every page
+
+
+@st.cache_resource(show_spinner=False)
+def _store(home: str) -> RunStore:
+    return RunStore(home)
+
+
+def store() -> RunStore:
+    """The run store under FEDCORE_HOME (one object per folder, shared by every session)."""
+    return _store(str(default_home()))
+
+
+def runs() -> list[dict]:
+    """Every run, newest first; exited training children are reaped first."""
+    launch.reap(store())
+    return store().list_runs()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _snapshot(home: str, run_id: str, updated: float) -> dict:
+    return _store(home).snapshot(run_id)
+
+
+def snapshot(run: dict) -> dict:
+    """A run's rounds, metrics and events (cached until the run changes)."""
+    return _snapshot(str(store().home), run["id"], run["updated"])
+
+
+def frame(run: dict):
+    """The run's metrics as a frame: round, scope, one column per metric."""
+    return metrics_frame(snapshot(run))
+
+
+@st.cache_data(show_spinner=False)
+def default_federation() -> dict:
+    """The default embedded federation's class counts, for an empty store (no TensorFlow needed)."""
+    from fedcore.data import load_federation
+
+    return load_federation(RunConfig()).summary()
+
+
+def run_label(run: dict) -> str:
+    """'20261127-020206-0580 · federated cnn · 10/10 · finished'."""
+    c = run["config"]
+    return (f"{run['id']} · {run['mode']} {c['backbone']} · {run['rounds_done']}/{run['rounds_total']} rounds"
+            f" · {run['status']}")
+
+
+def pick_run(candidates: list[dict], key: str, label: str = "Run", prefer_running: bool = False) -> dict | None:
+    """A run selectbox that remembers the choice across pages (session state ``run_id``).
+
+    Parameters
+    ----------
+    candidates : list of dict
+        Runs to offer, newest first.
+    key : str
+        The widget key (one per page).
+    prefer_running : bool
+        Start on a running run when the user has not picked one.
+    """
+    if not candidates:
+        return None
+    ids = [r["id"] for r in candidates]
+    wanted = st.session_state.get(RUN_KEY)
+    if prefer_running and wanted not in ids:
+        wanted = next((r["id"] for r in candidates if r["status"] == "running"), None)
+    index = ids.index(wanted) if wanted in ids else 0
+    by_id = {r["id"]: r for r in candidates}
+    chosen = st.selectbox(label, ids, index=index, key=key, format_func=lambda i: run_label(by_id[i]))
+    st.session_state[RUN_KEY] = chosen
+    return by_id[chosen]
+
+
+@st.cache_resource(show_spinner=False)
+def diagnosis_engine():
+    """fedcore.diagnosis, imported on first use: it brings TensorFlow, which only Diagnose needs."""
+    from fedcore import diagnosis
+
+    return diagnosis
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _run_model(home: str, run_id: str, checkpoint: str, model_name: str | None, checkpoint_round: int):
+    # checkpoint_round is part of the key only: a running run's best/last checkpoint moves on.
+    return diagnosis_engine().load_run_model(_store(home), run_id, checkpoint, model_name)
+
+
+def run_model(run: dict, checkpoint: str = "best", model_name: str | None = None):
+    """A run's model with one checkpoint's weights, loaded once per checkpoint and shared by sessions."""
+    moved = run["best_round"] if checkpoint == "best" else run["rounds_done"]
+    return _run_model(str(store().home), run["id"], checkpoint, model_name, moved or 0)

@@ -1,0 +1,120 @@
+"""Time per round, estimated for the Train form before a run starts.
+
+Measured from this machine's own past rounds when the store has a run of the same
+model and image size; otherwise from figures measured on a 2-core CPU (the CI and
+demo machine), scaled by pixel count.
+"""
+
+from __future__ import annotations
+
+from fedcore.config import DEFAULT_IMAGE_SIZE
+
+# Milliseconds per image on 2 CPU cores at the backbone's default size: (training one
+# epoch, evaluating). Measured with `python -m fedcore train` on the embedded data.
+MEASURED_MS = {"cnn": (0.7, 0.4), "mobilenetv3small": (45.0, 2.0), "efficientnetv2s": (250.0, 35.0)}
+
+
+def per_image_ms(snapshot: dict) -> tuple[float, float] | None:
+    """(training ms per image-epoch, evaluation ms per image) measured in a run's rounds.
+
+    Parameters
+    ----------
+    snapshot : dict
+        A run store snapshot with at least one round and a data summary.
+
+    Returns
+    -------
+    tuple of float, or None when the run has no usable round.
+    """
+    rounds = snapshot["rounds"]
+    summary = snapshot["run"].get("data_summary")
+    if not rounds or not summary:
+        return None
+    # The first round also traces the model's graph: leave it out when there are others.
+    steady = rounds[1:] or rounds
+    epochs = snapshot["run"]["config"].get("local_epochs", 1)
+    fit_s = examples = eval_s = 0.0
+    for r in steady:
+        fits = [v for k, v in r["fit"].items() if not k.startswith("_")]
+        round_fit = sum(f["fit_seconds"] for f in fits)
+        fit_s += round_fit
+        examples += sum(f["num_examples"] for f in fits) * epochs
+        eval_s += max(r["seconds"] - round_fit, 0.0)
+    evaluated = _eval_images(summary) * len(steady)
+    if not examples or not evaluated:
+        return None
+    return 1000 * fit_s / examples, 1000 * eval_s / evaluated
+
+
+def round_seconds(backbone: str, image_size: int | None, train_images: int, eval_images: int,
+                  local_epochs: int = 1, measured: tuple[float, float] | None = None) -> float:
+    """Estimated wall time of one federated round.
+
+    Parameters
+    ----------
+    backbone : str
+    image_size : int or None
+        None takes the backbone's default size.
+    train_images : int
+        Training images over all hospitals (after any per-hospital cap).
+    eval_images : int
+        Test images evaluated each round (global test set plus each hospital's).
+    local_epochs : int
+    measured : tuple of float, optional
+        :func:`per_image_ms` of a past run with the same backbone and size.
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    if measured is None:
+        fit_ms, eval_ms = MEASURED_MS[backbone]
+        default = DEFAULT_IMAGE_SIZE[backbone]
+        scale = ((image_size or default) / default) ** 2
+        fit_ms, eval_ms = fit_ms * scale, eval_ms * scale
+    else:
+        fit_ms, eval_ms = measured
+    return (train_images * local_epochs * fit_ms + eval_images * eval_ms) / 1000
+
+
+def _eval_images(summary: dict) -> int:
+    hospitals = sum(sum(h["test"].values()) for h in summary["hospitals"].values())
+    return hospitals + sum(summary.get("global_test", {}).values())
+
+
+def progress(heartbeat: dict | None) -> tuple[float, str]:
+    """(fraction done, words) of a running run's heartbeat (``run['progress']`` in the store).
+
+    Parameters
+    ----------
+    heartbeat : dict or None
+        round, rounds, step ('training' or 'evaluating'), hospital, hospital_index,
+        hospitals, round_elapsed, mean_round_seconds; None before the first round starts.
+    """
+    p = heartbeat
+    if not p:
+        return 0.0, "Starting: loading TensorFlow and the data…"
+    # Each round is the hospitals' local training steps plus one evaluation step.
+    within = (p["hospital_index"] + (1 if p["step"] == "evaluating" else 0)) / (p["hospitals"] + 1)
+    fraction = min((p["round"] - 1 + within) / p["rounds"], 1.0)
+    step = (f"training at {p['hospital'].replace('_', ' ')} ({p['hospital_index'] + 1}/{p['hospitals']})"
+            if p["step"] == "training" else "evaluating the new global model")
+    left = ""
+    if p.get("mean_round_seconds"):
+        remaining = p["mean_round_seconds"] * (p["rounds"] - p["round"] + 1) - p["round_elapsed"]
+        left = f" · about {format_seconds(max(remaining, 0.0))} left"
+    return fraction, f"Round {p['round']} of {p['rounds']} · {step}{left}"
+
+
+def format_seconds(seconds: float) -> str:
+    """'0.8 s', '42 s', '3 min 5 s', '1 h 12 min'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec} s" if sec and minutes < 10 else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"

@@ -1,0 +1,74 @@
+"""Fairness and bias: does the global model serve every hospital equally well, round by round?"""
+
+import math
+
+import streamlit as st
+
+from dashboard import charts, data, verdict
+from dashboard.theme import FAIL_COLOR, PASS_COLOR
+from fedcore import report
+
+st.title("Fairness and bias")
+done = [r for r in data.runs() if r["rounds_done"]]
+if not done:
+    st.info("No run has completed a round yet: the heatmap, confusion matrices and verdict appear once one has.",
+            icon=":material/info:")
+    st.page_link("pages/train.py", label="Start a run on the Train page", icon=":material/model_training:")
+    st.stop()
+
+left, right = st.columns([3, 1])
+with left:
+    run = data.pick_run(done, key="fairness_run")
+snap = data.snapshot(run)
+best, last = run["best_round"], run["rounds_done"]
+marks = {best: " · best", last: " · last"} if best != last else {last: " · best, last"}
+server_round = right.selectbox("Round", list(range(last, 0, -1)),
+                               format_func=lambda r: f"round {r}{marks.get(r, '')}", key="fairness_round")
+
+t1, t2 = report.table1(snap, server_round), report.table2(snap, server_round)
+fairness = report.fairness_row(snap, server_round)
+rows = {m["scope"]: m for m in snap["metrics"] if m["round"] == server_round}
+hospitals = {s: m for s, m in rows.items() if not s.startswith("global")}
+global_accuracy = float(t1["Accuracy"].mean())
+
+checks = verdict.fairness_checks(fairness, global_accuracy)
+outcome = verdict.overall(checks)
+headline = {True: ("Fair by every measured bar", PASS_COLOR), False: ("Not fair by at least one bar", FAIL_COLOR),
+            None: ("Cannot be judged: a hospital lacks a class", "#8C8C8C")}[outcome]
+st.markdown(f"### <span style='color:{headline[1]}'>●</span> Verdict, round {server_round}: {headline[0]}",
+            unsafe_allow_html=True)
+for col, check in zip(st.columns(len(checks)), checks):
+    with col.container(border=True):
+        value = "n/a" if math.isnan(check.value) else f"{check.value:.3f}"
+        badge = {True: ":green-badge[:material/check: PASS]", False: ":red-badge[:material/close: FAIL]",
+                 None: ":gray-badge[n/a]"}[check.passed]
+        st.markdown(f"{badge}  \n**{value}** &nbsp; bar {check.rule}")
+        st.caption(check.name)
+
+st.subheader("Hospitals × metrics", divider="gray")
+st.caption("The global model on each hospital's own test set (the original design's Figure 2); the global row "
+           "is the global test set, for reference.")
+heat_rows = dict(hospitals)
+if "global" in rows:
+    heat_rows["global"] = rows["global"]
+st.plotly_chart(charts.fairness_heatmap(heat_rows), key="heatmap", config=charts.PLOT_CONFIG)
+
+st.subheader("Where the errors are", divider="gray")
+matrices = ({"global": rows["global"]} if "global" in rows else {}) | hospitals
+st.plotly_chart(charts.confusion_matrices(matrices), key="confusion", config=charts.PLOT_CONFIG)
+st.plotly_chart(charts.errors_by_hospital(hospitals), key="errors", config=charts.PLOT_CONFIG)
+
+st.subheader("Tables", divider="gray")
+st.markdown(f"**Table 1.** Global model on the global test set (PNEUMONIA positive), round {server_round}")
+st.dataframe(t1, column_config={c: st.column_config.NumberColumn(format="%.4f") for c in t1.columns[:8]})
+st.caption(f"Original design, published: loss {report.PUBLISHED_GLOBAL['loss']}, accuracy "
+           f"{report.PUBLISHED_GLOBAL['accuracy']} (its precision and recall averaged both classes).")
+st.markdown(f"**Table 2.** Per hospital, on each hospital's own test set, round {server_round}")
+t2_shown = t2.assign(**{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]})
+st.dataframe(t2_shown, column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                      for c in [*t2.columns[:8], "Published accuracy"]})
+downloads = st.container(horizontal=True)
+downloads.download_button("Table 1 (CSV)", t1.to_csv().encode(), f"{run['id']}_round{server_round}_table1.csv",
+                  "text/csv", icon=":material/download:")
+downloads.download_button("Table 2 (CSV)", t2.to_csv().encode(), f"{run['id']}_round{server_round}_table2.csv",
+                  "text/csv", icon=":material/download:")

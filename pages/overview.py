@@ -1,0 +1,73 @@
+"""Overview: the federation at a glance, what crosses the hospital boundary, and the global model's scores."""
+
+import math
+
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.diagram import boundary_svg
+from dashboard.theme import STATUS_COLORS
+from fedcore.report import PUBLISHED_GLOBAL
+
+st.title("FedXray")
+st.markdown("**Federated pneumonia detection on chest X-rays.** Hospitals train one shared model together: "
+            "each trains on its own radiographs and sends back only model weights and image counts. "
+            "The X-rays never leave the hospital.")
+
+runs = data.runs()
+latest = next((r for r in runs if r["rounds_done"] and r.get("data_summary")), None)
+if latest is not None:
+    summary = latest["data_summary"]
+    c = latest["config"]
+    source = (f"run `{latest['id']}`: {summary['source']}, "
+              + (f"{c['partition']} split (α = {c['alpha']})" if c["data"] == "embedded" else "hospital folders"))
+else:
+    summary = data.default_federation()
+    source = "the default federation: embedded PneumoniaMNIST, Dirichlet non-IID split (α = 0.5), 3 hospitals"
+
+st.subheader("The federation", divider="gray")
+st.caption(f"From {source}. Each hospital's training images by class; the skew is the non-IID split a "
+           "federation must cope with.")
+left, right = st.columns([3, 2])
+left.plotly_chart(charts.class_balance(summary), key="balance", config=charts.PLOT_CONFIG)
+right.plotly_chart(charts.pneumonia_share(summary), key="share", config=charts.PLOT_CONFIG)
+
+st.subheader("What crosses the hospital boundary", divider="gray")
+bytes_each = None
+if latest is not None:
+    rounds = data.snapshot(latest)["rounds"]
+    fits = [v for k, v in rounds[-1]["fit"].items() if not k.startswith("_")] if rounds else []
+    bytes_each = fits[0]["bytes_sent"] if fits else None
+train_counts = {h: sum(s["train"].values()) for h, s in summary["hospitals"].items()}
+st.markdown(boundary_svg(train_counts, bytes_each), unsafe_allow_html=True)
+
+st.subheader("Global model", divider="gray")
+if latest is None:
+    st.info("No run has finished a round yet. Start a 2-minute federation on the Train page and its scores "
+            "appear here beside the original design's.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+frame = data.frame(latest)
+scope = "global" if (frame["scope"] == "global").any() else None
+rows = frame[frame["scope"] == scope] if scope else frame[frame["scope"].str.startswith("global:")]
+by_round = rows.groupby("round").mean(numeric_only=True)
+last_round, best_round = latest["rounds_done"], latest["best_round"] or latest["rounds_done"]
+last, best = by_round.loc[last_round], by_round.loc[best_round]
+
+st.markdown(f"Run `{latest['id']}` · {latest['mode']} · {latest['config']['backbone']} · "
+            f":{STATUS_COLORS[latest['status']]}-badge[{latest['status']}] · latest round {last_round} of "
+            f"{latest['rounds_total']}, best round {best_round} (by global AUROC)"
+            + ("" if scope else " · mean of the hospitals' local models"))
+cards = st.columns(5)
+for col, metric, label in zip(cards, ("accuracy", "auroc", "sensitivity", "specificity", "loss"),
+                              ("Accuracy", "AUROC", "Sensitivity", "Specificity", "Loss")):
+    published = PUBLISHED_GLOBAL.get(metric)
+    value = last[metric]
+    delta = None if published is None or math.isnan(value) else f"{value - published:+.3f} vs published"
+    col.metric(f"{label} · latest", "n/a" if math.isnan(value) else f"{value:.3f}", delta,
+               delta_color="inverse" if metric == "loss" else "normal", border=True,
+               help=f"Best round {best_round}: {best[metric]:.3f}" + (
+                   f". Original design, published: {published}" if published is not None else ""))
+st.caption(f"Original design, published on its own 624-image test set: accuracy {PUBLISHED_GLOBAL['accuracy']}, "
+           f"loss {PUBLISHED_GLOBAL['loss']}. Deltas compare the latest round with those figures.")

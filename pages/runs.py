@@ -1,0 +1,69 @@
+"""Runs: every run with its status and settings, curves of several runs on one chart, and delete."""
+
+import datetime
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.theme import METRIC_LABELS
+from fedcore.config import DEFAULT_IMAGE_SIZE
+
+st.title("Runs")
+store = data.store()
+runs = data.runs()
+st.caption(f"Run store: `{store.path}` (set FEDCORE_HOME to use another).")
+if not runs:
+    st.info("No runs yet.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
+    st.stop()
+
+table = pd.DataFrame([{
+    "run": r["id"], "status": r["status"], "mode": r["mode"], "model": r["config"]["backbone"],
+    "px": r["config"]["image_size"] or DEFAULT_IMAGE_SIZE[r["config"]["backbone"]],
+    "rounds": f"{r['rounds_done']}/{r['rounds_total']}", "best round": r["best_round"],
+    "hospitals": r["config"]["hospitals"] if r["config"]["data"] == "embedded" else None,
+    "data": r["config"]["data"], "split": f"{r['config']['partition']} α={r['config']['alpha']}",
+    "max/hospital": r["config"]["max_per_hospital"], "seed": r["config"]["seed"],
+    "started": datetime.datetime.fromtimestamp(r["created"]), "error": r["error"],
+} for r in runs])
+st.dataframe(table, hide_index=True, column_config={
+    "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    "status": st.column_config.TextColumn(width="small")})
+
+st.subheader("Compare runs", divider="gray")
+with_rounds = [r for r in runs if r["rounds_done"]]
+by_id = {r["id"]: r for r in with_rounds}
+a, b = st.columns([3, 1])
+picked = a.multiselect("Runs", list(by_id), default=list(by_id)[:3], key="compare_runs",
+                       format_func=lambda i: data.run_label(by_id[i]))
+metric = b.selectbox("Metric", list(METRIC_LABELS), format_func=METRIC_LABELS.get, key="compare_metric")
+if picked:
+    curves = {}
+    for run_id in picked:
+        frame = data.frame(by_id[run_id])
+        own = frame[frame["scope"] == "global"]
+        # A local-mode run has one model per hospital: compare the mean of their global-test scores.
+        rows = own if len(own) else frame[frame["scope"].str.startswith("global:")]
+        curve = rows.groupby("round", as_index=False)[metric].mean()
+        curves[f"{run_id} ({by_id[run_id]['mode']}, {by_id[run_id]['config']['backbone']})"] = curve
+    st.plotly_chart(charts.compare_runs(curves, metric), key="compare", config=charts.PLOT_CONFIG)
+else:
+    st.caption("Pick one or more runs that completed a round.")
+
+st.subheader("Delete a run", divider="gray")
+ids = [r["id"] for r in runs]
+a, b = st.columns([3, 2], vertical_alignment="bottom")
+victim = a.selectbox("Run to delete", ids, index=None, placeholder="choose a run", key="delete_pick",
+                     format_func=lambda i: data.run_label(next(r for r in runs if r["id"] == i)))
+confirm = b.checkbox("Also delete its checkpoints: this cannot be undone", key="delete_confirm")
+if st.button("Delete run", icon=":material/delete:", disabled=victim is None or not confirm, key="delete_go"):
+    status = next(r["status"] for r in runs if r["id"] == victim)
+    if status == "running":
+        st.error(f"Run {victim} is still training: stop it on the Train page first.", icon=":material/block:")
+    else:
+        store.delete_run(victim)
+        if st.session_state.get(data.RUN_KEY) == victim:
+            st.session_state[data.RUN_KEY] = None
+        st.toast(f"Deleted run {victim}.", icon=":material/delete:")
+        st.rerun()

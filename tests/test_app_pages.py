@@ -1,0 +1,183 @@
+"""Every dashboard page renders without an exception, on an empty store and on a trained run,
+and bad input from the browser gets a clear message instead of a traceback."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from fedcore.data import SAMPLES_DIR
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+PAGES = ("pages/overview.py", "pages/train.py", "pages/fairness.py", "pages/diagnose.py", "pages/runs.py")
+TIMEOUT = 60  # the Diagnose page imports TensorFlow the first time
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if page != PAGES[0]:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def tiny_home(tiny_run, monkeypatch):
+    """FEDCORE_HOME pointing at the session's trained tiny run."""
+    run_store, run_id = tiny_run
+    monkeypatch.setenv("FEDCORE_HOME", str(run_store.home))
+    return run_store, run_id
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_an_empty_store(store, page):
+    at = open_page(page)
+    assert_clean(at)
+    assert at.title, "every page has a title"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_with_a_finished_run(tiny_home, page):
+    at = open_page(page)
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_pages_other_than_diagnose_do_not_import_tensorflow(tiny_home):
+    # A fresh interpreter: this one already holds TensorFlow from training the tiny run.
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({str(APP)!r}, default_timeout=30)\n"
+        "at.run()\n"
+        f"for page in {[p for p in PAGES if 'diagnose' not in p][1:]!r}:\n"
+        "    at.switch_page(page)\n"
+        "    at.run()\n"
+        "    assert not at.exception, (page, at.exception)\n"
+        "assert 'tensorflow' not in sys.modules, 'a page imported TensorFlow'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=APP.parent, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_fairness_shows_verdict_and_tables(tiny_home):
+    at = open_page("pages/fairness.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "Verdict" in text and ("PASS" in text or "FAIL" in text)
+    assert len(at.get("download_button")) == 2
+
+
+def test_diagnose_a_sample_gives_a_probability(tiny_home):
+    at = open_page("pages/diagnose.py")
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "P(pneumonia) = **0." in text or "P(pneumonia) = **1." in text
+    assert any("not a medical device" in w.value for w in at.warning)
+
+
+def _upload(at: AppTest, name: str, payload: bytes, mime: str) -> AppTest:
+    at.segmented_control(key="diagnose_source").set_value("Upload").run()
+    at.file_uploader(key="diagnose_upload").set_value((name, payload, mime))
+    return at.run()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims width x height: what a huge radiograph looks like when opened."""
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(out, format="PNG")
+    data = bytearray(out.getvalue())
+    ihdr = 12  # 8-byte signature, 4-byte chunk length, then b"IHDR" and the fields
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name,payload,needle", [
+    ("notes.png", b"these are not pixels, just text", "not a readable image"),
+    ("truncated.jpeg", next(SAMPLES_DIR.glob("PNEUMONIA/*.jpeg")).read_bytes()[:2000], "damaged or truncated"),
+    ("empty.png", b"", "empty"),
+    ("huge.png", _png_claiming(10_000, 9_000), "megapixels"),
+    ("big.png", _png_claiming(9_000, 9_000), "megapixels"),
+])
+def test_bad_uploads_get_a_clear_message(tiny_home, name, payload, needle):
+    at = _upload(open_page("pages/diagnose.py"), name, payload, "image/png")
+    assert_clean(at)
+    errors = " ".join(e.value for e in at.error)
+    assert needle in errors, errors
+
+
+def test_a_good_upload_is_diagnosed(tiny_home):
+    sample = next(SAMPLES_DIR.glob("NORMAL/*.jpeg"))
+    at = _upload(open_page("pages/diagnose.py"), sample.name, sample.read_bytes(), "image/jpeg")
+    assert_clean(at)
+    assert not at.error
+    assert any("P(pneumonia)" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("folder,needle", [("", "path is empty"), ("/no/such/folder", "does not exist"),
+                                           ("EMPTY", "is empty")])
+def test_bad_data_folder_is_refused_before_starting(store, tmp_path, folder, needle):
+    if folder == "EMPTY":
+        folder = str(tmp_path / "empty")
+        (tmp_path / "empty").mkdir()
+    at = open_page("pages/train.py")
+    at.radio(key="f_source").set_value("My folder or .npz").run()
+    at.text_input(key="f_folder").set_value(folder).run()
+    at.button[0].click().run()
+    assert_clean(at)
+    errors = " ".join(e.value for e in at.error)
+    assert needle in errors, errors
+    assert store.list_runs() == [], "nothing was started"
+    assert at.text_input(key="f_folder").value == folder, "the form keeps what was typed"
+
+
+def test_delete_a_run_from_the_runs_page(store):
+    from tests.conftest import tiny_config
+
+    run_id = store.create_run(tiny_config().to_dict(), 2, "federated")
+    store.finish(run_id, "stopped")
+    at = open_page("pages/runs.py")
+    at.selectbox(key="delete_pick").set_value(run_id).run()
+    at.checkbox(key="delete_confirm").check().run()
+    at.button(key="delete_go").click().run()
+    assert_clean(at)
+    assert store.list_runs() == []
+
+
+def test_a_running_run_is_not_deleted(store):
+    from tests.conftest import tiny_config
+
+    run_id = store.create_run(tiny_config().to_dict(), 2, "federated")  # this process: alive, so 'running'
+    at = open_page("pages/runs.py")
+    at.selectbox(key="delete_pick").set_value(run_id).run()
+    at.checkbox(key="delete_confirm").check().run()
+    at.button(key="delete_go").click().run()
+    assert "still training" in " ".join(e.value for e in at.error)
+    assert [r["id"] for r in store.list_runs()] == [run_id]
+
+
+def test_second_start_while_a_run_is_going_is_refused(store):
+    from tests.conftest import tiny_config
+
+    busy = store.create_run(tiny_config().to_dict(), 2, "federated")  # this live process 'trains' it
+    at = open_page("pages/train.py")
+    at.button[0].click().run()
+    assert_clean(at)
+    errors = " ".join(e.value for e in at.error)
+    assert f"run {busy} is still training" in errors, errors
+    assert [r["id"] for r in store.list_runs()] == [busy], "nothing new started, nothing lost"
