@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fedcore.config import BACKBONES, MODES, PARTITIONS, STRATEGIES, RunConfig
+from fedcore.config import BACKBONES, LR_SCHEDULES, MODES, PARTITIONS, STRATEGIES, RunConfig
 from fedcore.errors import FedXrayError
 
 EXIT_USER_ERROR = 2
@@ -40,6 +40,8 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-per-hospital", type=int, default=None, help="cap on training images per hospital")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"local batch size (default {d.batch_size})")
     parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 1e-3 cnn, 1e-4 others)")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
+                        help=f"clients' learning rate over the rounds (default {d.lr_schedule}: decays to a tenth)")
     parser.add_argument("--no-class-weighting", dest="class_weighting", action="store_false",
                         help="train without per-hospital class weights")
     parser.add_argument("--threshold", type=float, default=d.threshold, help="P(pneumonia) decision threshold")
@@ -54,7 +56,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         rounds=args.rounds, local_epochs=args.local_epochs, hospitals=args.hospitals, backbone=args.backbone,
         weights=args.weights, image_size=args.image_size, data=args.data, partition=args.partition,
         alpha=args.alpha, acquisition_shift=args.acquisition_shift, max_per_hospital=args.max_per_hospital,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, class_weighting=args.class_weighting,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
+        class_weighting=args.class_weighting,
         threshold=args.threshold, mode=args.mode, strategy=args.strategy, seed=args.seed,
     )
 
@@ -111,7 +114,8 @@ def cmd_train(args) -> int:
     stop = engine.StopSignal()
     signal.signal(signal.SIGINT, stop.set)
     signal.signal(signal.SIGTERM, stop.set)
-    config = None if args.resume else config_from_args(args).validate()
+    # --run-id fills a row whose config the caller (the dashboard) already stored.
+    config = None if args.resume or args.run_id else config_from_args(args).validate()
     result = engine.run(config, store, resume=args.resume, stop=stop, run_id=args.run_id,
                         log=lambda line: print(line, flush=True))
     snapshot = store.snapshot(result.run_id)

@@ -114,6 +114,9 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
             state = None
         store.event(run_id, "resumed", f"resumed at round {start_round}", start_round)
     else:
+        if config is None and run_id is not None:
+            # A row created beforehand (by the dashboard) carries the whole config.
+            config = RunConfig.from_dict(store.get_run(run_id)["config"])
         config = (config or RunConfig()).validate()
         run_id = run_id or store.create_run(config.to_dict(), config.rounds, config.mode)
 

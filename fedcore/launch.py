@@ -51,6 +51,7 @@ def train_flags(config: RunConfig) -> list[str]:
         "--hospitals", str(config.hospitals), "--backbone", config.backbone, "--weights", config.weights,
         "--data", config.data, "--partition", config.partition, "--alpha", repr(config.alpha),
         "--batch-size", str(config.batch_size), "--threshold", repr(config.threshold),
+        "--lr-schedule", config.lr_schedule,
         "--mode", config.mode, "--strategy", config.strategy, "--seed", str(config.seed),
     ]
     if config.image_size is not None:
@@ -138,15 +139,12 @@ def start(config: RunConfig, store: RunStore) -> str:
     """
     config.validate()
     check_data(config.data)
-    if config.lr_schedule != RunConfig.lr_schedule:
-        raise FedXrayError(f"the '{config.lr_schedule}' learning-rate schedule cannot be set from here: "
-                           "the training command always uses cosine")
     with _lock:
         _refuse_if_busy(store)
         run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
         store.event(run_id, "launched", "started from the dashboard")
         try:
-            _spawn(store, run_id, ["train", *train_flags(config), "--run-id", run_id])
+            _spawn(store, run_id, ["train", "--run-id", run_id])
         except OSError as exc:
             store.finish(run_id, "failed", f"could not start the training process ({exc})")
             raise FedXrayError(f"could not start the training process ({exc})") from exc

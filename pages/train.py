@@ -1,5 +1,7 @@
 """Train: configure and start a run (a child process), then watch it learn, stop it or resume it."""
 
+import shlex
+
 import streamlit as st
 
 from dashboard import charts, data, estimate
@@ -119,6 +121,9 @@ def live_view(run_id: str, was_running: bool) -> None:
                  f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
                  f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
                  + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else ""))
+    with head.expander("The same run from the command line", icon=":material/terminal:"):
+        st.code(shlex.join(["python", "-m", "fedcore", "train", *launch.train_flags(RunConfig.from_dict(c))]),
+                language="bash")
     if run["status"] == "running":
         if buttons.button("Stop", icon=":material/stop_circle:", key="stop", width="stretch"):
             launch.stop(store, run["id"])
