@@ -108,7 +108,7 @@ def _federate(grid: Grid, context: Context, config: RunConfig, store: RunStore, 
 
         outcomes: dict[str, FitOutcome] = {}
         for node_id, fitres in sorted(replies.items(), key=lambda item: _order(item[1].metrics, item[0])):
-            name = hospitals.setdefault(node_id, _name(fitres.metrics, node_id, hospitals))
+            name = hospitals.setdefault(node_id, _name(fitres.metrics, node_id, hospitals, nodes))
             summaries[name] = _summary(fitres.metrics)
             arrays = [] if aggregate is not None else parameters_to_ndarrays(fitres.parameters)
             outcomes[name] = FitOutcome(arrays, fitres.num_examples, _strip(fitres.metrics))
@@ -125,9 +125,11 @@ def _federate(grid: Grid, context: Context, config: RunConfig, store: RunStore, 
                                     "hospital": None, "hospital_index": len(outcomes), "hospitals": len(nodes),
                                     "round_elapsed": time.perf_counter() - round_start, "mean_round_seconds": None})
         metrics = {"global": server.evaluate(weights)}
-        evaluated, failed = _evaluate(grid, sorted(grid.get_node_ids()), weights, server_round, timeout)
+        evaluators = sorted(grid.get_node_ids())
+        evaluated, failed = _evaluate(grid, evaluators, weights, server_round, timeout)
         for node_id, hospital_metrics in evaluated.items():
-            metrics[hospitals.setdefault(node_id, _name(hospital_metrics, node_id, hospitals))] = _strip(hospital_metrics)
+            name = hospitals.setdefault(node_id, _name(hospital_metrics, node_id, hospitals, evaluators))
+            metrics[name] = _strip(hospital_metrics)
         for node_id, reason in failed.items():
             _dropped(store, run_id, server_round, node_id, hospitals.get(node_id), "evaluation", reason)
 
@@ -271,9 +273,11 @@ def _order(metrics: dict, node_id: int) -> tuple:
     return int(metrics.get("partition-id", 0)), str(metrics.get("hospital", "")), node_id
 
 
-def _name(metrics: dict, node_id: int, known: dict[int, str]) -> str:
+def _name(metrics: dict, node_id: int, known: dict[int, str], connected: list[int]) -> str:
+    # A hospital that comes back has a new node id but keeps its name; two connected
+    # nodes claiming one name (a misconfigured data-path) are told apart by node id.
     name = str(metrics.get("hospital", f"node {node_id}"))
-    taken = {n for other, n in known.items() if other != node_id}
+    taken = {n for other, n in known.items() if other != node_id and other in connected}
     return f"{name} (node {node_id})" if name in taken else name
 
 

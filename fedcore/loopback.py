@@ -184,9 +184,7 @@ class LoopbackFederation:
 
     def _spawn(self, command: list[str], name: str, extra_env: dict, cwd: Path | None = None,
                pipe: bool = False) -> subprocess.Popen:
-        env = {**os.environ, **extra_env, TOKEN_VAR: self.token,
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-               "FLWR_HOME": str(self.workdir / ("flwr-cli" if name.startswith("flwr-run") else f"flwr-{name}"))}
+        env = self._env("flwr-cli" if name.startswith("flwr-run") else f"flwr-{name}", extra_env)
         if pipe:
             return subprocess.Popen(command, cwd=cwd or self.workdir, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -201,10 +199,15 @@ class LoopbackFederation:
         if not key.exists():
             key.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", str(key)], check=True)
-            env = {**os.environ, "FLWR_HOME": str(self.workdir / "flwr-cli")}
-            subprocess.run(["flwr", "supernode", "register", f"{key}.pub", CONNECTION], check=True, env=env,
-                           cwd=self.workdir, capture_output=True)
+            subprocess.run(["flwr", "supernode", "register", f"{key}.pub", CONNECTION], check=True,
+                           env=self._env("flwr-cli", {}), cwd=self.workdir, capture_output=True)
         return key
+
+    def _env(self, flwr_home: str, extra: dict) -> dict:
+        # Each process has its own FLWR_HOME, as if on its own machine; the token marks
+        # it and everything it starts for teardown.
+        return {**os.environ, **extra, TOKEN_VAR: self.token, "FLWR_HOME": str(self.workdir / flwr_home),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
     def _wait_for_port(self, port: int, seconds: float = 30.0) -> None:
         deadline = time.monotonic() + seconds
