@@ -42,7 +42,11 @@ def max_abs_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 def same_metrics(a: dict, b: dict, tolerance: float = 1e-6) -> list[str]:
     """Names of the metrics that differ (NaN equals NaN)."""
-    keys = set(a) | set(b)
-    return sorted(k for k in keys if k not in a or k not in b or not (
-        (isinstance(a[k], float) and isinstance(b[k], float) and math.isnan(a[k]) and math.isnan(b[k]))
-        or math.isclose(a[k], b[k], rel_tol=tolerance, abs_tol=tolerance)))
+    def equal(x, y) -> bool:
+        if isinstance(x, str) or isinstance(y, str):
+            return x == y
+        if isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y):
+            return True
+        return math.isclose(x, y, rel_tol=tolerance, abs_tol=tolerance)
+
+    return sorted(k for k in set(a) | set(b) if k not in a or k not in b or not equal(a[k], b[k]))
