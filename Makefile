@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo train test bench clean
+.PHONY: demo train test bench federation clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(VENV)/.dev-installed
 
 bench: $(VENV)/.installed
 	$(PY) -m fedcore bench
+
+# A SuperLink and three SuperNodes on 127.0.0.1 with TLS, one Flower run, then teardown
+# (docs/flower.md). ROUNDS=3 SECURE=1 AUTH=1 MAX_PER_HOSPITAL=... are passed through.
+federation: $(VENV)/.installed
+	PY=$(PY) scripts/federation.sh
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache test-artifacts
