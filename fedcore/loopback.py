@@ -20,6 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 REPO = Path(__file__).resolve().parent.parent
 TOKEN_VAR = "FEDXRAY_LOOPBACK_TOKEN"
 CONNECTION = "local-deployment"
@@ -197,8 +200,14 @@ class LoopbackFederation:
     def _node_key(self, index: int) -> Path:
         key = self.workdir / "keys" / f"supernode-{index}"
         if not key.exists():
+            # What `ssh-keygen -t ecdsa -b 384 -N ""` writes, without needing ssh-keygen.
+            private = ec.generate_private_key(ec.SECP384R1())
             key.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["ssh-keygen", "-q", "-t", "ecdsa", "-b", "384", "-N", "", "-f", str(key)], check=True)
+            key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                  serialization.NoEncryption()))
+            key.chmod(0o600)
+            Path(f"{key}.pub").write_bytes(private.public_key().public_bytes(
+                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH))
             subprocess.run(["flwr", "supernode", "register", f"{key}.pub", CONNECTION], check=True,
                            env=self._env("flwr-cli", {}), cwd=self.workdir, capture_output=True)
         return key
