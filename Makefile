@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo train test bench federation clean
+.PHONY: demo train test bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,14 @@ train: demo
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed
-	$(PY) -m fedcore bench
-
+.PHONY: federation
 # A SuperLink and three SuperNodes on 127.0.0.1 with TLS, one Flower run, then teardown
 # (docs/flower.md). ROUNDS=3 SECURE=1 AUTH=1 MAX_PER_HOSPITAL=... are passed through.
 federation: $(VENV)/.installed
 	PY=$(PY) scripts/federation.sh
+
+bench: $(VENV)/.installed
+	$(PY) -m fedcore bench
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache test-artifacts

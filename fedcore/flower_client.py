@@ -23,6 +23,7 @@ from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 
+from fedcore.errors import FedXrayError
 from fedcore.flower_config import from_run_config
 
 
@@ -69,7 +70,7 @@ def client_fn(context: Context):
     config = from_run_config(context.run_config)
     node = context.node_config
     if "data-path" not in node:
-        raise ValueError("this SuperNode has no data-path in its node config: start it with "
+        raise FedXrayError("this SuperNode has no data-path in its node config: start it with "
                          "--node-config 'partition-id=0 data-path=\"/path/to/hospital\"'")
     index = int(node.get("partition-id", 0))
     data, _ = load_hospital(str(node["data-path"]), config.input_size, node.get("hospital"))
