@@ -77,11 +77,11 @@ def flower_run(work: Path, hospitals: list[Path], global_test: Path, config: Run
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--max-per-hospital", type=int, default=100)
+    parser.add_argument("--max-per-hospital", type=int, default=100, help="0: every training image")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--secure", action="store_true", help="also time SecAgg+ rounds")
     args = parser.parse_args()
-    config = RunConfig(rounds=args.rounds, max_per_hospital=args.max_per_hospital, seed=args.seed)
+    config = RunConfig(rounds=args.rounds, max_per_hospital=args.max_per_hospital or None, seed=args.seed)
 
     with tempfile.TemporaryDirectory(prefix="flower-bench-") as tmp:
         work = Path(tmp)
@@ -97,7 +97,7 @@ def main() -> int:
     cold = clientapp_cold_start()
 
     model_bytes = plain[1][0]["_round"]["bytes_received_each"]
-    print(f"config: {config.rounds} rounds, {config.hospitals} hospitals, {config.max_per_hospital} training "
+    print(f"config: {config.rounds} rounds, {config.hospitals} hospitals, {config.max_per_hospital or 'all'} training "
           f"images each, cnn at {config.input_size}px, seed {config.seed}; {os.cpu_count()} CPU core(s)")
     print(f"model: {model_bytes:,} bytes of weights")
     print(f"in-process engine:        {local_seconds:6.2f} s/round")
