@@ -26,6 +26,12 @@ train: $(VENV)/.installed
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
+.PHONY: federation
+# A SuperLink and three SuperNodes on 127.0.0.1 with TLS, one Flower run, then teardown
+# (docs/flower.md). ROUNDS=3 SECURE=1 AUTH=1 MAX_PER_HOSPITAL=... are passed through.
+federation: $(VENV)/.installed
+	PY=$(PY) scripts/federation.sh
+
 bench: $(VENV)/.installed
 	$(PY) -m fedcore bench
 

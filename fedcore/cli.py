@@ -1,4 +1,4 @@
-"""`python -m fedcore`: train, runs, report, diagnose, compare, bench.
+"""`python -m fedcore`: train, runs, report, diagnose, compare, bench, export-hospitals.
 
 Defaults come from fedcore.config.RunConfig; this module only maps flags onto it.
 Errors a user can cause print one line starting with 'error:' and exit with status 2.
@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="federated vs centralized vs local on the same split")
     _config_flags(compare)
+
+    export = sub.add_parser("export-hospitals",
+                            help="write a federation as one .npz per hospital plus global_test.npz (for Flower nodes)")
+    _config_flags(export)
+    export.add_argument("--out", required=True, help="folder to write (one file per SuperNode, one for the server)")
 
     bench = sub.add_parser("bench", help="speed figures, measured side by side")
     bench.add_argument("--quick", action="store_true", help="skip the EfficientNetV2S throughput figure (minutes)")
@@ -185,6 +190,14 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_export_hospitals(args) -> int:
+    from fedcore.site_data import export_sites
+
+    for name, path in export_sites(config_from_args(args), args.out).items():
+        print(f"{name}: {path}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from fedcore import bench
 
@@ -192,4 +205,4 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "report": cmd_report, "diagnose": cmd_diagnose,
-            "compare": cmd_compare, "bench": cmd_bench}
+            "compare": cmd_compare, "bench": cmd_bench, "export-hospitals": cmd_export_hospitals}

@@ -213,20 +213,11 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
                 state = {"global": server.aggregate(server_round, list(outcomes.values()), state["global"])}
             progress(server_round, "evaluating", None, len(participants), round_start)
             metrics = evaluate_round(state)
-            fairness = fairness_summary({h.name: metrics[h.name] for h in hospitals})
-            is_best = best.offer(server_round, selection_score(metrics))
             seconds = time.perf_counter() - round_start
             round_seconds.append(seconds)
-            fit_info = {name: {**o.metrics, "num_examples": o.num_examples, "bytes_sent": o.payload_bytes(),
-                               "arrays": len(o.weights)} for name, o in outcomes.items()}
-            missing = [h.name for h in participants if h.name not in outcomes]
-            fit_info["_round"] = {"participants": list(outcomes), "failed": missing,
-                                  "bytes_received_each": int(sum(w.nbytes for w in next(iter(state.values()))))}
-            store.record_round(run_id, server_round, metrics, fairness, fit_info, seconds,
-                               best.best_round if is_best else None)
-            store.save_checkpoint(run_id, "last", server_round, state)
-            if is_best:
-                store.save_checkpoint(run_id, "best", server_round, state)
+            fit_info = round_fit_info(outcomes, [h.name for h in participants], next(iter(state.values())))
+            save_round(store, run_id, server_round, state, metrics, [h.name for h in hospitals], fit_info,
+                       selection_score(metrics), best, seconds)
             result.rounds_done = server_round
             log(_round_line(server_round, config.rounds, metrics, seconds, hospitals, config.mode))
         result.loop_seconds = time.perf_counter() - loop_start
@@ -251,6 +242,61 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
         store.event(run_id, "failed", result.error, level="error", data={"traceback": traceback.format_exc()})
         log(f"error: {result.error}")
     return result
+
+
+def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_weights: list) -> dict:
+    """What each hospital's training reported in one round, and who took part or not.
+
+    Parameters
+    ----------
+    outcomes : dict of str to FitOutcome
+        The hospitals that returned an update, by name.
+    expected : list of str
+        The hospitals asked to train.
+    global_weights : list of np.ndarray
+        The weights each hospital receives (their size is the download per hospital).
+
+    Returns
+    -------
+    dict
+        One entry per hospital (its metrics, num_examples, bytes_sent, arrays) and
+        ``_round``: participants, failed, bytes_received_each.
+    """
+    fit_info = {name: {**o.metrics, "num_examples": o.num_examples, "bytes_sent": o.payload_bytes(),
+                       "arrays": len(o.weights)} for name, o in outcomes.items()}
+    fit_info["_round"] = {"participants": list(outcomes), "failed": [n for n in expected if n not in outcomes],
+                          "bytes_received_each": int(sum(w.nbytes for w in global_weights))}
+    return fit_info
+
+
+def save_round(store: RunStore, run_id: str, server_round: int, state: dict[str, list], metrics: dict[str, dict],
+               hospitals: list[str], fit_info: dict, score: float, best: BestTracker, seconds: float) -> bool:
+    """Write one completed round: metrics, fairness, training facts, the 'last' and maybe 'best' checkpoint.
+
+    Parameters
+    ----------
+    state : dict of str to list of np.ndarray
+        The models after the round (``{'global': weights}``, or one per hospital in local mode).
+    metrics : dict of scope to metrics
+        ``global`` (or ``global:<hospital>``) and one entry per hospital evaluated.
+    hospitals : list of str
+        The hospitals whose metrics enter the fairness summary (those present in ``metrics``).
+    score : float
+        This round's model-selection score (global AUROC); ``best`` is updated with it.
+
+    Returns
+    -------
+    bool
+        True when this round is the new best.
+    """
+    fairness = fairness_summary({name: metrics[name] for name in hospitals if name in metrics})
+    is_best = best.offer(server_round, score)
+    store.record_round(run_id, server_round, metrics, fairness, fit_info, seconds,
+                       best.best_round if is_best else None)
+    store.save_checkpoint(run_id, "last", server_round, state)
+    if is_best:
+        store.save_checkpoint(run_id, "best", server_round, state)
+    return is_best
 
 
 def _best_so_far(store: RunStore, run_id: str) -> BestTracker:

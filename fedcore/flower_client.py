@@ -1,0 +1,88 @@
+"""Flower ClientApp: a hospital's SuperNode runs fedcore's hospital side (:class:`fedcore.client.Hospital`).
+
+Which hospital this is comes from the SuperNode's node config, never from the server::
+
+    flower-supernode ... --node-config 'partition-id=0 data-path="/data/hospital_1.npz"'
+
+- ``data-path``: the hospital's folder or .npz (see :mod:`fedcore.site_data`);
+- ``partition-id``: its position in the federation, which seeds its local steps as in
+  an in-process run (default 0);
+- ``hospital``: its display name (default the folder name or file stem).
+
+The run's hyper-parameters come from the run config. What leaves is weights, the
+number of training images, a few training figures, the class counts per split and
+evaluation metrics: never images or labels. With ``secure-aggregation`` the weights
+leave masked by SecAgg+ (``secaggplus_mod``).
+"""
+
+from __future__ import annotations
+
+from flwr.app import Context, Message
+from flwr.client import NumPyClient
+from flwr.client.mod import secaggplus_mod
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
+
+from fedcore.errors import FedXrayError
+from fedcore.flower_config import from_run_config
+
+
+class HospitalClient(NumPyClient):
+    """One hospital behind Flower's NumPyClient interface.
+
+    Parameters
+    ----------
+    hospital : fedcore.client.Hospital
+        The hospital's data and the compiled model.
+    """
+
+    def __init__(self, hospital):
+        self.hospital = hospital
+
+    def fit(self, parameters, config):
+        """Train the global weights locally for the round ``config['server-round']``."""
+        instructions = {"learning_rate": config["learning-rate"]} if "learning-rate" in config else {}
+        outcome = self.hospital.fit(parameters, int(config["server-round"]), instructions)
+        return outcome.weights, outcome.num_examples, {**self._identity(), **outcome.metrics, **self._counts()}
+
+    def evaluate(self, parameters, config):
+        """Metrics of the global weights on this hospital's test split."""
+        metrics = self.hospital.evaluate(parameters, "test")
+        return metrics["loss"], metrics["n"], {**self._identity(), **metrics}
+
+    def _identity(self) -> dict:
+        return {"hospital": self.hospital.name, "partition-id": self.hospital.index}
+
+    def _counts(self) -> dict:
+        # Class counts per split: what the dashboard's data summary shows for every run.
+        return {f"count:{split}:{label}": n for split, counts in self.hospital.data.summary().items()
+                for label, n in counts.items()}
+
+
+def client_fn(context: Context):
+    """Build this SuperNode's hospital: its data from the node config, the model from the run config."""
+    # Imported here so that SecAgg+'s key-exchange messages, which never reach
+    # client_fn, do not pay for loading TensorFlow in their short-lived process.
+    from fedcore.client import Hospital
+    from fedcore.model import build_model
+    from fedcore.site_data import cap_training, load_hospital
+
+    config = from_run_config(context.run_config)
+    node = context.node_config
+    if "data-path" not in node:
+        raise FedXrayError("this SuperNode has no data-path in its node config: start it with "
+                         "--node-config 'partition-id=0 data-path=\"/path/to/hospital\"'")
+    index = int(node.get("partition-id", 0))
+    data, _ = load_hospital(str(node["data-path"]), config.input_size, node.get("hospital"))
+    data = cap_training(data, config.max_per_hospital, config.seed, index)
+    return HospitalClient(Hospital(data, build_model(config), config, index)).to_client()
+
+
+def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Apply Flower's ``secaggplus_mod`` when the run asked for secure aggregation."""
+    if context.run_config.get("secure-aggregation", False):
+        return secaggplus_mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+app = ClientApp(client_fn=client_fn, mods=[secure_aggregation_mod])

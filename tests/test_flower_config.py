@@ -1,0 +1,43 @@
+"""The Flower run config (pyproject.toml's [tool.flwr.app.config]) as a RunConfig."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from fedcore.config import RunConfig
+from fedcore.errors import FedXrayError
+from fedcore.flower_config import FLOWER_DEFAULTS, from_run_config
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def test_pyproject_run_config_is_runconfigs_defaults():
+    # Prepare
+    app_config = tomllib.loads(PYPROJECT.read_text())["tool"]["flwr"]["app"]["config"]
+
+    # Execute
+    config = from_run_config(app_config)
+
+    # Assert: the same defaults in both places, plus the Flower-only settings
+    defaults = RunConfig().to_dict()
+    got = config.to_dict()
+    for key in ("rounds", "local_epochs", "hospitals", "backbone", "weights", "image_size", "max_per_hospital",
+                "batch_size", "learning_rate", "lr_schedule", "class_weighting", "threshold", "strategy", "seed"):
+        assert got[key] == defaults[key], key
+    assert config.mode == "federated"
+    assert config.extra == {**FLOWER_DEFAULTS, "runtime": "flower"}
+
+
+def test_kebab_keys_and_zero_means_default():
+    config = from_run_config({"local-epochs": 2, "max-per-hospital": 0, "learning-rate": 0.0, "image-size": 32,
+                              "secure-aggregation": True})
+    assert (config.local_epochs, config.max_per_hospital, config.learning_rate, config.image_size) == (2, None, None, 32)
+    assert config.extra["secure_aggregation"] is True
+
+
+def test_a_setting_that_cannot_run_is_a_user_error():
+    with pytest.raises(FedXrayError, match="rounds"):
+        from_run_config({"rounds": 0})
