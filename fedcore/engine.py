@@ -17,9 +17,11 @@ from typing import Callable
 
 import numpy as np
 
+from fedcore import audit, payload, privacy
 from fedcore.client import FitOutcome, Hospital, LocalTrainingStopped
 from fedcore.config import RunConfig
 from fedcore.data import Federation, HospitalData, Split, load_federation
+from fedcore.dp_strategy import DPFedAvg
 from fedcore.errors import FedXrayError
 from fedcore.metrics import fairness_summary
 from fedcore.model import BuiltModel, build_model
@@ -131,9 +133,14 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
         store.set_data_summary(run_id, federation.summary(), built.notice)
         log(f"model: {built.notice}")
 
-        hospitals = [Hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
-        participants = [Hospital(pooled(federation), built, config, 0)] if config.mode == "centralized" else hospitals
-        strategy = make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None, config.rounds)
+        hospitals = [privacy.make_hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
+        participants = ([privacy.make_hospital(pooled(federation), built, config, 0)]
+                        if config.mode == "centralized" else hospitals)
+        strategy = privacy.protect(make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None,
+                                                 config.rounds), config, len(participants))
+        for level, message, data in privacy.notices(config, participants):
+            store.event(run_id, "privacy", message, level=level, data=data)
+        model_shapes = [w.shape for w in built.initial_weights]
         server = Server(strategy, built, federation.global_test, config.threshold)
         initial = built.initial_weights
         if state is None:
@@ -161,7 +168,9 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
                 progress(server_round, "training", hospital.name, i, round_start)
                 start_weights = state[hospital.name] if config.mode == "local" else state["global"]
                 try:
-                    outcomes[hospital.name] = hospital.fit(start_weights, server_round, instructions, stop)
+                    outcome = hospital.fit(start_weights, server_round, instructions, stop)
+                    payload.check(outcome, model_shapes)
+                    outcomes[hospital.name] = outcome
                 except LocalTrainingStopped:
                     raise
                 except Exception as exc:  # one hospital failing must not take the federation down
@@ -213,15 +222,23 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
             fit_info = {name: {**o.metrics, "num_examples": o.num_examples, "bytes_sent": o.payload_bytes(),
                                "arrays": len(o.weights)} for name, o in outcomes.items()}
             missing = [h.name for h in participants if h.name not in outcomes]
+            if isinstance(strategy, DPFedAvg):
+                for name in outcomes:
+                    fit_info[name].update(strategy.spent(server_round))
             fit_info["_round"] = {"participants": list(outcomes), "failed": missing,
-                                  "bytes_received_each": int(sum(w.nbytes for w in next(iter(state.values()))))}
+                                  "bytes_received_each": int(sum(w.nbytes for w in next(iter(state.values())))),
+                                  "payload": payload.manifest(next(iter(outcomes.values())).weights)}
             store.record_round(run_id, server_round, metrics, fairness, fit_info, seconds,
                                best.best_round if is_best else None)
             store.save_checkpoint(run_id, "last", server_round, state)
             if is_best:
                 store.save_checkpoint(run_id, "best", server_round, state)
             result.rounds_done = server_round
-            log(_round_line(server_round, config.rounds, metrics, seconds, hospitals, config.mode))
+            if config.audit_every and server_round % config.audit_every == 0:
+                audit.record(store, run_id, server_round,
+                             audit.audit_hospitals(built, state, [h.data for h in hospitals]), "round")
+            log(_round_line(server_round, config.rounds, metrics, seconds, hospitals, config.mode)
+                + privacy.epsilon_note(fit_info))
         result.loop_seconds = time.perf_counter() - loop_start
         result.status = "finished"
         store.finish(run_id, "finished")
