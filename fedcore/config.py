@@ -21,6 +21,8 @@ STRATEGIES = ("fedavg",)
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
 EMBEDDED = "embedded"
+# Patient-level DP trains with SGD + momentum (see fedcore.dp_sgd); its step size is not Adam's.
+DP_LEARNING_RATE = 0.1
 
 # The image size each backbone is designed for when --image-size is not given.
 DEFAULT_IMAGE_SIZE = {"cnn": 28, "efficientnetv2s": 100, "mobilenetv3small": 96}
@@ -60,7 +62,8 @@ class RunConfig:
     batch_size : int
         Local mini-batch size. Default 32.
     learning_rate : float
-        Adam learning rate; None takes the backbone's default (1e-3 cnn, 1e-4 others).
+        Local learning rate; None takes the default: Adam at 1e-3 (cnn) or 1e-4 (others),
+        and with patient-level DP, SGD with momentum 0.9 at DP_LEARNING_RATE.
     lr_schedule : str
         ``cosine`` (decay the clients' rate to a tenth over the rounds) or ``constant``.
     class_weighting : bool
@@ -132,6 +135,8 @@ class RunConfig:
         """The learning rate actually used."""
         if self.learning_rate is not None:
             return self.learning_rate
+        if self.dp == "patient":
+            return DP_LEARNING_RATE
         return 1e-3 if self.backbone == "cnn" else 1e-4
 
     def validate(self) -> "RunConfig":
