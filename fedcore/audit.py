@@ -18,20 +18,25 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import keras
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from fedcore.config import RunConfig
 from fedcore.data import HospitalData, load_federation, to_model_input
-from fedcore.model import BuiltModel, build_model, predict_pneumonia
+from fedcore.model import BuiltModel, build_model
 from fedcore.store import RunStore
 
 EVENT = "privacy_audit"
 
 
 def example_losses(built: BuiltModel, weights: list[np.ndarray], images: np.ndarray,
-                   labels: np.ndarray) -> np.ndarray:
-    """Cross-entropy (nats) of each image under ``weights``, in inference mode.
+                   labels: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Cross-entropy (nats) of each image under ``weights``, in inference mode, from the logits.
+
+    Computed from the pre-softmax logits in float64: a float32 softmax rounds every
+    confident answer to exactly 1, and the ties would hide the members the attack
+    should find.
 
     Parameters
     ----------
@@ -40,8 +45,15 @@ def example_losses(built: BuiltModel, weights: list[np.ndarray], images: np.ndar
         0 = NORMAL, 1 = PNEUMONIA.
     """
     built.model.set_weights(weights)
-    p = np.clip(predict_pneumonia(built.model, to_model_input(images)).astype(np.float64), 1e-7, 1 - 1e-7)
-    return -np.log(np.where(np.asarray(labels).ravel() == 1, p, 1.0 - p))
+    probs = built.head.get_layer("probs")
+    penultimate = keras.Model(built.head.inputs, probs.input)
+    kernel, bias = (np.asarray(w, np.float64) for w in probs.get_weights())
+    x = to_model_input(images)
+    logits = np.concatenate([np.asarray(penultimate(built.extractor(x[i:i + batch_size], training=False),
+                                                    training=False), np.float64) @ kernel + bias
+                             for i in range(0, len(x), batch_size)]) if len(x) else np.zeros((0, 2))
+    labels = np.asarray(labels).astype(int).ravel()
+    return np.logaddexp(logits[:, 0], logits[:, 1]) - logits[np.arange(len(labels)), labels]
 
 
 def attack(member_losses: np.ndarray, nonmember_losses: np.ndarray) -> dict:

@@ -22,7 +22,7 @@ LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
 EMBEDDED = "embedded"
 # Patient-level DP trains with SGD + momentum (see fedcore.dp_sgd); its step size is not Adam's.
-DP_LEARNING_RATE = 0.1
+DP_LEARNING_RATE = 0.5
 
 # The image size each backbone is designed for when --image-size is not given.
 DEFAULT_IMAGE_SIZE = {"cnn": 28, "efficientnetv2s": 100, "mobilenetv3small": 96}

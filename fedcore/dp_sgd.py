@@ -5,11 +5,12 @@ One step, on the process's one compiled model:
 1. Poisson sampling: every training image joins the batch independently with
    probability q = B / n (B the configured batch size, n the hospital's images), so
    batches vary in size around B; this is the sampling the accountant assumes.
-2. Every example's gradient of its own (class-weighted) loss, all at once with
-   ``tf.vectorized_map``: no Python loop over examples.
+2. Every example's gradient of its own loss, all at once with ``tf.vectorized_map``:
+   no Python loop over examples.
 3. Each example's gradient, taken over all trainable variables together, is scaled
-   to L2 norm at most C.
-4. The clipped gradients are summed, Gaussian noise N(0, (sigma C)^2) is added to
+   to L2 norm at most C, then multiplied by its class weight divided by the largest
+   class weight (so by at most 1: no example's share exceeds C).
+4. The weighted clipped gradients are summed, Gaussian noise N(0, (sigma C)^2) is added to
    every coordinate, and the sum is divided by the expected batch size B (a fixed
    denominator: dividing by the drawn size would leak it).
 5. SGD with momentum 0.9 applies the result (anything computed from the noisy
@@ -48,9 +49,8 @@ MOMENTUM = 0.9
 _TRAINERS: "weakref.WeakKeyDictionary[keras.Model, DPTrainer]" = weakref.WeakKeyDictionary()
 
 
-def per_example_gradients(model: keras.Model, x: tf.Tensor, y: tf.Tensor,
-                          sample_weight: tf.Tensor) -> list[tf.Tensor]:
-    """The gradient of each example's weighted loss with respect to every trainable variable.
+def per_example_gradients(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
+    """The gradient of each example's loss with respect to every trainable variable.
 
     Parameters
     ----------
@@ -60,8 +60,6 @@ def per_example_gradients(model: keras.Model, x: tf.Tensor, y: tf.Tensor,
         Inputs.
     y : tf.Tensor, shape (b, classes)
         One-hot labels.
-    sample_weight : tf.Tensor, shape (b,)
-        Multiplies each example's loss before differentiation (class weighting).
 
     Returns
     -------
@@ -71,12 +69,12 @@ def per_example_gradients(model: keras.Model, x: tf.Tensor, y: tf.Tensor,
     variables = model.trainable_variables
 
     def one(example):
-        xi, yi, wi = example
+        xi, yi = example
         with tf.GradientTape() as tape:
-            loss = wi * keras.losses.categorical_crossentropy(yi[None], model(xi[None], training=True))[0]
+            loss = keras.losses.categorical_crossentropy(yi[None], model(xi[None], training=True))[0]
         return tape.gradient(loss, variables)
 
-    return tf.vectorized_map(one, (x, y, sample_weight))
+    return tf.vectorized_map(one, (x, y))
 
 
 def clip_per_example(grads: list[tf.Tensor], clip_norm) -> tuple[list[tf.Tensor], tf.Tensor]:
@@ -140,9 +138,10 @@ class DPTrainer:
     Attributes
     ----------
     step : callable
-        ``step(x, y, sample_weight, clip_norm, noise_multiplier, denominator, seed)``
-        applies one private update. The batch dimension is dynamic, so Poisson
-        batches of any size run without retracing.
+        ``step(x, y, example_weight, clip_norm, noise_multiplier, denominator, seed)``
+        applies one private update; ``example_weight`` in [0, 1] scales each example's
+        clipped gradient. The batch dimension is dynamic, so Poisson batches of any
+        size run without retracing.
     """
 
     def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer | None = None):
@@ -157,12 +156,13 @@ class DPTrainer:
             tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec((None, classes), tf.float32),
             tf.TensorSpec((None,), tf.float32), tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
             tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)])
-        def step(x, y, sample_weight, clip_norm, noise_multiplier, denominator, seed):
+        def step(x, y, example_weight, clip_norm, noise_multiplier, denominator, seed):
             variables = model.trainable_variables
 
             def clipped_sum():
-                clipped, _ = clip_per_example(per_example_gradients(model, x, y, sample_weight), clip_norm)
-                return [tf.reduce_sum(g, axis=0) for g in clipped]
+                clipped, _ = clip_per_example(per_example_gradients(model, x, y), clip_norm)
+                # Weights in [0, 1] applied after clipping keep each example's share within C.
+                return [tf.tensordot(example_weight, g, axes=1) for g in clipped]
 
             # Poisson sampling can draw an empty batch; the step still adds its noise, as
             # the accountant assumes, but vectorized_map cannot stack zero examples.
@@ -224,9 +224,14 @@ class DPHospital(Hospital):
                 config.dp_target_epsilon, self.sampling_rate, self.steps_per_round * config.rounds, config.dp_delta)
         else:
             self.noise_multiplier = config.dp_noise_multiplier
-        labels = data.train.labels.astype(int)
+        # Class weights multiplied into the loss would be undone by clipping (most
+        # examples are clipped, whatever their weight), leaving the model free to drift to
+        # the majority class. Applied after clipping, scaled so the largest is 1, they keep
+        # their ratio and no example exceeds C.
         weights = self._weights or {0: 1.0, 1: 1.0}
-        self._sample_weight = np.array([weights[c] for c in (0, 1)], np.float32)[labels]
+        top = max(weights.values())
+        self._example_weight = np.array([weights[0] / top, weights[1] / top], np.float32)[
+            data.train.labels.astype(int)]
         self._y = self._y_train.astype(np.float32)
         self._trainer = dp_trainer(built.model)
 
@@ -267,8 +272,8 @@ class DPHospital(Hospital):
             if should_stop and should_stop():
                 raise LocalTrainingStopped(self.name)
             batch = poisson_batch(self.num_examples, self.sampling_rate, rng)
-            self._trainer.step(self._x_train[batch], self._y[batch], self._sample_weight[batch], *constants,
-                       tf.constant([seed, step], tf.int32))
+            self._trainer.step(self._x_train[batch], self._y[batch], self._example_weight[batch], *constants,
+                               tf.constant([seed, step], tf.int32))
         seconds = time.perf_counter() - start
         return FitOutcome(self.built.model.get_weights(), self.num_examples,
                           {"train_loss": math.nan, "fit_seconds": seconds, **self.spent(server_round)})

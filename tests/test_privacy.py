@@ -77,12 +77,12 @@ def softmax_regression(lr: float = 1.0) -> keras.Model:
     return model
 
 
-def by_hand(model, x, y, w):
+def by_hand(model, x, y):
     kernel, bias = (np.asarray(v) for v in model.get_weights())
     logits = x @ kernel + bias
     p = np.exp(logits - logits.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
-    dz = (p - y) * w[:, None]
+    dz = p - y
     return np.einsum("bi,bj->bij", x, dz), dz
 
 
@@ -92,14 +92,13 @@ def test_per_example_gradients_and_clipping_match_a_hand_computation():
     model.set_weights([np.zeros((3, 2), np.float32), np.zeros(2, np.float32)])  # p = (0.5, 0.5)
     x = np.array([[1.0, 2.0, 0.5], [0.01, 0.0, 0.02], [-3.0, 4.0, 1.0]], np.float32)
     y = np.array([[1, 0], [0, 1], [0, 1]], np.float32)
-    w = np.array([1.0, 1.0, 2.0], np.float32)
-    kernel_grads, bias_grads = by_hand(model, x, y, w)
+    kernel_grads, bias_grads = by_hand(model, x, y)
     norms = np.sqrt((kernel_grads ** 2).sum((1, 2)) + (bias_grads ** 2).sum(1))
     clip = 1.0
     assert norms[1] < clip < norms[0]  # one example inside the ball, the others outside
 
     # Execute
-    grads = dp_sgd.per_example_gradients(model, tf.constant(x), tf.constant(y), tf.constant(w))
+    grads = dp_sgd.per_example_gradients(model, tf.constant(x), tf.constant(y))
     clipped, measured = dp_sgd.clip_per_example(grads, clip)
 
     # Assert
@@ -112,14 +111,14 @@ def test_per_example_gradients_and_clipping_match_a_hand_computation():
     np.testing.assert_allclose(after, np.minimum(norms, clip), rtol=1e-5)
 
 
-def test_dp_step_applies_the_mean_of_clipped_gradients_plus_seeded_noise():
+def test_dp_step_applies_the_weighted_mean_of_clipped_gradients_plus_seeded_noise():
     model = softmax_regression(lr=1.0)
     x = np.array([[1.0, 2.0, 0.5], [0.01, 0.0, 0.02], [-3.0, 4.0, 1.0]], np.float32)
     y = np.array([[1, 0], [0, 1], [0, 1]], np.float32)
-    w = np.ones(3, np.float32)
+    w = np.array([1.0, 0.25, 0.5], np.float32)  # class weights over the largest, applied after clipping
     clip, denominator = 0.5, 4.0
-    kernel_grads, bias_grads = by_hand(model, x, y, w)
-    factor = np.minimum(1.0, clip / np.sqrt((kernel_grads ** 2).sum((1, 2)) + (bias_grads ** 2).sum(1)))
+    kernel_grads, bias_grads = by_hand(model, x, y)
+    factor = np.minimum(1.0, clip / np.sqrt((kernel_grads ** 2).sum((1, 2)) + (bias_grads ** 2).sum(1))) * w
     expected = model.get_weights()[0] - (kernel_grads * factor[:, None, None]).sum(0) / denominator
     step = dp_sgd.DPTrainer(model, keras.optimizers.SGD(1.0)).step
     start = model.get_weights()
@@ -257,13 +256,15 @@ def test_audit_finds_members_of_a_model_overfit_on_a_tiny_training_set():
     hospital = load_federation(config).hospitals[0]
     built = build_model(config)
     x, y = Hospital(hospital, built, config, 0)._x_train, keras.utils.to_categorical(hospital.train.labels, 2)
+    untrained = audit.audit_hospitals(built, {"global": built.initial_weights}, [hospital])[hospital.name]
     built.model.fit(x, y, batch_size=8, epochs=150, verbose=0)
 
     result = audit.audit_hospitals(built, {"global": built.model.get_weights()}, [hospital])[hospital.name]
 
     assert result["members"] == 40 and result["non_members"] == len(hospital.val)
-    assert result["auroc"] > 0.75, result
-    assert result["advantage"] > 0.4, result
+    # 40 members against 524 non-members: the AUROC's standard error is about 0.045.
+    assert result["auroc"] > 0.62 and result["advantage"] > 0.25, result
+    assert abs(untrained["auroc"] - 0.5) < 0.12, untrained
 
 
 def test_audit_command_records_an_event(tiny_run, capsys):
