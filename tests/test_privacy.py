@@ -3,7 +3,6 @@ wrapper, settings, the membership audit, and what crosses from hospital to serve
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import dp_accounting
