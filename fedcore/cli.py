@@ -1,4 +1,4 @@
-"""`python -m fedcore`: train, runs, report, diagnose, compare, bench, export-hospitals.
+"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, bench, export-hospitals.
 
 Defaults come from fedcore.config.RunConfig; this module only maps flags onto it.
 Errors a user can cause print one line starting with 'error:' and exit with status 2.
@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fedcore.config import BACKBONES, LR_SCHEDULES, MODES, PARTITIONS, STRATEGIES, RunConfig
+from fedcore.config import BACKBONES, DP_MODES, LR_SCHEDULES, MODES, PARTITIONS, STRATEGIES, RunConfig
 from fedcore.errors import FedXrayError
 
 EXIT_USER_ERROR = 2
@@ -48,6 +48,20 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=MODES, default=d.mode, help=f"(default {d.mode})")
     parser.add_argument("--strategy", choices=STRATEGIES, default=d.strategy, help=f"(default {d.strategy})")
     parser.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
+    privacy = parser.add_argument_group("differential privacy (docs/privacy.md)")
+    privacy.add_argument("--dp", choices=DP_MODES, default=d.dp,
+                         help="patient: DP-SGD at each hospital; hospital: clipped updates, noise on the aggregate "
+                              f"(default {d.dp})")
+    privacy.add_argument("--dp-noise-multiplier", type=float, default=d.dp_noise_multiplier,
+                         help=f"sigma, noise std over the clipping norm (default {d.dp_noise_multiplier})")
+    privacy.add_argument("--dp-clip-norm", type=float, default=d.dp_clip_norm,
+                         help=f"C, L2 bound per example gradient or per hospital update (default {d.dp_clip_norm})")
+    privacy.add_argument("--dp-delta", type=float, default=d.dp_delta, help=f"delta (default {d.dp_delta:g})")
+    privacy.add_argument("--dp-target-epsilon", type=float, default=None,
+                         help="solve sigma so that epsilon after all rounds is at most this (overrides "
+                              "--dp-noise-multiplier)")
+    privacy.add_argument("--audit-every", type=int, default=d.audit_every,
+                         help="membership-inference audit every N rounds (default 0: only `audit RUN`)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -59,6 +73,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         batch_size=args.batch_size, learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
         class_weighting=args.class_weighting,
         threshold=args.threshold, mode=args.mode, strategy=args.strategy, seed=args.seed,
+        dp=args.dp, dp_noise_multiplier=args.dp_noise_multiplier, dp_clip_norm=args.dp_clip_norm,
+        dp_delta=args.dp_delta, dp_target_epsilon=args.dp_target_epsilon, audit_every=args.audit_every,
     )
 
 
@@ -84,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("image", help="PNG, JPEG or DICOM file")
     diagnose.add_argument("--run", help="run id (default: the newest run with a completed round)")
     diagnose.add_argument("--checkpoint", choices=("best", "last"), default="best")
+
+    audit = sub.add_parser("audit", help="membership-inference audit of a run's model, per hospital")
+    audit.add_argument("run", help="run id (see `runs`)")
+    audit.add_argument("--checkpoint", choices=("last", "best"), default="last")
 
     compare = sub.add_parser("compare", help="federated vs centralized vs local on the same split")
     _config_flags(compare)
@@ -181,6 +201,16 @@ def cmd_diagnose(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    from fedcore import audit
+
+    server_round, results = audit.audit_run(_store(args), args.run, args.checkpoint)
+    print(audit.format_results(results))
+    print("Loss-threshold attack, training images (members) vs the same hospital's validation images "
+          "(non-members): AUROC 0.5 and advantage 0 mean the attacker does no better than chance.")
+    return 0
+
+
 def cmd_compare(args) -> int:
     from fedcore import baselines
 
@@ -205,4 +235,4 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "report": cmd_report, "diagnose": cmd_diagnose,
-            "compare": cmd_compare, "bench": cmd_bench, "export-hospitals": cmd_export_hospitals}
+            "audit": cmd_audit, "compare": cmd_compare, "bench": cmd_bench, "export-hospitals": cmd_export_hospitals}

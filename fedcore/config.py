@@ -19,7 +19,10 @@ MODES = ("federated", "centralized", "local")
 PARTITIONS = ("iid", "dirichlet")
 STRATEGIES = ("fedavg",)
 LR_SCHEDULES = ("cosine", "constant")
+DP_MODES = ("off", "patient", "hospital")
 EMBEDDED = "embedded"
+# Patient-level DP trains with SGD + momentum (see fedcore.dp_sgd); its step size is not Adam's.
+DP_LEARNING_RATE = 0.5
 
 # The image size each backbone is designed for when --image-size is not given.
 DEFAULT_IMAGE_SIZE = {"cnn": 28, "efficientnetv2s": 100, "mobilenetv3small": 96}
@@ -59,7 +62,8 @@ class RunConfig:
     batch_size : int
         Local mini-batch size. Default 32.
     learning_rate : float
-        Adam learning rate; None takes the backbone's default (1e-3 cnn, 1e-4 others).
+        Local learning rate; None takes the default: Adam at 1e-3 (cnn) or 1e-4 (others),
+        and with patient-level DP, SGD with momentum 0.9 at DP_LEARNING_RATE.
     lr_schedule : str
         ``cosine`` (decay the clients' rate to a tenth over the rounds) or ``constant``.
     class_weighting : bool
@@ -74,6 +78,24 @@ class RunConfig:
         Server aggregation. Default ``fedavg``.
     seed : int
         Seeds the partition, the initial weights and every local step.
+    dp : str
+        Differential privacy (docs/privacy.md): ``off`` (default); ``patient`` (DP-SGD
+        at each hospital: per-example clipping and noise, epsilon per hospital);
+        ``hospital`` (each hospital's update clipped, noise on the aggregate).
+    dp_noise_multiplier : float
+        sigma: noise standard deviation over the clipping norm. Default 1.0.
+    dp_clip_norm : float
+        C: L2 bound on one example's gradient (patient) or one hospital's weight
+        update (hospital). Default 1.0.
+    dp_delta : float
+        The delta of (epsilon, delta); keep it well below 1 / (images at the smallest
+        hospital). Default 1e-5.
+    dp_target_epsilon : float or None
+        When set, the noise multiplier is solved with dp-accounting so that epsilon
+        after all rounds is at most this (per hospital), and dp_noise_multiplier is ignored.
+    audit_every : int
+        Run the membership-inference audit every this many rounds (0: only on demand,
+        ``python -m fedcore audit RUN``).
     """
 
     rounds: int = 10
@@ -95,6 +117,12 @@ class RunConfig:
     mode: str = "federated"
     strategy: str = "fedavg"
     seed: int = 42
+    dp: str = "off"
+    dp_noise_multiplier: float = 1.0
+    dp_clip_norm: float = 1.0
+    dp_delta: float = 1e-5
+    dp_target_epsilon: float | None = None
+    audit_every: int = 0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -107,6 +135,8 @@ class RunConfig:
         """The learning rate actually used."""
         if self.learning_rate is not None:
             return self.learning_rate
+        if self.dp == "patient":
+            return DP_LEARNING_RATE
         return 1e-3 if self.backbone == "cnn" else 1e-4
 
     def validate(self) -> "RunConfig":
@@ -135,6 +165,22 @@ class RunConfig:
              f"max per hospital must be at least 2 (got {self.max_per_hospital})"),
             (self.learning_rate is None or self.learning_rate > 0,
              f"learning rate must be positive (got {self.learning_rate})"),
+            (self.dp in DP_MODES, f"unknown privacy mode '{self.dp}': choose one of {', '.join(DP_MODES)}"),
+            (self.dp_noise_multiplier > 0,
+             f"the DP noise multiplier must be positive (got {self.dp_noise_multiplier}): without noise "
+             "epsilon is infinite; use dp 'off' to train without privacy"),
+            (self.dp_clip_norm > 0, f"the DP clipping norm must be positive (got {self.dp_clip_norm}): "
+             "it bounds what one patient or hospital can change; 1.0 is a good start"),
+            (0 < self.dp_delta < 1, f"DP delta must be between 0 and 1, exclusive (got {self.dp_delta}): "
+             "it is a probability of failure; 1e-5 is usual"),
+            (self.dp_target_epsilon is None or self.dp_target_epsilon > 0,
+             f"the target epsilon must be positive (got {self.dp_target_epsilon})"),
+            (self.audit_every >= 0, f"audit every must be 0 (off) or a number of rounds (got {self.audit_every})"),
+            (self.dp != "patient" or self.backbone == "cnn",
+             f"patient-level DP needs the cnn backbone (got {self.backbone}): the ImageNet backbones' "
+             "batch normalisation mixes the examples of a batch, which per-example clipping cannot bound"),
+            (self.dp != "hospital" or self.mode == "federated",
+             f"hospital-level DP protects what hospitals send to a server: it needs mode federated (got {self.mode})"),
         ]
         for ok, message in checks:
             if not ok:

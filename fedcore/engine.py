@@ -17,9 +17,11 @@ from typing import Callable
 
 import numpy as np
 
+from fedcore import audit, payload, privacy
 from fedcore.client import FitOutcome, Hospital, LocalTrainingStopped
 from fedcore.config import RunConfig
 from fedcore.data import Federation, HospitalData, Split, load_federation
+from fedcore.dp_strategy import DPFedAvg
 from fedcore.errors import FedXrayError
 from fedcore.metrics import fairness_summary
 from fedcore.model import BuiltModel, build_model
@@ -134,9 +136,14 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
         store.set_data_summary(run_id, federation.summary(), built.notice)
         log(f"model: {built.notice}")
 
-        hospitals = [Hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
-        participants = [Hospital(pooled(federation), built, config, 0)] if config.mode == "centralized" else hospitals
-        strategy = make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None, config.rounds)
+        hospitals = [privacy.make_hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
+        participants = ([privacy.make_hospital(pooled(federation), built, config, 0)]
+                        if config.mode == "centralized" else hospitals)
+        strategy = privacy.protect(make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None,
+                                                 config.rounds), config, len(participants))
+        for level, message, data in privacy.notices(config, participants):
+            store.event(run_id, "privacy", message, level=level, data=data)
+        model_shapes = [w.shape for w in built.initial_weights]
         server = Server(strategy, built, federation.global_test, config.threshold)
         initial = built.initial_weights
         if state is None:
@@ -165,10 +172,10 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
                 start_weights = state[hospital.name] if config.mode == "local" else state["global"]
                 try:
                     outcome = hospital.fit(start_weights, server_round, instructions, stop)
+                    payload.check(outcome, model_shapes)
                     outcomes[hospital.name] = outcome
                     log(f"  round {server_round} {hospital.name}: trained on {outcome.num_examples} images, "
-                        f"loss {outcome.metrics['train_loss']:.3f}, {outcome.metrics['fit_seconds']:.1f}s, "
-                        f"sent {outcome.payload_bytes() / 1e6:.2f} MB")
+                        f"{outcome.metrics['fit_seconds']:.1f}s, sent {outcome.payload_bytes() / 1e6:.2f} MB")
                 except LocalTrainingStopped:
                     raise
                 except Exception as exc:  # one hospital failing must not take the federation down
@@ -216,10 +223,17 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
             seconds = time.perf_counter() - round_start
             round_seconds.append(seconds)
             fit_info = round_fit_info(outcomes, [h.name for h in participants], next(iter(state.values())))
+            if isinstance(strategy, DPFedAvg):
+                for name in outcomes:
+                    fit_info[name].update(strategy.spent(server_round))
             save_round(store, run_id, server_round, state, metrics, [h.name for h in hospitals], fit_info,
                        selection_score(metrics), best, seconds)
             result.rounds_done = server_round
-            log(_round_line(server_round, config.rounds, metrics, seconds, hospitals, config.mode))
+            if config.audit_every and server_round % config.audit_every == 0:
+                audit.record(store, run_id, server_round,
+                             audit.audit_hospitals(built, state, [h.data for h in hospitals]), "round")
+            log(_round_line(server_round, config.rounds, metrics, seconds, hospitals, config.mode)
+                + privacy.epsilon_note(fit_info))
         result.loop_seconds = time.perf_counter() - loop_start
         result.status = "finished"
         store.finish(run_id, "finished")
@@ -260,12 +274,13 @@ def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_
     -------
     dict
         One entry per hospital (its metrics, num_examples, bytes_sent, arrays) and
-        ``_round``: participants, failed, bytes_received_each.
+        ``_round``: participants, failed, bytes_received_each, payload (the arrays' count, shapes, bytes).
     """
     fit_info = {name: {**o.metrics, "num_examples": o.num_examples, "bytes_sent": o.payload_bytes(),
                        "arrays": len(o.weights)} for name, o in outcomes.items()}
     fit_info["_round"] = {"participants": list(outcomes), "failed": [n for n in expected if n not in outcomes],
-                          "bytes_received_each": int(sum(w.nbytes for w in global_weights))}
+                          "bytes_received_each": int(sum(w.nbytes for w in global_weights)),
+                          "payload": payload.manifest(next(iter(outcomes.values())).weights)}
     return fit_info
 
 

@@ -63,8 +63,8 @@ def client_fn(context: Context):
     """Build this SuperNode's hospital: its data from the node config, the model from the run config."""
     # Imported here so that SecAgg+'s key-exchange messages, which never reach
     # client_fn, do not pay for loading TensorFlow in their short-lived process.
-    from fedcore.client import Hospital
     from fedcore.model import build_model
+    from fedcore.privacy import make_hospital
     from fedcore.site_data import cap_training, load_hospital
 
     config = from_run_config(context.run_config)
@@ -75,7 +75,7 @@ def client_fn(context: Context):
     index = int(node.get("partition-id", 0))
     data, _ = load_hospital(str(node["data-path"]), config.input_size, node.get("hospital"))
     data = cap_training(data, config.max_per_hospital, config.seed, index)
-    return HospitalClient(Hospital(data, build_model(config), config, index)).to_client()
+    return HospitalClient(make_hospital(data, build_model(config), config, index)).to_client()
 
 
 def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from fedcore.config import RunConfig
 
 # TOML cannot say None: 0 means "the backbone's default" / "no cap".
-ZERO_MEANS_DEFAULT = ("image_size", "max_per_hospital", "learning_rate")
+ZERO_MEANS_DEFAULT = ("image_size", "max_per_hospital", "learning_rate", "dp_target_epsilon")
 
 FLOWER_DEFAULTS = {
     # Aggregate with SecAgg+ (the server learns only the sum of the hospitals' updates).

@@ -34,6 +34,7 @@ from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
 from flwr.serverapp import Grid, ServerApp
 
+from fedcore import privacy
 from fedcore.client import FitOutcome
 from fedcore.config import RunConfig
 from fedcore.engine import round_fit_info, save_round
@@ -83,7 +84,11 @@ def _federate(grid: Grid, context: Context, config: RunConfig, store: RunStore, 
                            "`python -m fedcore export-hospitals`)")
     built = build_model(config)
     global_test = load_global_test(os.environ[GLOBAL_TEST_ENV], config.input_size)
-    strategy = make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None, config.rounds)
+    if config.dp == "hospital" and options["secure_aggregation"]:
+        raise FedXrayError("hospital-level DP clips each hospital's update, which SecAgg+ hides from the server: "
+                           "choose one of them (patient-level DP works with SecAgg+)")
+    strategy = privacy.protect(make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None,
+                                             config.rounds), config, config.hospitals)
     server = Server(strategy, built, global_test, config.threshold)
     weights, best = built.initial_weights, BestTracker()
     hospitals: dict[int, str] = {}  # node id -> hospital name, as each first answers

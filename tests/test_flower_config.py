@@ -25,7 +25,8 @@ def test_pyproject_run_config_is_runconfigs_defaults():
     defaults = RunConfig().to_dict()
     got = config.to_dict()
     for key in ("rounds", "local_epochs", "hospitals", "backbone", "weights", "image_size", "max_per_hospital",
-                "batch_size", "learning_rate", "lr_schedule", "class_weighting", "threshold", "strategy", "seed"):
+                "batch_size", "learning_rate", "lr_schedule", "class_weighting", "threshold", "strategy", "seed",
+                "dp", "dp_noise_multiplier", "dp_clip_norm", "dp_delta", "dp_target_epsilon"):
         assert got[key] == defaults[key], key
     assert config.mode == "federated"
     assert config.extra == {**FLOWER_DEFAULTS, "runtime": "flower"}
@@ -41,3 +42,11 @@ def test_kebab_keys_and_zero_means_default():
 def test_a_setting_that_cannot_run_is_a_user_error():
     with pytest.raises(FedXrayError, match="rounds"):
         from_run_config({"rounds": 0})
+
+
+def test_dp_settings_travel_in_the_run_config():
+    config = from_run_config({"dp": "patient", "dp-target-epsilon": 8.0, "dp-delta": 1e-6, "batch-size": 1024})
+    assert (config.dp, config.dp_target_epsilon, config.dp_delta) == ("patient", 8.0, 1e-6)
+    assert from_run_config({"dp-target-epsilon": 0.0}).dp_target_epsilon is None
+    with pytest.raises(FedXrayError, match="delta"):
+        from_run_config({"dp": "patient", "dp-delta": 1.0})

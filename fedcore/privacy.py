@@ -1,0 +1,78 @@
+"""Which privacy mechanism a run uses, chosen once from its config where the run is set up.
+
+- ``dp='off'``: plain hospitals and the plain strategy.
+- ``dp='patient'``: every hospital is a :class:`fedcore.dp_sgd.DPHospital` (DP-SGD);
+  each reports its own cumulative epsilon with its weights.
+- ``dp='hospital'``: the strategy is wrapped in :class:`fedcore.dp_strategy.DPFedAvg`;
+  the server reports one epsilon that holds for every hospital.
+
+Neither the hospitals nor the strategy read the ``dp`` setting: the choice is made here.
+See docs/privacy.md for what each guarantee means.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fedcore import accounting
+from fedcore.client import Hospital
+from fedcore.config import RunConfig
+from fedcore.data import HospitalData
+from fedcore.dp_strategy import DPFedAvg
+from fedcore.model import BuiltModel
+from fedcore.strategy import Strategy
+
+
+def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:
+    """A hospital that trains as ``config.dp`` asks: DP-SGD for 'patient', plain otherwise."""
+    if config.dp == "patient":
+        from fedcore.dp_sgd import DPHospital  # TensorFlow tracing code, only when asked for
+
+        return DPHospital(data, built, config, index)
+    return Hospital(data, built, config, index)
+
+
+def protect(strategy: Strategy, config: RunConfig, hospitals: int) -> Strategy:
+    """``strategy`` wrapped in hospital-level DP when ``config.dp == 'hospital'``, else as it is.
+
+    With ``dp_target_epsilon`` the noise multiplier is the one whose composition over
+    ``config.rounds`` rounds spends exactly the target (dp-accounting). The noise is
+    seeded from the run's seed, so a resumed run repeats it.
+    """
+    if config.dp != "hospital":
+        return strategy
+    sigma = (accounting.gaussian_noise_for_epsilon(config.dp_target_epsilon, config.rounds, config.dp_delta)
+             if config.dp_target_epsilon is not None else config.dp_noise_multiplier)
+    return DPFedAvg(strategy, hospitals, sigma, config.dp_clip_norm, config.dp_delta, seed=config.seed)
+
+
+def notices(config: RunConfig, hospitals: list[Hospital]) -> list[tuple[str, str, dict]]:
+    """(level, message, data) events that state the run's privacy mechanism and its caveats."""
+    if config.dp == "off":
+        return []
+    settings = {"dp": config.dp, "noise_multiplier": config.dp_noise_multiplier, "clip_norm": config.dp_clip_norm,
+                "delta": config.dp_delta, "target_epsilon": config.dp_target_epsilon}
+    if config.dp == "patient":
+        settings["hospitals"] = {h.name: {"noise_multiplier": h.noise_multiplier, "sampling_rate": h.sampling_rate,
+                                          "steps_per_round": h.steps_per_round} for h in hospitals}
+        message = (f"patient-level DP-SGD: clip {config.dp_clip_norm}, delta {config.dp_delta:g}, noise "
+                   + ", ".join(f"{h.name} sigma {h.noise_multiplier:.3f}" for h in hospitals))
+    else:
+        message = (f"hospital-level DP: each update clipped to {config.dp_clip_norm}, Gaussian noise on the "
+                   f"unweighted mean over {len(hospitals)} hospitals, delta {config.dp_delta:g}")
+    out = [("info", message, settings)]
+    for h in hospitals:
+        if config.dp == "patient" and config.dp_delta >= 1.0 / h.num_examples:
+            out.append(("warning", f"delta {config.dp_delta:g} is not below 1/{h.num_examples}, one over "
+                        f"{h.name}'s images: a mechanism that leaks one patient's record outright would meet "
+                        "it; lower --dp-delta", {"hospital": h.name}))
+    return out
+
+
+def epsilon_note(fit_info: dict) -> str:
+    """'  | eps <= 3.21 @ delta 1e-05' from a round's fit facts, or '' when no epsilon was spent."""
+    spent = [v for k, v in fit_info.items() if not k.startswith("_") and "epsilon" in v]
+    if not spent:
+        return ""
+    worst = max(s["epsilon"] for s in spent)
+    return f"  | eps <= {worst:.2f} @ delta {spent[0]['delta']:g}" if math.isfinite(worst) else "  | eps = inf"
