@@ -11,6 +11,7 @@ pages = [
     st.Page("pages/overview.py", title="Overview", icon=":material/hub:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
+    st.Page("pages/privacy.py", title="Privacy", icon=":material/shield_lock:"),
     st.Page("pages/diagnose.py", title="Diagnose", icon=":material/radiology:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]

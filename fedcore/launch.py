@@ -64,6 +64,13 @@ def train_flags(config: RunConfig) -> list[str]:
         flags.append("--acquisition-shift")
     if not config.class_weighting:
         flags.append("--no-class-weighting")
+    if config.dp != "off":
+        flags += ["--dp", config.dp, "--dp-noise-multiplier", repr(config.dp_noise_multiplier),
+                  "--dp-clip-norm", repr(config.dp_clip_norm), "--dp-delta", repr(config.dp_delta)]
+        if config.dp_target_epsilon is not None:
+            flags += ["--dp-target-epsilon", repr(config.dp_target_epsilon)]
+    if config.audit_every:
+        flags += ["--audit-every", str(config.audit_every)]
     return flags
 
 

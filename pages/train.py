@@ -54,7 +54,8 @@ with st.expander("New run", expanded=active is None, icon=":material/tune:"):
         alpha = c.slider("Dirichlet α (smaller = more skewed)", 0.05, 5.0, d.alpha, 0.05, key="f_alpha",
                          disabled=partition != "dirichlet", **keep)
 
-    with st.popover("Advanced", icon=":material/settings:"):
+    advanced, private = st.columns([1, 8])
+    with advanced.popover("Advanced", icon=":material/settings:"):
         batch_size = st.number_input("Batch size", 1, 1024, d.batch_size, key="f_batch", **keep)
         learning_rate = st.number_input("Learning rate (0 = model default)", 0.0, 1.0, 0.0, format="%.5f",
                                         key="f_lr", **keep)
@@ -63,6 +64,19 @@ with st.expander("New run", expanded=active is None, icon=":material/tune:"):
                                help="imagenet downloads once; offline it falls back to random with a notice", **keep)
         class_weighting = st.toggle("Class weighting", d.class_weighting, key="f_cw", **keep)
         shift = st.toggle("Acquisition shift (each hospital its own scanner look)", False, key="f_shift", **keep)
+    with private.popover("Privacy", icon=":material/shield_lock:"):
+        dp = st.segmented_control("Differential privacy", ("off", "patient", "hospital"), default=d.dp,
+                                  required=True, key="f_dp", help="patient: DP-SGD at each hospital (cnn only; "
+                                  "use batch size 1024); hospital: noise on the shared updates", **keep)
+        target = st.number_input("Target ε after all rounds (0 = set the noise instead)", 0.0, 100.0, 8.0, 0.5,
+                                 key="f_eps", disabled=dp == "off", **keep)
+        sigma = st.number_input("Noise multiplier σ", 0.01, 100.0, d.dp_noise_multiplier, key="f_sigma",
+                                disabled=dp == "off" or target > 0, **keep)
+        clip = st.number_input("Clipping norm C", 0.001, 100.0, d.dp_clip_norm, key="f_clip",
+                               disabled=dp == "off", **keep)
+        delta = st.number_input("δ", 1e-9, 0.1, d.dp_delta, format="%.0e", key="f_delta", disabled=dp == "off", **keep)
+        audit_every = st.number_input("Membership audit every N rounds (0 = off)", 0, 100, d.audit_every,
+                                      key="f_audit", **keep)
 
     federation = data.default_federation()
     train_counts = [sum(h["train"].values()) for h in federation["hospitals"].values()]
@@ -87,7 +101,9 @@ with st.expander("New run", expanded=active is None, icon=":material/tune:"):
                 weights=weights, image_size=image_size, data=folder, partition=partition, alpha=float(alpha),
                 acquisition_shift=shift, max_per_hospital=int(cap) or None, batch_size=int(batch_size),
                 learning_rate=float(learning_rate) or None, class_weighting=class_weighting,
-                threshold=float(threshold), mode=mode, seed=int(seed))
+                threshold=float(threshold), mode=mode, seed=int(seed), dp=dp, dp_noise_multiplier=float(sigma),
+                dp_clip_norm=float(clip), dp_delta=float(delta), dp_target_epsilon=float(target) or None,
+                audit_every=int(audit_every))
             st.session_state[data.RUN_KEY] = launch.start(config, store)
             st.rerun()
         except FedXrayError as exc:

@@ -7,6 +7,7 @@ import io
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from fedcore.data import SAMPLES_DIR
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
-PAGES = ("pages/overview.py", "pages/train.py", "pages/fairness.py", "pages/diagnose.py", "pages/runs.py")
+PAGES = ("pages/overview.py", "pages/train.py", "pages/fairness.py", "pages/privacy.py", "pages/diagnose.py",
+         "pages/runs.py")
 TIMEOUT = 60  # the Diagnose page imports TensorFlow the first time
 
 
@@ -181,3 +183,33 @@ def test_second_start_while_a_run_is_going_is_refused(store):
     errors = " ".join(e.value for e in at.error)
     assert f"run {busy} is still training" in errors, errors
     assert [r["id"] for r in store.list_runs()] == [busy], "nothing new started, nothing lost"
+
+
+def test_privacy_settings_from_the_form_reach_the_run(store):
+    at = open_page("pages/train.py")
+    at.number_input(key="f_cap").set_value(60).run()
+    at.number_input(key="f_rounds").set_value(1).run()
+    at.segmented_control(key="f_dp").set_value("hospital").run()
+    at.number_input(key="f_eps").set_value(4.0).run()
+    at.button[0].click().run()
+    assert_clean(at)
+    (run,) = store.list_runs()
+    try:
+        assert (run["config"]["dp"], run["config"]["dp_target_epsilon"]) == ("hospital", 4.0)
+    finally:
+        from fedcore import launch
+
+        launch.stop(store, run["id"])
+        deadline = time.time() + 120
+        while launch.active_run(store) and time.time() < deadline:
+            time.sleep(0.2)
+
+
+def test_impossible_privacy_settings_are_refused_in_the_form(store):
+    at = open_page("pages/train.py")
+    at.selectbox(key="f_backbone").set_value("efficientnetv2s").run()
+    at.segmented_control(key="f_dp").set_value("patient").run()
+    at.button[0].click().run()
+    assert_clean(at)
+    assert "cnn" in " ".join(e.value for e in at.error)
+    assert store.list_runs() == []

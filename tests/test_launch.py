@@ -34,7 +34,9 @@ def status(store, run_id: str) -> str:
     RunConfig(),
     RunConfig(rounds=3, local_epochs=2, hospitals=5, backbone="mobilenetv3small", image_size=64, partition="iid",
               alpha=0.3, acquisition_shift=True, max_per_hospital=150, batch_size=16, learning_rate=3e-4,
-              class_weighting=False, threshold=0.4, mode="local", seed=9, weights="imagenet"),
+              class_weighting=False, threshold=0.4, mode="local", seed=9, weights="imagenet", lr_schedule="constant"),
+    RunConfig(dp="patient", dp_target_epsilon=8.0, dp_clip_norm=0.5, dp_delta=1e-6, batch_size=1024, audit_every=2),
+    RunConfig(dp="hospital", dp_noise_multiplier=2.5),
 ])
 def test_train_flags_reproduce_the_config(config):
     parsed = cli.config_from_args(cli.build_parser().parse_args(["train", *launch.train_flags(config)]))
