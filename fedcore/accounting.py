@@ -15,14 +15,17 @@ hospital's whole update (hospital level) present or absent.
 
 from __future__ import annotations
 
-import logging
 import math
-from contextlib import contextmanager
 
 import dp_accounting
 from dp_accounting.rdp import RdpAccountant
 
+from fedcore.quiet import quiet_logger
+
 DEFAULT_DELTA = 1e-5
+# The RDP accountant warns (through absl), on every call, about the fractional orders
+# below 2 where its series does not converge; it already drops those orders from the
+# minimum, so the warning says nothing the user can act on: it is silenced below.
 
 
 def dp_sgd_event(noise_multiplier: float, sampling_rate: float, steps: int) -> dp_accounting.DpEvent:
@@ -66,7 +69,7 @@ def dp_sgd_epsilon(noise_multiplier: float, sampling_rate: float, steps: int,
     if noise_multiplier <= 0:
         return math.inf
     accountant = RdpAccountant()
-    with _quiet_absl():
+    with quiet_logger("absl"):
         accountant.compose(dp_sgd_event(noise_multiplier, sampling_rate, steps))
         return float(accountant.get_epsilon(delta))
 
@@ -78,7 +81,7 @@ def dp_sgd_noise_for_epsilon(target_epsilon: float, sampling_rate: float, steps:
     Solved by dp-accounting's calibrate_dp_mechanism with the same RDP accountant as
     :func:`dp_sgd_epsilon`, so the two agree: the returned sigma never overshoots the target.
     """
-    with _quiet_absl():
+    with quiet_logger("absl"):
         return float(dp_accounting.calibrate_dp_mechanism(
             RdpAccountant, lambda sigma: dp_sgd_event(sigma, sampling_rate, steps), target_epsilon, delta,
             dp_accounting.LowerEndpointAndGuess(0.1, 1.0), tol=1e-4))
@@ -108,20 +111,3 @@ def gaussian_rounds_epsilon(noise_multiplier: float, rounds: int, delta: float =
 def gaussian_noise_for_epsilon(target_epsilon: float, rounds: int, delta: float = DEFAULT_DELTA) -> float:
     """The noise multiplier whose ``rounds``-fold Gaussian composition spends exactly ``target_epsilon``."""
     return float(dp_accounting.get_sigma_gaussian(target_epsilon, delta) * math.sqrt(rounds))
-
-
-@contextmanager
-def _quiet_absl():
-    """Silence dp-accounting's per-order warnings while it computes.
-
-    The RDP accountant warns, for every call, about the fractional orders below 2
-    where its series does not converge; it already drops those orders from the
-    minimum, so the warning says nothing the user can act on.
-    """
-    logger = logging.getLogger("absl")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

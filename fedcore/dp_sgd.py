@@ -25,17 +25,16 @@ epsilon after round t composes all ``t`` rounds' steps (fedcore.accounting).
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 import weakref
-from contextlib import contextmanager
 from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from fedcore.quiet import quiet_logger
 from fedcore import accounting
 from fedcore.client import FitOutcome, Hospital, LocalTrainingStopped, local_seed
 from fedcore.config import RunConfig
@@ -171,7 +170,10 @@ class DPTrainer:
             update = noisy_mean(sums, clip_norm, noise_multiplier, denominator, seed)
             self.optimizer.apply_gradients(zip(update, variables))
 
-        with _quiet_tensorflow():
+        # TensorFlow notes, once per conv layer while tracing, that Conv2DBackpropFilter runs
+        # as a loop under vectorized_map: a note to its own developers (the speed is measured
+        # in benchmarks/privacy_bench.py), not something a user can act on.
+        with quiet_logger("tensorflow"):
             step.get_concrete_function()
         self.step = step
 
@@ -277,20 +279,3 @@ class DPHospital(Hospital):
         seconds = time.perf_counter() - start
         return FitOutcome(self.built.model.get_weights(), self.num_examples,
                           {"train_loss": math.nan, "fit_seconds": seconds, **self.spent(server_round)})
-
-
-@contextmanager
-def _quiet_tensorflow():
-    """Hide TensorFlow's tracing notice that Conv2DBackpropFilter runs as a loop under vectorized_map.
-
-    It is printed once per conv layer while tracing and is a note to TF's own
-    developers; the step is still vectorised everywhere else, and its measured speed
-    is in benchmarks/privacy_bench.py.
-    """
-    logger = logging.getLogger("tensorflow")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
