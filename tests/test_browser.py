@@ -35,6 +35,7 @@ if CHROMIUM is None:
     pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 
 playwright = pytest.importorskip("playwright.sync_api")
+expect = playwright.expect
 
 
 def free_port() -> int:
@@ -134,10 +135,11 @@ def test_train_watch_fairness_diagnose(dashboard, page):
     page.get_by_text("2 of 2 rounds complete").wait_for(timeout=120_000)
     page.get_by_text("finished").first.wait_for(timeout=30_000)
     wait_idle(page)
+    # The finished run reruns the whole page: wait for Plotly to draw again rather than count at once.
     curves = page.locator("[data-testid='stPlotlyChart']").first
     for title in ("Accuracy", "AUROC", "Loss", "Sensitivity", "Specificity", "F1"):
-        assert curves.locator(f"text={title}").count() >= 1, title
-    assert curves.locator(".xtick >> text='2'").count() >= 1, "the x axis reaches round 2"
+        expect(curves.locator(f"text={title}").first).to_be_visible(timeout=30_000)
+    expect(curves.locator(".xtick >> text='2'").first).to_be_attached(timeout=30_000)
     shoot(page, "2-train")
 
     go(page, url, "fairness")
