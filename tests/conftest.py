@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -16,6 +17,17 @@ def tiny_config(**overrides) -> RunConfig:
     values = {"rounds": 2, "max_per_hospital": 150, "seed": 7}
     values.update(overrides)
     return RunConfig(**values)
+
+
+def wait_for(predicate, timeout: float = 120.0, what: str = "condition", poll: float = 0.05):
+    """The first truthy value of ``predicate()``, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 from fedcore import engine
 from fedcore.client import Hospital
 from fedcore.errors import FedXrayError
@@ -110,23 +110,13 @@ def _train_process(home, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(predicate, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def test_sigterm_stops_after_the_current_step_and_resume_equals_an_uninterrupted_run(tmp_path):
     flags = ["--rounds", "4", "--max-per-hospital", "150", "--seed", "7"]
     home = tmp_path / "home"
     proc = _train_process(home, *flags)
     store = RunStore(home)
     try:
-        run = _wait_for(lambda: next((r for r in store.list_runs() if r["rounds_done"] >= 1), None))
+        run = wait_for(lambda: next((r for r in store.list_runs() if r["rounds_done"] >= 1), None))
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -190,7 +180,7 @@ def test_a_killed_process_shows_as_failed_not_running_forever(tmp_path):
     proc = _train_process(home, "--rounds", "50", "--max-per-hospital", "100")
     store = RunStore(home)
     try:
-        run = _wait_for(lambda: next((r for r in store.list_runs() if r["rounds_done"] >= 1), None))
+        run = wait_for(lambda: next((r for r in store.list_runs() if r["rounds_done"] >= 1), None))
         proc.kill()
         proc.wait(timeout=30)
     finally:

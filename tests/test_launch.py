@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
 from fedcore import cli, launch
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
-from tests.conftest import tiny_config
-
-
-def wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.conftest import tiny_config, wait_for
 
 
 def status(store, run_id: str) -> str:

@@ -10,7 +10,7 @@ from fedcore.data import load_federation
 from fedcore.errors import FedXrayError
 from fedcore.site_data import cap_training, export_sites, load_global_test, load_hospital
 
-from conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 def test_exported_sites_read_back_as_the_in_process_federation(tmp_path):
