@@ -11,6 +11,7 @@ from fedcore.config import DEFAULT_IMAGE_SIZE, EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
 
 REFRESH_SECONDS = 1.5
+DRAWN_KEY = "_train_drawn"  # (run, rounds done, status) whose curves are on screen
 CURVES = ("accuracy", "auroc", "loss", "sensitivity", "specificity", "f1")
 MODELS = {"cnn": "Small CNN (fast on a CPU)", "efficientnetv2s": "EfficientNetV2-S (the original design)",
           "mobilenetv3small": "MobileNetV3-Small"}
@@ -119,7 +120,7 @@ if shown is None:
 
 
 @st.fragment(run_every=REFRESH_SECONDS if shown["status"] == "running" else None)
-def live_view(run_id: str, was_running: bool) -> None:
+def live_view(run_id: str, was_running: bool, rounds_slot) -> None:
     launch.reap(store)
     try:
         run = store.get_run(run_id)
@@ -159,6 +160,17 @@ def live_view(run_id: str, was_running: bool) -> None:
         st.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
                    "the last completed round.", icon=":material/pause_circle:")
 
+    # The curves and the table change once a round: they live outside the fragment and are
+    # redrawn only when a round completes, so the browser does not repaint them every refresh.
+    drawn = (run["id"], run["rounds_done"], run["status"])
+    if st.session_state.get(DRAWN_KEY) == drawn:
+        return
+    st.session_state[DRAWN_KEY] = drawn
+    with rounds_slot.container():
+        draw_rounds(run)
+
+
+def draw_rounds(run: dict) -> None:
     snap = data.snapshot(run)
     frame = data.frame(run)
     if frame.empty:
@@ -182,4 +194,8 @@ def live_view(run_id: str, was_running: bool) -> None:
                 st.markdown(f"- round {e['round'] or '–'}: {e['message']}")
 
 
-live_view(shown["id"], shown["status"] == "running")
+st.session_state[DRAWN_KEY] = None  # a full run of the page draws everything afresh
+header = st.container()
+rounds_slot = st.empty()
+with header:
+    live_view(shown["id"], shown["status"] == "running", rounds_slot)
