@@ -21,13 +21,11 @@ from fedcore import audit, payload, privacy
 from fedcore.client import FitOutcome, Hospital, LocalTrainingStopped
 from fedcore.config import RunConfig
 from fedcore.data import Federation, HospitalData, Split, load_federation
-from fedcore.dp_strategy import DPFedAvg
 from fedcore.errors import FedXrayError
 from fedcore.metrics import fairness_summary
 from fedcore.model import BuiltModel, build_model
 from fedcore.server import BestTracker, Server
 from fedcore.store import RunStore
-from fedcore.strategy import make_strategy
 
 
 class StopSignal:
@@ -139,8 +137,7 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
         hospitals = [privacy.make_hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
         participants = ([privacy.make_hospital(pooled(federation), built, config, 0)]
                         if config.mode == "centralized" else hospitals)
-        strategy = privacy.protect(make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None,
-                                                 config.rounds), config, len(participants))
+        strategy = privacy.run_strategy(config, len(participants))
         for level, message, data in privacy.notices(config, participants):
             store.event(run_id, "privacy", message, level=level, data=data)
         model_shapes = [w.shape for w in built.initial_weights]
@@ -174,6 +171,7 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
                     outcome = hospital.fit(start_weights, server_round, instructions, stop)
                     payload.check(outcome, model_shapes)
                     outcomes[hospital.name] = outcome
+                    result.fit_seconds += outcome.metrics["fit_seconds"]
                     log(f"  round {server_round} {hospital.name}: trained on {outcome.num_examples} images, "
                         f"{outcome.metrics['fit_seconds']:.1f}s, sent {outcome.payload_bytes() / 1e6:.2f} MB")
                 except LocalTrainingStopped:
@@ -183,7 +181,6 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
                     store.event(run_id, "hospital_failed", message, server_round, "error",
                                 {"hospital": hospital.name, "traceback": traceback.format_exc(limit=5)})
                     log(f"warning: {message}; the round goes on without it")
-                result.fit_seconds += outcomes[hospital.name].metrics["fit_seconds"] if hospital.name in outcomes else 0
             if not outcomes:
                 raise FedXrayError(f"every hospital failed in round {server_round}; see the run's events")
             return outcomes
@@ -222,10 +219,8 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
             metrics = evaluate_round(state)
             seconds = time.perf_counter() - round_start
             round_seconds.append(seconds)
-            fit_info = round_fit_info(outcomes, [h.name for h in participants], next(iter(state.values())))
-            if isinstance(strategy, DPFedAvg):
-                for name in outcomes:
-                    fit_info[name].update(strategy.spent(server_round))
+            fit_info = round_fit_info(outcomes, [h.name for h in participants], next(iter(state.values())),
+                                      privacy.server_spent(strategy, server_round))
             save_round(store, run_id, server_round, state, metrics, [h.name for h in hospitals], fit_info,
                        selection_score(metrics), best, seconds)
             result.rounds_done = server_round
@@ -258,7 +253,8 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
     return result
 
 
-def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_weights: list) -> dict:
+def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_weights: list,
+                   server_spent: dict | None = None) -> dict:
     """What each hospital's training reported in one round, and who took part or not.
 
     Parameters
@@ -269,6 +265,9 @@ def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_
         The hospitals asked to train.
     global_weights : list of np.ndarray
         The weights each hospital receives (their size is the download per hospital).
+    server_spent : dict, optional
+        The privacy the server's mechanism has spent for every hospital
+        (fedcore.privacy.server_spent), added to each hospital's entry.
 
     Returns
     -------
@@ -277,7 +276,7 @@ def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_
         ``_round``: participants, failed, bytes_received_each, payload (the arrays' count, shapes, bytes).
     """
     fit_info = {name: {**o.metrics, "num_examples": o.num_examples, "bytes_sent": o.payload_bytes(),
-                       "arrays": len(o.weights)} for name, o in outcomes.items()}
+                       "arrays": len(o.weights), **(server_spent or {})} for name, o in outcomes.items()}
     fit_info["_round"] = {"participants": list(outcomes), "failed": [n for n in expected if n not in outcomes],
                           "bytes_received_each": int(sum(w.nbytes for w in global_weights)),
                           "payload": payload.manifest(next(iter(outcomes.values())).weights)}

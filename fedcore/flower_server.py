@@ -44,7 +44,6 @@ from fedcore.model import build_model
 from fedcore.server import BestTracker, Server
 from fedcore.site_data import load_global_test
 from fedcore.store import RunStore
-from fedcore.strategy import make_strategy
 
 GLOBAL_TEST_ENV = "FEDXRAY_GLOBAL_TEST"
 # Keys a hospital adds to its replies to say who it is; not metrics.
@@ -87,8 +86,7 @@ def _federate(grid: Grid, context: Context, config: RunConfig, store: RunStore, 
     if config.dp == "hospital" and options["secure_aggregation"]:
         raise FedXrayError("hospital-level DP clips each hospital's update, which SecAgg+ hides from the server: "
                            "choose one of them (patient-level DP works with SecAgg+)")
-    strategy = privacy.protect(make_strategy(config.strategy, config.lr if config.lr_schedule == "cosine" else None,
-                                             config.rounds), config, config.hospitals)
+    strategy = privacy.run_strategy(config, config.hospitals)
     server = Server(strategy, built, global_test, config.threshold)
     weights, best = built.initial_weights, BestTracker()
     hospitals: dict[int, str] = {}  # node id -> hospital name, as each first answers
@@ -139,7 +137,8 @@ def _federate(grid: Grid, context: Context, config: RunConfig, store: RunStore, 
             _dropped(store, run_id, server_round, node_id, hospitals.get(node_id), "evaluation", reason)
 
         seconds = time.perf_counter() - round_start
-        fit_info = round_fit_info(outcomes, [hospitals.get(n, f"node {n}") for n in nodes], weights)
+        fit_info = round_fit_info(outcomes, [hospitals.get(n, f"node {n}") for n in nodes], weights,
+                                  privacy.server_spent(strategy, server_round))
         fit_info["_round"].update({"runtime": "flower", "secure_aggregation": bool(options["secure_aggregation"]),
                                    "bytes_moved": _bytes_moved(outcomes, weights, len(nodes), len(evaluated))})
         names = sorted(set(hospitals.values()))

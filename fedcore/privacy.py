@@ -20,7 +20,7 @@ from fedcore.config import RunConfig
 from fedcore.data import HospitalData
 from fedcore.dp_strategy import DPFedAvg
 from fedcore.model import BuiltModel
-from fedcore.strategy import Strategy
+from fedcore.strategy import Strategy, make_strategy
 
 
 def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:
@@ -30,6 +30,20 @@ def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, inde
 
         return DPHospital(data, built, config, index)
     return Hospital(data, built, config, index)
+
+
+def run_strategy(config: RunConfig, hospitals: int) -> Strategy:
+    """The server strategy a run uses: ``config.strategy`` with its client learning-rate
+    schedule, wrapped by :func:`protect`. The in-process engine and the Flower ServerApp
+    both build it here."""
+    learning_rate = config.lr if config.lr_schedule == "cosine" else None
+    return protect(make_strategy(config.strategy, learning_rate, config.rounds), config, hospitals)
+
+
+def server_spent(strategy: Strategy, server_round: int) -> dict:
+    """The (epsilon, delta) the server's mechanism has spent for every hospital after
+    ``server_round`` rounds; empty when the strategy adds no noise."""
+    return strategy.spent(server_round) if isinstance(strategy, DPFedAvg) else {}
 
 
 def protect(strategy: Strategy, config: RunConfig, hospitals: int) -> Strategy:

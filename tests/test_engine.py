@@ -187,3 +187,15 @@ def test_a_killed_process_shows_as_failed_not_running_forever(tmp_path):
         proc.kill()
     record = next(r for r in store.list_runs() if r["id"] == run["id"])
     assert record["status"] == "failed" and "ended unexpectedly" in record["error"]
+
+
+def test_round_fit_info_carries_the_servers_privacy_spend_to_every_hospital():
+    from fedcore.client import FitOutcome
+    from fedcore.engine import round_fit_info
+
+    weights = [np.zeros((2, 2), np.float32)]
+    outcomes = {"h1": FitOutcome(weights, 5, {"fit_seconds": 1.0}), "h2": FitOutcome(weights, 7, {"fit_seconds": 2.0})}
+    info = round_fit_info(outcomes, ["h1", "h2", "h3"], weights, {"epsilon": 3.5, "delta": 1e-5})
+    assert info["h1"]["epsilon"] == info["h2"]["epsilon"] == 3.5 and info["h2"]["num_examples"] == 7
+    assert info["_round"]["failed"] == ["h3"] and info["_round"]["bytes_received_each"] == 16
+    assert "epsilon" not in round_fit_info(outcomes, ["h1", "h2"], weights)["h1"]
