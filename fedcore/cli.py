@@ -12,70 +12,13 @@ import signal
 import sys
 from pathlib import Path
 
-from fedcore.config import BACKBONES, DP_MODES, LR_SCHEDULES, MODES, PARTITIONS, STRATEGIES, RunConfig
+from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.flags import add_config_flags, config_from_args, given_settings
+from fedcore.settings import settings
 
 EXIT_USER_ERROR = 2
 EXIT_STOPPED = 3
-
-
-def _config_flags(parser: argparse.ArgumentParser) -> None:
-    d = RunConfig()
-    parser.add_argument("--rounds", type=int, default=d.rounds, help=f"federated rounds (default {d.rounds})")
-    parser.add_argument("--local-epochs", type=int, default=d.local_epochs,
-                        help=f"epochs each hospital trains per round (default {d.local_epochs})")
-    parser.add_argument("--hospitals", type=int, default=d.hospitals,
-                        help=f"hospitals made from the embedded data or an .npz (default {d.hospitals})")
-    parser.add_argument("--backbone", choices=BACKBONES, default=d.backbone, help=f"model (default {d.backbone})")
-    parser.add_argument("--weights", default=d.weights,
-                        help="random, imagenet (falls back to random offline) or a local .weights.h5 path")
-    parser.add_argument("--image-size", type=int, default=None,
-                        help="model input side in pixels (default: 28 cnn, 100 efficientnetv2s, 96 mobilenetv3small)")
-    parser.add_argument("--data", default=d.data,
-                        help="'embedded' (PneumoniaMNIST), a folder in the ROOT/HOSPITAL/hospital_k layout, or a .npz")
-    parser.add_argument("--partition", choices=PARTITIONS, default=d.partition,
-                        help=f"how the embedded data is split (default {d.partition})")
-    parser.add_argument("--alpha", type=float, default=d.alpha, help=f"Dirichlet alpha (default {d.alpha})")
-    parser.add_argument("--acquisition-shift", action="store_true", help="give each hospital its own scanner look")
-    parser.add_argument("--max-per-hospital", type=int, default=None, help="cap on training images per hospital")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"local batch size (default {d.batch_size})")
-    parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default 1e-3 cnn, 1e-4 others)")
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
-                        help=f"clients' learning rate over the rounds (default {d.lr_schedule}: decays to a tenth)")
-    parser.add_argument("--no-class-weighting", dest="class_weighting", action="store_false",
-                        help="train without per-hospital class weights")
-    parser.add_argument("--threshold", type=float, default=d.threshold, help="P(pneumonia) decision threshold")
-    parser.add_argument("--mode", choices=MODES, default=d.mode, help=f"(default {d.mode})")
-    parser.add_argument("--strategy", choices=STRATEGIES, default=d.strategy, help=f"(default {d.strategy})")
-    parser.add_argument("--seed", type=int, default=d.seed, help=f"(default {d.seed})")
-    privacy = parser.add_argument_group("differential privacy (docs/privacy.md)")
-    privacy.add_argument("--dp", choices=DP_MODES, default=d.dp,
-                         help="patient: DP-SGD at each hospital; hospital: clipped updates, noise on the aggregate "
-                              f"(default {d.dp})")
-    privacy.add_argument("--dp-noise-multiplier", type=float, default=d.dp_noise_multiplier,
-                         help=f"sigma, noise std over the clipping norm (default {d.dp_noise_multiplier})")
-    privacy.add_argument("--dp-clip-norm", type=float, default=d.dp_clip_norm,
-                         help=f"C, L2 bound per example gradient or per hospital update (default {d.dp_clip_norm})")
-    privacy.add_argument("--dp-delta", type=float, default=d.dp_delta, help=f"delta (default {d.dp_delta:g})")
-    privacy.add_argument("--dp-target-epsilon", type=float, default=None,
-                         help="solve sigma so that epsilon after all rounds is at most this (overrides "
-                              "--dp-noise-multiplier)")
-    privacy.add_argument("--audit-every", type=int, default=d.audit_every,
-                         help="membership-inference audit every N rounds (default 0: only `audit RUN`)")
-
-
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig the flags describe."""
-    return RunConfig(
-        rounds=args.rounds, local_epochs=args.local_epochs, hospitals=args.hospitals, backbone=args.backbone,
-        weights=args.weights, image_size=args.image_size, data=args.data, partition=args.partition,
-        alpha=args.alpha, acquisition_shift=args.acquisition_shift, max_per_hospital=args.max_per_hospital,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
-        class_weighting=args.class_weighting,
-        threshold=args.threshold, mode=args.mode, strategy=args.strategy, seed=args.seed,
-        dp=args.dp, dp_noise_multiplier=args.dp_noise_multiplier, dp_clip_norm=args.dp_clip_norm,
-        dp_delta=args.dp_delta, dp_target_epsilon=args.dp_target_epsilon, audit_every=args.audit_every,
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a federation and print Tables 1 and 2")
-    _config_flags(train)
+    add_config_flags(train)
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or failed run from its last round")
     train.add_argument("--run-id", help=argparse.SUPPRESS)  # a row the dashboard created beforehand
     train.add_argument("--json", metavar="PATH", help="write the full result (config, every round, tables) here")
@@ -106,12 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--checkpoint", choices=("last", "best"), default="last")
 
     compare = sub.add_parser("compare", help="federated vs centralized vs local on the same split")
-    _config_flags(compare)
+    add_config_flags(compare)
 
     export = sub.add_parser("export-hospitals",
                             help="write a federation as one .npz per hospital plus global_test.npz (for Flower nodes)")
-    _config_flags(export)
+    add_config_flags(export)
     export.add_argument("--out", required=True, help="folder to write (one file per SuperNode, one for the server)")
+
+    listing = sub.add_parser("settings", help="every run setting with its default, range and help")
+    listing.add_argument("--markdown", action="store_true", help="as the README's options table")
+    listing.add_argument("--flower", action="store_true", help="as pyproject.toml's [tool.flwr.app.config]")
 
     bench = sub.add_parser("bench", help="speed figures, measured side by side")
     bench.add_argument("--quick", action="store_true", help="skip the EfficientNetV2S throughput figure (minutes)")
@@ -140,7 +87,7 @@ def cmd_train(args) -> int:
     signal.signal(signal.SIGINT, stop.set)
     signal.signal(signal.SIGTERM, stop.set)
     # --run-id fills a row whose config the caller (the dashboard) already stored.
-    config = None if args.resume or args.run_id else config_from_args(args).validate()
+    config = _resumable(args) if args.resume or args.run_id else config_from_args(args).validate()
     result = engine.run(config, store, resume=args.resume, stop=stop, run_id=args.run_id,
                         log=lambda line: print(line, flush=True))
     snapshot = store.snapshot(result.run_id)
@@ -152,6 +99,21 @@ def cmd_train(args) -> int:
     if result.status == "failed":
         return 1
     return EXIT_STOPPED if result.status == "stopped" else 0
+
+
+def _resumable(args) -> None:
+    """Refuse settings typed with --resume or --run-id: a run keeps the settings it started with.
+
+    Changing one midway (even --rounds: the cosine schedule and a DP target epsilon are
+    spread over the planned rounds) would make the run equal no uninterrupted run.
+    """
+    typed = given_settings(args)
+    if typed:
+        which = "--resume" if args.resume else "--run-id"
+        flags = ", ".join(s.flag for s in settings(RunConfig) if s.name in typed)
+        raise FedXrayError(f"{which} continues a run with the settings it started with, so {flags} cannot "
+                           "change it: drop them, or start a new run with the settings you want")
+    return None
 
 
 def _write_json(path: str, snapshot: dict, result) -> None:
@@ -228,6 +190,23 @@ def cmd_export_hospitals(args) -> int:
     return 0
 
 
+def cmd_settings(args) -> int:
+    from fedcore.settings import markdown_table
+
+    if args.markdown:
+        print(markdown_table(RunConfig))
+        return 0
+    if args.flower:
+        from fedcore.flower_config import app_config_toml
+
+        print(app_config_toml(RunConfig))
+        return 0
+    for s in settings(RunConfig):
+        allowed = "|".join(map(str, s.choices)) if s.choices else s.bounds_text()
+        print(f"{s.flag:<24} {s.default_text():<28} {allowed:<32} {s.help}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from fedcore import bench
 
@@ -235,4 +214,4 @@ def cmd_bench(args) -> int:
 
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "report": cmd_report, "diagnose": cmd_diagnose,
-            "audit": cmd_audit, "compare": cmd_compare, "bench": cmd_bench, "export-hospitals": cmd_export_hospitals}
+            "audit": cmd_audit, "compare": cmd_compare, "bench": cmd_bench, "settings": cmd_settings, "export-hospitals": cmd_export_hospitals}

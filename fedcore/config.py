@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from fedcore.data_source import EMBEDDED, check_data
 from fedcore.errors import FedXrayError
+from fedcore.settings import setting, settings
 
 BACKBONES = ("cnn", "efficientnetv2s", "mobilenetv3small")
 MODES = ("federated", "centralized", "local")
@@ -20,7 +21,6 @@ PARTITIONS = ("iid", "dirichlet")
 STRATEGIES = ("fedavg",)
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
-EMBEDDED = "embedded"
 # Patient-level DP trains with SGD + momentum (see fedcore.dp_sgd); its step size is not Adam's.
 DP_LEARNING_RATE = 0.5
 
@@ -32,97 +32,67 @@ DEFAULT_IMAGE_SIZE = {"cnn": 28, "efficientnetv2s": 100, "mobilenetv3small": 96}
 class RunConfig:
     """Hyper-parameters of one run (federated, centralized or local).
 
-    Attributes
-    ----------
-    rounds : int
-        Federated rounds (for centralized/local: epochs, one per round). Default 10.
-    local_epochs : int
-        Epochs each hospital trains per round on its own images. Default 1.
-    hospitals : int
-        Hospitals made from the embedded data (ignored for a folder: its hospitals count).
-    backbone : str
-        ``cnn`` (small, CPU default), ``efficientnetv2s`` (original design),
-        ``mobilenetv3small``.
-    weights : str
-        Backbone initialisation: ``random``, ``imagenet`` (download; falls back to
-        random with a notice when offline) or a path to a local ``.weights.h5``/``.keras``.
-    image_size : int or None
-        Side of the square model input in pixels; None takes the backbone's default.
-    data : str
-        ``embedded`` (PneumoniaMNIST in assets/), a folder in the original layout, or
-        a MedMNIST-format ``.npz``.
-    partition : str
-        ``dirichlet`` (non-IID by label, unequal sizes) or ``iid``. Embedded data only.
-    alpha : float
-        Dirichlet concentration; smaller is more skewed. Default 0.5.
-    acquisition_shift : bool
-        Give each hospital its own scanner look (contrast, gamma, noise). Default off.
-    max_per_hospital : int or None
-        Cap on training images per hospital (a quick look at a big data set).
-    batch_size : int
-        Local mini-batch size. Default 32.
-    learning_rate : float
-        Local learning rate; None takes the default: Adam at 1e-3 (cnn) or 1e-4 (others),
-        and with patient-level DP, SGD with momentum 0.9 at DP_LEARNING_RATE.
-    lr_schedule : str
-        ``cosine`` (decay the clients' rate to a tenth over the rounds) or ``constant``.
-    class_weighting : bool
-        Weight the loss by each hospital's inverse class frequency (its own counts).
-        Without it the model collapses to always answering PNEUMONIA on this data.
-    threshold : float
-        P(pneumonia) at or above which an image is called PNEUMONIA. Default 0.5.
-    mode : str
-        ``federated``, ``centralized`` (pooled training data: the upper reference) or
-        ``local`` (each hospital alone).
-    strategy : str
-        Server aggregation. Default ``fedavg``.
-    seed : int
-        Seeds the partition, the initial weights and every local step.
-    dp : str
-        Differential privacy (docs/privacy.md): ``off`` (default); ``patient`` (DP-SGD
-        at each hospital: per-example clipping and noise, epsilon per hospital);
-        ``hospital`` (each hospital's update clipped, noise on the aggregate).
-    dp_noise_multiplier : float
-        sigma: noise standard deviation over the clipping norm. Default 1.0.
-    dp_clip_norm : float
-        C: L2 bound on one example's gradient (patient) or one hospital's weight
-        update (hospital). Default 1.0.
-    dp_delta : float
-        The delta of (epsilon, delta); keep it well below 1 / (images at the smallest
-        hospital). Default 1e-5.
-    dp_target_epsilon : float or None
-        When set, the noise multiplier is solved with dp-accounting so that epsilon
-        after all rounds is at most this (per hospital), and dp_noise_multiplier is ignored.
-    audit_every : int
-        Run the membership-inference audit every this many rounds (0: only on demand,
-        ``python -m fedcore audit RUN``).
+    Each field is declared with :func:`fedcore.settings.setting`: its help, choices,
+    range and group sit next to its default, and the CLI, the dashboard form, the
+    Flower run config and the README's options table are read from there
+    (``python -m fedcore settings`` lists them). ``extra`` holds what a runtime adds
+    (Flower's own settings) and keys of a stored config this version does not know.
     """
 
-    rounds: int = 10
-    local_epochs: int = 1
-    hospitals: int = 3
-    backbone: str = "cnn"
-    weights: str = "random"
-    image_size: int | None = None
-    data: str = EMBEDDED
-    partition: str = "dirichlet"
-    alpha: float = 0.5
-    acquisition_shift: bool = False
-    max_per_hospital: int | None = None
-    batch_size: int = 32
-    learning_rate: float | None = None
-    lr_schedule: str = "cosine"
-    class_weighting: bool = True
-    threshold: float = 0.5
-    mode: str = "federated"
-    strategy: str = "fedavg"
-    seed: int = 42
-    dp: str = "off"
-    dp_noise_multiplier: float = 1.0
-    dp_clip_norm: float = 1.0
-    dp_delta: float = 1e-5
-    dp_target_epsilon: float | None = None
-    audit_every: int = 0
+    # ---------------------------------------------------------------- model
+    backbone: str = setting("cnn", "model: cnn (small, the CPU default), efficientnetv2s (the original design), "
+                            "mobilenetv3small", choices=BACKBONES, group="model")
+    weights: str = setting("random", "initial weights: random, imagenet (falls back to random with a notice "
+                           "offline) or a local .weights.h5 path", group="model")
+    image_size: int | None = setting(None, "model input side in pixels", none="28 cnn, 100 efficientnetv2s, "
+                                     "96 mobilenetv3small", minimum=16, maximum=512, group="model")
+    # ---------------------------------------------------------------- data and hospitals
+    data: str = setting(EMBEDDED, "'embedded' (PneumoniaMNIST), a folder in the ROOT/HOSPITAL/hospital_k "
+                        "layout, or a MedMNIST-format .npz", group="data", flower=False)
+    hospitals: int = setting(3, "hospitals made from the embedded data or an .npz (a folder brings its own)",
+                             minimum=1, group="data")
+    partition: str = setting("dirichlet", "how the embedded data is split: dirichlet (non-IID by label, "
+                             "unequal sizes) or iid", choices=PARTITIONS, group="data", flower=False)
+    alpha: float = setting(0.5, "Dirichlet concentration; smaller is more skewed", above=0, group="data",
+                           flower=False)
+    acquisition_shift: bool = setting(False, "give each hospital its own scanner look (contrast, gamma, noise)",
+                                      group="data", flower=False)
+    max_per_hospital: int | None = setting(None, "cap on training images per hospital (a quick look at a big "
+                                           "data set)", none="no cap", minimum=2, group="data")
+    # ---------------------------------------------------------------- training
+    mode: str = setting("federated", "federated, centralized (pooled training data: the upper reference) or "
+                        "local (each hospital alone)", choices=MODES, flower=False)
+    rounds: int = setting(10, "federated rounds (centralized and local: epochs, one per round)", minimum=1)
+    local_epochs: int = setting(1, "epochs each hospital trains per round on its own images", minimum=1)
+    batch_size: int = setting(32, "local mini-batch size", minimum=1)
+    learning_rate: float | None = setting(None, "local learning rate", none="Adam 1e-3 cnn, 1e-4 others; "
+                                          "SGD 0.5 with patient DP", above=0)
+    lr_schedule: str = setting("cosine", "clients' learning rate over the rounds: cosine (decays to a tenth) "
+                               "or constant", choices=LR_SCHEDULES)
+    class_weighting: bool = setting(True, "weight the loss by each hospital's inverse class frequency (without "
+                                    "it the model answers PNEUMONIA to everything on this data)")
+    threshold: float = setting(0.5, "P(pneumonia) at or above which an image is called PNEUMONIA",
+                               above=0, below=1)
+    strategy: str = setting("fedavg", "server aggregation", choices=STRATEGIES)
+    seed: int = setting(42, "seeds the partition, the initial weights and every local step",
+                        minimum=0, maximum=2**31 - 1)
+    # ---------------------------------------------------------------- differential privacy
+    dp: str = setting("off", "patient: DP-SGD at each hospital (epsilon per hospital); hospital: each "
+                      "update clipped, noise on the aggregate", choices=DP_MODES, group="privacy")
+    dp_noise_multiplier: float = setting(1.0, "sigma: noise standard deviation over the clipping norm",
+                                         above=0, group="privacy", why="without noise epsilon is infinite; "
+                                         "use dp 'off' to train without privacy")
+    dp_clip_norm: float = setting(1.0, "C: L2 bound on one example's gradient (patient) or one hospital's "
+                                  "update (hospital)", above=0, group="privacy",
+                                  why="it bounds what one patient or hospital can change; 1.0 is a good start")
+    dp_delta: float = setting(1e-5, "the delta of (epsilon, delta); keep it below 1 / (images at the "
+                              "smallest hospital)", above=0, below=1, group="privacy",
+                              why="it is a probability of failure; 1e-5 is usual")
+    dp_target_epsilon: float | None = setting(None, "solve sigma with dp-accounting so that epsilon after all "
+                                              "rounds is at most this (overrides the noise multiplier)",
+                                              none="none: use the noise multiplier", above=0, group="privacy")
+    audit_every: int = setting(0, "membership-inference audit every N rounds (0: only `audit RUN`)",
+                               minimum=0, group="privacy", flower=False)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -142,40 +112,19 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Raise FedXrayError naming the first setting that cannot run.
 
+        Every declared range and choice first (numbers must be finite), then the
+        rules that tie two settings together.
+
         Returns
         -------
         RunConfig
             self, for chaining.
         """
+        for declared in settings(type(self)):
+            problem = declared.problem(getattr(self, declared.name))
+            if problem:
+                raise FedXrayError(problem)
         checks = [
-            (self.rounds >= 1, f"rounds must be at least 1 (got {self.rounds})"),
-            (self.local_epochs >= 1, f"local epochs must be at least 1 (got {self.local_epochs})"),
-            (self.hospitals >= 1, f"hospitals must be at least 1 (got {self.hospitals})"),
-            (self.backbone in BACKBONES, f"unknown model '{self.backbone}': choose one of {', '.join(BACKBONES)}"),
-            (self.mode in MODES, f"unknown mode '{self.mode}': choose one of {', '.join(MODES)}"),
-            (self.partition in PARTITIONS, f"unknown partition '{self.partition}': choose iid or dirichlet"),
-            (self.strategy in STRATEGIES, f"unknown strategy '{self.strategy}': choose one of {', '.join(STRATEGIES)}"),
-            (self.lr_schedule in LR_SCHEDULES, f"unknown learning-rate schedule '{self.lr_schedule}': choose cosine or constant"),
-            (self.alpha > 0, f"alpha must be positive (got {self.alpha})"),
-            (self.batch_size >= 1, f"batch size must be at least 1 (got {self.batch_size})"),
-            (0.0 < self.threshold < 1.0, f"threshold must be between 0 and 1 (got {self.threshold})"),
-            (self.image_size is None or 16 <= self.image_size <= 512,
-             f"image size must be between 16 and 512 pixels (got {self.image_size})"),
-            (self.max_per_hospital is None or self.max_per_hospital >= 2,
-             f"max per hospital must be at least 2 (got {self.max_per_hospital})"),
-            (self.learning_rate is None or self.learning_rate > 0,
-             f"learning rate must be positive (got {self.learning_rate})"),
-            (self.dp in DP_MODES, f"unknown privacy mode '{self.dp}': choose one of {', '.join(DP_MODES)}"),
-            (self.dp_noise_multiplier > 0,
-             f"the DP noise multiplier must be positive (got {self.dp_noise_multiplier}): without noise "
-             "epsilon is infinite; use dp 'off' to train without privacy"),
-            (self.dp_clip_norm > 0, f"the DP clipping norm must be positive (got {self.dp_clip_norm}): "
-             "it bounds what one patient or hospital can change; 1.0 is a good start"),
-            (0 < self.dp_delta < 1, f"DP delta must be between 0 and 1, exclusive (got {self.dp_delta}): "
-             "it is a probability of failure; 1e-5 is usual"),
-            (self.dp_target_epsilon is None or self.dp_target_epsilon > 0,
-             f"the target epsilon must be positive (got {self.dp_target_epsilon})"),
-            (self.audit_every >= 0, f"audit every must be 0 (off) or a number of rounds (got {self.audit_every})"),
             (self.dp != "patient" or self.backbone == "cnn",
              f"patient-level DP needs the cnn backbone (got {self.backbone}): the ImageNet backbones' "
              "batch normalisation mixes the examples of a batch, which per-example clipping cannot bound"),
@@ -185,9 +134,7 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise FedXrayError(message)
-        if self.data != EMBEDDED and not Path(self.data).exists():
-            raise FedXrayError(f"data path '{self.data}' does not exist: give a folder in the "
-                               "ROOT/HOSPITAL/hospital_k/{train,val,test} layout, a .npz, or 'embedded'")
+        check_data(self.data)
         return self
 
     def to_dict(self) -> dict:

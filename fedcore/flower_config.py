@@ -1,8 +1,10 @@
 """A Flower run config as fedcore's RunConfig, read by the ServerApp and the ClientApp alike.
 
-The keys of ``[tool.flwr.app.config]`` in pyproject.toml are RunConfig's fields in
-kebab-case (``local-epochs`` is ``local_epochs``); ``flwr run --run-config`` overrides
-them. TOML has no null, so 0 stands for "the default" where RunConfig takes None.
+The keys of ``[tool.flwr.app.config]`` in pyproject.toml are RunConfig's declared
+settings that a Flower run may set (fedcore.settings, ``flower=True``), in kebab-case
+(``local-epochs`` is ``local_epochs``); ``flwr run --run-config`` overrides them. TOML
+has no null, so 0 stands for "the default" where a setting is optional.
+:func:`app_config_toml` writes that table; a test checks pyproject.toml holds it.
 The settings that exist only on Flower go to ``RunConfig.extra`` with their defaults
 below, and ``extra['runtime'] = 'flower'`` marks the run in the store.
 
@@ -14,9 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fedcore.config import RunConfig
-
-# TOML cannot say None: 0 means "the backbone's default" / "no cap".
-ZERO_MEANS_DEFAULT = ("image_size", "max_per_hospital", "learning_rate", "dp_target_epsilon")
+from fedcore.settings import settings
 
 FLOWER_DEFAULTS = {
     # Aggregate with SecAgg+ (the server learns only the sum of the hospitals' updates).
@@ -33,7 +33,26 @@ FLOWER_DEFAULTS = {
 }
 
 
-def from_run_config(values: Mapping) -> RunConfig:
+def flower_settings(cls: type = RunConfig) -> list:
+    """The declared settings a Flower run config may set (data and partitioning are each node's own)."""
+    return [s for s in settings(cls) if s.flower]
+
+
+def app_config_toml(cls: type = RunConfig) -> str:
+    """The ``[tool.flwr.app.config]`` table: every Flower setting's default, then the Flower-only ones.
+
+    ``python -m fedcore settings --flower`` prints it for pyproject.toml.
+    """
+    lines = ["[tool.flwr.app.config]"]
+    for s in flower_settings(cls):
+        default = s.kind(0) if s.default is None else s.default
+        lines.append(f"{s.key} = {_toml(default)}")
+    lines.append("# Flower only (fedcore/flower_config.py).")
+    lines += [f"{key.replace('_', '-')} = {_toml(value)}" for key, value in FLOWER_DEFAULTS.items()]
+    return "\n".join(lines)
+
+
+def from_run_config(values: Mapping, cls: type = RunConfig) -> RunConfig:
     """The RunConfig of a Flower run config (``context.run_config``).
 
     Parameters
@@ -52,10 +71,18 @@ def from_run_config(values: Mapping) -> RunConfig:
         For a setting that cannot run (see RunConfig.validate).
     """
     snake = {key.replace("-", "_"): value for key, value in values.items()}
-    for key in ZERO_MEANS_DEFAULT:
-        if snake.get(key) == 0:
-            snake[key] = None
-    config = RunConfig.from_dict(snake)
+    for s in flower_settings(cls):
+        if s.optional and snake.get(s.name) == 0:
+            snake[s.name] = None
+    config = cls.from_dict(snake)
     config.mode = "federated"
     config.extra = {**FLOWER_DEFAULTS, **config.extra, "runtime": "flower"}
     return config.validate()
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from fedcore.config import EMBEDDED, RunConfig
+from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.store import RunStore
 
@@ -33,80 +33,6 @@ _children: dict[tuple[str, str], tuple[subprocess.Popen, float]] = {}
 # Held from the "is anything running?" check to the child being registered, so that two
 # browser tabs clicking Start at once cannot both pass the check.
 _lock = threading.Lock()
-
-
-def train_flags(config: RunConfig) -> list[str]:
-    """The ``python -m fedcore train`` flags that reproduce ``config``.
-
-    Parameters
-    ----------
-    config : RunConfig
-
-    Returns
-    -------
-    list of str
-    """
-    flags = [
-        "--rounds", str(config.rounds), "--local-epochs", str(config.local_epochs),
-        "--hospitals", str(config.hospitals), "--backbone", config.backbone, "--weights", config.weights,
-        "--data", config.data, "--partition", config.partition, "--alpha", repr(config.alpha),
-        "--batch-size", str(config.batch_size), "--threshold", repr(config.threshold),
-        "--lr-schedule", config.lr_schedule,
-        "--mode", config.mode, "--strategy", config.strategy, "--seed", str(config.seed),
-    ]
-    if config.image_size is not None:
-        flags += ["--image-size", str(config.image_size)]
-    if config.max_per_hospital is not None:
-        flags += ["--max-per-hospital", str(config.max_per_hospital)]
-    if config.learning_rate is not None:
-        flags += ["--learning-rate", repr(config.learning_rate)]
-    if config.acquisition_shift:
-        flags.append("--acquisition-shift")
-    if not config.class_weighting:
-        flags.append("--no-class-weighting")
-    if config.dp != "off":
-        flags += ["--dp", config.dp, "--dp-noise-multiplier", repr(config.dp_noise_multiplier),
-                  "--dp-clip-norm", repr(config.dp_clip_norm), "--dp-delta", repr(config.dp_delta)]
-        if config.dp_target_epsilon is not None:
-            flags += ["--dp-target-epsilon", repr(config.dp_target_epsilon)]
-    if config.audit_every:
-        flags += ["--audit-every", str(config.audit_every)]
-    return flags
-
-
-def check_data(data: str) -> None:
-    """Refuse a data setting that cannot train, before any process starts.
-
-    Parameters
-    ----------
-    data : str
-        ``embedded``, a folder, or a .npz path, as typed by the user.
-
-    Raises
-    ------
-    FedXrayError
-        For an empty setting, a missing path, an empty folder, or a folder without the
-        HOSPITAL/ and GLOBAL_TEST_DATASET/ sub-folders.
-    """
-    if data == EMBEDDED:
-        return
-    if not data.strip():
-        raise FedXrayError("the data folder path is empty: type a folder path, or choose the embedded data")
-    path = Path(data.strip()).expanduser()
-    if not path.exists():
-        raise FedXrayError(f"'{path}' does not exist: give a folder in the ROOT/HOSPITAL/hospital_k/"
-                           "{train,val,test} layout, or a MedMNIST-format .npz")
-    if path.is_dir():
-        names = {p.name.upper() for p in path.iterdir()}
-        if not names:
-            raise FedXrayError(f"the folder '{path}' is empty: it needs HOSPITAL/hospital_k/{{train,val,test}}/"
-                               "{NORMAL,PNEUMONIA}/ and GLOBAL_TEST_DATASET/{NORMAL,PNEUMONIA}/")
-        missing = [n for n in ("HOSPITAL", "GLOBAL_TEST_DATASET") if n not in names]
-        if missing:
-            raise FedXrayError(f"the folder '{path}' has no {' or '.join(m + '/' for m in missing)} sub-folder: "
-                               "it needs HOSPITAL/hospital_k/{train,val,test}/ and GLOBAL_TEST_DATASET/")
-    elif path.suffix.lower() != ".npz":
-        raise FedXrayError(f"'{path}' is a file but not a .npz: give a folder or a MedMNIST-format .npz")
 
 
 def active_run(store: RunStore) -> dict | None:
@@ -145,7 +71,6 @@ def start(config: RunConfig, store: RunStore) -> str:
         For a config that cannot run, or while another run is training.
     """
     config.validate()
-    check_data(config.data)
     with _lock:
         _refuse_if_busy(store)
         run_id = store.create_run(config.to_dict(), config.rounds, config.mode)

@@ -9,7 +9,7 @@ import pytest
 
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.flower_config import FLOWER_DEFAULTS, from_run_config
+from fedcore.flower_config import FLOWER_DEFAULTS, app_config_toml, flower_settings, from_run_config
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
@@ -24,9 +24,10 @@ def test_pyproject_run_config_is_runconfigs_defaults():
     # Assert: the same defaults in both places, plus the Flower-only settings
     defaults = RunConfig().to_dict()
     got = config.to_dict()
-    for key in ("rounds", "local_epochs", "hospitals", "backbone", "weights", "image_size", "max_per_hospital",
-                "batch_size", "learning_rate", "lr_schedule", "class_weighting", "threshold", "strategy", "seed",
-                "dp", "dp_noise_multiplier", "dp_clip_norm", "dp_delta", "dp_target_epsilon"):
+    keys = [s.name for s in flower_settings()]
+    assert {"rounds", "image_size", "dp_target_epsilon"} <= set(keys)
+    assert not {"data", "partition", "alpha", "acquisition_shift"} & set(keys), "a SuperNode's data is its own"
+    for key in keys:
         assert got[key] == defaults[key], key
     assert config.mode == "federated"
     assert config.extra == {**FLOWER_DEFAULTS, "runtime": "flower"}
@@ -50,3 +51,8 @@ def test_dp_settings_travel_in_the_run_config():
     assert from_run_config({"dp-target-epsilon": 0.0}).dp_target_epsilon is None
     with pytest.raises(FedXrayError, match="delta"):
         from_run_config({"dp": "patient", "dp-delta": 1.0})
+
+
+def test_pyproject_holds_the_generated_run_config():
+    # `python -m fedcore settings --flower` writes it: regenerate when a setting changes.
+    assert app_config_toml() in PYPROJECT.read_text()

@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from fedcore import cli, launch
+from fedcore import cli, flags, launch
+from fedcore.data_source import check_data
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
 from tests.conftest import tiny_config, wait_for
@@ -28,15 +29,15 @@ def status(store, run_id: str) -> str:
     RunConfig(dp="hospital", dp_noise_multiplier=2.5),
 ])
 def test_train_flags_reproduce_the_config(config):
-    parsed = cli.config_from_args(cli.build_parser().parse_args(["train", *launch.train_flags(config)]))
+    parsed = flags.config_from_args(cli.build_parser().parse_args(["train", *flags.train_flags(config)]))
     assert parsed.to_dict() == config.to_dict()
 
 
 def test_check_data_accepts_embedded_and_a_folder_in_the_layout(tmp_path):
-    launch.check_data("embedded")
+    check_data("embedded")
     (tmp_path / "HOSPITAL").mkdir()
     (tmp_path / "global_test_dataset").mkdir()
-    launch.check_data(str(tmp_path))
+    check_data(str(tmp_path))
 
 
 @pytest.mark.parametrize("make,needle", [
@@ -49,7 +50,7 @@ def test_check_data_accepts_embedded_and_a_folder_in_the_layout(tmp_path):
 ])
 def test_check_data_refuses_what_cannot_train(tmp_path, make, needle):
     with pytest.raises(FedXrayError, match=needle):
-        launch.check_data(make(tmp_path))
+        check_data(make(tmp_path))
 
 
 def test_start_runs_a_child_and_refuses_a_second_start(store):
