@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fedcore import engine  # noqa: E402
 from fedcore.config import RunConfig  # noqa: E402
-from fedcore.loopback import LoopbackFederation  # noqa: E402
+from tests.loopback import LoopbackFederation  # noqa: E402
 from fedcore.site_data import export_sites  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
 
@@ -51,7 +51,7 @@ def per_round(store: RunStore, run_id: str) -> tuple[float, list[dict]]:
 
 def clientapp_cold_start() -> float:
     """Seconds for a fresh process to import the ClientApp and build the model: paid per message."""
-    code = ("import time; t = time.perf_counter(); from fedcore.flower_client import client_fn; "
+    code = ("import time; t = time.perf_counter(); from fedcore.flower.client import client_fn; "
             "from fedcore.client import Hospital; from fedcore.model import build_model; "
             "from fedcore.config import RunConfig; build_model(RunConfig()); print(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

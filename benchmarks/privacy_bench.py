@@ -27,11 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedcore import audit, engine, privacy_report  # noqa: E402
+from fedcore import engine  # noqa: E402
+from fedcore.privacy import audit  # noqa: E402
+from fedcore.privacy import report as privacy_report  # noqa: E402
 from fedcore.client import Hospital  # noqa: E402
 from fedcore.config import RunConfig  # noqa: E402
 from fedcore.data import load_federation  # noqa: E402
-from fedcore.dp_sgd import DPHospital  # noqa: E402
+from fedcore.privacy.dp_sgd import DPHospital  # noqa: E402
 from fedcore.model import build_model  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
 

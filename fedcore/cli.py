@@ -164,7 +164,7 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from fedcore import audit
+    from fedcore.privacy import audit
 
     server_round, results = audit.audit_run(_store(args), args.run, args.checkpoint)
     print(audit.format_results(results))
@@ -197,7 +197,7 @@ def cmd_settings(args) -> int:
         print(markdown_table(RunConfig))
         return 0
     if args.flower:
-        from fedcore.flower_config import app_config_toml
+        from fedcore.flower.config import app_config_toml
 
         print(app_config_toml(RunConfig))
         return 0

@@ -1,6 +1,6 @@
 """Hospital side: train the global weights on this hospital's own images; evaluate weights here.
 
-What leaves a hospital is a :class:`FitOutcome` (weights, number of examples, a few
+What leaves a hospital is a :class:`fedcore.payload.FitOutcome` (weights, number of examples, a few
 training figures) or a metrics dict: never images or labels. The in-process engine and
 the Flower ClientApp both use this class.
 """
@@ -8,7 +8,6 @@ the Flower ClientApp both use this class.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import keras
@@ -18,23 +17,11 @@ from fedcore.config import RunConfig
 from fedcore.data import HospitalData, Split, to_model_input
 from fedcore.metrics import binary_metrics
 from fedcore.model import BuiltModel, predict_pneumonia
+from fedcore.payload import FitOutcome
 
 # A hospital with a handful of NORMAL images would otherwise weight each of them by
 # hundreds; the cap keeps one image from dominating the local update.
 MAX_CLASS_WEIGHT = 10.0
-
-
-@dataclass
-class FitOutcome:
-    """What a hospital sends back after local training."""
-
-    weights: list[np.ndarray]
-    num_examples: int
-    metrics: dict = field(default_factory=dict)
-
-    def payload_bytes(self) -> int:
-        """Bytes of the arrays that leave the hospital."""
-        return int(sum(w.nbytes for w in self.weights))
 
 
 def class_weights(labels: np.ndarray, cap: float = MAX_CLASS_WEIGHT) -> dict[int, float]:
@@ -148,3 +135,12 @@ class Hospital:
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._eval_inputs[split])
         return binary_metrics(data.labels, scores, self.config.threshold)
+
+
+def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:
+    """A hospital that trains as ``config.dp`` asks: DP-SGD for 'patient', plain otherwise."""
+    if config.dp == "patient":
+        from fedcore.privacy.dp_sgd import DPHospital  # TensorFlow tracing code, only when asked for
+
+        return DPHospital(data, built, config, index)
+    return Hospital(data, built, config, index)

@@ -21,7 +21,7 @@ PARTITIONS = ("iid", "dirichlet")
 STRATEGIES = ("fedavg",)
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
-# Patient-level DP trains with SGD + momentum (see fedcore.dp_sgd); its step size is not Adam's.
+# Patient-level DP trains with SGD + momentum (see fedcore.privacy.dp_sgd); its step size is not Adam's.
 DP_LEARNING_RATE = 0.5
 
 # The image size each backbone is designed for when --image-size is not given.

@@ -1,6 +1,8 @@
 """A whole run in one process: federated (FedAvg), centralized or local, round by round.
 
-Reads top to bottom: setup, small helpers, then the visible ``for server_round`` loop.
+Reads top to bottom: open the run, load the data and the model, then the visible
+``for server_round`` loop; the mode (fedcore.modes) says who trains and what the round
+makes, the recorder (fedcore.recorder) keeps the books the Flower ServerApp keeps too.
 Every round is written to the run store in one transaction, then checkpointed; a stop
 request (Ctrl-C, SIGTERM, the dashboard's Stop) ends the run after the current step
 with the last completed round kept, and ``resume`` continues from it. Every local step
@@ -11,19 +13,21 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from fedcore import audit, payload, privacy
-from fedcore.client import FitOutcome, Hospital, LocalTrainingStopped
+from fedcore import payload
+from fedcore.client import Hospital, LocalTrainingStopped, make_hospital
 from fedcore.config import RunConfig
-from fedcore.data import Federation, HospitalData, Split, load_federation
+from fedcore.data import Federation, load_federation
 from fedcore.errors import FedXrayError
-from fedcore.metrics import fairness_summary
 from fedcore.model import BuiltModel, build_model
+from fedcore.modes import MODES, Federated
+from fedcore.payload import FitOutcome
+from fedcore.privacy import audit, mechanism
+from fedcore.recorder import RoundRecorder, refuse_resume, round_fit_info
 from fedcore.server import BestTracker, Server
 from fedcore.store import RunStore
 
@@ -56,12 +60,17 @@ class RunResult:
     notices: list[str] = field(default_factory=list)
 
 
-def pooled(federation: Federation) -> HospitalData:
-    """All hospitals' images as one site: the centralized baseline (what FL avoids doing)."""
-    def cat(split: str) -> Split:
-        parts = [getattr(h, split) for h in federation.hospitals]
-        return Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
-    return HospitalData("pooled", cat("train"), cat("val"), cat("test"))
+@dataclass
+class Setup:
+    """What the loop needs, built once per run from its config, data and model."""
+
+    mode: Federated
+    hospitals: list[Hospital]
+    participants: list[Hospital]
+    strategy: object
+    server: Server
+    built: BuiltModel
+    model_shapes: list[tuple]
 
 
 def run(config: RunConfig | None = None, store: RunStore | None = None, *, resume: str | None = None,
@@ -91,226 +100,132 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    FedXrayError
+        For a new run whose settings or data cannot train: before any run row exists.
     """
-    store = store or RunStore()
-    stop = stop or StopSignal()
-
-    # ---------------------------------------------------------------- setup
-    start_round, state, best = 1, None, BestTracker()
-    if resume:
-        record = store.get_run(resume)
-        if record["status"] == "running":
-            raise FedXrayError(f"run {resume} is still running: stop it before resuming")
-        if record["status"] == "finished":
-            raise FedXrayError(f"run {resume} already finished all {record['rounds_total']} rounds")
-        config = RunConfig.from_dict(record["config"])
-        run_id = resume
-        store.mark_running(run_id)
-        try:
-            done, state = store.load_checkpoint(run_id, "last")
-            start_round = done + 1
-            best = _best_so_far(store, run_id)
-        except FedXrayError:
-            state = None
-        store.event(run_id, "resumed", f"resumed at round {start_round}", start_round)
-    else:
-        if config is None and run_id is not None:
-            # A row created beforehand (by the dashboard) carries the whole config.
-            config = RunConfig.from_dict(store.get_run(run_id)["config"])
-        config = (config or RunConfig()).validate()
-        run_id = run_id or store.create_run(config.to_dict(), config.rounds, config.mode)
-
+    store, stop = store or RunStore(), stop or StopSignal()
+    config, run_id, start_round, state, best = _open(config, store, resume, run_id)
+    if run_id is None:  # a new run: bad data is refused before a row exists, so none is left 'failed'
+        federation = federation or load_federation(config)
+        run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
+    books = RoundRecorder(store, run_id, config.rounds, log, best)
     result = RunResult(run_id, "running", start_round - 1)
     try:
         log(f"run {run_id}: {config.mode}, {config.backbone} at {config.input_size}px, "
             f"{config.rounds} rounds x {config.local_epochs} local epoch(s), seed {config.seed}")
+        books.progress(0, "loading data")
         federation = federation or load_federation(config)
+        books.progress(0, "building model")
         built = built or build_model(config)
         result.notices.append(built.notice)
-        if federation.skipped:
-            store.event(run_id, "skipped_files", f"{len(federation.skipped)} file(s) could not be read and were "
-                        "skipped", level="warning", data={"files": federation.skipped})
-            log(f"warning: skipped {len(federation.skipped)} unreadable file(s); see `python -m fedcore report {run_id}`")
-        store.set_data_summary(run_id, federation.summary(), built.notice)
-        log(f"model: {built.notice}")
-
-        hospitals = [privacy.make_hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
-        participants = ([privacy.make_hospital(pooled(federation), built, config, 0)]
-                        if config.mode == "centralized" else hospitals)
-        strategy = privacy.run_strategy(config, len(participants))
-        for level, message, data in privacy.notices(config, participants):
-            store.event(run_id, "privacy", message, level=level, data=data)
-        model_shapes = [w.shape for w in built.initial_weights]
-        server = Server(strategy, built, federation.global_test, config.threshold)
-        initial = built.initial_weights
-        if state is None:
-            state = ({h.name: initial for h in hospitals} if config.mode == "local" else {"global": initial})
-
-        # ---------------------------------------------------------------- helpers
-        def progress(server_round: int, step: str, hospital: str | None, index: int, round_start: float):
-            elapsed = time.perf_counter() - round_start
-            store.set_progress(run_id, {"round": server_round, "rounds": config.rounds, "step": step,
-                                        "hospital": hospital, "hospital_index": index,
-                                        "hospitals": len(participants), "round_elapsed": elapsed,
-                                        "mean_round_seconds": mean_round_seconds()})
-
-        round_seconds: list[float] = []
-
-        def mean_round_seconds() -> float | None:
-            return float(np.mean(round_seconds)) if round_seconds else None
-
-        def train_round(server_round: int, round_start: float) -> dict[str, FitOutcome]:
-            outcomes = {}
-            instructions = strategy.configure_fit(server_round, state.get("global"))
-            for i, hospital in enumerate(participants):
-                if stop():
-                    raise LocalTrainingStopped(hospital.name)
-                progress(server_round, "training", hospital.name, i, round_start)
-                start_weights = state[hospital.name] if config.mode == "local" else state["global"]
-                try:
-                    outcome = hospital.fit(start_weights, server_round, instructions, stop)
-                    payload.check(outcome, model_shapes)
-                    outcomes[hospital.name] = outcome
-                    result.fit_seconds += outcome.metrics["fit_seconds"]
-                    log(f"  round {server_round} {hospital.name}: trained on {outcome.num_examples} images, "
-                        f"{outcome.metrics['fit_seconds']:.1f}s, sent {outcome.payload_bytes() / 1e6:.2f} MB")
-                except LocalTrainingStopped:
-                    raise
-                except Exception as exc:  # one hospital failing must not take the federation down
-                    message = f"{hospital.name} failed in round {server_round}: {exc.__class__.__name__}: {exc}"
-                    store.event(run_id, "hospital_failed", message, server_round, "error",
-                                {"hospital": hospital.name, "traceback": traceback.format_exc(limit=5)})
-                    log(f"warning: {message}; the round goes on without it")
-            if not outcomes:
-                raise FedXrayError(f"every hospital failed in round {server_round}; see the run's events")
-            return outcomes
-
-        def evaluate_round(models: dict[str, list]) -> dict[str, dict]:
-            start = time.perf_counter()
-            metrics = {}
-            if config.mode == "local":
-                for h in hospitals:
-                    metrics[h.name] = h.evaluate(models[h.name])
-                    metrics[f"global:{h.name}"] = server.evaluate(models[h.name])
-            else:
-                metrics["global"] = server.evaluate(models["global"])
-                for h in hospitals:
-                    metrics[h.name] = h.evaluate(models["global"])
-            result.eval_seconds += time.perf_counter() - start
-            return metrics
-
-        def selection_score(metrics: dict[str, dict]) -> float:
-            if config.mode == "local":
-                return float(np.nanmean([metrics[f"global:{h.name}"]["auroc"] for h in hospitals]))
-            return metrics["global"]["auroc"]
+        setup = _setup(config, federation, built, books)
+        state = state or setup.mode.initial_state(built.initial_weights, setup.hospitals)
+        names = [h.name for h in setup.hospitals]
 
         # ---------------------------------------------------------------- the loop
         loop_start = time.perf_counter()
         for server_round in range(start_round, config.rounds + 1):
-            round_start = time.perf_counter()
-            store.event(run_id, "round_started", f"round {server_round} of {config.rounds}", server_round)
-            outcomes = train_round(server_round, round_start)
-            if config.mode == "local":
-                state = {name: o.weights for name, o in outcomes.items()} | {
-                    h.name: state[h.name] for h in hospitals if h.name not in outcomes}
-            else:
-                state = {"global": server.aggregate(server_round, list(outcomes.values()), state["global"])}
-            progress(server_round, "evaluating", None, len(participants), round_start)
-            metrics = evaluate_round(state)
-            seconds = time.perf_counter() - round_start
-            round_seconds.append(seconds)
-            fit_info = round_fit_info(outcomes, [h.name for h in participants], next(iter(state.values())),
-                                      privacy.server_spent(strategy, server_round))
-            save_round(store, run_id, server_round, state, metrics, [h.name for h in hospitals], fit_info,
-                       selection_score(metrics), best, seconds)
+            books.start_round(server_round)
+            outcomes = train_round(setup, state, server_round, books, stop, result)
+            state = setup.mode.next_state(setup.server, server_round, outcomes, state, setup.hospitals)
+            books.progress(server_round, "evaluating", len(setup.participants), index=len(setup.participants))
+            eval_start = time.perf_counter()
+            metrics = setup.mode.evaluate(setup.server, setup.hospitals, state)
+            result.eval_seconds += time.perf_counter() - eval_start
+            fit_info = round_fit_info(outcomes, [h.name for h in setup.participants], next(iter(state.values())),
+                                      mechanism.server_spent(setup.strategy, server_round))
+            seconds = books.record(server_round, state, metrics, names, fit_info,
+                                   setup.mode.score(metrics, setup.hospitals))
             result.rounds_done = server_round
             if config.audit_every and server_round % config.audit_every == 0:
                 audit.record(store, run_id, server_round,
-                             audit.audit_hospitals(built, state, [h.data for h in hospitals]), "round")
-            log(_round_line(server_round, config.rounds, metrics, seconds, hospitals, config.mode)
-                + privacy.epsilon_note(fit_info))
+                             audit.audit_hospitals(built, state, [h.data for h in setup.hospitals]), "round")
+            log(_round_line(server_round, config.rounds, seconds, setup, metrics) + mechanism.epsilon_note(fit_info))
         result.loop_seconds = time.perf_counter() - loop_start
-        result.status = "finished"
-        store.finish(run_id, "finished")
-        store.event(run_id, "finished", f"finished {config.rounds} rounds; best round {best.best_round}")
+        result.status = books.finished()
     except LocalTrainingStopped:
-        result.status = "stopped"
-        store.finish(run_id, "stopped")
-        store.event(run_id, "stopped", f"stopped by request; {result.rounds_done} round(s) complete and kept",
-                    result.rounds_done + 1, "warning")
-        log(f"stopped: {result.rounds_done} round(s) complete; `python -m fedcore train --resume {run_id}` continues")
-    except FedXrayError as exc:
-        result.status, result.error = "failed", str(exc)
-        store.finish(run_id, "failed", str(exc))
-        store.event(run_id, "failed", str(exc), level="error")
-        log(f"error: {exc}")
-    except Exception as exc:  # an engine bug: record it in plain words, keep the traceback in the log
-        result.status = "failed"
-        result.error = f"internal error ({exc.__class__.__name__}: {exc}); the last completed round is kept"
-        store.finish(run_id, "failed", result.error)
-        store.event(run_id, "failed", result.error, level="error", data={"traceback": traceback.format_exc()})
-        log(f"error: {result.error}")
+        result.status = books.stopped(result.rounds_done)
+    except Exception as exc:  # a user error in its own words; an engine bug in plain words, traceback kept
+        result.status, result.error = "failed", books.failed(exc)
     return result
 
 
-def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_weights: list,
-                   server_spent: dict | None = None) -> dict:
-    """What each hospital's training reported in one round, and who took part or not.
+def _open(config: RunConfig | None, store: RunStore, resume: str | None,
+          run_id: str | None) -> tuple[RunConfig, str | None, int, dict | None, BestTracker]:
+    """(config, run id or None for a run not yet created, first round, last state or None, best so far)."""
+    if resume:
+        record = store.get_run(resume)
+        refuse_resume(record)
+        config = RunConfig.from_dict(record["config"])
+        store.mark_running(resume)
+        try:
+            done, state = store.load_checkpoint(resume, "last")
+            best = _best_so_far(store, resume)
+        except FedXrayError:
+            done, state, best = 0, None, BestTracker()
+        store.event(resume, "resumed", f"resumed at round {done + 1}", done + 1)
+        return config, resume, done + 1, state, best
+    if config is None and run_id is not None:
+        # A row created beforehand (by the dashboard) carries the whole config.
+        config = RunConfig.from_dict(store.get_run(run_id)["config"])
+    return (config or RunConfig()).validate(), run_id, 1, None, BestTracker()
 
-    Parameters
-    ----------
-    outcomes : dict of str to FitOutcome
-        The hospitals that returned an update, by name.
-    expected : list of str
-        The hospitals asked to train.
-    global_weights : list of np.ndarray
-        The weights each hospital receives (their size is the download per hospital).
-    server_spent : dict, optional
-        The privacy the server's mechanism has spent for every hospital
-        (fedcore.privacy.server_spent), added to each hospital's entry.
 
-    Returns
-    -------
-    dict
-        One entry per hospital (its metrics, num_examples, bytes_sent, arrays) and
-        ``_round``: participants, failed, bytes_received_each, payload (the arrays' count, shapes, bytes).
+def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: RoundRecorder) -> Setup:
+    """The hospitals, the participants of the run's mode, the strategy and the server; their notices."""
+    store, run_id = books.store, books.run_id
+    if federation.skipped:
+        store.event(run_id, "skipped_files", f"{len(federation.skipped)} file(s) could not be read and were "
+                    "skipped", level="warning", data={"files": federation.skipped})
+        books.log(f"warning: skipped {len(federation.skipped)} unreadable file(s); "
+                  f"see `python -m fedcore report {run_id}`")
+    store.set_data_summary(run_id, federation.summary(), built.notice)
+    books.log(f"model: {built.notice}")
+    mode = MODES[config.mode]
+    hospitals = [make_hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
+    participants = mode.participants(hospitals, federation, built, config)
+    strategy = mechanism.run_strategy(config, len(participants))
+    for level, message, data in mechanism.notices(config, participants):
+        store.event(run_id, "privacy", message, level=level, data=data)
+    server = Server(strategy, built, federation.global_test, config.threshold)
+    return Setup(mode, hospitals, participants, strategy, server, built, [w.shape for w in built.initial_weights])
+
+
+def train_round(setup: Setup, state: dict[str, list], server_round: int, books: RoundRecorder,
+                stop: StopSignal, result: RunResult) -> dict[str, FitOutcome]:
+    """Each participant trains in turn; a hospital that fails is recorded and the round goes on.
+
+    Raises
+    ------
+    LocalTrainingStopped
+        When a stop was requested (between hospitals or within one's training).
+    FedXrayError
+        When every hospital failed.
     """
-    fit_info = {name: {**o.metrics, "num_examples": o.num_examples, "bytes_sent": o.payload_bytes(),
-                       "arrays": len(o.weights), **(server_spent or {})} for name, o in outcomes.items()}
-    fit_info["_round"] = {"participants": list(outcomes), "failed": [n for n in expected if n not in outcomes],
-                          "bytes_received_each": int(sum(w.nbytes for w in global_weights)),
-                          "payload": payload.manifest(next(iter(outcomes.values())).weights)}
-    return fit_info
-
-
-def save_round(store: RunStore, run_id: str, server_round: int, state: dict[str, list], metrics: dict[str, dict],
-               hospitals: list[str], fit_info: dict, score: float, best: BestTracker, seconds: float) -> bool:
-    """Write one completed round: metrics, fairness, training facts, the 'last' and maybe 'best' checkpoint.
-
-    Parameters
-    ----------
-    state : dict of str to list of np.ndarray
-        The models after the round (``{'global': weights}``, or one per hospital in local mode).
-    metrics : dict of scope to metrics
-        ``global`` (or ``global:<hospital>``) and one entry per hospital evaluated.
-    hospitals : list of str
-        The hospitals whose metrics enter the fairness summary (those present in ``metrics``).
-    score : float
-        This round's model-selection score (global AUROC); ``best`` is updated with it.
-
-    Returns
-    -------
-    bool
-        True when this round is the new best.
-    """
-    fairness = fairness_summary({name: metrics[name] for name in hospitals if name in metrics})
-    is_best = best.offer(server_round, score)
-    store.record_round(run_id, server_round, metrics, fairness, fit_info, seconds,
-                       best.best_round if is_best else None)
-    store.save_checkpoint(run_id, "last", server_round, state)
-    if is_best:
-        store.save_checkpoint(run_id, "best", server_round, state)
-    return is_best
+    outcomes = {}
+    instructions = setup.strategy.configure_fit(server_round, state.get("global"))
+    for i, hospital in enumerate(setup.participants):
+        if stop():
+            raise LocalTrainingStopped(hospital.name)
+        books.progress(server_round, "training", len(setup.participants), hospital.name, i)
+        try:
+            outcome = hospital.fit(setup.mode.start_weights(state, hospital.name), server_round, instructions, stop)
+            payload.check(outcome, setup.model_shapes)
+        except LocalTrainingStopped:
+            raise
+        except Exception as exc:  # one hospital failing must not take the federation down
+            books.hospital_failed(server_round, hospital.name, exc)
+            continue
+        outcomes[hospital.name] = outcome
+        result.fit_seconds += outcome.metrics["fit_seconds"]
+        books.log(f"  round {server_round} {hospital.name}: trained on {outcome.num_examples} images, "
+                  f"{outcome.metrics['fit_seconds']:.1f}s, sent {outcome.payload_bytes() / 1e6:.2f} MB")
+    if not outcomes:
+        raise FedXrayError(f"every hospital failed in round {server_round}; see the run's events")
+    return outcomes
 
 
 def _best_so_far(store: RunStore, run_id: str) -> BestTracker:
@@ -326,14 +241,7 @@ def _best_so_far(store: RunStore, run_id: str) -> BestTracker:
     return tracker
 
 
-def _round_line(server_round: int, rounds: int, metrics: dict, seconds: float,
-                hospitals: list[Hospital], mode: str) -> str:
-    if mode == "local":
-        head = "local models on global test: " + " ".join(
-            f"{h.name} auroc {metrics[f'global:{h.name}']['auroc']:.3f}" for h in hospitals)
-    else:
-        g = metrics["global"]
-        head = (f"global acc {g['accuracy']:.3f} auroc {g['auroc']:.3f} sens {g['sensitivity']:.3f} "
-                f"spec {g['specificity']:.3f} loss {g['loss']:.3f}")
-    per = " | ".join(f"{h.name} acc {metrics[h.name]['accuracy']:.3f}" for h in hospitals)
-    return f"round {server_round:>2}/{rounds} ({seconds:5.1f}s)  {head}  | {per}"
+def _round_line(server_round: int, rounds: int, seconds: float, setup: Setup, metrics: dict) -> str:
+    per = " | ".join(f"{h.name} acc {metrics[h.name]['accuracy']:.3f}" for h in setup.hospitals)
+    return (f"round {server_round:>2}/{rounds} ({seconds:5.1f}s)  {setup.mode.headline(metrics, setup.hospitals)}"
+            f"  | {per}")

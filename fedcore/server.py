@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from fedcore.client import FitOutcome
+from fedcore.payload import FitOutcome
 from fedcore.data import Split, to_model_input
 from fedcore.metrics import binary_metrics
 from fedcore.model import BuiltModel, predict_pneumonia

@@ -1,6 +1,6 @@
 """Privacy: the epsilon each hospital has spent, what it sent, what an attacker could learn, and the cost.
 
-Layout only: the figures come from the run store through fedcore.privacy_report; this
+Layout only: the figures come from the run store through fedcore.privacy.report; this
 page trains nothing and imports no TensorFlow. Runs alone with
 ``streamlit run pages/privacy.py``; the dashboard's router adds it as a page and may
 choose the run through ``st.session_state['run_id']``.
@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from fedcore import privacy_report
+from fedcore.privacy import report as privacy_report
 from fedcore.store import RunStore, default_home
 
 

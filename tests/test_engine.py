@@ -190,8 +190,8 @@ def test_a_killed_process_shows_as_failed_not_running_forever(tmp_path):
 
 
 def test_round_fit_info_carries_the_servers_privacy_spend_to_every_hospital():
-    from fedcore.client import FitOutcome
-    from fedcore.engine import round_fit_info
+    from fedcore.payload import FitOutcome
+    from fedcore.recorder import round_fit_info
 
     weights = [np.zeros((2, 2), np.float32)]
     outcomes = {"h1": FitOutcome(weights, 5, {"fit_seconds": 1.0}), "h2": FitOutcome(weights, 7, {"fit_seconds": 2.0})}

@@ -9,7 +9,7 @@ import pytest
 
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.flower_config import FLOWER_DEFAULTS, app_config_toml, flower_settings, from_run_config
+from fedcore.flower.config import FLOWER_DEFAULTS, app_config_toml, flower_settings, from_run_config
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 

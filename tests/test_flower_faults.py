@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fedcore.loopback import LoopbackFederation
+from tests.loopback import LoopbackFederation
 from fedcore.store import RunStore
 
 from flower_support import flower_run_config, sites, small_config

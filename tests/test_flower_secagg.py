@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fedcore import engine
-from fedcore.loopback import LoopbackFederation
+from tests.loopback import LoopbackFederation
 from fedcore.store import RunStore
 
 from flower_support import MAX_PER_HOSPITAL, flower_run_config, max_abs_difference, sites, small_config

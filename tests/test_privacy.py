@@ -13,14 +13,16 @@ import tensorflow as tf
 from dp_accounting.pld import PLDAccountant
 from dp_accounting.rdp import RdpAccountant
 
-from fedcore import accounting, audit, cli, dp_sgd, engine, payload, privacy_report
-from fedcore.client import FitOutcome, Hospital
+from fedcore import cli, engine, payload
+from fedcore.payload import FitOutcome
+from fedcore.privacy import accounting, audit, dp_step
+from fedcore.privacy import report as privacy_report
+from fedcore.client import Hospital, make_hospital
 from fedcore.config import RunConfig
 from fedcore.data import load_federation
-from fedcore.dp_strategy import DPFedAvg, clip_update, noisy_mean
+from fedcore.privacy.dp_strategy import DPFedAvg, clip_update, noisy_mean
 from fedcore.errors import FedXrayError
 from fedcore.model import build_model
-from fedcore.privacy import make_hospital
 from fedcore.strategy import FedAvg
 from tests.conftest import tiny_config
 
@@ -97,8 +99,8 @@ def test_per_example_gradients_and_clipping_match_a_hand_computation():
     assert norms[1] < clip < norms[0]  # one example inside the ball, the others outside
 
     # Execute
-    grads = dp_sgd.per_example_gradients(model, tf.constant(x), tf.constant(y))
-    clipped, measured = dp_sgd.clip_per_example(grads, clip)
+    grads = dp_step.per_example_gradients(model, tf.constant(x), tf.constant(y))
+    clipped, measured = dp_step.clip_per_example(grads, clip)
 
     # Assert
     np.testing.assert_allclose(grads[0].numpy(), kernel_grads, rtol=1e-5, atol=1e-7)
@@ -119,7 +121,7 @@ def test_dp_step_applies_the_weighted_mean_of_clipped_gradients_plus_seeded_nois
     kernel_grads, bias_grads = by_hand(model, x, y)
     factor = np.minimum(1.0, clip / np.sqrt((kernel_grads ** 2).sum((1, 2)) + (bias_grads ** 2).sum(1))) * w
     expected = model.get_weights()[0] - (kernel_grads * factor[:, None, None]).sum(0) / denominator
-    step = dp_sgd.DPTrainer(model, keras.optimizers.SGD(1.0)).step
+    step = dp_step.DPTrainer(model, keras.optimizers.SGD(1.0)).step
     start = model.get_weights()
 
     step(x, y, w, clip, 0.0, denominator, tf.constant([1, 2]))
@@ -136,7 +138,7 @@ def test_dp_step_applies_the_weighted_mean_of_clipped_gradients_plus_seeded_nois
 
 def test_noise_has_the_stated_scale():
     sums = [tf.zeros((200, 100)), tf.zeros((50,))]
-    out = dp_sgd.noisy_mean(sums, 0.5, 2.0, 4.0, tf.constant([3, 4]))
+    out = dp_step.noisy_mean(sums, 0.5, 2.0, 4.0, tf.constant([3, 4]))
     std = np.std(out[0].numpy())
     assert std == pytest.approx(2.0 * 0.5 / 4.0, rel=0.03)
     assert not np.allclose(out[0].numpy()[0, :50], out[1].numpy())  # each variable its own stream
@@ -144,7 +146,7 @@ def test_noise_has_the_stated_scale():
 
 def test_poisson_batches_have_the_sampling_rate():
     rng = np.random.default_rng(0)
-    sizes = [len(dp_sgd.poisson_batch(1000, 0.05, rng)) for _ in range(400)]
+    sizes = [len(dp_step.poisson_batch(1000, 0.05, rng)) for _ in range(400)]
     assert np.mean(sizes) == pytest.approx(50, rel=0.05)
     assert np.std(sizes) > 3  # Poisson, not fixed-size
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from fedcore import audit
+from fedcore.privacy import audit
 from tests.conftest import tiny_config
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "privacy.py"
@@ -78,7 +78,7 @@ def test_page_imports_no_tensorflow():
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in modules if m and m.split(".")[0] in ("tensorflow", "keras")}
-    assert "fedcore.model" not in modules and "fedcore.audit" not in modules
+    assert "fedcore.model" not in modules and "fedcore.privacy.audit" not in modules
     privacy_report = ast.parse((PAGE.parent.parent / "fedcore" / "privacy_report.py").read_text())
-    assert not any(isinstance(n, ast.ImportFrom) and n.module in ("fedcore.audit", "fedcore.model")
+    assert not any(isinstance(n, ast.ImportFrom) and n.module in ("fedcore.privacy.audit", "fedcore.model")
                    for n in ast.walk(privacy_report))

@@ -13,7 +13,7 @@ import pytest
 from fedcore import cli, flags
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.flower_config import app_config_toml, from_run_config
+from fedcore.flower.config import app_config_toml, from_run_config
 from fedcore.settings import markdown_table, setting, settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 
 from fedcore.errors import FedXrayError
-from fedcore.flower_config import from_run_config
+from fedcore.flower.config import from_run_config
 
 
 class HospitalClient(NumPyClient):
@@ -64,7 +64,7 @@ def client_fn(context: Context):
     # Imported here so that SecAgg+'s key-exchange messages, which never reach
     # client_fn, do not pay for loading TensorFlow in their short-lived process.
     from fedcore.model import build_model
-    from fedcore.privacy import make_hospital
+    from fedcore.client import make_hospital
     from fedcore.site_data import cap_training, load_hospital
 
     config = from_run_config(context.run_config)

@@ -47,7 +47,7 @@ def app_config_toml(cls: type = RunConfig) -> str:
     for s in flower_settings(cls):
         default = s.kind(0) if s.default is None else s.default
         lines.append(f"{s.key} = {_toml(default)}")
-    lines.append("# Flower only (fedcore/flower_config.py).")
+    lines.append("# Flower only (fedcore/flower/config.py).")
     lines += [f"{key.replace('_', '-')} = {_toml(value)}" for key, value in FLOWER_DEFAULTS.items()]
     return "\n".join(lines)
 

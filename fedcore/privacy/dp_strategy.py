@@ -12,7 +12,7 @@ fixed denominator. Each round, for K hospitals in the federation:
 
 One hospital changes the mean by at most C / K, so step 3 is a Gaussian mechanism of
 noise multiplier sigma; over T rounds it is accounted with dp-accounting
-(fedcore.accounting.gaussian_rounds_epsilon). The neighbouring relation is one
+(fedcore.privacy.accounting.gaussian_rounds_epsilon). The neighbouring relation is one
 hospital's whole update present or replaced by zero (add-or-remove); when a hospital
 may instead be replaced by another, sensitivity doubles to 2C / K: read the reported
 epsilon as that of sigma / 2. Whatever the wrapped strategy then does (FedAvg returns
@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from fedcore import accounting
+from fedcore.privacy import accounting
 from fedcore.strategy import FitResult, NDArrays, Strategy
 
 

@@ -1,12 +1,14 @@
 """Which privacy mechanism a run uses, chosen once from its config where the run is set up.
 
 - ``dp='off'``: plain hospitals and the plain strategy.
-- ``dp='patient'``: every hospital is a :class:`fedcore.dp_sgd.DPHospital` (DP-SGD);
+- ``dp='patient'``: every hospital is a :class:`fedcore.privacy.dp_sgd.DPHospital` (DP-SGD);
   each reports its own cumulative epsilon with its weights.
-- ``dp='hospital'``: the strategy is wrapped in :class:`fedcore.dp_strategy.DPFedAvg`;
+- ``dp='hospital'``: the strategy is wrapped in :class:`fedcore.privacy.dp_strategy.DPFedAvg`;
   the server reports one epsilon that holds for every hospital.
 
-Neither the hospitals nor the strategy read the ``dp`` setting: the choice is made here.
+Neither the hospitals nor the strategy read the ``dp`` setting: the choice is made here
+for the server (the strategy) and in :func:`fedcore.client.make_hospital` for the
+hospitals. Nothing here imports the hospital side, so the Flower server can use it.
 See docs/privacy.md for what each guarantee means.
 """
 
@@ -14,22 +16,10 @@ from __future__ import annotations
 
 import math
 
-from fedcore import accounting
-from fedcore.client import Hospital
+from fedcore.privacy import accounting
 from fedcore.config import RunConfig
-from fedcore.data import HospitalData
-from fedcore.dp_strategy import DPFedAvg
-from fedcore.model import BuiltModel
+from fedcore.privacy.dp_strategy import DPFedAvg
 from fedcore.strategy import Strategy, make_strategy
-
-
-def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:
-    """A hospital that trains as ``config.dp`` asks: DP-SGD for 'patient', plain otherwise."""
-    if config.dp == "patient":
-        from fedcore.dp_sgd import DPHospital  # TensorFlow tracing code, only when asked for
-
-        return DPHospital(data, built, config, index)
-    return Hospital(data, built, config, index)
 
 
 def run_strategy(config: RunConfig, hospitals: int) -> Strategy:
@@ -60,7 +50,7 @@ def protect(strategy: Strategy, config: RunConfig, hospitals: int) -> Strategy:
     return DPFedAvg(strategy, hospitals, sigma, config.dp_clip_norm, config.dp_delta, seed=config.seed)
 
 
-def notices(config: RunConfig, hospitals: list[Hospital]) -> list[tuple[str, str, dict]]:
+def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:
     """(level, message, data) events that state the run's privacy mechanism and its caveats."""
     if config.dp == "off":
         return []

@@ -13,7 +13,7 @@ import pandas as pd
 
 from fedcore.store import RunStore
 
-# fedcore.audit.EVENT, written out: importing fedcore.audit would load TensorFlow into the dashboard.
+# fedcore.privacy.audit.EVENT, written out: importing fedcore.privacy.audit would load TensorFlow into the dashboard.
 AUDIT_EVENT = "privacy_audit"
 
 DP_LABELS = {"off": "no DP", "patient": "patient-level DP", "hospital": "hospital-level DP"}

@@ -1,0 +1,103 @@
+"""The three ways a run trains, as small objects the round loop asks: federated, centralized, local.
+
+Each mode says who trains (the participants), what model each starts a round from,
+what the round's outcomes become (the next state), how the state is evaluated, and
+which score picks the best round. The loop in fedcore.engine is the same for all three.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedcore.client import Hospital, make_hospital
+from fedcore.config import RunConfig
+from fedcore.data import Federation, HospitalData, Split
+from fedcore.model import BuiltModel
+from fedcore.payload import FitOutcome
+from fedcore.server import Server
+
+
+def pooled(federation: Federation) -> HospitalData:
+    """All hospitals' images as one site: the centralized baseline (what FL avoids doing)."""
+    def cat(split: str) -> Split:
+        parts = [getattr(h, split) for h in federation.hospitals]
+        return Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
+    return HospitalData("pooled", cat("train"), cat("val"), cat("test"))
+
+
+class Federated:
+    """FedAvg over the hospitals: one global model, sent to every hospital each round."""
+
+    def participants(self, hospitals: list[Hospital], federation: Federation, built: BuiltModel,
+                     config: RunConfig) -> list[Hospital]:
+        """Who trains each round."""
+        return hospitals
+
+    def initial_state(self, weights: list, hospitals: list[Hospital]) -> dict[str, list]:
+        """The models before round 1, by name."""
+        return {"global": weights}
+
+    def start_weights(self, state: dict[str, list], name: str) -> list:
+        """The weights hospital ``name`` trains from this round."""
+        return state["global"]
+
+    def next_state(self, server: Server, server_round: int, outcomes: dict[str, FitOutcome],
+                   state: dict[str, list], hospitals: list[Hospital]) -> dict[str, list]:
+        """The models after the round: the strategy's aggregate."""
+        return {"global": server.aggregate(server_round, list(outcomes.values()), state["global"])}
+
+    def evaluate(self, server: Server, hospitals: list[Hospital], state: dict[str, list]) -> dict[str, dict]:
+        """Metrics of the global model on the global test set and on each hospital's own."""
+        metrics = {"global": server.evaluate(state["global"])}
+        for h in hospitals:
+            metrics[h.name] = h.evaluate(state["global"])
+        return metrics
+
+    def score(self, metrics: dict[str, dict], hospitals: list[Hospital]) -> float:
+        """The best-round criterion: global AUROC."""
+        return metrics["global"]["auroc"]
+
+    def headline(self, metrics: dict[str, dict], hospitals: list[Hospital]) -> str:
+        """The round's global figures, for the log line."""
+        g = metrics["global"]
+        return (f"global acc {g['accuracy']:.3f} auroc {g['auroc']:.3f} sens {g['sensitivity']:.3f} "
+                f"spec {g['specificity']:.3f} loss {g['loss']:.3f}")
+
+
+class Centralized(Federated):
+    """Every hospital's images pooled at one site: the upper reference, what federation avoids."""
+
+    def participants(self, hospitals, federation, built, config):
+        return [make_hospital(pooled(federation), built, config, 0)]
+
+
+class Local(Federated):
+    """Each hospital trains alone from the same start; each model is also judged on the global test set."""
+
+    def initial_state(self, weights, hospitals):
+        return {h.name: weights for h in hospitals}
+
+    def start_weights(self, state, name):
+        return state[name]
+
+    def next_state(self, server, server_round, outcomes, state, hospitals):
+        # A hospital that failed this round keeps its model from the last.
+        return {name: o.weights for name, o in outcomes.items()} | {
+            h.name: state[h.name] for h in hospitals if h.name not in outcomes}
+
+    def evaluate(self, server, hospitals, state):
+        metrics = {}
+        for h in hospitals:
+            metrics[h.name] = h.evaluate(state[h.name])
+            metrics[f"global:{h.name}"] = server.evaluate(state[h.name])
+        return metrics
+
+    def score(self, metrics, hospitals):
+        return float(np.nanmean([metrics[f"global:{h.name}"]["auroc"] for h in hospitals]))
+
+    def headline(self, metrics, hospitals):
+        return "local models on global test: " + " ".join(
+            f"{h.name} auroc {metrics[f'global:{h.name}']['auroc']:.3f}" for h in hospitals)
+
+
+MODES = {"federated": Federated(), "centralized": Centralized(), "local": Local()}

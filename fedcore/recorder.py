@@ -1,0 +1,194 @@
+"""The run's books, kept the same way by the in-process loop and the Flower ServerApp.
+
+A :class:`RoundRecorder` writes what the dashboard and ``report`` read: the progress
+heartbeat (from the first second of a run: loading data, building the model, then each
+hospital's training and the evaluation), the accepted or failed hospital updates, each
+completed round (metrics, fairness, what was sent, the checkpoints) and how the run
+ended. Both loops call it, so a Flower run and an in-process one are recorded alike.
+Nothing here imports the hospital side: what crosses is a :class:`fedcore.payload.FitOutcome`.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Callable, Sequence
+
+import numpy as np
+
+from fedcore import payload
+from fedcore.errors import FedXrayError
+from fedcore.metrics import fairness_summary
+from fedcore.payload import FitOutcome
+from fedcore.server import BestTracker
+from fedcore.store import RunStore
+
+
+def refuse_resume(record: dict) -> None:
+    """Raise FedXrayError when a stored run cannot be resumed (still running, or finished).
+
+    Parameters
+    ----------
+    record : dict
+        The run's row (``RunStore.get_run``).
+    """
+    if record["status"] == "running":
+        raise FedXrayError(f"run {record['id']} is still running: stop it before resuming")
+    if record["status"] == "finished":
+        raise FedXrayError(f"run {record['id']} already finished all {record['rounds_total']} rounds")
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a failed run's row says: a user error's own words, or an engine bug in plain words."""
+    if isinstance(exc, FedXrayError):
+        return str(exc)
+    return f"internal error ({exc.__class__.__name__}: {exc}); the last completed round is kept"
+
+
+def hospitals_only(fit_info: dict) -> dict:
+    """The per-hospital entries of a round's fit facts (without ``_round``, the round's own)."""
+    return {name: facts for name, facts in fit_info.items() if not name.startswith("_")}
+
+
+class RoundRecorder:
+    """Writes one run's progress, rounds and end to the run store.
+
+    Parameters
+    ----------
+    store : RunStore
+    run_id : str
+    rounds : int
+        Rounds the run is planned for (the heartbeat's ``rounds``).
+    log : callable
+        Receives one line at a time (the CLI prints them).
+    best : BestTracker, optional
+        The best round so far (a resumed run continues from its own).
+    """
+
+    def __init__(self, store: RunStore, run_id: str, rounds: int, log: Callable[[str], None] = print,
+                 best: BestTracker | None = None):
+        self.store, self.run_id, self.rounds, self.log = store, run_id, rounds, log
+        self.best = best or BestTracker()
+        self.round_seconds: list[float] = []
+        self._round_start = time.perf_counter()
+
+    def progress(self, server_round: int, step: str, hospitals: int = 0, hospital: str | None = None,
+                 index: int = 0) -> None:
+        """The heartbeat: which round and step the run is in, with when that step started.
+
+        Steps: 'loading data' and 'building model' (round 0), then 'training' (one
+        hospital at a time) and 'evaluating' in every round.
+        """
+        elapsed = time.perf_counter() - self._round_start if server_round else 0.0
+        mean = float(np.mean(self.round_seconds)) if self.round_seconds else None
+        self.store.set_progress(self.run_id, {
+            "round": server_round, "rounds": self.rounds, "step": step, "hospital": hospital,
+            "hospital_index": index, "hospitals": hospitals, "round_elapsed": elapsed,
+            "mean_round_seconds": mean, "started": time.time()})
+
+    def start_round(self, server_round: int) -> None:
+        """Mark the round's start (its clock and a ``round_started`` event)."""
+        self._round_start = time.perf_counter()
+        self.store.event(self.run_id, "round_started", f"round {server_round} of {self.rounds}", server_round)
+
+    def elapsed(self) -> float:
+        """Seconds since the current round started."""
+        return time.perf_counter() - self._round_start
+
+    def hospital_failed(self, server_round: int, name: str, exc: Exception) -> None:
+        """One hospital's update is lost for this round; the round goes on without it."""
+        message = f"{name} failed in round {server_round}: {exc.__class__.__name__}: {exc}"
+        self.store.event(self.run_id, "hospital_failed", message, server_round, "error",
+                         {"hospital": name, "traceback": traceback.format_exc(limit=5)})
+        self.log(f"warning: {message}; the round goes on without it")
+
+    def record(self, server_round: int, state: dict[str, list], metrics: dict[str, dict], hospitals: list[str],
+               fit_info: dict, score: float) -> float:
+        """Write one completed round: metrics, fairness, fit facts, the 'last' and maybe 'best' checkpoint.
+
+        Parameters
+        ----------
+        state : dict of str to list of np.ndarray
+            The models after the round (``{'global': weights}``, or one per hospital in local mode).
+        metrics : dict of scope to metrics
+            ``global`` (or ``global:<hospital>``) and one entry per hospital evaluated.
+        hospitals : list of str
+            The hospitals whose metrics enter the fairness summary (those in ``metrics``).
+        fit_info : dict
+            :func:`round_fit_info` of the round.
+        score : float
+            The round's model-selection score; the best round is the highest.
+
+        Returns
+        -------
+        float
+            The round's seconds.
+        """
+        seconds = self.elapsed()
+        self.round_seconds.append(seconds)
+        fairness = fairness_summary({name: metrics[name] for name in hospitals if name in metrics})
+        is_best = self.best.offer(server_round, score)
+        self.store.record_round(self.run_id, server_round, metrics, fairness, fit_info, seconds,
+                                self.best.best_round if is_best else None)
+        self.store.save_checkpoint(self.run_id, "last", server_round, state)
+        if is_best:
+            self.store.save_checkpoint(self.run_id, "best", server_round, state)
+        return seconds
+
+    def finished(self) -> str:
+        """Close the run as finished."""
+        self.store.finish(self.run_id, "finished")
+        self.store.event(self.run_id, "finished", f"finished {self.rounds} rounds; best round {self.best.best_round}")
+        return "finished"
+
+    def stopped(self, rounds_done: int) -> str:
+        """Close the run as stopped by request (Ctrl-C, SIGTERM, the dashboard's Stop)."""
+        self.store.finish(self.run_id, "stopped")
+        self.store.event(self.run_id, "stopped", f"stopped by request; {rounds_done} round(s) complete and kept",
+                         rounds_done + 1, "warning")
+        self.log(f"stopped: {rounds_done} round(s) complete; "
+                 f"`python -m fedcore train --resume {self.run_id}` continues")
+        return "stopped"
+
+    def failed(self, exc: BaseException) -> str:
+        """Close the run as failed, in plain words; an engine bug's traceback goes to the event."""
+        message = failure_message(exc)
+        data = None if isinstance(exc, FedXrayError) else {"traceback": traceback.format_exc()}
+        self.store.finish(self.run_id, "failed", message)
+        self.store.event(self.run_id, "failed", message, level="error", data=data)
+        self.log(f"error: {message}")
+        return message
+
+
+def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_weights: Sequence[np.ndarray],
+                   server_spent: dict | None = None) -> dict:
+    """What each hospital's training reported in one round, and who took part or not.
+
+    Parameters
+    ----------
+    outcomes : dict of str to FitOutcome
+        The hospitals that returned an update, by name. Under SecAgg+ an outcome holds
+        no arrays (the server sees only the sum): its bytes are the model's.
+    expected : list of str
+        The hospitals asked to train.
+    global_weights : list of np.ndarray
+        The weights each hospital receives (their size is the download per hospital).
+    server_spent : dict, optional
+        The privacy the server's mechanism has spent for every hospital
+        (fedcore.privacy.mechanism.server_spent), added to each hospital's entry.
+
+    Returns
+    -------
+    dict
+        One entry per hospital (its metrics, num_examples, bytes_sent, arrays) and
+        ``_round``: participants, failed, bytes_received_each, payload (the arrays' count, shapes, bytes).
+    """
+    model_bytes = int(sum(np.asarray(w).nbytes for w in global_weights))
+    fit_info = {name: {**o.metrics, "num_examples": o.num_examples,
+                       "bytes_sent": o.payload_bytes() if o.weights else model_bytes,
+                       "arrays": len(o.weights) or len(global_weights), **(server_spent or {})}
+                for name, o in outcomes.items()}
+    sent = next((o.weights for o in outcomes.values() if o.weights), list(global_weights))
+    fit_info["_round"] = {"participants": list(outcomes), "failed": [n for n in expected if n not in outcomes],
+                          "bytes_received_each": model_bytes, "payload": payload.manifest(sent)}
+    return fit_info
