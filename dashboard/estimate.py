@@ -7,7 +7,11 @@ demo machine), scaled by pixel count.
 
 from __future__ import annotations
 
-from fedcore.config import DEFAULT_IMAGE_SIZE
+from fedcore.config import DEFAULT_IMAGE_SIZE, RunConfig
+
+# What a run does before its first round, in the heartbeat's words (fedcore.recorder).
+STARTING = {"loading data": "loading the data", "building model": "building the model",
+            "waiting for hospitals": "waiting for the hospitals' SuperNodes to connect"}
 
 # Milliseconds per image on 2 CPU cores at the backbone's default size: (training one
 # epoch, evaluating). Measured with `python -m fedcore train` on the embedded data.
@@ -78,6 +82,30 @@ def round_seconds(backbone: str, image_size: int | None, train_images: int, eval
     return (train_images * local_epochs * fit_ms + eval_images * eval_ms) / 1000
 
 
+def images(federation: dict, cap: int | None, hospitals: int) -> tuple[int, int]:
+    """(training images, images evaluated each round) of a federation's summary.
+
+    Parameters
+    ----------
+    federation : dict
+        A federation's summary (``Federation.summary()``): per-hospital and global-test class counts.
+    cap : int or None
+        The per-hospital training cap; the training count is at most ``cap * hospitals``.
+    hospitals : int
+        Hospitals the run trains.
+    """
+    train = sum(sum(h["train"].values()) for h in federation["hospitals"].values())
+    if cap:
+        train = min(train, cap * hospitals)
+    return train, _eval_images(federation)
+
+
+def comparable_run(runs: list[dict], config: RunConfig) -> dict | None:
+    """The newest run with a completed round of the same model at the same input size, or None."""
+    return next((r for r in runs if r["rounds_done"] and r["config"]["backbone"] == config.backbone
+                 and RunConfig.from_dict(r["config"]).input_size == config.input_size), None)
+
+
 def _eval_images(summary: dict) -> int:
     hospitals = sum(sum(h["test"].values()) for h in summary["hospitals"].values())
     return hospitals + sum(summary.get("global_test", {}).values())
@@ -89,17 +117,26 @@ def progress(heartbeat: dict | None) -> tuple[float, str]:
     Parameters
     ----------
     heartbeat : dict or None
-        round, rounds, step ('training' or 'evaluating'), hospital, hospital_index,
-        hospitals, round_elapsed, mean_round_seconds; None before the first round starts.
+        round, rounds, step, hospital, hospital_index, hospitals, round_elapsed,
+        mean_round_seconds; None before the process has written anything. Round 0 is
+        the start (step 'loading data', 'building model' or 'waiting for hospitals');
+        then each round's steps are 'training' (hospital None when the hospitals train
+        at once, on Flower) and 'evaluating'.
     """
     p = heartbeat
     if not p:
         return 0.0, "Starting: loading TensorFlow and the data…"
+    if not p["round"]:
+        return 0.0, f"Starting: {STARTING.get(p['step'], p['step'])}…"
     # Each round is the hospitals' local training steps plus one evaluation step.
     within = (p["hospital_index"] + (1 if p["step"] == "evaluating" else 0)) / (p["hospitals"] + 1)
     fraction = min((p["round"] - 1 + within) / p["rounds"], 1.0)
-    step = (f"training at {p['hospital'].replace('_', ' ')} ({p['hospital_index'] + 1}/{p['hospitals']})"
-            if p["step"] == "training" else "evaluating the new global model")
+    if p["step"] != "training":
+        step = "evaluating the new global model"
+    elif p["hospital"] is None:
+        step = f"training at {p['hospitals']} hospitals"
+    else:
+        step = f"training at {p['hospital'].replace('_', ' ')} ({p['hospital_index'] + 1}/{p['hospitals']})"
     left = ""
     if p.get("mean_round_seconds"):
         remaining = p["mean_round_seconds"] * (p["rounds"] - p["round"] + 1) - p["round_elapsed"]

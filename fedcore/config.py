@@ -78,19 +78,22 @@ class RunConfig:
                         minimum=0, maximum=2**31 - 1)
     # ---------------------------------------------------------------- differential privacy
     dp: str = setting("off", "patient: DP-SGD at each hospital (epsilon per hospital); hospital: each "
-                      "update clipped, noise on the aggregate", choices=DP_MODES, group="privacy")
+                      "update clipped, noise on the aggregate", choices=DP_MODES, group="privacy",
+                      label="privacy mode")
     dp_noise_multiplier: float = setting(1.0, "sigma: noise standard deviation over the clipping norm",
-                                         above=0, group="privacy", why="without noise epsilon is infinite; "
+                                         above=0, group="privacy", label="the DP noise multiplier",
+                                         why="without noise epsilon is infinite; "
                                          "use dp 'off' to train without privacy")
     dp_clip_norm: float = setting(1.0, "C: L2 bound on one example's gradient (patient) or one hospital's "
-                                  "update (hospital)", above=0, group="privacy",
+                                  "update (hospital)", above=0, group="privacy", label="the DP clipping norm",
                                   why="it bounds what one patient or hospital can change; 1.0 is a good start")
     dp_delta: float = setting(1e-5, "the delta of (epsilon, delta); keep it below 1 / (images at the "
-                              "smallest hospital)", above=0, below=1, group="privacy",
+                              "smallest hospital)", above=0, below=1, group="privacy", label="DP delta",
                               why="it is a probability of failure; 1e-5 is usual")
     dp_target_epsilon: float | None = setting(None, "solve sigma with dp-accounting so that epsilon after all "
                                               "rounds is at most this (overrides the noise multiplier)",
-                                              none="none: use the noise multiplier", above=0, group="privacy")
+                                              none="none: use the noise multiplier", above=0, group="privacy",
+                                              label="the target epsilon")
     audit_every: int = setting(0, "membership-inference audit every N rounds (0: only `audit RUN`)",
                                minimum=0, group="privacy", flower=False)
     extra: dict = field(default_factory=dict)

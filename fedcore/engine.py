@@ -27,8 +27,8 @@ from fedcore.model import BuiltModel, build_model
 from fedcore.modes import MODES, Federated
 from fedcore.payload import FitOutcome
 from fedcore.privacy import audit, mechanism
-from fedcore.recorder import RoundRecorder, refuse_resume, round_fit_info
-from fedcore.server import BestTracker, Server
+from fedcore.recorder import BestTracker, RoundRecorder, refuse_resume, round_fit_info
+from fedcore.server import Server
 from fedcore.store import RunStore
 
 

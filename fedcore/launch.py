@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.recorder import refuse_resume
 from fedcore.store import RunStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -89,11 +90,9 @@ def resume(store: RunStore, run_id: str) -> None:
     Raises
     ------
     FedXrayError
-        When the run finished, or while a run is training.
+        When the run finished or is running, or while another run is training.
     """
-    record = store.get_run(run_id)
-    if record["status"] == "finished":
-        raise FedXrayError(f"run {run_id} already finished all {record['rounds_total']} rounds")
+    refuse_resume(store.get_run(run_id))
     with _lock:
         _refuse_if_busy(store)
         _spawn(store, run_id, ["train", "--resume", run_id])

@@ -10,6 +10,7 @@ Nothing here imports the hospital side: what crosses is a :class:`fedcore.payloa
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from typing import Callable, Sequence
@@ -20,8 +21,22 @@ from fedcore import payload
 from fedcore.errors import FedXrayError
 from fedcore.metrics import fairness_summary
 from fedcore.payload import FitOutcome
-from fedcore.server import BestTracker
 from fedcore.store import RunStore
+
+
+class BestTracker:
+    """Which round's weights were best by global AUROC (ties and NaN keep the earlier)."""
+
+    def __init__(self, best_round: int | None = None, best_score: float = -math.inf):
+        self.best_round = best_round
+        self.best_score = best_score
+
+    def offer(self, server_round: int, score: float) -> bool:
+        """True when this round is the new best."""
+        if score is None or not math.isfinite(score) or score <= self.best_score:
+            return False
+        self.best_round, self.best_score = server_round, score
+        return True
 
 
 def refuse_resume(record: dict) -> None:

@@ -6,7 +6,6 @@ example counts from the hospitals.
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -51,18 +50,3 @@ class Server:
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._x_test)
         return binary_metrics(self.global_test.labels, scores, self.threshold)
-
-
-class BestTracker:
-    """Which round's weights were best by global AUROC (ties and NaN keep the earlier)."""
-
-    def __init__(self, best_round: int | None = None, best_score: float = -math.inf):
-        self.best_round = best_round
-        self.best_score = best_score
-
-    def offer(self, server_round: int, score: float) -> bool:
-        """True when this round is the new best."""
-        if score is None or not math.isfinite(score) or score <= self.best_score:
-            return False
-        self.best_round, self.best_score = server_round, score
-        return True

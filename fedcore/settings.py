@@ -49,6 +49,8 @@ class Setting:
         Whether a Flower run config may set it (a SuperNode's data is its own node config).
     why : str
         Appended to the out-of-range message (what the bound protects).
+    label : str
+        How messages name it when the field name is too terse (``the DP clipping norm``).
     """
 
     name: str
@@ -65,6 +67,7 @@ class Setting:
     group: str = "training"
     flower: bool = True
     why: str = ""
+    label: str = ""
 
     @property
     def key(self) -> str:
@@ -74,7 +77,7 @@ class Setting:
     @property
     def words(self) -> str:
         """The name as messages say it (``local epochs``)."""
-        return self.name.replace("_", " ")
+        return self.label or self.name.replace("_", " ")
 
     @property
     def flag(self) -> str:
@@ -133,7 +136,7 @@ def setting(default, help: str, **declared) -> dataclasses.Field:
     help : str
         What the setting does, in one sentence.
     **declared
-        none, choices, minimum, maximum, above, below, group, flower, why.
+        none, choices, minimum, maximum, above, below, group, flower, why, label.
     """
     return dataclasses.field(default=default, metadata={"setting": {"help": help, **declared}})
 

@@ -7,7 +7,6 @@ import io
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from fedcore.data import SAMPLES_DIR
+from tests.conftest import wait_for
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
@@ -200,9 +200,7 @@ def test_privacy_settings_from_the_form_reach_the_run(store):
         from fedcore import launch
 
         launch.stop(store, run["id"])
-        deadline = time.time() + 120
-        while launch.active_run(store) and time.time() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: launch.active_run(store) is None, what="the started run to stop")
 
 
 def test_impossible_privacy_settings_are_refused_in_the_form(store):

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -98,10 +97,14 @@ def test_bad_data_path_fails_before_a_run_exists(store, tmp_path):
     assert store.list_runs() == []
 
 
-def test_resume_refuses_running_and_finished_runs(tiny_run):
-    store, run_id = tiny_run
-    with pytest.raises(FedXrayError, match="already finished"):
-        engine.run(store=store, resume=run_id, **QUIET)
+def test_resume_refuses_running_and_finished_runs(tiny_run, store):
+    finished_store, finished = tiny_run
+    with pytest.raises(FedXrayError, match=f"run {finished} already finished all 2 rounds"):
+        engine.run(store=finished_store, resume=finished, **QUIET)
+    running = store.create_run(tiny_config().to_dict(), 2, "federated")  # this live process 'trains' it
+    with pytest.raises(FedXrayError, match=f"run {running} is still running: stop it before resuming"):
+        engine.run(store=store, resume=running, **QUIET)
+    assert store.get_run(running)["status"] == "running", "the running run is untouched"
 
 
 def _train_process(home, *args):
@@ -154,20 +157,23 @@ def test_a_reader_polling_during_a_run_only_ever_sees_whole_rounds(tmp_path):
     proc = _train_process(home, "--rounds", "3", "--max-per-hospital", "100", "--seed", "3")
     store = RunStore(home)
     seen_rounds = set()
+
+    def only_whole_rounds_until_the_end() -> bool:
+        for run in store.list_runs():
+            snap = store.snapshot(run["id"])
+            done = snap["run"]["rounds_done"]
+            rounds = [r["round"] for r in snap["rounds"]]
+            assert rounds == list(range(1, done + 1))
+            per_round = {}
+            for m in snap["metrics"]:
+                per_round.setdefault(m["round"], set()).add(m["scope"])
+            assert set(per_round) == set(rounds)
+            assert all(s == {"global", "hospital_1", "hospital_2", "hospital_3"} for s in per_round.values())
+            seen_rounds.add(done)
+        return proc.poll() is not None
+
     try:
-        deadline = time.time() + 240
-        while proc.poll() is None and time.time() < deadline:
-            for run in store.list_runs():
-                snap = store.snapshot(run["id"])
-                done = snap["run"]["rounds_done"]
-                rounds = [r["round"] for r in snap["rounds"]]
-                assert rounds == list(range(1, done + 1))
-                per_round = {}
-                for m in snap["metrics"]:
-                    per_round.setdefault(m["round"], set()).add(m["scope"])
-                assert set(per_round) == set(rounds)
-                assert all(s == {"global", "hospital_1", "hospital_2", "hospital_3"} for s in per_round.values())
-                seen_rounds.add(done)
+        wait_for(only_whole_rounds_until_the_end, timeout=240, what="the run to end", poll=0)
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()

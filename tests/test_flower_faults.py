@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import time
 
+from tests.conftest import wait_for
 from tests.loopback import LoopbackFederation
 from fedcore.store import RunStore
 
 from flower_support import flower_run_config, sites, small_config
 
 
-def _wait_for_event(store_home, kind: str, server_round: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if (store_home / "fedxray.sqlite").exists():
-            runs = RunStore(store_home).list_runs()
-            if runs and any(e["kind"] == kind and e["round"] == server_round
-                            for e in RunStore(store_home).snapshot(runs[0]["id"])["events"]):
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"no {kind} event for round {server_round} within {seconds:.0f} s")
+def _event_seen(store_home, kind: str, server_round: int) -> bool:
+    if not (store_home / "fedxray.sqlite").exists():
+        return False
+    runs = RunStore(store_home).list_runs()
+    return bool(runs) and any(e["kind"] == kind and e["round"] == server_round
+                              for e in RunStore(store_home).snapshot(runs[0]["id"])["events"])
 
 
 def test_killed_supernode_drops_out_and_rejoins(tmp_path):
@@ -31,7 +28,8 @@ def test_killed_supernode_drops_out_and_rejoins(tmp_path):
         run = federation.submit(flower_run_config(config, **{"min-hospitals": 2, "round-timeout": 150.0}))
         try:
             # Execute: SIGKILL hospital_3's SuperNode while round 2 trains, then bring it back
-            _wait_for_event(federation.store_home, "round_started", 2, seconds=300)
+            wait_for(lambda: _event_seen(federation.store_home, "round_started", 2), timeout=300,
+                     what="round 2 to start", poll=0.5)
             time.sleep(1.0)
             federation.kill_node(2)
             federation.start_node(2)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import run_form
 from fedcore import cli, flags
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
@@ -38,11 +39,13 @@ def test_a_new_field_reaches_help_parsing_flags_flower_and_readme_table():
     help_text = train_wider.format_help()
     parsed = flags.config_from_args(train_wider.parse_args(["--mu", "0.2"]), wider)
     rendered = flags.train_flags(wider(mu=0.3))
+    in_form = [s.name for s in run_form.unplaced(wider)]
     flower = from_run_config({"mu": 0.4}, wider)
 
     # Assert
     assert "--mu" in help_text and "FedProx proximal weight (default: 0.01)" in help_text
     assert parsed.mu == 0.2
+    assert "mu" in in_form, "drawn under the form's Advanced"
     assert rendered[-2:] == ["--mu", "0.3"]
     assert flower.mu == 0.4
     assert "mu = 0.01" in app_config_toml(wider)
@@ -61,8 +64,8 @@ def test_the_readme_holds_the_current_options_table():
     ("--seed", "1e20", "seed must be between 0 and 2147483647"),
     ("--seed", "2.5", "seed must be a whole number"),
     ("--learning-rate", "inf", "learning rate must be a finite number"),
-    ("--dp-clip-norm", "inf", "dp clip norm must be a finite number"),
-    ("--dp-noise-multiplier", "inf", "dp noise multiplier must be a finite number"),
+    ("--dp-clip-norm", "inf", "the DP clipping norm must be a finite number"),
+    ("--dp-noise-multiplier", "inf", "the DP noise multiplier must be a finite number"),
     ("--alpha", "nan", "alpha must be a finite number"),
     ("--threshold", "1", "threshold must be between 0 and 1, exclusive"),
 ])
