@@ -7,6 +7,7 @@ Labels: 0 = NORMAL, 1 = PNEUMONIA.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,14 +110,21 @@ def load_federation(config: RunConfig) -> Federation:
         else:
             raise FedXrayError(f"{path} is neither a folder in the ROOT/HOSPITAL/hospital_k/"
                                "{train,val,test} layout nor a MedMNIST-format .npz")
-    if config.max_per_hospital:
-        rng = np.random.default_rng([config.seed, 7])
-        for h in fed.hospitals:
-            if len(h.train) > config.max_per_hospital:
-                keep = partition.stratified_partition(h.train.labels, 1, rng)[0]
-                keep = rng.permutation(keep)[: config.max_per_hospital]
-                h.train = h.train.take(np.sort(keep))
+    fed.hospitals = [cap_training(h, config.max_per_hospital, config.seed, i) for i, h in enumerate(fed.hospitals)]
     return fed
+
+
+def cap_training(data: HospitalData, cap: int | None, seed: int, index: int) -> HospitalData:
+    """Keep at most ``cap`` training images, stratified, drawn by (seed, index); a no-op under the cap.
+
+    One random stream per hospital, so a Flower node capping its own data alone keeps
+    the very images an in-process run of the same config keeps.
+    """
+    if not cap or len(data.train) <= cap:
+        return data
+    rng = np.random.default_rng([seed, 7, index])
+    keep = rng.permutation(partition.stratified_partition(data.train.labels, 1, rng)[0])[:cap]
+    return dataclasses.replace(data, train=data.train.take(np.sort(keep)))
 
 
 # ----------------------------------------------------------------------------- .npz

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from fedcore import partition
 from fedcore.config import RunConfig
 from fedcore.data import SPLITS, HospitalData, Split, load_federation, read_class_folders, read_npz, resize_stack
 from fedcore.errors import FedXrayError
@@ -89,20 +88,6 @@ def load_global_test(path: str | Path, size: int) -> Split:
     if len(split) == 0:
         raise FedXrayError(f"{path} holds no readable images: the server cannot evaluate the global model")
     return split
-
-
-def cap_training(data: HospitalData, cap: int | None, seed: int, index: int) -> HospitalData:
-    """Keep at most ``cap`` training images, stratified, drawn by (seed, index); a no-op under the cap.
-
-    In-process runs cap all hospitals from one random stream; a node caps its own data
-    alone, so its subset differs from an in-process run's unless the exported files
-    were already capped (``export_sites`` writes them capped).
-    """
-    if not cap or len(data.train) <= cap:
-        return data
-    rng = np.random.default_rng([seed, 7, index])
-    keep = rng.permutation(partition.stratified_partition(data.train.labels, 1, rng)[0])[:cap]
-    return HospitalData(data.name, data.train.take(np.sort(keep)), data.val, data.test)
 
 
 def export_sites(config: RunConfig, out: str | Path) -> dict[str, Path]:

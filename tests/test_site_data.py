@@ -8,7 +8,8 @@ from PIL import Image
 
 from fedcore.data import load_federation
 from fedcore.errors import FedXrayError
-from fedcore.site_data import cap_training, export_sites, load_global_test, load_hospital
+from fedcore.data import cap_training
+from fedcore.site_data import export_sites, load_global_test, load_hospital
 
 from tests.conftest import tiny_config
 

@@ -65,7 +65,8 @@ def client_fn(context: Context):
     # client_fn, do not pay for loading TensorFlow in their short-lived process.
     from fedcore.model import build_model
     from fedcore.client import make_hospital
-    from fedcore.site_data import cap_training, load_hospital
+    from fedcore.data import cap_training
+    from fedcore.site_data import load_hospital
 
     config = from_run_config(context.run_config)
     node = context.node_config
