@@ -8,6 +8,7 @@ demo machine), scaled by pixel count.
 from __future__ import annotations
 
 from fedcore.config import DEFAULT_IMAGE_SIZE, RunConfig
+from fedcore.recorder import hospitals_only
 
 # What a run does before its first round, in the heartbeat's words (fedcore.recorder).
 STARTING = {"loading data": "loading the data", "building model": "building the model",
@@ -39,7 +40,7 @@ def per_image_ms(snapshot: dict) -> tuple[float, float] | None:
     epochs = snapshot["run"]["config"].get("local_epochs", 1)
     fit_s = examples = eval_s = 0.0
     for r in steady:
-        fits = [v for k, v in r["fit"].items() if not k.startswith("_")]
+        fits = list(hospitals_only(r["fit"]).values())
         round_fit = sum(f["fit_seconds"] for f in fits)
         fit_s += round_fit
         examples += sum(f["num_examples"] for f in fits) * epochs

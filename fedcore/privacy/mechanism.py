@@ -19,6 +19,7 @@ import math
 from fedcore.privacy import accounting
 from fedcore.config import RunConfig
 from fedcore.privacy.dp_strategy import DPFedAvg
+from fedcore.recorder import hospitals_only
 from fedcore.strategy import Strategy, make_strategy
 
 
@@ -75,7 +76,7 @@ def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:
 
 def epsilon_note(fit_info: dict) -> str:
     """'  | eps <= 3.21 @ delta 1e-05' from a round's fit facts, or '' when no epsilon was spent."""
-    spent = [v for k, v in fit_info.items() if not k.startswith("_") and "epsilon" in v]
+    spent = [v for v in hospitals_only(fit_info).values() if "epsilon" in v]
     if not spent:
         return ""
     worst = max(s["epsilon"] for s in spent)

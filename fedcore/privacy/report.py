@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from fedcore.recorder import hospitals_only
 from fedcore.store import RunStore
 
 # fedcore.privacy.audit.EVENT, written out: importing fedcore.privacy.audit would load TensorFlow into the dashboard.
@@ -26,9 +27,8 @@ def dp_label(config: dict) -> str:
 
 def _hospital_facts(snapshot: dict):
     for r in snapshot["rounds"]:
-        for name, facts in (r["fit"] or {}).items():
-            if not name.startswith("_"):
-                yield r["round"], name, facts
+        for name, facts in hospitals_only(r["fit"] or {}).items():
+            yield r["round"], name, facts
 
 
 def epsilon_frame(snapshot: dict) -> pd.DataFrame:
