@@ -1,6 +1,7 @@
-"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, bench, export-hospitals.
+"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, export-hospitals, settings, bench.
 
-Defaults come from fedcore.config.RunConfig; this module only maps flags onto it.
+The run flags, their defaults and their checks come from RunConfig's declared settings
+(fedcore.flags); this module only wires the commands.
 Errors a user can cause print one line starting with 'error:' and exit with status 2.
 """
 
@@ -87,7 +88,11 @@ def cmd_train(args) -> int:
     signal.signal(signal.SIGINT, stop.set)
     signal.signal(signal.SIGTERM, stop.set)
     # --run-id fills a row whose config the caller (the dashboard) already stored.
-    config = _resumable(args) if args.resume or args.run_id else config_from_args(args).validate()
+    if args.resume or args.run_id:
+        _refuse_typed_settings(args)
+        config = None
+    else:
+        config = config_from_args(args).validate()
     result = engine.run(config, store, resume=args.resume, stop=stop, run_id=args.run_id,
                         log=lambda line: print(line, flush=True))
     snapshot = store.snapshot(result.run_id)
@@ -101,7 +106,7 @@ def cmd_train(args) -> int:
     return EXIT_STOPPED if result.status == "stopped" else 0
 
 
-def _resumable(args) -> None:
+def _refuse_typed_settings(args) -> None:
     """Refuse settings typed with --resume or --run-id: a run keeps the settings it started with.
 
     Changing one midway (even --rounds: the cosine schedule and a DP target epsilon are
@@ -113,7 +118,6 @@ def _resumable(args) -> None:
         flags = ", ".join(s.flag for s in settings(RunConfig) if s.name in typed)
         raise FedXrayError(f"{which} continues a run with the settings it started with, so {flags} cannot "
                            "change it: drop them, or start a new run with the settings you want")
-    return None
 
 
 def _write_json(path: str, snapshot: dict, result) -> None:
