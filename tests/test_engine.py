@@ -97,6 +97,17 @@ def test_bad_data_path_fails_before_a_run_exists(store, tmp_path):
     assert store.list_runs() == []
 
 
+def test_a_data_error_found_while_loading_leaves_no_run_behind(store, tmp_path):
+    # Prepare: the layout's top folders exist, so the settings pass; the data itself is wrong
+    (tmp_path / "d" / "HOSPITAL" / "hospital_1" / "train" / "COVID").mkdir(parents=True)
+    (tmp_path / "d" / "GLOBAL_TEST_DATASET").mkdir()
+
+    # Execute / Assert: refused before a run row exists (the CLI then exits 2 with one line)
+    with pytest.raises(FedXrayError, match="unknown class folder"):
+        engine.run(tiny_config(data=str(tmp_path / "d")), store, **QUIET)
+    assert store.list_runs() == []
+
+
 def test_resume_refuses_running_and_finished_runs(tiny_run, store):
     finished_store, finished = tiny_run
     with pytest.raises(FedXrayError, match=f"run {finished} already finished all 2 rounds"):
