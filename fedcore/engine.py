@@ -30,6 +30,7 @@ from fedcore.privacy import audit, mechanism
 from fedcore.recorder import BestTracker, RoundRecorder, refuse_resume, round_fit_info
 from fedcore.server import Server
 from fedcore.store import RunStore
+from fedcore.strategy import Strategy
 
 
 class StopSignal:
@@ -67,7 +68,7 @@ class Setup:
     mode: Federated
     hospitals: list[Hospital]
     participants: list[Hospital]
-    strategy: object
+    strategy: Strategy
     server: Server
     built: BuiltModel
     model_shapes: list[tuple]

@@ -79,6 +79,6 @@ def test_page_imports_no_tensorflow():
         a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not {m for m in modules if m and m.split(".")[0] in ("tensorflow", "keras")}
     assert "fedcore.model" not in modules and "fedcore.privacy.audit" not in modules
-    privacy_report = ast.parse((PAGE.parent.parent / "fedcore" / "privacy_report.py").read_text())
+    privacy_report = ast.parse((PAGE.parent.parent / "fedcore" / "privacy" / "report.py").read_text())
     assert not any(isinstance(n, ast.ImportFrom) and n.module in ("fedcore.privacy.audit", "fedcore.model")
                    for n in ast.walk(privacy_report))
