@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from fedcore import serving
 from fedcore.config import EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.store import RunStore
@@ -85,13 +86,15 @@ def check_data(data: str) -> None:
     Raises
     ------
     FedXrayError
-        For an empty setting, a missing path, an empty folder, or a folder without the
-        HOSPITAL/ and GLOBAL_TEST_DATASET/ sub-folders.
+        For an empty setting, a path outside FEDXRAY_DATA_ROOT when the dashboard is
+        exposed (fedcore.serving), a missing path, an empty folder, or a folder without
+        the HOSPITAL/ and GLOBAL_TEST_DATASET/ sub-folders.
     """
     if data == EMBEDDED:
         return
     if not data.strip():
         raise FedXrayError("the data folder path is empty: type a folder path, or choose the embedded data")
+    serving.check_data_root(data)
     path = Path(data.strip()).expanduser()
     if not path.exists():
         raise FedXrayError(f"'{path}' does not exist: give a folder in the ROOT/HOSPITAL/hospital_k/"
