@@ -205,8 +205,8 @@ def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
                 total += max(members[key].file_size, math.prod(shape) * dtype.itemsize)
             if total > MAX_NPZ_BYTES:
                 raise FedXrayError(f"{path} would take {total / 1e9:.1f} GB once loaded, more than the "
-                                   f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: store the images at a "
-                                   "smaller size or as uint8")
+                                   f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: store fewer or smaller images, "
+                                   "as uint8")
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in keys}
     except FedXrayError:

@@ -157,6 +157,9 @@ class RunStore:
                                 "a run that was training keeps its last completed round and can be resumed")
         if "locked" in text or "busy" in text:
             return FedXrayError(f"the run store {self.path} stayed busy for 30 s ({text}): try again")
+        if self.path.is_dir():
+            return FedXrayError(f"the run store {self.path} is a folder, not a database: move it aside "
+                                f"(e.g. `mv {self.path} {self.path}.folder`) and the next command starts an empty store")
         return FedXrayError(f"the run store {self.path} is damaged or not a database ({text}): move it aside "
                             f"(with its -wal and -shm files), e.g. `mv {self.path} {self.path}.damaged`, and the "
                             "next command starts an empty store; the checkpoints under "
@@ -336,8 +339,8 @@ class RunStore:
         return out
 
     def _damaged_record(self, run_id: str, exc: Exception) -> FedXrayError:
-        return FedXrayError(f"run {run_id}'s record in {self.path} is damaged ({exc}): the other runs are readable; "
-                            f"delete this one from the Runs page or move the store aside to start afresh")
+        return FedXrayError(f"run {run_id}'s record in {self.path} is damaged ({exc}): it cannot be shown, the other "
+                            "runs are readable (move the store aside to start afresh)")
 
     # ------------------------------------------------------------------ checkpoints
 
