@@ -241,7 +241,7 @@ def _checked_labels(labels: np.ndarray, name: str) -> np.ndarray:
         raise FedXrayError(f"{name} holds {labels.dtype} values: labels must be the integers 0 or 1")
     labels = labels.reshape(-1)
     if not np.isin(labels, (0, 1)).all():
-        bad = labels[~np.isin(labels, (0, 1))][:3]
+        bad = np.unique(labels[~np.isin(labels, (0, 1))])[:3]
         raise FedXrayError(f"{name} holds {', '.join(repr(v.item()) for v in bad)}: labels must be 0 (NORMAL) "
                            "or 1 (PNEUMONIA)")
     return labels.astype(np.int8)
