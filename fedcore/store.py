@@ -381,7 +381,7 @@ class RunStore:
             if not done:
                 raise FedXrayError(f"run {run_id} has no '{name}' checkpoint yet: it completed no round")
             raise FedXrayError(f"run {run_id} completed {done} round(s) but its '{name}' checkpoint {path} is missing "
-                               "(deleted or moved): use the other checkpoint, or resume or retrain the run")
+                               "(deleted or moved, or never written): use the other checkpoint, or retrain the run")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 meta = json.loads(archive["__meta__"].tobytes().decode())
@@ -389,7 +389,7 @@ class RunStore:
             return int(meta["round"]), models
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             raise FedXrayError(f"the '{name}' checkpoint {path} of run {run_id} is damaged ({exc}): move it aside; "
-                               "the other checkpoint, or resuming the run, still works") from exc
+                               "the run's other checkpoint still works") from exc
 
 
 def _nan(values: dict) -> dict:
