@@ -95,3 +95,31 @@ def test_exposed_without_a_data_root_only_the_embedded_data_trains(exposed, monk
     launch.check_data("embedded")
     with pytest.raises(FedXrayError, match="use the embedded data"):
         launch.check_data(str(exposed / "fed"))
+
+
+@pytest.mark.parametrize("page", ["pages/overview.py", "pages/train.py", "pages/fairness.py", "pages/privacy.py",
+                                  "pages/runs.py"])
+def test_a_damaged_store_is_one_line_on_every_page_never_a_traceback(tmp_path, monkeypatch, page):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "fedxray.sqlite").write_bytes(b"this is not a database" * 200)
+    monkeypatch.setenv("FEDCORE_HOME", str(home))
+    monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    if page != "pages/overview.py":
+        at.switch_page(page)
+        at.run()
+    assert not at.exception
+    assert len(at.error) == 1 and "move it aside" in at.error[0].value
+
+
+def test_exposed_a_damaged_store_shows_no_server_path(tmp_path, monkeypatch, exposed):
+    home = tmp_path / "home"
+    (home / "fedxray.sqlite").unlink(missing_ok=True)
+    home.mkdir(exist_ok=True)
+    (home / "fedxray.sqlite").write_bytes(b"this is not a database" * 200)
+    monkeypatch.setenv("FEDCORE_HOME", str(home))
+    at = sign_in(PASSWORD)
+    assert not at.exception
+    assert len(at.error) == 1 and str(tmp_path) not in at.error[0].value

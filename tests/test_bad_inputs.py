@@ -6,7 +6,6 @@ test_store_damage.py and the decompression bombs in test_memory_bounds.py.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import signal
@@ -23,7 +22,6 @@ from fedcore import cli, data
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.images import MAX_UPLOAD_BYTES, decode_image
-from fedcore.metrics import binary_metrics
 from fedcore.store import PROCESS_GONE, RunStore, default_home
 from tests.test_store_damage import assert_one_error_line, filled_store, run_cli
 
@@ -200,25 +198,6 @@ def test_a_pid_reused_by_another_process_is_not_the_run(store):
     finally:
         stranger.kill()
         stranger.wait()
-
-
-# ----------------------------------------------------------------------------- metrics
-
-def test_nan_probabilities_name_the_hospital():
-    with pytest.raises(FedXrayError, match="hospital_2 \\(test set\\) gave NaN .* 1 of 3"):
-        binary_metrics([0, 1, 1], [0.1, math.nan, 0.8], scope="hospital_2 (test set)")
-
-
-def test_undefined_rates_are_nan_not_zero():
-    no_positives = binary_metrics([0, 0, 0], [0.1, 0.2, 0.7])
-    assert math.isnan(no_positives["sensitivity"]) and math.isnan(no_positives["auroc"])
-    no_calls = binary_metrics([0, 1], [0.1, 0.2])
-    assert math.isnan(no_calls["precision"]) and no_calls["sensitivity"] == 0.0
-
-
-def test_auroc_ranks_saturated_scores_unclipped():
-    # Clipped to 1 - 1e-7 these three would tie, and AUROC would read 0.5.
-    assert binary_metrics([1, 1, 0], [1.0, 1.0, 1 - 1e-9])["auroc"] == 1.0
 
 
 def test_a_full_disk_mid_run_fails_the_run_with_its_last_round_kept(store):
