@@ -175,7 +175,11 @@ def _check_output_file(path: str) -> None:
 
 def _write_json(path: str, snapshot: dict, result) -> None:
     out = {"result": {k: v for k, v in vars(result).items()}, **snapshot}
-    Path(path).write_text(json.dumps(out, indent=1, default=str, allow_nan=True))
+    try:
+        Path(path).write_text(json.dumps(out, indent=1, default=str, allow_nan=True))
+    except OSError as exc:
+        raise FedXrayError(f"cannot write {path} ({exc.strerror or exc}): the run is kept in the store; "
+                           "`python -m fedcore report` shows it") from exc
 
 
 def cmd_runs(args) -> int:
@@ -205,8 +209,11 @@ def cmd_report(args) -> int:
     snapshot = _store(args).snapshot(args.run)
     print(report.text_report(snapshot, which))
     if args.csv:
-        report.table1(snapshot, which).to_csv(f"{args.csv}_table1.csv")
-        report.table2(snapshot, which).to_csv(f"{args.csv}_table2.csv")
+        try:
+            report.table1(snapshot, which).to_csv(f"{args.csv}_table1.csv")
+            report.table2(snapshot, which).to_csv(f"{args.csv}_table2.csv")
+        except OSError as exc:
+            raise FedXrayError(f"cannot write {args.csv}_table*.csv ({exc.strerror or exc})") from exc
         print(f"wrote {args.csv}_table1.csv and {args.csv}_table2.csv")
     return 0
 

@@ -157,7 +157,9 @@ def _decode_pil(data: bytes, size: int, name: str) -> np.ndarray:
     except UnidentifiedImageError as exc:
         raise FedXrayError(f"{name} is not a readable image ({exc.__class__.__name__}): "
                            "use PNG, JPEG or DICOM") from exc
-    except (OSError, ValueError, SyntaxError, MemoryError) as exc:
+    except MemoryError as exc:
+        raise FedXrayError(f"{name} is too large to decode in the memory left: downscale it first") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
         raise FedXrayError(f"{name} is damaged or truncated and cannot be decoded ({exc})") from exc
 
 

@@ -106,11 +106,11 @@ class RunStore:
     Parameters
     ----------
     home : str or Path, optional
-        Data directory; default :func:`default_home`. Created if missing.
+        Data directory; default (also for '') :func:`default_home`. Created if missing.
     """
 
     def __init__(self, home: str | Path | None = None):
-        self.home = Path(home) if home is not None else default_home()
+        self.home = Path(home) if home else default_home()  # '' is unset, not the current folder
         try:
             self.home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
