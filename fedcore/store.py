@@ -158,8 +158,8 @@ class RunStore:
         if "locked" in text or "busy" in text:
             return FedXrayError(f"the run store {self.path} stayed busy for 30 s ({text}): try again")
         if self.path.is_dir():
-            return FedXrayError(f"the run store {self.path} is a folder, not a database: move it aside "
-                                f"(e.g. `mv {self.path} {self.path}.folder`) and the next command starts an empty store")
+            return FedXrayError(f"the run store {self.path} is a folder, not a database: move it aside (e.g. "
+                                f"`mv {self.path} {self.path}.folder`) and the next command starts an empty store")
         return FedXrayError(f"the run store {self.path} is damaged or not a database ({text}): move it aside "
                             f"(with its -wal and -shm files), e.g. `mv {self.path} {self.path}.damaged`, and the "
                             "next command starts an empty store; the checkpoints under "
