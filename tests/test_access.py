@@ -123,3 +123,19 @@ def test_exposed_a_damaged_store_shows_no_server_path(tmp_path, monkeypatch, exp
     at = sign_in(PASSWORD)
     assert not at.exception
     assert len(at.error) == 1 and str(tmp_path) not in at.error[0].value
+
+
+def test_listening_beyond_loopback_without_a_password_is_refused(store, monkeypatch):
+    from streamlit import config
+
+    monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
+    address = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(APP, default_timeout=30)
+        at.run()
+    finally:
+        config.set_option("server.address", address)
+    assert not at.exception
+    assert len(at.error) == 1 and serving.PASSWORD_ENV in at.error[0].value
+    assert [t.value for t in at.title] == ["FedXray"] and not at.text_input
