@@ -138,10 +138,10 @@ def _store(args):
 
 
 def cmd_train(args) -> int:
-    from fedcore import engine, report
-
     if args.json:
         _check_output_file(args.json)
+    from fedcore import engine, report
+
     store = _store(args)
     stop = engine.StopSignal()
     signal.signal(signal.SIGINT, stop.set)
