@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dashboard import access
 from dashboard.data import RUN_KEY
 
 st.set_page_config(page_title="FedXray", page_icon=":material/radiology:", layout="wide")
@@ -15,4 +16,5 @@ pages = [
     st.Page("pages/diagnose.py", title="Diagnose", icon=":material/radiology:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
-st.navigation(pages, position="top").run()
+# Behind the password when served to a network (dashboard/access.py); errors shown in plain words.
+access.run_page(st.navigation(access.allowed_pages(pages), position="top"))

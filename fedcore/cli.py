@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -67,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A file name that is not UTF-8 (kept by Python as lone surrogates) must print, not raise.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -81,6 +86,8 @@ def _store(args):
 
 
 def cmd_train(args) -> int:
+    if args.json:
+        _check_output_file(args.json)
     from fedcore import engine, report
 
     store = _store(args)
@@ -120,20 +127,39 @@ def _refuse_typed_settings(args) -> None:
                            "change it: drop them, or start a new run with the settings you want")
 
 
+def _check_output_file(path: str) -> None:
+    """Refuse an output path that cannot be written, before anything runs (the result would be lost)."""
+    target = Path(path)
+    if target.is_dir():
+        raise FedXrayError(f"{target} is a folder: give a file path for the output, e.g. {target / 'result.json'}")
+    folder = target.parent
+    if not folder.is_dir():
+        raise FedXrayError(f"cannot write {target}: the folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise FedXrayError(f"cannot write {target}: permission denied (choose another path)")
+
+
 def _write_json(path: str, snapshot: dict, result) -> None:
     out = {"result": {k: v for k, v in vars(result).items()}, **snapshot}
-    Path(path).write_text(json.dumps(out, indent=1, default=str, allow_nan=True))
+    try:
+        Path(path).write_text(json.dumps(out, indent=1, default=str, allow_nan=True))
+    except OSError as exc:
+        raise FedXrayError(f"cannot write {path} ({exc.strerror or exc}): the run is kept in the store; "
+                           "`python -m fedcore report` shows it") from exc
 
 
 def cmd_runs(args) -> int:
-    runs = _store(args).list_runs()
+    store = _store(args)
+    runs = store.list_runs()
+    for problem in store.unreadable:
+        print(f"warning: {problem}", file=sys.stderr)
     if not runs:
         print("no runs yet: `python -m fedcore train` starts one")
         return 0
     print(f"{'run':<22} {'status':<9} {'mode':<12} {'model':<17} {'rounds':>7}  {'best':>4}")
     for r in runs:
         c = r["config"]
-        print(f"{r['id']:<22} {r['status']:<9} {r['mode']:<12} {c['backbone']:<17} "
+        print(f"{r['id']:<22} {r['status']:<9} {r['mode']:<12} {c.get('backbone', '?'):<17} "
               f"{r['rounds_done']:>3}/{r['rounds_total']:<3}  {r['best_round'] or '-':>4}"
               + (f"  {r['error']}" if r["error"] else ""))
     return 0
@@ -142,23 +168,42 @@ def cmd_runs(args) -> int:
 def cmd_report(args) -> int:
     from fedcore import report
 
-    snapshot = _store(args).snapshot(args.run)
-    print(report.text_report(snapshot, args.round))
+    which = _round_choice(args.round)
     if args.csv:
-        report.table1(snapshot, args.round).to_csv(f"{args.csv}_table1.csv")
-        report.table2(snapshot, args.round).to_csv(f"{args.csv}_table2.csv")
+        for table in ("table1", "table2"):
+            _check_output_file(f"{args.csv}_{table}.csv")
+    snapshot = _store(args).snapshot(args.run)
+    print(report.text_report(snapshot, which))
+    if args.csv:
+        try:
+            report.table1(snapshot, which).to_csv(f"{args.csv}_table1.csv")
+            report.table2(snapshot, which).to_csv(f"{args.csv}_table2.csv")
+        except OSError as exc:
+            raise FedXrayError(f"cannot write {args.csv}_table*.csv ({exc.strerror or exc})") from exc
         print(f"wrote {args.csv}_table1.csv and {args.csv}_table2.csv")
     return 0
+
+
+def _round_choice(value: str) -> str | int:
+    """``report --round``: 'last', 'best' or a round number from 1."""
+    if value in ("last", "best"):
+        return value
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    raise FedXrayError(f"--round must be 'last', 'best' or a round number such as 3 (got '{value}')")
 
 
 def cmd_diagnose(args) -> int:
     from fedcore import diagnosis
 
+    from fedcore.images import MAX_FILE_BYTES, read_file
+
     path = Path(args.image)
     if not path.is_file():
         raise FedXrayError(f"{path} is not a file")
+    data = read_file(path)
     loaded = diagnosis.load_run_model(_store(args), args.run, args.checkpoint)
-    result = diagnosis.diagnose(loaded, path.read_bytes(), str(path), with_heatmap=False)
+    result = diagnosis.diagnose(loaded, data, str(path), with_heatmap=False, max_bytes=MAX_FILE_BYTES)
     auroc = loaded.test_metrics.get("auroc")
     print(f"P(pneumonia) = {result.probability:.4f}  ->  {result.label} (threshold {result.threshold})")
     print(f"model: run {loaded.run_id}, round {loaded.server_round} ({loaded.checkpoint}), "

@@ -134,7 +134,7 @@ class Hospital:
             self._eval_inputs[split] = to_model_input(data.images)
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._eval_inputs[split])
-        return binary_metrics(data.labels, scores, self.config.threshold)
+        return binary_metrics(data.labels, scores, self.config.threshold, f"{self.name} ({split} set)")
 
 
 def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:

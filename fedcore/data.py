@@ -8,7 +8,10 @@ Labels: 0 = NORMAL, 1 = PNEUMONIA.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,6 +113,7 @@ def load_federation(config: RunConfig) -> Federation:
         else:
             raise FedXrayError(f"{path} is neither a folder in the ROOT/HOSPITAL/hospital_k/"
                                "{train,val,test} layout nor a MedMNIST-format .npz")
+    check_both_classes(fed.global_test, f"the global test set of {fed.source}")
     fed.hospitals = [cap_training(h, config.max_per_hospital, config.seed, i) for i, h in enumerate(fed.hospitals)]
     return fed
 
@@ -127,33 +131,128 @@ def cap_training(data: HospitalData, cap: int | None, seed: int, index: int) -> 
     return dataclasses.replace(data, train=data.train.take(np.sort(keep)))
 
 
+def check_both_classes(split: Split, where: str) -> None:
+    """Refuse a global test set without both classes, before anything trains.
+
+    Its AUROC chooses the best round; with one class AUROC is undefined, no round could
+    be chosen and the run's figures would say nothing about the other class.
+
+    Raises
+    ------
+    FedXrayError
+        Naming the set, its class counts and what to add.
+    """
+    counts = split.class_counts()
+    absent = [name for name, n in counts.items() if n == 0]
+    if absent:
+        raise FedXrayError(f"{where} holds no {' or '.join(absent)} image ({counts}): AUROC, which chooses the "
+                           f"best round, needs both classes; add {' and '.join(absent)} images to it")
+
+
 # ----------------------------------------------------------------------------- .npz
 
-def read_npz(path: str | Path, size: int) -> dict[str, Split]:
+# What a .npz's image and label arrays may take once loaded, summed over the members read
+# (checked from the zip directory and the arrays' headers before anything is inflated).
+# MedMNIST at 224x224, 5,856 images in uint8, takes 294 MB.
+MAX_NPZ_BYTES = 1_000_000_000
+NPZ_KEYS = tuple(f"{split}_{kind}" for split in SPLITS for kind in ("images", "labels"))
+
+
+def read_npz(path: str | Path, size: int, splits: tuple[str, ...] = SPLITS) -> dict[str, Split]:
     """The train/val/test splits of a MedMNIST-format .npz, resized to ``size``.
 
     Keys ``{split}_images`` (n, h, w) or (n, h, w, c) and ``{split}_labels`` (n,) or (n, 1).
+
+    Parameters
+    ----------
+    path : str or Path
+    size : int
+        Side of the output images in pixels.
+    splits : tuple of str, default ('train', 'val', 'test')
+        The splits to read (the server's global test set reads only 'test').
+
+    Raises
+    ------
+    FedXrayError
+        For a file that is not a .npz archive, missing keys, arrays over
+        :data:`MAX_NPZ_BYTES`, non-numeric or empty images, or labels other than 0/1.
     """
     path = Path(path)
+    keys = [f"{split}_{kind}" for split in splits for kind in ("images", "labels")]
+    arrays = _load_npz_arrays(path, keys)
+    out = {}
+    for split in splits:
+        images = _checked_images(arrays[f"{split}_images"], f"{path}: {split}_images")
+        labels = _checked_labels(arrays[f"{split}_labels"], f"{path}: {split}_labels")
+        if len(images) != len(labels):
+            raise FedXrayError(f"{path}: {split} has {len(images)} images but {len(labels)} labels")
+        out[split] = Split(resize_stack(_gray_uint8(images), size), labels)
+    return out
+
+
+def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
+    """The named arrays of a .npz, after checking from its zip directory what loading them costs.
+
+    np.load inflates a member whole: a 2.5 MB archive of zeros can claim gigabytes. The
+    directory's sizes and each array's .npy header are read first, without inflating.
+    """
     try:
-        archive = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise FedXrayError(f"{path} is not a readable .npz archive ({exc})") from exc
-    splits = {}
-    with archive:
-        for split in SPLITS:
-            missing = [k for k in (f"{split}_images", f"{split}_labels") if k not in archive.files]
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+            missing = [k for k in keys if k not in members]
             if missing:
                 raise FedXrayError(f"{path} has no {', '.join(missing)}: a MedMNIST-format .npz holds "
                                    "train_images, train_labels, val_images, val_labels, test_images, test_labels")
-            images = _gray_uint8(archive[f"{split}_images"])
-            labels = np.asarray(archive[f"{split}_labels"]).reshape(-1).astype(np.int8)
-            if len(images) != len(labels):
-                raise FedXrayError(f"{path}: {split} has {len(images)} images but {len(labels)} labels")
-            if labels.size and (labels.min() < 0 or labels.max() > 1):
-                raise FedXrayError(f"{path}: {split} labels must be 0 (NORMAL) or 1 (PNEUMONIA)")
-            splits[split] = Split(resize_stack(images, size), labels)
-    return splits
+            total = 0
+            for key in keys:
+                with archive.open(members[key]) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                total += max(members[key].file_size, math.prod(shape) * dtype.itemsize)
+            if total > MAX_NPZ_BYTES:
+                raise FedXrayError(f"{path} would take {total / 1e9:.1f} GB once loaded, more than the "
+                                   f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: store fewer or smaller images, "
+                                   "as uint8")
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in keys}
+    except FedXrayError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise FedXrayError(f"{path} is not a readable .npz archive ({exc}): it may be empty, truncated, or a "
+                           ".npy renamed; save it with numpy.savez") from exc
+    except ValueError as exc:  # object arrays (pickles are never loaded), bad .npy headers
+        raise FedXrayError(f"{path} holds an array that cannot be read ({exc}): store numbers only, "
+                           "with numpy.savez") from exc
+    except OSError as exc:
+        raise FedXrayError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _checked_images(images: np.ndarray, name: str) -> np.ndarray:
+    """Images must be numbers, (n, h, w) or (n, h, w, c) with h, w > 0 and finite values."""
+    if images.dtype.kind not in "uifb":
+        raise FedXrayError(f"{name} holds {images.dtype} values: images must be numbers (uint8 ideally)")
+    if images.ndim not in (3, 4) or 0 in images.shape[1:]:
+        raise FedXrayError(f"{name} has shape {images.shape}: images must be (n, h, w) or (n, h, w, channels) "
+                           "with every side above 0")
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        raise FedXrayError(f"{name} holds NaN or infinite values: images must be finite")
+    return images
+
+
+def _checked_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    """Labels must be 0 (NORMAL) or 1 (PNEUMONIA), checked before any cast (256 must not wrap to 0)."""
+    if labels.ndim not in (1, 2) or (labels.ndim == 2 and labels.shape[1] != 1):
+        raise FedXrayError(f"{name} has shape {labels.shape}: labels must be (n,) or (n, 1)")
+    if labels.dtype.kind not in "uifb":
+        raise FedXrayError(f"{name} holds {labels.dtype} values: labels must be the integers 0 or 1")
+    labels = labels.reshape(-1)
+    if not np.isin(labels, (0, 1)).all():
+        bad = np.unique(labels[~np.isin(labels, (0, 1))])[:3]
+        raise FedXrayError(f"{name} holds {', '.join(repr(v.item()) for v in bad)}: labels must be 0 (NORMAL) "
+                           "or 1 (PNEUMONIA)")
+    return labels.astype(np.int8)
 
 
 def federation_from_npz(path: str | Path, config: RunConfig, source: str) -> Federation:
@@ -247,18 +346,22 @@ def read_class_folders(folder: Path, size: int, skipped: list[tuple[str, str]]) 
     """
     images, labels = [], []
     for entry in sorted(folder.iterdir()):
-        if entry.is_file():
-            skipped.append((str(entry), "not inside a NORMAL/ or PNEUMONIA/ folder"))
-            continue
         if not entry.is_dir():
+            skipped.append((str(entry), _not_a_file_reason(entry) or "not inside a NORMAL/ or PNEUMONIA/ folder"))
             continue
         name = entry.name.upper()
         if name not in CLASSES:
             raise FedXrayError(f"unknown class folder {entry}: only NORMAL and PNEUMONIA are allowed "
                                "(rename or move it)")
         label = CLASSES.index(name)
-        for path in sorted(p for p in entry.rglob("*") if p.is_file()):
+        for path in sorted(entry.rglob("*")):
             if path.name.startswith("."):
+                continue
+            problem = _not_a_file_reason(path)
+            if problem:
+                skipped.append((str(path), problem))
+                continue
+            if path.is_dir():
                 continue
             if path.suffix.lower() not in IMAGE_SUFFIXES and not _looks_like_dicom(path):
                 skipped.append((str(path), f"not an image ({path.suffix or 'no extension'})"))
@@ -271,6 +374,27 @@ def read_class_folders(folder: Path, size: int, skipped: list[tuple[str, str]]) 
     if not images:
         return Split(np.zeros((0, size, size), np.uint8), np.zeros((0,), np.int8))
     return Split(np.stack(images), np.asarray(labels, dtype=np.int8))
+
+
+def _not_a_file_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file or walked as a folder, or None when it can.
+
+    Symbolic links that lead nowhere (dangling, or a loop) and linked folders (not
+    walked, so a loop cannot recurse) are named, so that they are listed with the other
+    skipped files rather than silently dropped.
+    """
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except FileNotFoundError:
+            return "a dangling symbolic link (its target does not exist)"
+        except (OSError, RuntimeError):  # ELOOP, or Python's own "Symlink loop" check
+            return "a symbolic link loop"
+        if target.is_dir():
+            return "a symbolic link to a folder, not followed: copy the images in instead"
+    if path.is_dir() or path.is_file():
+        return None
+    return "not a regular file"
 
 
 def _child(parent: Path, name: str) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 from fedcore.config import RunConfig
 from fedcore.data import CLASSES, to_model_input
 from fedcore.errors import FedXrayError
-from fedcore.images import decode_image
+from fedcore.images import MAX_UPLOAD_BYTES, decode_image
 from fedcore.model import BuiltModel, build_model
 from fedcore.store import RunStore
 
@@ -78,15 +78,19 @@ def load_run_model(store: RunStore, run_id: str | None = None, checkpoint: str =
     return LoadedModel(built, config, run_id, server_round, checkpoint, name, test)
 
 
-def diagnose(loaded: LoadedModel, data: bytes, name: str = "image", with_heatmap: bool = True) -> Diagnosis:
+def diagnose(loaded: LoadedModel, data: bytes, name: str = "image", with_heatmap: bool = True,
+             max_bytes: int = MAX_UPLOAD_BYTES) -> Diagnosis:
     """Decode an uploaded file and classify it.
+
+    ``max_bytes`` defaults to the dashboard's upload limit, checked here as well as by the
+    web server, before decoding; the CLI passes the larger limit for files on disk.
 
     Raises
     ------
     FedXrayError
-        For a file that is not a readable PNG, JPEG or DICOM image.
+        For a file that is not a readable PNG, JPEG or DICOM image, or is too large.
     """
-    image = decode_image(data, loaded.config.input_size, name)
+    image = decode_image(data, loaded.config.input_size, name, max_bytes)
     x = to_model_input(image[None])
     probability = float(np.asarray(loaded.built.model(x, training=False))[0, 1])
     label = CLASSES[int(probability >= loaded.config.threshold)]

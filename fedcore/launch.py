@@ -19,7 +19,9 @@ import threading
 import time
 from pathlib import Path
 
+from fedcore import serving
 from fedcore.config import RunConfig
+from fedcore.data_source import EMBEDDED
 from fedcore.errors import FedXrayError
 from fedcore.recorder import refuse_resume
 from fedcore.store import RunStore
@@ -69,8 +71,12 @@ def start(config: RunConfig, store: RunStore) -> str:
     Raises
     ------
     FedXrayError
-        For a config that cannot run, or while another run is training.
+        For a config that cannot run, a data path outside FEDXRAY_DATA_ROOT while the
+        dashboard is exposed (checked first, so that a visitor learns nothing about
+        which server paths exist), or while another run is training.
     """
+    if config.data != EMBEDDED:
+        serving.check_data_root(config.data)
     config.validate()
     with _lock:
         _refuse_if_busy(store)

@@ -20,6 +20,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from fedcore.errors import FedXrayError
+
 # Order in which tables and charts show them.
 METRIC_NAMES = (
     "loss", "accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg",
@@ -28,7 +30,7 @@ METRIC_NAMES = (
 COUNT_NAMES = ("tp", "fp", "tn", "fn", "n")
 
 
-def binary_metrics(y_true, p_pneumonia, threshold: float = 0.5) -> dict:
+def binary_metrics(y_true, p_pneumonia, threshold: float = 0.5, scope: str = "the model") -> dict:
     """Metrics of P(pneumonia) scores against 0/1 labels.
 
     Parameters
@@ -39,32 +41,47 @@ def binary_metrics(y_true, p_pneumonia, threshold: float = 0.5) -> dict:
         Predicted probability of PNEUMONIA.
     threshold : float, default 0.5
         Scores at or above it are called PNEUMONIA.
+    scope : str, default 'the model'
+        Whose scores these are (a hospital, the global test set), named in errors.
 
     Returns
     -------
     dict
-        loss (cross-entropy, nats), accuracy, auroc (NaN when one class is absent),
-        sensitivity (= recall), specificity, precision, f1 (PNEUMONIA), f1_avg
-        (macro F1 over both classes), tp, fp, tn, fn, n.
+        loss (cross-entropy, nats), accuracy, auroc, sensitivity (= recall),
+        specificity, precision, f1 (PNEUMONIA), f1_avg (macro F1 over the classes for
+        which it is defined), tp, fp, tn, fn, n. A rate whose denominator is zero is
+        undefined and NaN, never 0: AUROC without both classes, sensitivity without
+        positives, specificity without negatives, precision without a PNEUMONIA call.
+
+    Raises
+    ------
+    FedXrayError
+        When a score is NaN or infinite (a diverged model): naming ``scope``.
     """
     y = np.asarray(y_true).astype(int).ravel()
-    p = np.clip(np.asarray(p_pneumonia, dtype=np.float64).ravel(), 1e-7, 1 - 1e-7)
+    p = np.asarray(p_pneumonia, dtype=np.float64).ravel()
     if y.shape != p.shape:
         raise ValueError(f"labels {y.shape} and scores {p.shape} differ in shape")
     if y.size == 0:
         raise ValueError("no examples to score")
+    bad = int((~np.isfinite(p)).sum())
+    if bad:
+        raise FedXrayError(f"{scope} gave NaN or infinite P(pneumonia) for {bad} of {p.size} images: the model's "
+                           "weights diverged; lower the learning rate (or the DP noise) and train again")
     pred = (p >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
     both = len(np.unique(y)) == 2
     return {
-        "loss": float(log_loss(y, p, labels=[0, 1])),
+        # Only the loss needs clipped scores (log 0); AUROC ranks the raw ones, so that
+        # saturated scores (1.0 and 0.9999999) do not become ties.
+        "loss": float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])),
         "accuracy": float(accuracy_score(y, pred)),
         "auroc": float(roc_auc_score(y, p)) if both else math.nan,
-        "sensitivity": float(recall_score(y, pred, zero_division=0.0)),
+        "sensitivity": float(recall_score(y, pred, zero_division=np.nan)),
         "specificity": float(tn / (tn + fp)) if tn + fp else math.nan,
-        "precision": float(precision_score(y, pred, zero_division=0.0)),
-        "f1": float(f1_score(y, pred, zero_division=0.0)),
-        "f1_avg": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0.0)),
+        "precision": float(precision_score(y, pred, zero_division=np.nan)),
+        "f1": float(f1_score(y, pred, zero_division=np.nan)),
+        "f1_avg": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=np.nan)),
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn), "n": int(y.size),
     }
 

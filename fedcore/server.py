@@ -49,4 +49,5 @@ class Server:
         """Binary metrics of ``weights`` on the global test set."""
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._x_test)
-        return binary_metrics(self.global_test.labels, scores, self.threshold)
+        return binary_metrics(self.global_test.labels, scores, self.threshold,
+                              "the global model on the global test set")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fedcore.config import RunConfig
-from fedcore.data import SPLITS, HospitalData, Split, load_federation, read_class_folders, read_npz, resize_stack
+from fedcore.data import SPLITS, HospitalData, Split, check_both_classes, load_federation, read_class_folders, read_npz
 from fedcore.errors import FedXrayError
 
 GLOBAL_TEST_FILE = "global_test.npz"
@@ -77,16 +77,14 @@ def load_global_test(path: str | Path, size: int) -> Split:
     """
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".npz":
-        with np.load(path) as archive:
-            if not {"test_images", "test_labels"} <= set(archive.files):
-                raise FedXrayError(f"{path} has no test_images and test_labels: it is not a global test set")
-            split = Split(resize_stack(archive["test_images"], size), archive["test_labels"].astype(np.int8))
+        split = read_npz(path, size, splits=("test",))["test"]
     elif path.is_dir():
         split = read_class_folders(path, size, [])
     else:
         raise FedXrayError(f"global test set '{path}' is neither a folder with NORMAL/ and PNEUMONIA/ nor an .npz")
     if len(split) == 0:
         raise FedXrayError(f"{path} holds no readable images: the server cannot evaluate the global model")
+    check_both_classes(split, f"the global test set {path}")
     return split
 
 

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import sqlite3
 import time
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import numpy as np
 from fedcore.errors import FedXrayError
 
 STATUSES = ("running", "finished", "stopped", "failed")
+PROCESS_GONE = ("the training process ended unexpectedly (killed or crashed); "
+                "the last completed round is kept: resume the run to continue")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -72,8 +75,8 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
 
 
 def default_home() -> Path:
-    """FEDCORE_HOME, or ./runs."""
-    return Path(os.environ.get("FEDCORE_HOME", "runs"))
+    """FEDCORE_HOME, or ./runs when it is unset or empty (an empty one must not mean the current folder)."""
+    return Path(os.environ.get("FEDCORE_HOME") or "runs")
 
 
 def _dumps(value) -> str:
@@ -103,17 +106,18 @@ class RunStore:
     Parameters
     ----------
     home : str or Path, optional
-        Data directory; default :func:`default_home`. Created if missing.
+        Data directory; default (also for '') :func:`default_home`. Created if missing.
     """
 
     def __init__(self, home: str | Path | None = None):
-        self.home = Path(home) if home is not None else default_home()
+        self.home = Path(home) if home else default_home()  # '' is unset, not the current folder
         try:
             self.home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise FedXrayError(f"cannot create the run store folder {self.home} ({exc.strerror}): "
                                "set FEDCORE_HOME to a writable folder") from exc
         self.path = self.home / "fedxray.sqlite"
+        self.unreadable: list[str] = []  # runs left out of list_runs because their record is damaged
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -121,14 +125,17 @@ class RunStore:
     @contextmanager
     def _connect(self):
         # One short-lived connection per operation: safe from any thread or process.
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield db
-        finally:
-            db.close()
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("PRAGMA synchronous=NORMAL")
+                yield db
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._database_error(exc) from exc
 
     @contextmanager
     def _write(self):
@@ -137,9 +144,26 @@ class RunStore:
             try:
                 yield db
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may already have rolled back (disk full)
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def _database_error(self, exc: sqlite3.DatabaseError) -> FedXrayError:
+        """What a user can do about an SQLite failure: a full disk, a busy store, or a damaged file."""
+        text = str(exc)
+        if "full" in text:
+            return FedXrayError(f"the disk holding the run store {self.path} is full ({text}): free some space; "
+                                "a run that was training keeps its last completed round and can be resumed")
+        if "locked" in text or "busy" in text:
+            return FedXrayError(f"the run store {self.path} stayed busy for 30 s ({text}): try again")
+        if self.path.is_dir():
+            return FedXrayError(f"the run store {self.path} is a folder, not a database: move it aside (e.g. "
+                                f"`mv {self.path} {self.path}.folder`) and the next command starts an empty store")
+        return FedXrayError(f"the run store {self.path} is damaged or not a database ({text}): move it aside "
+                            f"(with its -wal and -shm files), e.g. `mv {self.path} {self.path}.damaged`, and the "
+                            "next command starts an empty store; the checkpoints under "
+                            f"{self.home} are left as they are")
 
     # ------------------------------------------------------------------ writing
 
@@ -210,14 +234,14 @@ class RunStore:
             raise ValueError(f"unknown status {status}")
         with self._write() as db:
             db.execute("UPDATE runs SET status=?, error=?, progress=NULL, updated=? WHERE id=?",
-                       (status, error, time.time(), run_id))
+                       (status, _text(error), time.time(), run_id))
 
     def event(self, run_id: str, kind: str, message: str, server_round: int | None = None,
               level: str = "info", data: dict | None = None) -> None:
         """Append to the run's event log (round start, hospital failed, stop, ...)."""
         with self._write() as db:
             db.execute("INSERT INTO events (run_id, time, round, level, kind, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, time.time(), server_round, level, kind, message, _dumps(data) if data else None))
+                       (run_id, time.time(), server_round, level, kind, _text(message), _dumps(data) if data else None))
 
     def delete_run(self, run_id: str) -> None:
         """Remove a run, its metrics, events and checkpoints."""
@@ -232,10 +256,17 @@ class RunStore:
         self.reconcile()
         with self._connect() as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
-        return [self._run_row(r) for r in rows]
+        runs, self.unreadable = [], []
+        for row in rows:
+            try:
+                runs.append(self._run_row(row))
+            except FedXrayError as exc:  # one damaged record must not hide the others
+                self.unreadable.append(str(exc))
+        return runs
 
     def get_run(self, run_id: str) -> dict:
         """One run; FedXrayError when there is none."""
+        self.reconcile(run_id)
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
@@ -256,6 +287,7 @@ class RunStore:
             run (dict), rounds (list of dict: round, seconds, fairness, fit),
             metrics (list of dict: round, scope, and every metric), events (list of dict).
         """
+        self.reconcile(run_id)
         with self._connect() as db:
             db.execute("BEGIN")
             run = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
@@ -266,30 +298,49 @@ class RunStore:
             metrics = db.execute("SELECT * FROM metrics WHERE run_id=? ORDER BY round, scope", (run_id,)).fetchall()
             events = db.execute("SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
             db.execute("COMMIT")
-        return {
-            "run": self._run_row(run),
-            "rounds": [{"round": r["round"], "seconds": r["seconds"], "finished": r["finished"],
-                        "fairness": _loads(r["fairness"]), "fit": _loads(r["fit"])} for r in rounds],
-            "metrics": [{"round": m["round"], "scope": m["scope"], **_nan(_loads(m["values_json"]))} for m in metrics],
-            "events": [{"time": e["time"], "round": e["round"], "level": e["level"], "kind": e["kind"],
-                        "message": e["message"], "data": _loads(e["data"])} for e in events],
-        }
+        try:
+            return {
+                "run": self._run_row(run),
+                "rounds": [{"round": r["round"], "seconds": r["seconds"], "finished": r["finished"],
+                            "fairness": _loads(r["fairness"]), "fit": _loads(r["fit"])} for r in rounds],
+                "metrics": [{"round": m["round"], "scope": m["scope"], **_nan(_loads(m["values_json"]))}
+                            for m in metrics],
+                "events": [{"time": e["time"], "round": e["round"], "level": e["level"], "kind": e["kind"],
+                            "message": e["message"], "data": _loads(e["data"])} for e in events],
+            }
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise self._damaged_record(run_id, exc) from exc
 
-    def reconcile(self) -> None:
-        """Mark as failed any 'running' run whose process on this machine is gone (killed, crashed)."""
+    def reconcile(self, run_id: str | None = None) -> None:
+        """Mark as failed any 'running' run (or only ``run_id``) whose process on this machine is gone.
+
+        Called by every read of a run, so that a run killed with kill -9 can be resumed
+        straight away and never shows as running.
+        """
         with self._connect() as db:
-            rows = db.execute("SELECT id, pid FROM runs WHERE status='running'").fetchall()
+            rows = db.execute("SELECT id, pid, updated FROM runs WHERE status='running'"
+                              + (" AND id=?" if run_id else ""), (run_id,) if run_id else ()).fetchall()
         for row in rows:
-            if row["pid"] and not _alive(row["pid"]):
-                self.finish(row["id"], "failed", "the training process ended unexpectedly (killed or crashed); "
-                            "the last completed round is kept: resume the run to continue")
+            if row["pid"] and not _alive(row["pid"], row["updated"]):
+                try:
+                    self.finish(row["id"], "failed", PROCESS_GONE)
+                except FedXrayError:  # a full disk or read-only store: still readable as it is
+                    pass
 
-    @staticmethod
-    def _run_row(row: sqlite3.Row) -> dict:
+    def _run_row(self, row: sqlite3.Row) -> dict:
         out = dict(row)
-        for key in ("config", "data_summary", "progress"):
-            out[key] = _loads(out[key])
+        try:
+            for key in ("config", "data_summary", "progress"):
+                out[key] = _loads(out[key])
+            if not isinstance(out["config"], dict):
+                raise ValueError("config is not a JSON object")
+        except (ValueError, TypeError) as exc:
+            raise self._damaged_record(out["id"], exc) from exc
         return out
+
+    def _damaged_record(self, run_id: str, exc: Exception) -> FedXrayError:
+        return FedXrayError(f"run {run_id}'s record in {self.path} is damaged ({exc}): it cannot be shown, the other "
+                            "runs are readable (move the store aside to start afresh)")
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -311,31 +362,71 @@ class RunStore:
         meta = {"round": server_round, "models": {m: len(w) for m, w in models.items()}}
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         tmp = folder / f".{name}.tmp.npz"
-        np.savez(tmp, **arrays)
         target = folder / f"{name}.npz"
-        os.replace(tmp, target)
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # never leave half a checkpoint behind
+            raise FedXrayError(f"cannot write the '{name}' checkpoint of round {server_round} to {folder} "
+                               f"({exc.strerror or exc}): free some space; the run keeps its last completed "
+                               "checkpoint and can be resumed") from exc
         return target
 
     def load_checkpoint(self, run_id: str, name: str = "best") -> tuple[int, dict[str, list]]:
         """(round, models) of a checkpoint; FedXrayError when the run has none yet."""
         path = self.run_dir(run_id) / f"{name}.npz"
         if not path.exists():
-            raise FedXrayError(f"run {run_id} has no '{name}' checkpoint yet: it completed no round")
-        with np.load(path) as archive:
-            meta = json.loads(archive["__meta__"].tobytes().decode())
-            models = {m: [archive[f"{m}/{i}"] for i in range(n)] for m, n in meta["models"].items()}
-        return meta["round"], models
+            done = self.get_run(run_id)["rounds_done"]
+            if not done:
+                raise FedXrayError(f"run {run_id} has no '{name}' checkpoint yet: it completed no round")
+            raise FedXrayError(f"run {run_id} completed {done} round(s) but its '{name}' checkpoint {path} is missing "
+                               "(deleted or moved, or never written): use the other checkpoint, or retrain the run")
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                meta = json.loads(archive["__meta__"].tobytes().decode())
+                models = {m: [archive[f"{m}/{i}"] for i in range(n)] for m, n in meta["models"].items()}
+            return int(meta["round"]), models
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            raise FedXrayError(f"the '{name}' checkpoint {path} of run {run_id} is damaged ({exc}): move it aside; "
+                               "the run's other checkpoint still works") from exc
 
 
 def _nan(values: dict) -> dict:
     return {k: (math.nan if v is None else v) for k, v in values.items()}
 
 
-def _alive(pid: int) -> bool:
+def _text(value: str | None) -> str | None:
+    """A message SQLite can store: a file name that is not UTF-8 carries lone surrogates."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8") if value else value
+
+
+def _alive(pid: int, last_update: float) -> bool:
+    """Whether ``pid`` is alive and can still be the process that last updated the run.
+
+    After a kill -9 the number may be reused by an unrelated process (in a container
+    pids restart low and are reused quickly): a process started after the run's last
+    update cannot be its trainer. A zombie (killed, not yet reaped) is gone too.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    started = _process_start_time(pid)
+    if started is None:  # no /proc (macOS) or a zombie whose stat could not be read: trust kill(pid, 0)
+        return True
+    state, start_time = started
+    return state != "Z" and start_time <= last_update + 1.0  # /proc's boot time has 1 s resolution
+
+
+def _process_start_time(pid: int) -> tuple[str, float] | None:
+    """(state, start time in epoch seconds) of a process, from Linux's /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None

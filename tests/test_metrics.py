@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from fedcore.errors import FedXrayError
 from fedcore.metrics import binary_metrics, fairness_summary
 
 
@@ -54,3 +55,20 @@ def test_fairness_summary():
     assert f["fnr_gap"] == pytest.approx(0.3 - 0.1)
     assert f["accuracy_std"] == pytest.approx(np.std([0.9, 0.8, 0.85]))
     assert f["auroc_spread"] == pytest.approx(0.05)
+
+
+def test_nan_probabilities_name_the_hospital():
+    with pytest.raises(FedXrayError, match="hospital_2 \\(test set\\) gave NaN .* 1 of 3"):
+        binary_metrics([0, 1, 1], [0.1, math.nan, 0.8], scope="hospital_2 (test set)")
+
+
+def test_undefined_rates_are_nan_not_zero():
+    no_positives = binary_metrics([0, 0, 0], [0.1, 0.2, 0.7])
+    assert math.isnan(no_positives["sensitivity"]) and math.isnan(no_positives["auroc"])
+    no_calls = binary_metrics([0, 1], [0.1, 0.2])
+    assert math.isnan(no_calls["precision"]) and no_calls["sensitivity"] == 0.0
+
+
+def test_auroc_ranks_saturated_scores_unclipped():
+    # Clipped to 1 - 1e-7 these three would tie, and AUROC would read 0.5.
+    assert binary_metrics([1, 1, 0], [1.0, 1.0, 1 - 1e-9])["auroc"] == 1.0
