@@ -16,7 +16,7 @@ import numpy as np
 
 from fedcore.config import RunConfig
 from fedcore.data import HospitalData, Split, to_model_input
-from fedcore.metrics import binary_metrics
+from fedcore.metrics import binary_metrics, roc_points
 from fedcore.model import BuiltModel, predict_pneumonia
 
 # A hospital with a handful of NORMAL images would otherwise weight each of them by
@@ -147,4 +147,4 @@ class Hospital:
             self._eval_inputs[split] = to_model_input(data.images)
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._eval_inputs[split])
-        return binary_metrics(data.labels, scores, self.config.threshold)
+        return binary_metrics(data.labels, scores, self.config.threshold) | roc_points(data.labels, scores)

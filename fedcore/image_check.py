@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fedcore.images import is_dicom
+from fedcore.images import _to_gray_float, is_dicom
 
 # Chest radiographs are hundreds to thousands of pixels a side; below this an
 # upload is a thumbnail or an icon, whatever it shows.
@@ -118,9 +118,8 @@ def check_upload(data: bytes, view: np.ndarray, reference: Reference | None = No
         One plain sentence per finding; none for an image like the training radiographs.
     """
     reference = reference or embedded_reference()
-    width, height, chroma = _facts(data)
+    width, height, chroma, std = _facts(data)
     small = _to_compare_side(view)
-    std = float(small.std())
     corr = float(correlation(small, reference.mean_image))
     found = []
     if min(width, height) < MIN_SIDE:
@@ -142,22 +141,31 @@ def check_upload(data: bytes, view: np.ndarray, reference: Reference | None = No
     return ImageCheck(tuple(found), width, height, corr)
 
 
-def _facts(data: bytes) -> tuple[int, int, float]:
-    """Width, height and colourfulness (0..1) of the file, read without decoding it at full size."""
+def _facts(data: bytes) -> tuple[int, int, float, float]:
+    """Width, height, colourfulness and grey standard deviation (0..1) of the file.
+
+    Read from a 256-pixel thumbnail, not the full image (cheap), nor the model's 28x28 view
+    (where fine random noise averages out to a flat grey).
+    """
     if is_dicom(data):
         import pydicom
 
+        from fedcore.images import decode_image
+
         ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         colour = int(getattr(ds, "SamplesPerPixel", 1)) > 1
-        return int(ds.Columns), int(ds.Rows), 1.0 if colour else 0.0
+        std = float(decode_image(data, 256).std() / 255.0)
+        return int(ds.Columns), int(ds.Rows), 1.0 if colour else 0.0, std
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
-        if image.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "1"):
-            return width, height, 0.0
         image.draft("RGB", (256, 256))
         image.thumbnail((256, 256))
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            # 16-bit grayscale: PIL's RGB conversion would clip it; no colour to measure.
+            return width, height, 0.0, float(_to_gray_float(image).std())
         rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return width, height, float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean())
+    gray = np.asarray(Image.fromarray((rgb * 255).astype(np.uint8)).convert("L"), dtype=np.float32) / 255.0
+    return width, height, float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean()), float(gray.std())
 
 
 def _to_compare_side(view: np.ndarray) -> np.ndarray:

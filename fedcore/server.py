@@ -13,7 +13,7 @@ import numpy as np
 
 from fedcore.client import FitOutcome
 from fedcore.data import Split, to_model_input
-from fedcore.metrics import binary_metrics
+from fedcore.metrics import binary_metrics, roc_points
 from fedcore.model import BuiltModel, predict_pneumonia
 from fedcore.strategy import Strategy
 
@@ -50,7 +50,7 @@ class Server:
         """Binary metrics of ``weights`` on the global test set."""
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._x_test)
-        return binary_metrics(self.global_test.labels, scores, self.threshold)
+        return binary_metrics(self.global_test.labels, scores, self.threshold) | roc_points(self.global_test.labels, scores)
 
 
 class BestTracker:
