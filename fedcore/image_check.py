@@ -158,11 +158,13 @@ def _facts(data: bytes) -> tuple[int, int, float, float]:
         return int(ds.Columns), int(ds.Rows), 1.0 if colour else 0.0, std
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            # 16-bit grayscale: PIL can neither thumbnail nor RGB-convert it faithfully.
+            gray = _to_gray_float(image)
+            step = max(1, max(gray.shape) // 256)
+            return width, height, 0.0, float(gray[::step, ::step].std())
         image.draft("RGB", (256, 256))
         image.thumbnail((256, 256))
-        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            # 16-bit grayscale: PIL's RGB conversion would clip it; no colour to measure.
-            return width, height, 0.0, float(_to_gray_float(image).std())
         rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     gray = np.asarray(Image.fromarray((rgb * 255).astype(np.uint8)).convert("L"), dtype=np.float32) / 255.0
     return width, height, float((rgb.max(axis=-1) - rgb.min(axis=-1)).mean()), float(gray.std())
