@@ -207,3 +207,129 @@ def compare_runs(frames: dict[str, pd.DataFrame], metric: str) -> go.Figure:
 
 def _nan_none(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+# Worse than the global model: orange-red; the same: near white; better: blue. A diverging
+# scale without green, so red/green colour blindness does not hide the sign.
+DIFFERENCE_SCALE = [[0.0, "#B2182B"], [0.25, "#EF8A62"], [0.5, "#F7F7F7"], [0.75, "#67A9CF"], [1.0, "#2166AC"]]
+# Smallest half-range of the difference scale: below it, noise-sized gaps would look vivid.
+MIN_DIFFERENCE_RANGE = 0.02
+
+
+def fairness_difference_heatmap(rows: dict[str, dict], reference: str = "global") -> go.Figure:
+    """Hospitals x metrics, each tile coloured by its difference from the reference row.
+
+    The values sit close together (0.81-0.96 for a good model), so a 0-1 scale paints
+    them one colour; centring on the global model's figure and fitting the range to the
+    largest gap makes the differences between hospitals the thing the colours show.
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        Each hospital's metrics on its own test set, and the ``reference`` scope's.
+    reference : str
+        The scope every tile is compared with; without it, the hospitals' mean.
+    """
+    from dashboard.contrast import interpolate, text_color
+
+    scopes = list(rows)
+    values = [[_nan_none(rows[s].get(m)) for m in HEATMAP_METRICS] for s in scopes]
+    centre = []
+    for j in range(len(HEATMAP_METRICS)):
+        if reference in rows and values[scopes.index(reference)][j] is not None:
+            centre.append(values[scopes.index(reference)][j])
+        else:
+            present = [row[j] for row in values if row[j] is not None]
+            centre.append(sum(present) / len(present) if present else None)
+    diff = [[None if v is None or c is None else v - c for v, c in zip(row, centre)] for row in values]
+    spread = max([abs(d) for row in diff for d in row if d is not None] + [MIN_DIFFERENCE_RANGE])
+    labels = [METRIC_LABELS[m] for m in HEATMAP_METRICS]
+    ticks = [dot_label(s) for s in scopes]
+    fig = go.Figure(go.Heatmap(
+        z=diff, x=labels, y=ticks, zmin=-spread, zmax=spread, colorscale=DIFFERENCE_SCALE, xgap=3, ygap=3,
+        customdata=[[("n/a" if v is None else f"{v:.4f}") for v in row] for row in values],
+        hovertemplate="%{y}<br>%{x}: %{customdata} (%{z:+.3f} vs " + scope_label(reference) + ")<extra></extra>",
+        colorbar=dict(thickness=12, len=0.9, title=dict(text="vs global", side="right"), tickformat="+.2f")))
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            d = diff[i][j]
+            tile = "#F7F7F7" if d is None else interpolate(DIFFERENCE_SCALE, (d + spread) / (2 * spread))
+            fig.add_annotation(x=labels[j], y=ticks[i], showarrow=False, font=dict(size=14, color=text_color(tile)),
+                               text="n/a" if value is None else f"{value:.3f}")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
+    return _layout(fig, 70 + 52 * len(scopes))
+
+
+def readable_confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.Figure:
+    """One 2x2 matrix per scope (rows actual, columns predicted), tinted in its scope's colour.
+
+    Tiles are opaque (a light tint of the scope's colour up to the colour itself) and
+    each number is written in black or white by the tile's luminance, so every count
+    stays readable on the light and the dark theme.
+    """
+    from dashboard.contrast import interpolate, text_color
+
+    scopes = list(rows)
+    fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
+                        horizontal_spacing=0.05, shared_yaxes=True)
+    columns, actual = ["pred NORMAL", "pred PNEUMONIA"], ["NORMAL", "PNEUMONIA"]
+    for i, scope in enumerate(scopes, start=1):
+        m = rows[scope]
+        cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+        top = max(max(r) for r in cells) or 1
+        total = sum(sum(r) for r in cells) or 1
+        scale = [[0.0, "#F2F2F2"], [1.0, hospital_color(scope)]]
+        fig.add_heatmap(z=cells, x=columns, y=actual, showscale=False, xgap=3, ygap=3, zmin=0, zmax=top,
+                        colorscale=scale, hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>", row=1, col=i)
+        for r, names in enumerate((("TN", "FP"), ("FN", "TP"))):
+            for c, name in enumerate(names):
+                tile = interpolate(scale, cells[r][c] / top)
+                fig.add_annotation(x=columns[c], y=actual[r], xref=f"x{i if i > 1 else ''}",
+                                   yref=f"y{i if i > 1 else ''}", showarrow=False,
+                                   font=dict(size=13, color=text_color(tile)),
+                                   text=f"<b>{cells[r][c]}</b><br>{name} {cells[r][c] / total:.0%}")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(title="actual", row=1, col=1)
+    return _layout(fig, height, top=36)
+
+
+def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
+    """The ROC curve of each scope, with its operating point at the decision threshold.
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        Each scope's metrics of one round, with the ROC points of
+        :func:`fedcore.metrics.roc_points`; scopes without them are left out.
+    threshold : float
+        The run's decision threshold: the operating point is (1 - specificity, sensitivity).
+    """
+    from fedcore.metrics import roc_curve_of
+
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=GLOBAL_COLOR, dash="dot", width=1),
+                    name="chance", hoverinfo="skip")
+    for scope in _ordered(rows):
+        m = rows[scope]
+        thresholds, fpr, tpr = roc_curve_of(m)
+        if not thresholds.size:
+            continue
+        color, label = hospital_color(scope), scope_label(scope)
+        auroc = m.get("auroc")
+        name = f"{label} (AUROC {auroc:.3f})" if auroc is not None and not math.isnan(auroc) else label
+        fig.add_scatter(x=fpr, y=tpr, mode="lines", name=name, legendgroup=scope,
+                        line=dict(color=color, width=3.5 if scope == "global" else 2.2, shape="linear"),
+                        customdata=thresholds, hovertemplate=f"{label}<br>threshold %{{customdata:g}}<br>"
+                        "FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>")
+        spec, sens = m.get("specificity"), m.get("sensitivity")
+        if spec is not None and sens is not None and not (math.isnan(spec) or math.isnan(sens)):
+            fig.add_scatter(x=[1 - spec], y=[sens], mode="markers", legendgroup=scope, showlegend=False,
+                            marker=dict(color=color, size=12, symbol="circle", line=dict(color="white", width=2)),
+                            hovertemplate=f"{label} at threshold {threshold:g}<br>sensitivity {sens:.3f}, "
+                            f"specificity {spec:.3f}<extra></extra>")
+    fig.update_xaxes(title="false-positive rate (1 - specificity)", range=[-0.01, 1.01], constrain="domain")
+    fig.update_yaxes(title="true-positive rate (sensitivity)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
+    fig = _layout(fig, 460, showlegend=True)
+    fig.update_layout(legend=dict(orientation="v", x=1.02, y=0, yanchor="bottom", xanchor="left"))
+    return fig
