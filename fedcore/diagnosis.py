@@ -193,3 +193,24 @@ def score_samples(loaded: LoadedModel, folder: Path = SAMPLES_DIR) -> list[Sampl
     probabilities = np.asarray(loaded.built.model(x, training=False))[:, 1]
     return [SampleScore(p.name, p.parent.name, float(q), CLASSES[int(q >= loaded.config.threshold)])
             for p, q in zip(paths, probabilities)]
+
+
+def radiograph_for_display(data: bytes, max_side: int = 640, name: str = "image") -> np.ndarray:
+    """The upload as the user sees it, grayscale uint8, its longer side at most ``max_side``.
+
+    Kept at the original aspect ratio (no center crop), so the page can show the whole
+    radiograph beside what the model saw.
+
+    Raises
+    ------
+    FedXrayError
+        For bytes that are not a readable image (see fedcore.images.decode_image).
+    """
+    from PIL import Image
+
+    from fedcore.images import _decode_dicom, _decode_pil, is_dicom
+
+    pixels = _decode_dicom(data, name) if is_dicom(data) else _decode_pil(data, max_side, name)
+    image = Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return np.asarray(image)

@@ -32,6 +32,10 @@ COMMAND = ["python", "-m", "fedcore", "train"]
 
 
 def main() -> None:
+    # The code that trains is the code at the start: read the commit before training.
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "fedcore", "assets/pneumoniamnist"],
+                                cwd=ROOT, capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory() as home:
         subprocess.run([sys.executable, "-m", "fedcore", "--home", home, "train"], cwd=ROOT, check=True)
         store = RunStore(home)
@@ -39,9 +43,6 @@ def main() -> None:
         server_round, models = store.load_checkpoint(run["id"], "best")
         snapshot = store.snapshot(run["id"])
     metrics = {m["scope"]: {k: m[k] for k in METRIC_NAMES} for m in snapshot["metrics"] if m["round"] == server_round}
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "fedcore", "assets/pneumoniamnist"],
-                                cwd=ROOT, capture_output=True, text=True).stdout.strip())
     provenance = {
         "command": " ".join(COMMAND),
         "made_by": "python scripts/make_demo_model.py",
