@@ -19,8 +19,6 @@ from dashboard.theme import (CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_MET
 # No mode bar: less to draw on every page switch; zoom and hover still work.
 PLOT_CONFIG = {"displayModeBar": False}
 HEATMAP_METRICS = ("accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg")
-# Red for poor, green for good, readable in both themes (text is auto-contrasted by Plotly).
-RATE_SCALE = [[0.0, "#B2182B"], [0.5, "#F4D35E"], [0.75, "#A6D96A"], [1.0, "#1A9850"]]
 
 
 def dot_label(scope: str) -> str:
@@ -111,52 +109,6 @@ def metric_grid(frame: pd.DataFrame, metrics: tuple[str, ...], columns: int = 3,
     fig = _layout(fig, 80 + row_height * rows, top=70)
     fig.update_layout(legend=dict(traceorder="reversed", y=0.99, yanchor="top", yref="container"))
     return fig
-
-
-def fairness_heatmap(rows: dict[str, dict]) -> go.Figure:
-    """Hospitals x metrics of one round, values written in the cells (the original Figure 2).
-
-    Parameters
-    ----------
-    rows : dict of scope to metrics
-        Each hospital's metrics on its own test set; a 'global' entry adds a reference row.
-    """
-    scopes = list(rows)
-    z = [[_nan_none(rows[s].get(m)) for m in HEATMAP_METRICS] for s in scopes]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[METRIC_LABELS[m] for m in HEATMAP_METRICS], y=[dot_label(s) for s in scopes],
-        zmin=0, zmax=1, colorscale=RATE_SCALE, texttemplate="%{z:.3f}", textfont=dict(size=14),
-        hovertemplate="%{y}<br>%{x}: %{z:.4f}<extra></extra>", xgap=3, ygap=3,
-        colorbar=dict(thickness=12, len=0.9)))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(side="top")
-    return _layout(fig, 70 + 52 * len(scopes))
-
-
-def confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.Figure:
-    """One 2x2 matrix per scope (rows actual, columns predicted), each tinted in its scope's colour.
-
-    Parameters
-    ----------
-    rows : dict of scope to metrics
-        tn, fp, fn, tp of each scope (global and each hospital).
-    """
-    scopes = list(rows)
-    fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
-                        horizontal_spacing=0.05, shared_yaxes=True)
-    for i, scope in enumerate(scopes, start=1):
-        m = rows[scope]
-        cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
-        total = sum(sum(r) for r in cells) or 1
-        text = [[f"{v}<br>{name} {v / total:.0%}" for v, name in zip(r, names)]
-                for r, names in zip(cells, (("TN", "FP"), ("FN", "TP")))]
-        fig.add_heatmap(z=cells, x=["pred NORMAL", "pred PNEUMONIA"], y=["NORMAL", "PNEUMONIA"], text=text,
-                        texttemplate="%{text}", textfont=dict(size=13), showscale=False, xgap=3, ygap=3,
-                        colorscale=[[0, "rgba(128,128,128,0.08)"], [1, hospital_color(scope)]],
-                        hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>", row=1, col=i)
-    fig.update_yaxes(autorange="reversed")
-    fig.update_yaxes(title="actual", row=1, col=1)
-    return _layout(fig, height, top=36)
 
 
 def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:
