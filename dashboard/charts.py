@@ -285,3 +285,92 @@ def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
     fig = _layout(fig, 460, showlegend=True)
     fig.update_layout(legend=dict(orientation="v", x=1.02, y=0, yanchor="bottom", xanchor="left"))
     return fig
+
+
+def epsilon_by_round(frame: pd.DataFrame, target: float | None = None) -> go.Figure:
+    """Cumulative epsilon of each hospital after each round, in the hospitals' colours.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        :func:`fedcore.privacy_report.epsilon_frame` (round, hospital, epsilon).
+    target : float, optional
+        The run's target epsilon, drawn as a dotted line.
+    """
+    fig = go.Figure()
+    for hospital, rows in frame.groupby("hospital", sort=True):
+        fig.add_scatter(x=rows["round"], y=rows["epsilon"], mode="lines+markers", name=scope_label(hospital),
+                        line=dict(color=hospital_color(hospital), width=2.5),
+                        hovertemplate=f"{scope_label(hospital)}<br>round %{{x}}: epsilon %{{y:.2f}}<extra></extra>")
+    if target:
+        fig.add_hline(y=target, line=dict(color=GLOBAL_COLOR, dash="dot"), annotation_text=f"target {target:g}",
+                      annotation_position="top left")
+    fig.update_xaxes(title="round", dtick=1)
+    fig.update_yaxes(title="epsilon spent so far", rangemode="tozero")
+    return _layout(fig, 320, showlegend=True)
+
+
+def bytes_by_hospital(totals: dict[str, float], rounds: int) -> go.Figure:
+    """One bar per hospital: everything it sent over the run, in MB, labelled on the bar's end.
+
+    Parameters
+    ----------
+    totals : dict of hospital to bytes
+    rounds : int
+        Rounds the totals cover (for the hover text).
+    """
+    names = list(totals)
+    fig = go.Figure(go.Bar(
+        y=[dot_label(h) for h in names], x=[totals[h] / 1e6 for h in names], orientation="h",
+        marker=dict(color=[hospital_color(h) for h in names]),
+        text=[f"{totals[h] / 1e6:.2f} MB" for h in names], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2f} MB in " + str(rounds) + " rounds<extra></extra>"))
+    fig.update_xaxes(title="MB sent to the server (model weights only)", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    fig = _layout(fig, 60 + 48 * len(names))
+    fig.update_layout(margin=dict(r=70))  # room for the MB labels outside the bars
+    return fig
+
+
+def audit_bars(audits: dict[str, pd.DataFrame]) -> go.Figure:
+    """Attack AUROC per hospital for one or two runs (e.g. with and without DP), chance at 0.5.
+
+    Parameters
+    ----------
+    audits : dict of label to frame
+        Each run's latest audit (hospital, auroc, advantage). The first run's bars are
+        solid, the second's hatched, both in the hospitals' colours.
+    """
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(audits.items()):
+        pattern = dict(shape="/" if i else "", fgcolor="white", fillmode="overlay")
+        fig.add_bar(x=[dot_label(h) for h in rows["hospital"]], y=rows["auroc"], name=label,
+                    marker=dict(color=[hospital_color(h) for h in rows["hospital"]], pattern=pattern,
+                                opacity=0.65 if i else 1.0),
+                    text=[f"{v:.3f}" for v in rows["auroc"]], textposition="outside",
+                    customdata=rows["advantage"],
+                    hovertemplate=f"{label}<br>%{{x}}: attack AUROC %{{y:.3f}}, advantage %{{customdata:.3f}}"
+                                  "<extra></extra>")
+    fig.add_hline(y=0.5, line=dict(color=GLOBAL_COLOR, dash="dot"), annotation_text="chance (0.5)",
+                  annotation_position="bottom right")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="attack AUROC", range=[0.4, max(0.75, max((r["auroc"].max() for r in audits.values()),
+                                                                     default=0.5) + 0.05)])
+    return _layout(fig, 320, showlegend=len(audits) > 1)
+
+
+def twin_curves(curves: dict[str, pd.DataFrame], metric: str = "auroc") -> go.Figure:
+    """The global model's metric by round for a DP run and its no-DP twin (solid and dashed).
+
+    Parameters
+    ----------
+    curves : dict of label to frame
+        Each run's global rows (round and the metric's column); the first is drawn solid.
+    """
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(curves.items()):
+        fig.add_scatter(x=rows["round"], y=rows[metric], name=label, mode="lines+markers",
+                        line=dict(color=RUN_COLORS[i], width=2.5, dash="dash" if i else "solid"))
+    fig.update_xaxes(title="round", dtick=1)
+    fig.update_yaxes(title=f"global {METRIC_LABELS.get(metric, metric)}", range=[0.4, 1.0])
+    return _layout(fig, 300, showlegend=True)
