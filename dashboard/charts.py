@@ -225,7 +225,7 @@ def readable_confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.
     scopes = list(rows)
     fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
                         horizontal_spacing=0.05, shared_yaxes=True)
-    columns, actual = ["pred NORMAL", "pred PNEUMONIA"], ["NORMAL", "PNEUMONIA"]
+    columns, actual = ["predicted<br>NORMAL", "predicted<br>PNEUMONIA"], ["NORMAL", "PNEUMONIA"]
     for i, scope in enumerate(scopes, start=1):
         m = rows[scope]
         cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
@@ -243,6 +243,7 @@ def readable_confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.
                                    text=f"<b>{cells[r][c]}</b><br>{name} {cells[r][c] / total:.0%}")
     fig.update_yaxes(autorange="reversed")
     fig.update_yaxes(title="actual", row=1, col=1)
+    fig.update_xaxes(tickangle=0, tickfont=dict(size=11))
     return _layout(fig, height, top=36)
 
 
@@ -356,7 +357,7 @@ def audit_bars(audits: dict[str, pd.DataFrame]) -> go.Figure:
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="attack AUROC", range=[0.4, max(0.75, max((r["auroc"].max() for r in audits.values()),
                                                                      default=0.5) + 0.05)])
-    return _layout(fig, 320, showlegend=len(audits) > 1)
+    return _layout(fig, 340, showlegend=True)
 
 
 def twin_curves(curves: dict[str, pd.DataFrame], metric: str = "auroc") -> go.Figure:

@@ -107,10 +107,12 @@ def _false_negative_rate(m: dict) -> float:
 
 
 # Thresholds at which the ROC curve is kept with each scope's metrics every round: finer
-# near 0 and 1, where a trained model's scores pile up. Each point travels as two
+# near 0 and 1, where a trained model's scores pile up, and near 0.5, where a model trained
+# under DP puts them (its outputs are compressed around 0.5). Each point travels as two
 # scalar metrics ("roc_fpr@0.05", "roc_tpr@0.05") because Flower carries only scalars.
-ROC_THRESHOLDS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
-                  0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
+ROC_THRESHOLDS = (0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.43, 0.46,
+                  0.48, 0.49, 0.5, 0.51, 0.52, 0.54, 0.57, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98,
+                  0.99, 0.995, 0.999, 1.0)
 ROC_PREFIX = "roc_"
 
 

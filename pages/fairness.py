@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, data, verdict
 from dashboard.first_open import offer_default_run
-from dashboard.theme import FAIL_COLOR, PASS_COLOR
+from dashboard.theme import FAIL_COLOR, PASS_COLOR, scope_label
 from fedcore import report
 
 st.title("Fairness and bias")
@@ -75,7 +75,8 @@ st.dataframe(t1, column_config={c: st.column_config.NumberColumn(format="%.4f") 
 st.caption(f"Original design, published: loss {report.PUBLISHED_GLOBAL['loss']}, accuracy "
            f"{report.PUBLISHED_GLOBAL['accuracy']} (its precision and recall averaged both classes).")
 st.markdown(f"**Table 2.** Per hospital, on each hospital's own test set, round {server_round}")
-t2_shown = t2.assign(**{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]})
+t2_shown = t2.rename(index=scope_label).assign(
+    **{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]})
 st.dataframe(t2_shown, column_config={c: st.column_config.NumberColumn(format="%.4f")
                                       for c in [*t2.columns[:8], "Published accuracy"]})
 downloads = st.container(horizontal=True)

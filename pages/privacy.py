@@ -39,7 +39,7 @@ def show_doc() -> None:
 
 
 st.title("Privacy")
-intro, doc = st.columns([4, 1], vertical_alignment="center")
+intro, doc = st.columns([3, 1], vertical_alignment="center")
 intro.caption("What left each hospital, the differential-privacy budget it spent, the cost in accuracy against "
               "the same run without privacy, and what a membership-inference attacker can still tell.")
 if doc.button("Read docs/privacy.md", icon=":material/menu_book:", key="privacy_doc", type="tertiary"):
@@ -69,7 +69,7 @@ if not has_dp:
 else:
     epsilon = privacy_report.epsilon_frame(snapshot)
     final = privacy_report.final_epsilon(snapshot)
-    cols = st.columns(4)
+    cols = st.columns([1.6, 1, 1, 1])
     cols[0].metric("Mode", dp["mode"], border=True)
     cols[1].metric("Epsilon, largest hospital", "–" if math.isnan(final) else f"{final:.2f}", border=True,
                    help=EXPLAIN["epsilon"])
@@ -80,12 +80,15 @@ else:
         st.plotly_chart(charts.epsilon_by_round(epsilon, dp["target_epsilon"]), key="epsilon",
                         config=charts.PLOT_CONFIG)
     if dp["hospitals"]:
-        per_hospital = pd.DataFrame(dp["hospitals"]).T
+        per_hospital = pd.DataFrame(dp["hospitals"]).T.rename(columns={
+            "noise_multiplier": "noise multiplier (sigma)", "sampling_rate": "sampling rate q",
+            "steps_per_round": "steps per round"})
         per_hospital.index = [names.get(h, scope_label(h)) for h in per_hospital.index]
         st.caption("Each hospital's noise multiplier (sigma) and sampling rate q = batch / images: with a target "
                    "epsilon each hospital solves its own sigma, so a small hospital gets more noise.")
-        st.dataframe(per_hospital, column_config={"sampling_rate": st.column_config.NumberColumn(format="%.4f"),
-                                                  "noise_multiplier": st.column_config.NumberColumn(format="%.3f")})
+        st.dataframe(per_hospital, column_config={
+            "sampling rate q": st.column_config.NumberColumn(format="%.4f"),
+            "noise multiplier (sigma)": st.column_config.NumberColumn(format="%.3f")})
 
 # ---------------------------------------------------------------- twin
 st.subheader("With and without differential privacy", divider="gray")
