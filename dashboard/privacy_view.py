@@ -7,6 +7,7 @@ the run store (a ``privacy_audit`` event), and the page polls the store.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -17,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboard import data
 from fedcore.config import RunConfig
-from fedcore.privacy_report import AUDIT_EVENT, audit_frame, bytes_frame
+from fedcore.privacy_report import AUDIT_EVENT, audit_frame, bytes_frame, dp_label, final_epsilon
 from fedcore.store import RunStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +53,56 @@ def find_twin(run: dict, runs: list[dict]) -> dict | None:
                 (other["config"].get("dp", "off") == "off") != (run["config"].get("dp", "off") == "off"):
             return other
     return None
+
+
+def run_label(run: dict) -> str:
+    """'patient-level DP · 20261127-105431-940e'."""
+    return f"{dp_label(run['config'])} · {run['id']}"
+
+
+def side_by_side(runs: list[dict]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """A DP run and its twin compared: one formatted row per run, and each run's global curve.
+
+    Returns
+    -------
+    (rows, curves)
+        rows: run, status, epsilon, the global model's last-round AUROC, accuracy,
+        sensitivity, specificity and the highest attack AUROC of its latest audit, as text
+        ('–' or 'not audited' where nothing applies); curves: label -> global rows by round.
+        Runs without a completed round are left out.
+    """
+    rows, curves = [], {}
+    for run in runs:
+        frame = data.frame(run)
+        glob = frame[frame["scope"] == "global"].sort_values("round")
+        if glob.empty:
+            continue
+        label = run_label(run)
+        curves[label] = glob
+        last, snapshot = glob.iloc[-1], data.snapshot(run)
+        audit, eps = latest_audit(snapshot), final_epsilon(snapshot)
+        rows.append({"run": label, "status": f"{run['status']}, {run['rounds_done']}/{run['rounds_total']} rounds",
+                     "epsilon": "–" if math.isnan(eps) else f"{eps:.2f}",
+                     **{name: f"{last[metric]:.3f}" for name, metric in (
+                         ("global AUROC", "auroc"), ("accuracy", "accuracy"), ("sensitivity", "sensitivity"),
+                         ("specificity", "specificity"))},
+                     "highest attack AUROC": "not audited" if audit.empty else f"{audit['auroc'].max():.3f}"})
+    return pd.DataFrame(rows), curves
+
+
+def noise_table(settings: dict, names: dict[str, str]) -> pd.DataFrame:
+    """Each hospital's noise multiplier, sampling rate and steps per round (patient-level DP), by display name.
+
+    Parameters
+    ----------
+    settings : dict
+        :func:`fedcore.privacy_report.settings` of the run.
+    """
+    table = pd.DataFrame(settings["hospitals"]).T.rename(columns={
+        "noise_multiplier": "noise multiplier (sigma)", "sampling_rate": "sampling rate q",
+        "steps_per_round": "steps per round"})
+    table.index = [names.get(h, h) for h in table.index]
+    return table
 
 
 def sent_per_round(snapshot: dict, names: dict[str, str]) -> pd.DataFrame:

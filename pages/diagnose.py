@@ -9,7 +9,6 @@ from dashboard import charts, data, diagnose_view
 from dashboard.first_open import offer_default_run
 from dashboard.overlay import cam_on_radiograph, enlarge, outline_crop
 from dashboard.theme import CLASS_COLORS, METRIC_LABELS
-from fedcore.config import DEFAULT_IMAGE_SIZE
 from fedcore.data import SAMPLES_DIR
 from fedcore.errors import FedXrayError
 from fedcore.image_check import check_upload
@@ -108,12 +107,11 @@ with slot.container():
     if run is None:
         st.markdown(f"The **shipped** model: `{loaded.provenance['command']}` (made by "
                     f"`{loaded.provenance['made_by']}`) · **{loaded.checkpoint}** checkpoint = round "
-                    f"**{loaded.server_round}** of {loaded.provenance['rounds_total']} · {cfg.backbone} at "
-                    f"{cfg.image_size or DEFAULT_IMAGE_SIZE[cfg.backbone]} px")
+                    f"**{loaded.server_round}** of {loaded.provenance['rounds_total']} · {cfg.backbone} at {size} px")
     else:
         st.markdown(f"Run `{loaded.run_id}` ({run['mode']}) · **{loaded.checkpoint}** checkpoint = round "
-                    f"**{loaded.server_round}** of {run['rounds_total']} · {cfg.backbone} at "
-                    f"{cfg.image_size or DEFAULT_IMAGE_SIZE[cfg.backbone]} px · model `{loaded.model_name}`")
+                    f"**{loaded.server_round}** of {run['rounds_total']} · {cfg.backbone} at {size} px · model "
+                    f"`{loaded.model_name}`")
     test = loaded.test_metrics
     for col, metric in zip(st.columns(5), ("accuracy", "auroc", "sensitivity", "specificity", "f1")):
         value = test.get(metric, math.nan)

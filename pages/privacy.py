@@ -11,7 +11,6 @@ import math
 import time
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, privacy_view
@@ -80,10 +79,7 @@ else:
         st.plotly_chart(charts.epsilon_by_round(epsilon, dp["target_epsilon"]), key="epsilon",
                         config=charts.PLOT_CONFIG)
     if dp["hospitals"]:
-        per_hospital = pd.DataFrame(dp["hospitals"]).T.rename(columns={
-            "noise_multiplier": "noise multiplier (sigma)", "sampling_rate": "sampling rate q",
-            "steps_per_round": "steps per round"})
-        per_hospital.index = [names.get(h, scope_label(h)) for h in per_hospital.index]
+        per_hospital = privacy_view.noise_table(dp, names)
         st.caption("Each hospital's noise multiplier (sigma) and sampling rate q = batch / images: with a target "
                    "epsilon each hospital solves its own sigma, so a small hospital gets more noise.")
         st.dataframe(per_hospital, column_config={
@@ -109,30 +105,12 @@ elif twin is None:
     st.caption("No run with the same settings and differential privacy yet: start one on the Train page "
                "(Advanced → privacy) to compare.")
 else:
-    pair = {run["id"]: run, twin["id"]: twin}
-    labels = {i: f"{privacy_report.dp_label(r['config'])} · {i}" for i, r in pair.items()}
-    curves = {}
-    rows = []
-    for run_id, r in pair.items():
-        frame = data.frame(r)
-        glob = frame[frame["scope"] == "global"].sort_values("round")
-        if glob.empty:
-            continue
-        curves[labels[run_id]] = glob
-        last = glob.iloc[-1]
-        audit = privacy_view.latest_audit(data.snapshot(r))
-        eps = privacy_report.final_epsilon(data.snapshot(r))
-        rows.append({"run": labels[run_id], "status": f"{r['status']}, {r['rounds_done']}/{r['rounds_total']} rounds",
-                     "epsilon": "–" if math.isnan(eps) else f"{eps:.2f}",
-                     "global AUROC": f"{last['auroc']:.3f}", "accuracy": f"{last['accuracy']:.3f}",
-                     "sensitivity": f"{last['sensitivity']:.3f}", "specificity": f"{last['specificity']:.3f}",
-                     "highest attack AUROC": "not audited" if audit.empty else f"{audit['auroc'].max():.3f}"})
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
-    if curves:
-        st.plotly_chart(charts.twin_curves(curves), key="twin", config=charts.PLOT_CONFIG)
-    if not rows:
+    rows, curves = privacy_view.side_by_side([run, twin])
+    if rows.empty:
         st.info(f"The twin, run {twin['id']}, has not completed a round yet.", icon=":material/hourglass_top:")
+    else:
+        st.dataframe(rows, hide_index=True)
+        st.plotly_chart(charts.twin_curves(curves), key="twin", config=charts.PLOT_CONFIG)
 
 # ---------------------------------------------------------------- audit
 st.subheader("Membership-inference audit", divider="gray")
@@ -173,11 +151,11 @@ if privacy_view.audit_job(store, run["id"]) is not None:
 audits = {}
 latest = privacy_view.latest_audit(snapshot)
 if not latest.empty:
-    audits[labels[run["id"]] if twin else privacy_report.dp_label(run["config"])] = latest
+    audits[privacy_view.run_label(run)] = latest
 if twin is not None:
     twin_audit = privacy_view.latest_audit(data.snapshot(twin))
     if not twin_audit.empty:
-        audits[labels[twin["id"]]] = twin_audit
+        audits[privacy_view.run_label(twin)] = twin_audit
 if latest.empty:
     st.info("No audit of this run yet: the button above runs one.", icon=":material/info:")
 else:
