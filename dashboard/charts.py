@@ -352,10 +352,9 @@ def audit_bars(audits: dict[str, pd.DataFrame]) -> go.Figure:
                     customdata=rows["advantage"],
                     hovertemplate=f"{label}<br>%{{x}}: attack AUROC %{{y:.3f}}, advantage %{{customdata:.3f}}"
                                   "<extra></extra>")
-    fig.add_hline(y=0.5, line=dict(color=GLOBAL_COLOR, dash="dot"), annotation_text="chance (0.5)",
-                  annotation_position="bottom right")
+    fig.add_hline(y=0.5, line=dict(color=GLOBAL_COLOR, dash="dot"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title="attack AUROC", range=[0.4, max(0.75, max((r["auroc"].max() for r in audits.values()),
+    fig.update_yaxes(title="attack AUROC (dotted: 0.5, chance)", range=[0.4, max(0.75, max((r["auroc"].max() for r in audits.values()),
                                                                      default=0.5) + 0.05)])
     return _layout(fig, 340, showlegend=True)
 
