@@ -1,8 +1,9 @@
-"""Pictures for the Diagnose page: the model's input enlarged, and a Grad-CAM overlay. NumPy only."""
+"""Pictures for the Diagnose page: the model's input enlarged, the crop it sees, Grad-CAM on the radiograph."""
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 # A perceptually ordered ramp (dark blue -> teal -> yellow -> red) for "where the model looked".
 _RAMP = np.array([[48, 18, 59], [40, 120, 200], [30, 190, 160], [250, 220, 60], [230, 60, 30]], dtype=np.float32)
@@ -28,28 +29,6 @@ def colorize(heatmap: np.ndarray) -> np.ndarray:
     high = np.minimum(low + 1, len(_RAMP) - 1)
     frac = (position - low)[..., None]
     return (_RAMP[low] * (1 - frac) + _RAMP[high] * frac).astype(np.uint8)
-
-
-def grad_cam_overlay(image: np.ndarray, heatmap: np.ndarray, side: int = 336, strength: float = 0.55) -> np.ndarray:
-    """The X-ray in gray with the heat map blended on top where the model looked.
-
-    Parameters
-    ----------
-    image : np.ndarray of uint8, shape (s, s)
-    heatmap : np.ndarray of float, shape (s, s), values 0..1
-    side : int
-        Approximate output side in pixels.
-    strength : float
-        Opacity of the heat map where it is strongest; cold areas stay mostly gray.
-
-    Returns
-    -------
-    np.ndarray of uint8, shape (S, S, 3)
-    """
-    gray = np.repeat(image[..., None].astype(np.float32), 3, axis=2)
-    alpha = (strength * np.clip(heatmap, 0.0, 1.0) ** 0.8)[..., None]
-    blended = gray * (1 - alpha) + colorize(heatmap).astype(np.float32) * alpha
-    return enlarge(np.clip(blended, 0, 255).astype(np.uint8), side)
 
 
 def crop_box(height: int, width: int) -> tuple[int, int, int]:
@@ -98,8 +77,6 @@ def cam_on_radiograph(image: np.ndarray, heatmap: np.ndarray, strength: float = 
     np.ndarray of uint8, shape (side, side, 3)
         The central square of ``image`` at its displayed resolution, heat map blended on.
     """
-    from PIL import Image
-
     top, left, side = crop_box(*image.shape)
     square = image[top:top + side, left:left + side].astype(np.float32)
     cam = np.asarray(Image.fromarray(np.clip(heatmap, 0, 1).astype(np.float32), mode="F")
