@@ -141,3 +141,11 @@ def test_page_imports_no_tensorflow():
     privacy_report = ast.parse((PAGE.parent.parent / "fedcore" / "privacy_report.py").read_text())
     assert not any(isinstance(n, ast.ImportFrom) and n.module in ("fedcore.audit", "fedcore.model")
                    for n in ast.walk(privacy_report))
+
+
+def test_docs_privacy_md_opens_on_the_page(store):
+    add_run(store, "off", [0.8])
+    at = render()
+    at.button(key="privacy_doc").click().run()
+    assert not at.exception
+    assert any("Patient level: DP-SGD at each hospital" in m.value for m in at.markdown)
