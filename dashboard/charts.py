@@ -206,7 +206,7 @@ def fairness_difference_heatmap(rows: dict[str, dict], reference: str = "global"
         for j, value in enumerate(row):
             d = diff[i][j]
             tile = "#F7F7F7" if d is None else interpolate(DIFFERENCE_SCALE, (d + spread) / (2 * spread))
-            fig.add_annotation(x=labels[j], y=ticks[i], showarrow=False, font=dict(size=14, color=text_color(tile)),
+            fig.add_annotation(x=labels[j], y=ticks[i], showarrow=False, font=dict(size=13, color=text_color(tile)),
                                text="n/a" if value is None else f"{value:.3f}")
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
@@ -283,8 +283,9 @@ def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
                             f"specificity {spec:.3f}<extra></extra>")
     fig.update_xaxes(title="false-positive rate (1 - specificity)", range=[-0.01, 1.01], constrain="domain")
     fig.update_yaxes(title="true-positive rate (sensitivity)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
-    fig = _layout(fig, 460, showlegend=True)
-    fig.update_layout(legend=dict(orientation="v", x=1.02, y=0, yanchor="bottom", xanchor="left"))
+    fig = _layout(fig, 520, showlegend=True)
+    # Below the square plot, so a narrow screen keeps the whole width for the curves.
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.16, yanchor="top"), margin=dict(b=90))
     return fig
 
 

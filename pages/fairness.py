@@ -66,7 +66,12 @@ else:
             icon=":material/info:")
 
 st.subheader("Where the errors are", divider="gray")
-st.plotly_chart(charts.readable_confusion_matrices(roc_rows), key="confusion", config=charts.PLOT_CONFIG)
+# One chart per scope, two to a row: wide enough for every count, and stacked on a narrow screen.
+scopes = list(roc_rows)
+for pair in (scopes[i:i + 2] for i in range(0, len(scopes), 2)):
+    for column, scope in zip(st.columns(2), pair):
+        column.plotly_chart(charts.readable_confusion_matrices({scope: roc_rows[scope]}), key=f"confusion_{scope}",
+                            config=charts.PLOT_CONFIG)
 st.plotly_chart(charts.errors_by_hospital(hospitals), key="errors", config=charts.PLOT_CONFIG)
 
 st.subheader("Tables", divider="gray")
