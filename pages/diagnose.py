@@ -32,7 +32,11 @@ if done:
     model_name = None
     if run["mode"] == "local":
         model_name = c.selectbox("Hospital's model", list(run["data_summary"]["hospitals"]), key="diagnose_model")
-    loaded = data.run_model(run, checkpoint, model_name)
+    try:
+        loaded = data.run_model(run, checkpoint, model_name)
+    except FedXrayError as exc:
+        st.error(f"Cannot load this run's model: {exc}", icon=":material/error:")
+        st.stop()
 else:
     try:
         loaded = diagnose_view.shipped_model()
