@@ -68,12 +68,13 @@ if not has_dp:
 else:
     epsilon = privacy_report.epsilon_frame(snapshot)
     final = privacy_report.final_epsilon(snapshot)
-    cols = st.columns([1.6, 1, 1, 1])
-    cols[0].metric("Mode", dp["mode"], border=True)
-    cols[1].metric("Epsilon, largest hospital", "–" if math.isnan(final) else f"{final:.2f}", border=True,
+    st.markdown(f"This run trained with **{dp['mode']}**" + (f", target epsilon {dp['target_epsilon']:g}"
+                                                            if dp["target_epsilon"] else "") + ".")
+    cols = st.columns(3)
+    cols[0].metric("Epsilon, largest hospital", "–" if math.isnan(final) else f"{final:.2f}", border=True,
                    help=EXPLAIN["epsilon"])
-    cols[2].metric("Delta", f"{dp['delta']:g}", border=True, help=EXPLAIN["delta"])
-    cols[3].metric("Clipping norm C", f"{dp['clip_norm']:g}", border=True, help=EXPLAIN["clip"])
+    cols[1].metric("Delta", f"{dp['delta']:g}", border=True, help=EXPLAIN["delta"])
+    cols[2].metric("Clipping norm C", f"{dp['clip_norm']:g}", border=True, help=EXPLAIN["clip"])
     st.markdown("\n".join(f"- {EXPLAIN[k]}" for k in ("epsilon", "delta", "clip")))
     if not epsilon.empty:
         st.plotly_chart(charts.epsilon_by_round(epsilon, dp["target_epsilon"]), key="epsilon",
