@@ -19,8 +19,6 @@ from dashboard.theme import (CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_MET
 # No mode bar: less to draw on every page switch; zoom and hover still work.
 PLOT_CONFIG = {"displayModeBar": False}
 HEATMAP_METRICS = ("accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg")
-# Red for poor, green for good, readable in both themes (text is auto-contrasted by Plotly).
-RATE_SCALE = [[0.0, "#B2182B"], [0.5, "#F4D35E"], [0.75, "#A6D96A"], [1.0, "#1A9850"]]
 
 
 def dot_label(scope: str) -> str:
@@ -113,52 +111,6 @@ def metric_grid(frame: pd.DataFrame, metrics: tuple[str, ...], columns: int = 3,
     return fig
 
 
-def fairness_heatmap(rows: dict[str, dict]) -> go.Figure:
-    """Hospitals x metrics of one round, values written in the cells (the original Figure 2).
-
-    Parameters
-    ----------
-    rows : dict of scope to metrics
-        Each hospital's metrics on its own test set; a 'global' entry adds a reference row.
-    """
-    scopes = list(rows)
-    z = [[_nan_none(rows[s].get(m)) for m in HEATMAP_METRICS] for s in scopes]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[METRIC_LABELS[m] for m in HEATMAP_METRICS], y=[dot_label(s) for s in scopes],
-        zmin=0, zmax=1, colorscale=RATE_SCALE, texttemplate="%{z:.3f}", textfont=dict(size=14),
-        hovertemplate="%{y}<br>%{x}: %{z:.4f}<extra></extra>", xgap=3, ygap=3,
-        colorbar=dict(thickness=12, len=0.9)))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(side="top")
-    return _layout(fig, 70 + 52 * len(scopes))
-
-
-def confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.Figure:
-    """One 2x2 matrix per scope (rows actual, columns predicted), each tinted in its scope's colour.
-
-    Parameters
-    ----------
-    rows : dict of scope to metrics
-        tn, fp, fn, tp of each scope (global and each hospital).
-    """
-    scopes = list(rows)
-    fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
-                        horizontal_spacing=0.05, shared_yaxes=True)
-    for i, scope in enumerate(scopes, start=1):
-        m = rows[scope]
-        cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
-        total = sum(sum(r) for r in cells) or 1
-        text = [[f"{v}<br>{name} {v / total:.0%}" for v, name in zip(r, names)]
-                for r, names in zip(cells, (("TN", "FP"), ("FN", "TP")))]
-        fig.add_heatmap(z=cells, x=["pred NORMAL", "pred PNEUMONIA"], y=["NORMAL", "PNEUMONIA"], text=text,
-                        texttemplate="%{text}", textfont=dict(size=13), showscale=False, xgap=3, ygap=3,
-                        colorscale=[[0, "rgba(128,128,128,0.08)"], [1, hospital_color(scope)]],
-                        hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>", row=1, col=i)
-    fig.update_yaxes(autorange="reversed")
-    fig.update_yaxes(title="actual", row=1, col=1)
-    return _layout(fig, height, top=36)
-
-
 def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:
     """False negatives (missed pneumonia, solid) and false positives (hatched) per hospital."""
     names = list(rows)
@@ -207,3 +159,219 @@ def compare_runs(frames: dict[str, pd.DataFrame], metric: str) -> go.Figure:
 
 def _nan_none(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+# Worse than the global model: orange-red; the same: near white; better: blue. A diverging
+# scale without green, so red/green colour blindness does not hide the sign.
+DIFFERENCE_SCALE = [[0.0, "#B2182B"], [0.25, "#EF8A62"], [0.5, "#F7F7F7"], [0.75, "#67A9CF"], [1.0, "#2166AC"]]
+# Smallest half-range of the difference scale: below it, noise-sized gaps would look vivid.
+MIN_DIFFERENCE_RANGE = 0.02
+
+
+def fairness_difference_heatmap(rows: dict[str, dict], reference: str = "global") -> go.Figure:
+    """Hospitals x metrics, each tile coloured by its difference from the reference row.
+
+    The values sit close together (0.81-0.96 for a good model), so a 0-1 scale paints
+    them one colour; centring on the global model's figure and fitting the range to the
+    largest gap makes the differences between hospitals the thing the colours show.
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        Each hospital's metrics on its own test set, and the ``reference`` scope's.
+    reference : str
+        The scope every tile is compared with; without it, the hospitals' mean.
+    """
+    from dashboard.contrast import interpolate, text_color
+
+    scopes = list(rows)
+    values = [[_nan_none(rows[s].get(m)) for m in HEATMAP_METRICS] for s in scopes]
+    centre = []
+    for j in range(len(HEATMAP_METRICS)):
+        if reference in rows and values[scopes.index(reference)][j] is not None:
+            centre.append(values[scopes.index(reference)][j])
+        else:
+            present = [row[j] for row in values if row[j] is not None]
+            centre.append(sum(present) / len(present) if present else None)
+    diff = [[None if v is None or c is None else v - c for v, c in zip(row, centre)] for row in values]
+    spread = max([abs(d) for row in diff for d in row if d is not None] + [MIN_DIFFERENCE_RANGE])
+    labels = [METRIC_LABELS[m] for m in HEATMAP_METRICS]
+    ticks = [dot_label(s) for s in scopes]
+    fig = go.Figure(go.Heatmap(
+        z=diff, x=labels, y=ticks, zmin=-spread, zmax=spread, colorscale=DIFFERENCE_SCALE, xgap=3, ygap=3,
+        customdata=[[("n/a" if v is None else f"{v:.4f}") for v in row] for row in values],
+        hovertemplate="%{y}<br>%{x}: %{customdata} (%{z:+.3f} vs " + scope_label(reference) + ")<extra></extra>",
+        colorbar=dict(thickness=12, len=0.9, title=dict(text="vs global", side="right"), tickformat="+.2f")))
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            d = diff[i][j]
+            tile = "#F7F7F7" if d is None else interpolate(DIFFERENCE_SCALE, (d + spread) / (2 * spread))
+            fig.add_annotation(x=labels[j], y=ticks[i], showarrow=False, font=dict(size=13, color=text_color(tile)),
+                               text="n/a" if value is None else f"{value:.3f}")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(side="top")
+    return _layout(fig, 70 + 52 * len(scopes))
+
+
+def readable_confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.Figure:
+    """One 2x2 matrix per scope (rows actual, columns predicted), tinted in its scope's colour.
+
+    Tiles are opaque (a light tint of the scope's colour up to the colour itself) and
+    each number is written in black or white by the tile's luminance, so every count
+    stays readable on the light and the dark theme.
+    """
+    from dashboard.contrast import interpolate, text_color
+
+    scopes = list(rows)
+    fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
+                        horizontal_spacing=0.05, shared_yaxes=True)
+    columns, actual = ["predicted<br>NORMAL", "predicted<br>PNEUMONIA"], ["NORMAL", "PNEUMONIA"]
+    for i, scope in enumerate(scopes, start=1):
+        m = rows[scope]
+        cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+        top = max(max(r) for r in cells) or 1
+        total = sum(sum(r) for r in cells) or 1
+        scale = [[0.0, "#F2F2F2"], [1.0, hospital_color(scope)]]
+        fig.add_heatmap(z=cells, x=columns, y=actual, showscale=False, xgap=3, ygap=3, zmin=0, zmax=top,
+                        colorscale=scale, hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>", row=1, col=i)
+        for r, names in enumerate((("TN", "FP"), ("FN", "TP"))):
+            for c, name in enumerate(names):
+                tile = interpolate(scale, cells[r][c] / top)
+                fig.add_annotation(x=columns[c], y=actual[r], xref=f"x{i if i > 1 else ''}",
+                                   yref=f"y{i if i > 1 else ''}", showarrow=False,
+                                   font=dict(size=13, color=text_color(tile)),
+                                   text=f"<b>{cells[r][c]}</b><br>{name} {cells[r][c] / total:.0%}")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(title="actual", row=1, col=1)
+    fig.update_xaxes(tickangle=0, tickfont=dict(size=11))
+    return _layout(fig, height, top=36)
+
+
+def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
+    """The ROC curve of each scope, with its operating point at the decision threshold.
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        Each scope's metrics of one round, with the ROC points of
+        :func:`fedcore.metrics.roc_points`; scopes without them are left out.
+    threshold : float
+        The run's decision threshold: the operating point is (1 - specificity, sensitivity).
+    """
+    from fedcore.metrics import roc_curve_of
+
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=GLOBAL_COLOR, dash="dot", width=1),
+                    name="chance", hoverinfo="skip")
+    for scope in _ordered(rows):
+        m = rows[scope]
+        thresholds, fpr, tpr = roc_curve_of(m)
+        if not thresholds.size:
+            continue
+        color, label = hospital_color(scope), scope_label(scope)
+        auroc = m.get("auroc")
+        name = f"{label} (AUROC {auroc:.3f})" if auroc is not None and not math.isnan(auroc) else label
+        fig.add_scatter(x=fpr, y=tpr, mode="lines", name=name, legendgroup=scope,
+                        line=dict(color=color, width=3.5 if scope == "global" else 2.2, shape="linear"),
+                        customdata=thresholds, hovertemplate=f"{label}<br>threshold %{{customdata:g}}<br>"
+                        "FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>")
+        spec, sens = m.get("specificity"), m.get("sensitivity")
+        if spec is not None and sens is not None and not (math.isnan(spec) or math.isnan(sens)):
+            fig.add_scatter(x=[1 - spec], y=[sens], mode="markers", legendgroup=scope, showlegend=False,
+                            marker=dict(color=color, size=12, symbol="circle", line=dict(color="white", width=2)),
+                            hovertemplate=f"{label} at threshold {threshold:g}<br>sensitivity {sens:.3f}, "
+                            f"specificity {spec:.3f}<extra></extra>")
+    fig.update_xaxes(title="false-positive rate (1 - specificity)", range=[-0.01, 1.01], constrain="domain")
+    fig.update_yaxes(title="true-positive rate (sensitivity)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
+    fig = _layout(fig, 520, showlegend=True)
+    # Below the square plot, so a narrow screen keeps the whole width for the curves.
+    fig.update_layout(legend=dict(orientation="h", x=0, y=-0.16, yanchor="top"), margin=dict(b=90))
+    return fig
+
+
+def epsilon_by_round(frame: pd.DataFrame, target: float | None = None) -> go.Figure:
+    """Cumulative epsilon of each hospital after each round, in the hospitals' colours.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        :func:`fedcore.privacy.report.epsilon_frame` (round, hospital, epsilon).
+    target : float, optional
+        The run's target epsilon, drawn as a dotted line.
+    """
+    fig = go.Figure()
+    for hospital, rows in frame.groupby("hospital", sort=True):
+        fig.add_scatter(x=rows["round"], y=rows["epsilon"], mode="lines+markers", name=scope_label(hospital),
+                        line=dict(color=hospital_color(hospital), width=2.5),
+                        hovertemplate=f"{scope_label(hospital)}<br>round %{{x}}: epsilon %{{y:.2f}}<extra></extra>")
+    if target:
+        fig.add_hline(y=target, line=dict(color=GLOBAL_COLOR, dash="dot"), annotation_text=f"target {target:g}",
+                      annotation_position="top left")
+    fig.update_xaxes(title="round", dtick=1)
+    fig.update_yaxes(title="epsilon spent so far", rangemode="tozero")
+    return _layout(fig, 320, showlegend=True)
+
+
+def bytes_by_hospital(totals: dict[str, float], rounds: int) -> go.Figure:
+    """One bar per hospital: everything it sent over the run, in MB, labelled on the bar's end.
+
+    Parameters
+    ----------
+    totals : dict of hospital to bytes
+    rounds : int
+        Rounds the totals cover (for the hover text).
+    """
+    names = list(totals)
+    fig = go.Figure(go.Bar(
+        y=[dot_label(h) for h in names], x=[totals[h] / 1e6 for h in names], orientation="h",
+        marker=dict(color=[hospital_color(h) for h in names]),
+        text=[f"{totals[h] / 1e6:.2f} MB" for h in names], textposition="outside", cliponaxis=False,
+        hovertemplate="%{y}: %{x:.2f} MB in " + str(rounds) + " rounds<extra></extra>"))
+    fig.update_xaxes(title="MB sent to the server (model weights only)", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    fig = _layout(fig, 60 + 48 * len(names))
+    fig.update_layout(margin=dict(r=70))  # room for the MB labels outside the bars
+    return fig
+
+
+def audit_bars(audits: dict[str, pd.DataFrame]) -> go.Figure:
+    """Attack AUROC per hospital for one or two runs (e.g. with and without DP), chance at 0.5.
+
+    Parameters
+    ----------
+    audits : dict of label to frame
+        Each run's latest audit (hospital, auroc, advantage). The first run's bars are
+        solid, the second's hatched, both in the hospitals' colours.
+    """
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(audits.items()):
+        pattern = dict(shape="/" if i else "", fgcolor="white", fillmode="overlay")
+        fig.add_bar(x=[dot_label(h) for h in rows["hospital"]], y=rows["auroc"], name=label,
+                    marker=dict(color=[hospital_color(h) for h in rows["hospital"]], pattern=pattern,
+                                opacity=0.65 if i else 1.0),
+                    text=[f"{v:.3f}" for v in rows["auroc"]], textposition="outside",
+                    customdata=rows["advantage"],
+                    hovertemplate=f"{label}<br>%{{x}}: attack AUROC %{{y:.3f}}, advantage %{{customdata:.3f}}"
+                                  "<extra></extra>")
+    fig.add_hline(y=0.5, line=dict(color=GLOBAL_COLOR, dash="dot"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title="attack AUROC (dotted: 0.5, chance)", range=[0.4, max(0.75, max((r["auroc"].max() for r in audits.values()),
+                                                                     default=0.5) + 0.05)])
+    return _layout(fig, 340, showlegend=True)
+
+
+def twin_curves(curves: dict[str, pd.DataFrame], metric: str = "auroc") -> go.Figure:
+    """The global model's metric by round for a DP run and its no-DP twin (solid and dashed).
+
+    Parameters
+    ----------
+    curves : dict of label to frame
+        Each run's global rows (round and the metric's column); the first is drawn solid.
+    """
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(curves.items()):
+        fig.add_scatter(x=rows["round"], y=rows[metric], name=label, mode="lines+markers",
+                        line=dict(color=RUN_COLORS[i], width=2.5, dash="dash" if i else "solid"))
+    fig.update_xaxes(title="round", dtick=1)
+    fig.update_yaxes(title=f"global {METRIC_LABELS.get(metric, metric)}", range=[0.4, 1.0])
+    return _layout(fig, 300, showlegend=True)

@@ -1,8 +1,9 @@
-"""Pictures for the Diagnose page: the model's input enlarged, and a Grad-CAM overlay. NumPy only."""
+"""Pictures for the Diagnose page: the model's input enlarged, the crop it sees, Grad-CAM on the radiograph."""
 
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 # A perceptually ordered ramp (dark blue -> teal -> yellow -> red) for "where the model looked".
 _RAMP = np.array([[48, 18, 59], [40, 120, 200], [30, 190, 160], [250, 220, 60], [230, 60, 30]], dtype=np.float32)
@@ -30,23 +31,58 @@ def colorize(heatmap: np.ndarray) -> np.ndarray:
     return (_RAMP[low] * (1 - frac) + _RAMP[high] * frac).astype(np.uint8)
 
 
-def grad_cam_overlay(image: np.ndarray, heatmap: np.ndarray, side: int = 336, strength: float = 0.55) -> np.ndarray:
-    """The X-ray in gray with the heat map blended on top where the model looked.
+def crop_box(height: int, width: int) -> tuple[int, int, int]:
+    """(top, left, side) of the central square the model sees, as fedcore.images crops it."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
+def outline_crop(image: np.ndarray, color=(250, 220, 60)) -> np.ndarray:
+    """The whole radiograph in gray, with the square the model sees outlined.
 
     Parameters
     ----------
-    image : np.ndarray of uint8, shape (s, s)
-    heatmap : np.ndarray of float, shape (s, s), values 0..1
-    side : int
-        Approximate output side in pixels.
-    strength : float
-        Opacity of the heat map where it is strongest; cold areas stay mostly gray.
+    image : np.ndarray of uint8, shape (h, w)
 
     Returns
     -------
-    np.ndarray of uint8, shape (S, S, 3)
+    np.ndarray of uint8, shape (h, w, 3)
     """
-    gray = np.repeat(image[..., None].astype(np.float32), 3, axis=2)
-    alpha = (strength * np.clip(heatmap, 0.0, 1.0) ** 0.8)[..., None]
-    blended = gray * (1 - alpha) + colorize(heatmap).astype(np.float32) * alpha
-    return enlarge(np.clip(blended, 0, 255).astype(np.uint8), side)
+    out = np.repeat(image[..., None], 3, axis=2).copy()
+    top, left, side = crop_box(*image.shape)
+    if side == max(image.shape):
+        return out  # already square: the model sees all of it
+    line = max(2, side // 150)
+    edges = np.zeros(image.shape, dtype=bool)
+    edges[top:top + side, left:left + line] = edges[top:top + side, left + side - line:left + side] = True
+    edges[top:top + line, left:left + side] = edges[top + side - line:top + side, left:left + side] = True
+    out[edges] = color
+    return out
+
+
+def cam_on_radiograph(image: np.ndarray, heatmap: np.ndarray, strength: float = 0.5) -> np.ndarray:
+    """Grad-CAM mapped back onto the radiograph itself, through the model's center crop.
+
+    Parameters
+    ----------
+    image : np.ndarray of uint8, shape (h, w)
+        The radiograph as displayed (any size and aspect ratio).
+    heatmap : np.ndarray of float, shape (s, s), values 0..1
+        Grad-CAM on the model's s x s input, which is the central square of ``image``.
+    strength : float
+        Opacity of the heat map where it is strongest.
+
+    Returns
+    -------
+    np.ndarray of uint8, shape (side, side, 3)
+        The central square of ``image`` at its displayed resolution, heat map blended on.
+    """
+    top, left, side = crop_box(*image.shape)
+    square = image[top:top + side, left:left + side].astype(np.float32)
+    cam = np.asarray(Image.fromarray(np.clip(heatmap, 0, 1).astype(np.float32), mode="F")
+                     .resize((side, side), Image.Resampling.BICUBIC))
+    cam = np.clip(cam, 0.0, 1.0)
+    gray = np.repeat(square[..., None], 3, axis=2)
+    alpha = (strength * cam ** 0.8)[..., None]
+    blended = gray * (1 - alpha) + colorize(cam).astype(np.float32) * alpha
+    return np.clip(blended, 0, 255).astype(np.uint8)

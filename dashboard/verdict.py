@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dashboard.theme import scope_label
+
 # A federation is called fair here when the global model serves every hospital about
 # equally: these are the bars the dashboard states next to the measured values.
 MAX_FNR_GAP = 0.05
@@ -57,7 +59,7 @@ def fairness_checks(fairness: dict, global_accuracy: float) -> list[Check]:
               _at_most(fairness["fnr_gap"], MAX_FNR_GAP)),
         Check("Accuracy spread between hospitals", fairness["accuracy_spread"], f"<= {MAX_ACCURACY_SPREAD:.2f}",
               _at_most(fairness["accuracy_spread"], MAX_ACCURACY_SPREAD)),
-        Check(f"Worst hospital ({fairness['worst_hospital']}) accuracy", worst,
+        Check(f"Worst hospital ({scope_label(fairness['worst_hospital'])}) accuracy", worst,
               f">= global - {WORST_BELOW_GLOBAL:.2f} = {floor:.3f}", None if _nan(worst) or _nan(floor) else worst >= floor),
     ]
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from fedcore.config import RunConfig
 from fedcore.data import HospitalData, Split, to_model_input
-from fedcore.metrics import binary_metrics
+from fedcore.metrics import binary_metrics, roc_points
 from fedcore.model import BuiltModel, predict_pneumonia
 from fedcore.payload import FitOutcome
 
@@ -134,7 +134,8 @@ class Hospital:
             self._eval_inputs[split] = to_model_input(data.images)
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._eval_inputs[split])
-        return binary_metrics(data.labels, scores, self.config.threshold, f"{self.name} ({split} set)")
+        return binary_metrics(data.labels, scores, self.config.threshold, f"{self.name} ({split} set)") | roc_points(
+            data.labels, scores)
 
 
 def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:

@@ -5,18 +5,24 @@ A research demo, not a medical device: the output says so wherever it is shown.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from fedcore.config import RunConfig
-from fedcore.data import CLASSES, to_model_input
+from fedcore.data import ASSETS, CLASSES, SAMPLES_DIR, to_model_input
 from fedcore.errors import FedXrayError
 from fedcore.images import MAX_UPLOAD_BYTES, decode_image
 from fedcore.model import BuiltModel, build_model
 from fedcore.store import RunStore
 
 DISCLAIMER = "Research demo, not a medical device: not for clinical decisions."
+# The default federation's best checkpoint, shipped so that Diagnose works before anyone
+# trains (made by scripts/make_demo_model.py; its provenance sits beside it as .json).
+SHIPPED_MODEL = ASSETS / "model" / "default_cnn.npz"
+SHIPPED_RUN_ID = "shipped"
 
 
 @dataclass
@@ -30,6 +36,7 @@ class LoadedModel:
     checkpoint: str
     model_name: str
     test_metrics: dict
+    provenance: dict | None = None
 
 
 @dataclass
@@ -127,3 +134,87 @@ def grad_cam(built: BuiltModel, x: np.ndarray, class_index: int = 1) -> np.ndarr
     size = x.shape[1]
     cam = tf.image.resize(cam[..., None], (size, size), method="bilinear")[..., 0].numpy()
     return np.clip(cam, 0.0, 1.0)
+
+
+def load_shipped_model(path: Path = SHIPPED_MODEL) -> LoadedModel:
+    """The checkpoint shipped with the project: the default federation's best round.
+
+    Parameters
+    ----------
+    path : Path
+        The weights (``w00``, ``w01``, ... in model order); the provenance is the same
+        path with ``.json``: command, seed, config, round, global test metrics, date, git commit.
+
+    Raises
+    ------
+    FedXrayError
+        When the files are missing or do not fit the model their config names.
+    """
+    meta_path = path.with_suffix(".json")
+    if not path.exists() or not meta_path.exists():
+        raise FedXrayError(f"the shipped model {path} is missing: run `python scripts/make_demo_model.py` "
+                           "or train a run")
+    provenance = json.loads(meta_path.read_text())
+    config = RunConfig.from_dict({**provenance["config"], "weights": "random"})
+    with np.load(path) as archive:
+        weights = [archive[k] for k in sorted(archive.files)]
+    built = build_model(config)
+    try:
+        built.model.set_weights(weights)
+    except ValueError as exc:
+        raise FedXrayError(f"the shipped model {path} does not fit its config ({exc}): "
+                           "run `python scripts/make_demo_model.py` again") from exc
+    return LoadedModel(built, config, SHIPPED_RUN_ID, provenance["round"], provenance["checkpoint"], "global",
+                       provenance["global_test"], provenance)
+
+
+@dataclass
+class SampleScore:
+    """One shipped sample radiograph through a model."""
+
+    name: str
+    truth: str
+    probability: float
+    label: str
+
+    @property
+    def correct(self) -> bool:
+        """Whether the call matches the radiograph's folder label."""
+        return self.truth == self.label
+
+
+def score_samples(loaded: LoadedModel, folder: Path = SAMPLES_DIR) -> list[SampleScore]:
+    """Score every sample radiograph (``folder/LABEL/*.jpeg``) in one batch.
+
+    The samples' twins are held out of the embedded training data, so this is a small
+    test on images the model never saw. No Grad-CAM: only the calls.
+    """
+    paths = sorted(folder.glob("*/*.jpeg"))
+    if not paths:
+        return []
+    size = loaded.config.input_size
+    x = to_model_input(np.stack([decode_image(p.read_bytes(), size, str(p)) for p in paths]))
+    probabilities = np.asarray(loaded.built.model(x, training=False))[:, 1]
+    return [SampleScore(p.name, p.parent.name, float(q), CLASSES[int(q >= loaded.config.threshold)])
+            for p, q in zip(paths, probabilities)]
+
+
+def radiograph_for_display(data: bytes, max_side: int = 640, name: str = "image") -> np.ndarray:
+    """The upload as the user sees it, grayscale uint8, its longer side at most ``max_side``.
+
+    Kept at the original aspect ratio (no center crop), so the page can show the whole
+    radiograph beside what the model saw.
+
+    Raises
+    ------
+    FedXrayError
+        For bytes that are not a readable image (see fedcore.images.decode_image).
+    """
+    from PIL import Image
+
+    from fedcore.images import _decode_dicom, _decode_pil, is_dicom
+
+    pixels = _decode_dicom(data, name) if is_dicom(data) else _decode_pil(data, max_side, name)
+    image = Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return np.asarray(image)

@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from fedcore.errors import FedXrayError
+from fedcore.metrics import ROC_PREFIX
 
 # The original design's published figures (its own 624 / 208-image test sets).
 PUBLISHED_GLOBAL = {"loss": 0.402, "accuracy": 0.824}
@@ -25,8 +26,15 @@ TABLE_COLUMNS = {
 
 
 def metrics_frame(snapshot: dict) -> pd.DataFrame:
-    """Every (round, scope) row of a snapshot as a frame with one column per metric."""
-    frame = pd.DataFrame(snapshot["metrics"])
+    """Every (round, scope) row of a snapshot as a frame with one column per scalar metric.
+
+    The ROC points stored with each scope (``roc_*``, see fedcore.metrics.roc_points) are
+    left out, as is any value that is not a number or a name: they belong to a curve, not
+    to a per-round table.
+    """
+    rows = [{k: v for k, v in m.items() if not k.startswith(ROC_PREFIX) and isinstance(v, (int, float, str))}
+            for m in snapshot["metrics"]]
+    frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=["round", "scope", *TABLE_COLUMNS])
     return frame

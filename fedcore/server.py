@@ -12,7 +12,7 @@ import numpy as np
 
 from fedcore.payload import FitOutcome
 from fedcore.data import Split, to_model_input
-from fedcore.metrics import binary_metrics
+from fedcore.metrics import binary_metrics, roc_points
 from fedcore.model import BuiltModel, predict_pneumonia
 from fedcore.strategy import Strategy
 
@@ -50,4 +50,5 @@ class Server:
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._x_test)
         return binary_metrics(self.global_test.labels, scores, self.threshold,
-                              "the global model on the global test set")
+                              "the global model on the global test set") | roc_points(
+            self.global_test.labels, scores)

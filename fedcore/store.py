@@ -239,9 +239,12 @@ class RunStore:
     def event(self, run_id: str, kind: str, message: str, server_round: int | None = None,
               level: str = "info", data: dict | None = None) -> None:
         """Append to the run's event log (round start, hospital failed, stop, ...)."""
+        now = time.time()
         with self._write() as db:
             db.execute("INSERT INTO events (run_id, time, round, level, kind, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (run_id, time.time(), server_round, level, kind, _text(message), _dumps(data) if data else None))
+                       (run_id, now, server_round, level, kind, _text(message), _dumps(data) if data else None))
+            # An event changes the run's snapshot: readers cache it under this stamp.
+            db.execute("UPDATE runs SET updated=? WHERE id=?", (now, run_id))
 
     def delete_run(self, run_id: str) -> None:
         """Remove a run, its metrics, events and checkpoints."""

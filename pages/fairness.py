@@ -5,15 +5,16 @@ import math
 import streamlit as st
 
 from dashboard import charts, data, verdict
-from dashboard.theme import FAIL_COLOR, PASS_COLOR
+from dashboard.first_open import offer_default_run
+from dashboard.theme import FAIL_COLOR, PASS_COLOR, scope_label
 from fedcore import report
 
 st.title("Fairness and bias")
 done = [r for r in data.runs() if r["rounds_done"]]
 if not done:
-    st.info("No run has completed a round yet: the heatmap, confusion matrices and verdict appear once one has.",
-            icon=":material/info:")
-    st.page_link("pages/train.py", label="Start a run on the Train page", icon=":material/model_training:")
+    offer_default_run("Does the global model serve every hospital equally well? Once a run has completed a round, "
+                      "this page shows a pass/fail verdict with its bars, each hospital's metrics beside the "
+                      "global model's, their ROC curves, and where the errors are.", key="fairness_first_run")
     st.stop()
 
 left, right = st.columns([3, 1])
@@ -47,15 +48,30 @@ for col, check in zip(st.columns(len(checks)), checks):
 
 st.subheader("Hospitals × metrics", divider="gray")
 st.caption("The global model on each hospital's own test set (the original design's Figure 2); the global row "
-           "is the global test set, for reference.")
+           "is the global test set. Colours show each figure's difference from the global model's: blue better, "
+           "red worse, white the same; the scale is fitted to the largest gap.")
 heat_rows = dict(hospitals)
 if "global" in rows:
     heat_rows["global"] = rows["global"]
-st.plotly_chart(charts.fairness_heatmap(heat_rows), key="heatmap", config=charts.PLOT_CONFIG)
+st.plotly_chart(charts.fairness_difference_heatmap(heat_rows), key="heatmap", config=charts.PLOT_CONFIG)
+
+st.subheader("ROC curves", divider="gray")
+roc_rows = ({"global": rows["global"]} if "global" in rows else {}) | hospitals
+if any(k.startswith("roc_") for m in roc_rows.values() for k in m):
+    st.caption(f"Every threshold's trade-off between missed pneumonia and false alarms; the dot is where the "
+               f"model works, at the run's threshold {run['config']['threshold']:g}.")
+    st.plotly_chart(charts.roc_curves(roc_rows, run["config"]["threshold"]), key="roc", config=charts.PLOT_CONFIG)
+else:
+    st.info("This run was recorded before ROC curves were kept: train a new run to see them.",
+            icon=":material/info:")
 
 st.subheader("Where the errors are", divider="gray")
-matrices = ({"global": rows["global"]} if "global" in rows else {}) | hospitals
-st.plotly_chart(charts.confusion_matrices(matrices), key="confusion", config=charts.PLOT_CONFIG)
+# One chart per scope, two to a row: wide enough for every count, and stacked on a narrow screen.
+scopes = list(roc_rows)
+for pair in (scopes[i:i + 2] for i in range(0, len(scopes), 2)):
+    for column, scope in zip(st.columns(2), pair):
+        column.plotly_chart(charts.readable_confusion_matrices({scope: roc_rows[scope]}), key=f"confusion_{scope}",
+                            config=charts.PLOT_CONFIG)
 st.plotly_chart(charts.errors_by_hospital(hospitals), key="errors", config=charts.PLOT_CONFIG)
 
 st.subheader("Tables", divider="gray")
@@ -64,7 +80,8 @@ st.dataframe(t1, column_config={c: st.column_config.NumberColumn(format="%.4f") 
 st.caption(f"Original design, published: loss {report.PUBLISHED_GLOBAL['loss']}, accuracy "
            f"{report.PUBLISHED_GLOBAL['accuracy']} (its precision and recall averaged both classes).")
 st.markdown(f"**Table 2.** Per hospital, on each hospital's own test set, round {server_round}")
-t2_shown = t2.assign(**{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]})
+t2_shown = t2.rename(index=scope_label).assign(
+    **{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]})
 st.dataframe(t2_shown, column_config={c: st.column_config.NumberColumn(format="%.4f")
                                       for c in [*t2.columns[:8], "Published accuracy"]})
 downloads = st.container(horizontal=True)

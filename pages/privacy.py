@@ -1,133 +1,186 @@
-"""Privacy: the epsilon each hospital has spent, what it sent, what an attacker could learn, and the cost.
+"""Privacy: the budget each hospital spent, the run beside its no-DP twin, the membership audit, what left each hospital.
 
-Layout only: the figures come from the run store through fedcore.privacy.report; this
-page trains nothing and imports no TensorFlow. Runs alone with
-``streamlit run pages/privacy.py``; the dashboard's router adds it as a page and may
-choose the run through ``st.session_state['run_id']``.
+Layout only: figures come from the run store through fedcore.privacy.report and
+dashboard.privacy_view; training and the audit run in child processes, and this page
+imports no TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
+import time
+from pathlib import Path
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+from dashboard import charts, data, privacy_view
+from dashboard.first_open import offer_default_run
+from dashboard.theme import scope_label
+from fedcore import launch
 from fedcore.privacy import report as privacy_report
-from fedcore.store import RunStore, default_home
+from fedcore.config import RunConfig
+from fedcore.errors import FedXrayError
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "privacy.md"
+EXPLAIN = {
+    "epsilon": "**Epsilon** bounds how much any one protected record (a training image, or a whole hospital) can "
+               "change what leaves the hospital: the smaller, the less anyone can tell whether it was used. "
+               "Below about 1 is strong, 8 is a common practical choice.",
+    "delta": "**Delta** is the small chance that the epsilon bound does not hold at all; it is kept far below "
+             "one over the number of images at the smallest hospital.",
+    "clip": "**The clipping norm C** caps how far one image (patient-level) or one hospital's update "
+            "(hospital-level) can move the model, so that noise of a known size can hide it.",
+}
 
 
-RUN_KEY = "run_id"  # the dashboard's session key for the run the user last picked
-
-
-@st.cache_resource
-def open_store(home: str) -> RunStore:
-    return RunStore(home)
-
-
-# Cached under the run's (or store's) last update: a finished run is read once.
-@st.cache_data(max_entries=64)
-def load_snapshot(home: str, run_id: str, updated: float) -> dict:
-    return RunStore(home).snapshot(run_id)
-
-
-@st.cache_data(max_entries=8)
-def load_comparisons(home: str, updated: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    store = RunStore(home)
-    return privacy_report.runs_frame(store), privacy_report.latest_audits(store)
+@st.dialog("How FedXray protects privacy (docs/privacy.md)", width="large")
+def show_doc() -> None:
+    st.markdown(DOC.read_text())
 
 
 st.title("Privacy")
-st.caption("What left each hospital, the differential-privacy budget it spent, and what a "
-           "membership-inference attacker can still tell. See docs/privacy.md for what each mode guarantees.")
+intro, doc = st.columns([3, 1], vertical_alignment="center")
+intro.caption("What left each hospital, the differential-privacy budget it spent, the cost in accuracy against "
+              "the same run without privacy, and what a membership-inference attacker can still tell.")
+if doc.button("Read docs/privacy.md", icon=":material/menu_book:", key="privacy_doc", type="tertiary"):
+    show_doc()
 
-home = str(default_home())
-store = open_store(home)
-runs = store.list_runs()
-if not runs:
-    st.info("No runs yet. Start one with `python -m fedcore train --dp patient --dp-target-epsilon 8`.")
+runs = data.runs()
+done = [r for r in runs if r["rounds_done"]]
+if not done:
+    offer_default_run("Once a run has completed a round, this page shows what left each hospital (model weights "
+                      "only, never images), the privacy budget a DP run spent, that run beside the same run without "
+                      "DP, and a membership-inference audit you can start with one click.", key="privacy_first_run")
     st.stop()
 
-ids = [r["id"] for r in runs]
-preferred = st.session_state.get(RUN_KEY)
-labels = {r["id"]: f"{r['id']} · {privacy_report.dp_label(r['config'])} · {r['status']}" for r in runs}
-run_id = st.selectbox("Run", ids, index=ids.index(preferred) if preferred in ids else 0,
-                      format_func=labels.get, key="privacy_run")
-st.session_state[RUN_KEY] = run_id
-run = runs[ids.index(run_id)]
-snapshot = load_snapshot(home, run_id, run["updated"])
+run = data.pick_run(done, key="privacy_run")
+snapshot = data.snapshot(run)
 dp = privacy_report.settings(snapshot)
+has_dp = run["config"].get("dp", "off") != "off"
+hospitals = list(run["data_summary"]["hospitals"]) if run.get("data_summary") else []
+names = {h: scope_label(h) for h in hospitals}
 
 # ---------------------------------------------------------------- budget
-st.header("Privacy budget")
-epsilon = privacy_report.epsilon_frame(snapshot)
-cols = st.columns(4)
-cols[0].metric("Mode", dp["mode"])
-final = privacy_report.final_epsilon(snapshot)
-cols[1].metric("Epsilon (largest hospital)", "-" if math.isnan(final) else f"{final:.2f}")
-cols[2].metric("Delta", "-" if epsilon.empty else f"{dp['delta']:g}")
-cols[3].metric("Clipping norm C", "-" if epsilon.empty else f"{dp['clip_norm']:g}")
-if epsilon.empty:
-    st.info("This run trained without differential privacy: no epsilon to report. Its model weights "
-            "still never contained images or labels (see below), but they can reveal who was trained on.")
+st.subheader("Privacy budget", divider="gray")
+if not has_dp:
+    st.info("This run trained **without differential privacy**: no epsilon or delta apply. Its hospitals still "
+            "sent only model weights (below), but weights can reveal who was trained on: the audit measures how "
+            "much.", icon=":material/lock_open:")
 else:
-    figure = px.line(epsilon, x="round", y="epsilon", color="hospital", markers=True,
-                     labels={"epsilon": "cumulative epsilon"},
-                     title=f"Epsilon per hospital after each round (delta = {dp['delta']:g})")
-    if dp["target_epsilon"]:
-        figure.add_hline(y=dp["target_epsilon"], line_dash="dot", annotation_text="target")
-    st.plotly_chart(figure)
-    with st.expander("DP settings"):
-        st.table({"setting": ["mode", "noise multiplier (sigma)", "clipping norm (C)", "delta", "target epsilon"],
-                  "value": [dp["mode"], f"{dp['noise_multiplier']:g}", f"{dp['clip_norm']:g}", f"{dp['delta']:g}",
-                            "-" if dp["target_epsilon"] is None else f"{dp['target_epsilon']:g}"]})
-        if dp["hospitals"]:
-            st.caption("Per hospital (patient-level DP): sampling rate q = batch / images; with a target "
-                       "epsilon each hospital solves its own sigma.")
-            per_hospital = pd.DataFrame(dp["hospitals"]).T
-            per_hospital["epsilon now"] = epsilon.groupby("hospital")["epsilon"].last()
-            st.dataframe(per_hospital)
+    epsilon = privacy_report.epsilon_frame(snapshot)
+    final = privacy_report.final_epsilon(snapshot)
+    st.markdown(f"This run trained with **{dp['mode']}**" + (f", target epsilon {dp['target_epsilon']:g}"
+                                                            if dp["target_epsilon"] else "") + ".")
+    cols = st.columns(3)
+    cols[0].metric("Epsilon, largest hospital", "–" if math.isnan(final) else f"{final:.2f}", border=True,
+                   help=EXPLAIN["epsilon"])
+    cols[1].metric("Delta", f"{dp['delta']:g}", border=True, help=EXPLAIN["delta"])
+    cols[2].metric("Clipping norm C", f"{dp['clip_norm']:g}", border=True, help=EXPLAIN["clip"])
+    st.markdown("\n".join(f"- {EXPLAIN[k]}" for k in ("epsilon", "delta", "clip")))
+    if not epsilon.empty:
+        st.plotly_chart(charts.epsilon_by_round(epsilon, dp["target_epsilon"]), key="epsilon",
+                        config=charts.PLOT_CONFIG)
+    if dp["hospitals"]:
+        per_hospital = privacy_view.noise_table(dp, names)
+        st.caption("Each hospital's noise multiplier (sigma) and sampling rate q = batch / images: with a target "
+                   "epsilon each hospital solves its own sigma, so a small hospital gets more noise.")
+        st.dataframe(per_hospital, column_config={
+            "sampling rate q": st.column_config.NumberColumn(format="%.4f"),
+            "noise multiplier (sigma)": st.column_config.NumberColumn(format="%.3f")})
 
-# ---------------------------------------------------------------- utility
-st.header("Cost in utility")
-runs_table, audits_table = load_comparisons(home, max(r["updated"] for r in runs))
-if runs_table.empty:
-    st.info("No federated run has completed a round yet.")
+# ---------------------------------------------------------------- twin
+st.subheader("With and without differential privacy", divider="gray")
+twin = privacy_view.find_twin(run, runs)
+if twin is None and has_dp:
+    st.markdown("The cost of privacy shows against the **same run without it**: same data split, model, rounds and "
+                "seed, DP off (and the default optimizer's learning rate).")
+    if st.button("Train the no-DP twin", key="privacy_twin", type="primary", icon=":material/compare_arrows:"):
+        try:
+            started = launch.start(RunConfig.from_dict(privacy_view.twin_config(run["config"])), data.store())
+        except FedXrayError as exc:
+            st.error(f"Not started: {exc}", icon=":material/block:")
+        else:
+            st.success(f"Started run {started}, the no-DP twin: it appears here as it trains.",
+                       icon=":material/check_circle:")
+            st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/model_training:")
+elif twin is None:
+    st.caption("No run with the same settings and differential privacy yet: start one on the Train page "
+               "(Advanced → privacy) to compare.")
 else:
-    st.plotly_chart(px.bar(runs_table, x="run", y="auroc", color="dp", hover_data=["epsilon", "accuracy", "rounds"],
-                           title="Global AUROC on the global test set, last round, by run",
-                           labels={"auroc": "global AUROC"}))
-    st.dataframe(runs_table, hide_index=True)
+    rows, curves = privacy_view.side_by_side([run, twin])
+    if rows.empty:
+        st.info(f"The twin, run {twin['id']}, has not completed a round yet.", icon=":material/hourglass_top:")
+    else:
+        st.dataframe(rows, hide_index=True)
+        st.plotly_chart(charts.twin_curves(curves), key="twin", config=charts.PLOT_CONFIG)
 
 # ---------------------------------------------------------------- audit
-st.header("Membership-inference audit")
-audits = privacy_report.audit_frame(snapshot)
-if audits.empty:
-    st.info(f"No audit of this run yet: `python -m fedcore audit {run_id}` runs one.")
+st.subheader("Membership-inference audit", divider="gray")
+st.caption("A loss-threshold attack per hospital: can an attacker holding the model tell the hospital's training "
+           "images from its held-out ones? Attack AUROC 0.5 is a coin toss; 1.0 would expose every member.")
+store = data.store()
+
+
+@st.fragment(run_every=1.0)
+def audit_progress(run_id: str) -> None:
+    """The running audit's progress; when it ends, rerun the page so the new result shows."""
+    job = privacy_view.audit_job(store, run_id)
+    if job is None:
+        return
+    code = job.child.poll()
+    if code is None:
+        elapsed = time.time() - job.started
+        st.progress(min(0.95, elapsed / privacy_view.AUDIT_SECONDS),
+                    text=f"Auditing… {elapsed:.0f} s (loading the model, scoring each hospital's training and "
+                         "held-out images in a separate process)")
+        return
+    if code != 0:
+        st.error(f"The audit failed: {privacy_view.audit_error(job)}", icon=":material/error:")
+        return
+    privacy_view.forget_audit(store, run_id)
+    st.rerun()
+
+
+job = privacy_view.audit_job(store, run["id"])
+# Started in the click's callback, before this rerun draws the button: it shows disabled at once.
+st.button("Run the membership audit", key="privacy_audit", icon=":material/policy:",
+          disabled=job is not None and job.child.poll() is None, on_click=privacy_view.start_audit,
+          args=(store, run["id"]), help="Runs `python -m fedcore audit RUN` in a child process on the run's last "
+                                        "checkpoint; about half a minute")
+if privacy_view.audit_job(store, run["id"]) is not None:
+    audit_progress(run["id"])
+
+audits = {}
+latest = privacy_view.latest_audit(snapshot)
+if not latest.empty:
+    audits[privacy_view.run_label(run)] = latest
+if twin is not None:
+    twin_audit = privacy_view.latest_audit(data.snapshot(twin))
+    if not twin_audit.empty:
+        audits[privacy_view.run_label(twin)] = twin_audit
+if latest.empty:
+    st.info("No audit of this run yet: the button above runs one.", icon=":material/info:")
 else:
-    latest = audits[audits["audit"] == audits["audit"].max()]
-    st.caption(f"Latest audit: round {int(latest['round'].iloc[0])} ({latest['checkpoint'].iloc[0]}). "
-               "Attack AUROC 0.5 means the attacker does no better than a coin toss.")
-    st.dataframe(latest.drop(columns=["audit"]), hide_index=True)
-if not audits_table.empty:
-    audits_table = audits_table.assign(label=audits_table["run"] + " (" + audits_table["dp"] + ")")
-    figure = px.bar(audits_table, x="hospital", y="auroc", color="label", barmode="group",
-                    title="Attack AUROC per hospital, latest audit of each run", labels={"auroc": "attack AUROC"})
-    figure.add_hline(y=0.5, line_dash="dot", annotation_text="chance")
-    st.plotly_chart(figure)
+    st.caption(f"Latest audit of this run: round {int(latest['round'].iloc[0])}, {latest['checkpoint'].iloc[0]} "
+               "checkpoint" + (f"; beside it, the twin's latest audit" if len(audits) > 1 else "") + ".")
+if audits:
+    st.plotly_chart(charts.audit_bars(audits), key="audit", config=charts.PLOT_CONFIG)
 
 # ---------------------------------------------------------------- payload
-st.header("What left each hospital")
+st.subheader("What left each hospital", divider="gray")
 sent = privacy_report.bytes_frame(snapshot)
 if sent.empty:
-    st.info("No round has completed yet.")
+    st.info("No round has completed yet.", icon=":material/info:")
 else:
-    st.metric("Total sent by all hospitals", f"{sent['bytes_sent'].sum() / 1e6:.2f} MB")
-    st.plotly_chart(px.bar(sent, x="round", y="bytes_sent", color="hospital", barmode="group",
-                           labels={"bytes_sent": "bytes sent"}, title="Bytes each hospital sent, per round"))
+    totals = sent.groupby("hospital")["bytes_sent"].sum().to_dict()
+    st.markdown(f"Over **{run['rounds_done']} rounds** the hospitals sent **{sum(totals.values()) / 1e6:.2f} MB** "
+                "in all: model weights and a count of training images, **never an image or a label**.")
+    st.plotly_chart(charts.bytes_by_hospital(totals, run["rounds_done"]), key="bytes", config=charts.PLOT_CONFIG)
     arrays = privacy_report.payload_frame(snapshot)
-    with st.expander(f"The {len(arrays)} arrays of one message: model weights only"):
-        st.caption("Besides these arrays a hospital sends its number of training images and a few scalar "
-                   "figures; the engine refuses any message whose arrays are not the model's weights.")
-        st.dataframe(arrays, hide_index=True)
+    with st.expander("Per round: what each hospital sent"):
+        st.dataframe(privacy_view.sent_per_round(snapshot, names), hide_index=True)
+    if not arrays.empty:
+        with st.expander(f"The {len(arrays)} arrays of one message: the model's weights, nothing else"):
+            st.caption("The engine refuses any message whose arrays are not the model's weights or whose other "
+                       "figures are not plain numbers.")
+            st.dataframe(arrays, hide_index=True)

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import access
 from fedcore import launch, serving
+from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -74,9 +75,8 @@ def test_without_a_password_the_dashboard_opens_directly(store, monkeypatch):
     assert not [w for w in at.text_input if w.label == "Password"]
 
 
-def test_exposed_the_data_field_accepts_only_folders_under_the_data_root(exposed, tmp_path):
-    launch.check_data(str(exposed / "fed"))
-    launch.check_data("embedded")
+def test_exposed_the_data_field_accepts_only_folders_under_the_data_root(exposed, tmp_path, store):
+    serving.check_data_root(str(exposed / "fed"))
     outside = tmp_path / "elsewhere"
     (outside / "HOSPITAL").mkdir(parents=True)
     (outside / "GLOBAL_TEST_DATASET").mkdir()
@@ -85,16 +85,16 @@ def test_exposed_the_data_field_accepts_only_folders_under_the_data_root(exposed
     # a visitor learns nothing about which server paths exist.
     for data in (str(outside), str(tmp_path / "missing"), str(exposed / ".." / "elsewhere"), "/etc"):
         with pytest.raises(FedXrayError, match="served to a network") as caught:
-            launch.check_data(data)
+            launch.start(RunConfig(data=data), store)
         messages.add(str(caught.value))
     assert len(messages) == 1
+    assert store.list_runs() == [], "a refused run leaves nothing in the store"
 
 
-def test_exposed_without_a_data_root_only_the_embedded_data_trains(exposed, monkeypatch):
+def test_exposed_without_a_data_root_only_the_embedded_data_trains(exposed, monkeypatch, store):
     monkeypatch.delenv(serving.DATA_ROOT_ENV)
-    launch.check_data("embedded")
     with pytest.raises(FedXrayError, match="use the embedded data"):
-        launch.check_data(str(exposed / "fed"))
+        launch.start(RunConfig(data=str(exposed / "fed")), store)
 
 
 @pytest.mark.parametrize("page", ["pages/overview.py", "pages/train.py", "pages/fairness.py", "pages/privacy.py",

@@ -77,13 +77,6 @@ def test_pages_other_than_diagnose_do_not_import_tensorflow(tiny_home):
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def test_fairness_shows_verdict_and_tables(tiny_home):
-    at = open_page("pages/fairness.py")
-    text = " ".join(m.value for m in at.markdown)
-    assert "Verdict" in text and ("PASS" in text or "FAIL" in text)
-    assert len(at.get("download_button")) == 2
-
-
 def test_diagnose_a_sample_gives_a_probability(tiny_home):
     at = open_page("pages/diagnose.py")
     assert_clean(at)

@@ -59,9 +59,9 @@ def test_acquisition_shift_changes_other_hospitals_only():
 def test_embedded_federation_layout():
     fed = load_federation(RunConfig())
     assert [h.name for h in fed.hospitals] == ["hospital_1", "hospital_2", "hospital_3"]
-    # Train and val come from the official train/val splits, all of them, once.
-    assert sum(len(h.train) for h in fed.hospitals) == 4708
-    assert sum(len(h.val) for h in fed.hospitals) == 524
+    # Train and val come from the official train/val splits, once, less the 16 samples' twins (held out).
+    assert sum(len(h.train) for h in fed.hospitals) == 4694
+    assert sum(len(h.val) for h in fed.hospitals) == 522
     # Tests: the 624 official test images in three stratified parts of 208.
     assert [len(h.test) for h in fed.hospitals] == [208, 208, 208]
     assert len(fed.global_test) == 624

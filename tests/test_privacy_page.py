@@ -1,4 +1,4 @@
-"""The Privacy page renders from the run store alone: empty, and with runs with and without DP."""
+"""The Privacy page renders from the run store alone: empty, with runs with and without DP, its twin and its audit."""
 
 from __future__ import annotations
 
@@ -7,30 +7,35 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from dashboard.privacy_view import twin_config
 from fedcore.privacy import audit
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 
 PAGE = Path(__file__).resolve().parent.parent / "pages" / "privacy.py"
 
 
 def render() -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    # Through the router: the page links to the Train page, which only exists there.
+    at = AppTest.from_file(str(PAGE.parent.parent / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/privacy.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
-def add_run(store, dp: str, aurocs: list[float], audit_auroc: float | None = None) -> str:
+def add_run(store, dp: str, aurocs: list[float], audit_auroc: float | None = None, **overrides) -> str:
     """A finished run written as the engine writes one, without training."""
-    config = tiny_config(dp=dp, dp_target_epsilon=8.0 if dp != "off" else None)
+    config = tiny_config(dp=dp, dp_target_epsilon=8.0 if dp != "off" else None, **overrides)
     run_id = store.create_run(config.to_dict(), len(aurocs), "federated")
     hospitals = ("hospital_1", "hospital_2")
+    store.set_data_summary(run_id, {"hospitals": {h: {} for h in hospitals}})
     if dp == "patient":
         store.event(run_id, "privacy", "patient-level DP-SGD", data={
             "dp": dp, "hospitals": {h: {"noise_multiplier": 1.1, "sampling_rate": 0.05, "steps_per_round": 20}
                                     for h in hospitals}})
     for rnd, auroc in enumerate(aurocs, start=1):
-        metric = {"auroc": auroc, "accuracy": 0.8, "loss": 0.4}
+        metric = {"auroc": auroc, "accuracy": 0.8, "loss": 0.4, "sensitivity": 0.9, "specificity": 0.7}
         fit = {h: {"num_examples": 100, "bytes_sent": 4000, "arrays": 2, "train_loss": 0.3, "fit_seconds": 1.0}
                for h in hospitals}
         if dp != "off":
@@ -48,37 +53,100 @@ def add_run(store, dp: str, aurocs: list[float], audit_auroc: float | None = Non
     return run_id
 
 
-def test_page_on_an_empty_store(store):
+def texts(at: AppTest) -> str:
+    return " ".join(e.value for kind in ("markdown", "caption", "info") for e in getattr(at, kind))
+
+
+def test_page_on_an_empty_store_offers_the_default_federation(store):
     at = render()
-    assert "No runs yet" in at.info[0].value
+    assert "what left each hospital" in at.info[0].value
+    assert at.button(key="privacy_first_run").label == "Start the default federation"
 
 
-def test_page_with_runs_with_and_without_dp(store):
-    plain = add_run(store, "off", [0.8, 0.95], audit_auroc=0.7)
+def test_a_dp_run_explains_its_budget_in_plain_sentences_and_uses_display_names(store):
+    add_run(store, "off", [0.8, 0.95], audit_auroc=0.7)
     private = add_run(store, "patient", [0.7, 0.91], audit_auroc=0.52)
 
     at = render()
 
     assert at.selectbox(key="privacy_run").value == private  # the newest
-    assert [m.value for m in at.metric][:2] == ["patient-level DP", "5.00"]
-    assert len(at.get("plotly_chart")) == 4  # epsilon, utility, audits side by side, bytes
-    at.selectbox(key="privacy_run").set_value(plain).run()
-    assert not at.exception
+    assert [m.value for m in at.metric][:3] == ["5.00", "1e-05", "1"]
+    assert any("trained with **patient-level DP**, target epsilon 8" in m.value for m in at.markdown)
+    text = texts(at)
+    for needle in ("**Epsilon** bounds", "**Delta** is the small chance", "**The clipping norm C** caps"):
+        assert needle in text
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "hospital_1" not in specs.replace('"hospital":', "") or "Hospital 1" in specs
+    assert "Hospital 1" in specs and "#0072B2" in specs  # the hospital's own colour, not Plotly's default
+    assert "None" not in " ".join(str(df.value.to_dict()) for df in at.dataframe)
+
+
+def test_a_run_without_dp_shows_no_delta_or_epsilon(store):
+    add_run(store, "off", [0.8, 0.95])
+    at = render()
     assert any("without differential privacy" in i.value for i in at.info)
+    assert not [m for m in at.metric if m.label in ("Delta", "Clipping norm C")]
+    assert "**Delta**" not in texts(at)
 
 
-def test_page_with_a_hospital_level_run_without_audit(store):
-    add_run(store, "hospital", [0.6])
+def test_a_dp_run_without_twin_offers_to_train_it_and_one_click_starts_it(store):
+    private = add_run(store, "hospital", [0.6])
     at = render()
     assert any("No audit of this run yet" in i.value for i in at.info)
+    at.button(key="privacy_twin").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("the no-DP twin" in s.value for s in at.success), [e.value for e in at.error]
+    runs = store.list_runs()
+    twin = next(r for r in runs if r["id"] != private)
+    assert twin["config"] == twin_config(store.get_run(private)["config"]) and twin["config"]["dp"] == "off"
+    from fedcore import launch
+    launch.stop(store, twin["id"])
+    wait_for(lambda: launch.active_run(store) is None, 60, "the twin to stop")
+
+
+def test_a_dp_run_beside_its_twin(store):
+    plain = add_run(store, "off", [0.8, 0.95], audit_auroc=0.7)
+    private = add_run(store, "patient", [0.7, 0.91], audit_auroc=0.52)
+    at = render()
+    rows = [df.value for df in at.dataframe if "global AUROC" in df.value.columns]
+    assert rows, "the twin table"
+    assert list(rows[0]["run"]) == [f"patient-level DP · {private}", f"no DP · {plain}"]
+    assert list(rows[0]["global AUROC"]) == ["0.910", "0.950"]
+    assert not [b for b in at.button if b.key == "privacy_twin"]  # the twin exists: nothing to train
+
+
+def test_the_audit_button_runs_the_audit_in_a_child_process_and_shows_the_result(tiny_run, monkeypatch):
+    run_store, run_id = tiny_run
+    monkeypatch.setenv("FEDCORE_HOME", str(run_store.home))
+    before = sum(1 for e in run_store.snapshot(run_id)["events"] if e["kind"] == "privacy_audit")
+    at = render()
+    at.button(key="privacy_audit").click().run()
+    assert not at.exception
+    assert at.button(key="privacy_audit").disabled  # one audit at a time
+    assert any("Auditing" in p.text for p in at.get("progress")), ([e.value for e in at.error], at.get("progress"))
+    wait_for(lambda: sum(1 for e in run_store.snapshot(run_id)["events"] if e["kind"] == "privacy_audit") > before,
+             180, "the audit child to record its result")
+    at.run()
+    assert not at.exception
+    assert any("Latest audit of this run" in c.value for c in at.caption)
+    assert any("attack AUROC" in c.proto.spec for c in at.get("plotly_chart"))
 
 
 def test_page_imports_no_tensorflow():
-    tree = ast.parse(PAGE.read_text())
-    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert not {m for m in modules if m and m.split(".")[0] in ("tensorflow", "keras")}
-    assert "fedcore.model" not in modules and "fedcore.privacy.audit" not in modules
+    for path in (PAGE, PAGE.parent.parent / "dashboard" / "privacy_view.py"):
+        tree = ast.parse(path.read_text())
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+            a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not {m for m in modules if m and m.split(".")[0] in ("tensorflow", "keras")}
+        assert "fedcore.model" not in modules and "fedcore.privacy.audit" not in modules
     privacy_report = ast.parse((PAGE.parent.parent / "fedcore" / "privacy" / "report.py").read_text())
     assert not any(isinstance(n, ast.ImportFrom) and n.module in ("fedcore.privacy.audit", "fedcore.model")
                    for n in ast.walk(privacy_report))
+
+
+def test_docs_privacy_md_opens_on_the_page(store):
+    add_run(store, "off", [0.8])
+    at = render()
+    at.button(key="privacy_doc").click().run()
+    assert not at.exception
+    assert any("Patient level: DP-SGD at each hospital" in m.value for m in at.markdown)
