@@ -196,7 +196,8 @@ def _round_choice(value: str) -> str | int:
 def cmd_diagnose(args) -> int:
     from fedcore import diagnosis
 
-    from fedcore.images import MAX_FILE_BYTES, read_file
+    from fedcore.image_budget import MAX_FILE_BYTES
+    from fedcore.images import read_file
 
     path = Path(args.image)
     if not path.is_file():

@@ -14,7 +14,8 @@ import numpy as np
 from fedcore.config import RunConfig
 from fedcore.data import ASSETS, CLASSES, SAMPLES_DIR, to_model_input
 from fedcore.errors import FedXrayError
-from fedcore.images import MAX_UPLOAD_BYTES, decode_image
+from fedcore.image_budget import MAX_UPLOAD_BYTES
+from fedcore.images import decode_image
 from fedcore.model import BuiltModel, build_model
 from fedcore.store import RunStore
 
@@ -212,9 +213,9 @@ def radiograph_for_display(data: bytes, max_side: int = 640, name: str = "image"
     """
     from PIL import Image
 
-    from fedcore.images import _decode_dicom, _decode_pil, is_dicom
+    from fedcore.images import decode_pixels
 
-    pixels = _decode_dicom(data, name) if is_dicom(data) else _decode_pil(data, max_side, name)
+    pixels = decode_pixels(data, max_side, name)
     image = Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
     image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return np.asarray(image)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fedcore.images import _to_gray_float, is_dicom
+from fedcore.images import is_dicom, to_gray_float
 
 # Chest radiographs are hundreds to thousands of pixels a side; below this an
 # upload is a thumbnail or an icon, whatever it shows.
@@ -160,7 +160,7 @@ def _facts(data: bytes) -> tuple[int, int, float, float]:
         width, height = image.size
         if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
             # 16-bit grayscale: PIL can neither thumbnail nor RGB-convert it faithfully.
-            gray = _to_gray_float(image)
+            gray = to_gray_float(image)
             step = max(1, max(gray.shape) // 256)
             return width, height, 0.0, float(gray[::step, ::step].std())
         image.draft("RGB", (256, 256))

@@ -21,7 +21,8 @@ import pytest
 from fedcore import cli, data
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.images import MAX_UPLOAD_BYTES, decode_image
+from fedcore.image_budget import MAX_UPLOAD_BYTES
+from fedcore.images import decode_image
 from fedcore.store import PROCESS_GONE, RunStore, default_home
 from tests.test_store_damage import assert_one_error_line, filled_store, run_cli
 

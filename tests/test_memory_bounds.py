@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from fedcore.data import SAMPLES_DIR
-from fedcore.images import MAX_PIXELS
+from fedcore.image_budget import MAX_PIXELS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Over what the same command costs on a normal radiograph, in KiB (ru_maxrss on Linux).
