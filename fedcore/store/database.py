@@ -1,0 +1,169 @@
+"""The run store's SQLite file: its schema, its connections, what its failures mean, and its JSON columns.
+
+One short-lived connection per operation in WAL mode: readers in other processes run
+beside the writer without blocking it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from fedcore.errors import FedXrayError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    config TEXT NOT NULL,
+    data_summary TEXT,
+    rounds_total INTEGER NOT NULL,
+    rounds_done INTEGER NOT NULL DEFAULT 0,
+    best_round INTEGER,
+    error TEXT,
+    notice TEXT,
+    pid INTEGER,
+    progress TEXT
+);
+CREATE TABLE IF NOT EXISTS rounds (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    round INTEGER NOT NULL,
+    finished REAL NOT NULL,
+    seconds REAL NOT NULL,
+    fairness TEXT NOT NULL,
+    fit TEXT NOT NULL,
+    PRIMARY KEY (run_id, round)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    round INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    values_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, round, scope)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    time REAL NOT NULL,
+    round INTEGER,
+    level TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
+"""
+
+
+def default_home() -> Path:
+    """FEDCORE_HOME, or ./runs when it is unset or empty (an empty one must not mean the current folder)."""
+    return Path(os.environ.get("FEDCORE_HOME") or "runs")
+
+
+def dumps(value) -> str:
+    """JSON with NaN written as null (a metric undefined for a one-class test set)."""
+    return json.dumps(_finite(value), separators=(",", ":"))
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def loads(text):
+    """The value of a JSON column; None for an empty one."""
+    return json.loads(text) if text else None
+
+
+def nan_for_null(values: dict) -> dict:
+    """A metrics row as written: the nulls :func:`dumps` wrote for NaN are NaN again."""
+    return {k: (math.nan if v is None else v) for k, v in values.items()}
+
+
+def storable_text(value: str | None) -> str | None:
+    """A message SQLite can store: a file name that is not UTF-8 carries lone surrogates."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8") if value else value
+
+
+class Database:
+    """The SQLite file under ``home``, created with its schema if missing; the base of :class:`RunStore`.
+
+    ``_connect`` and ``_write`` are for the subclass: every operation opens its own
+    connection, and every write is one transaction.
+
+    Parameters
+    ----------
+    home : str or Path, optional
+        Data directory; default (also for '') :func:`default_home`. Created if missing.
+    """
+
+    def __init__(self, home: str | Path | None = None):
+        self.home = Path(home) if home else default_home()  # '' is unset, not the current folder
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FedXrayError(f"cannot create the run store folder {self.home} ({exc.strerror}): "
+                               "set FEDCORE_HOME to a writable folder") from exc
+        self.path = self.home / "fedxray.sqlite"
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        # One short-lived connection per operation: safe from any thread or process.
+        try:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                db.row_factory = sqlite3.Row
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("PRAGMA synchronous=NORMAL")
+                yield db
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._database_error(exc) from exc
+
+    @contextmanager
+    def _write(self):
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:  # SQLite may already have rolled back (disk full)
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _database_error(self, exc: sqlite3.DatabaseError) -> FedXrayError:
+        """What a user can do about an SQLite failure: a full disk, a busy store, or a damaged file."""
+        text = str(exc)
+        if "full" in text:
+            return FedXrayError(f"the disk holding the run store {self.path} is full ({text}): free some space; "
+                                "a run that was training keeps its last completed round and can be resumed")
+        if "locked" in text or "busy" in text:
+            return FedXrayError(f"the run store {self.path} stayed busy for 30 s ({text}): try again")
+        if self.path.is_dir():
+            return FedXrayError(f"the run store {self.path} is a folder, not a database: move it aside (e.g. "
+                                f"`mv {self.path} {self.path}.folder`) and the next command starts an empty store")
+        return FedXrayError(f"the run store {self.path} is damaged or not a database ({text}): move it aside "
+                            f"(with its -wal and -shm files), e.g. `mv {self.path} {self.path}.damaged`, and the "
+                            "next command starts an empty store; the checkpoints under "
+                            f"{self.home} are left as they are")
