@@ -22,6 +22,7 @@ BARS = {
     "engine_overhead_ratio": 1.10,
     "fedavg_efficientnet_ms": 100.0,
     "efficientnet_throughput_ratio": 0.9,
+    "efficientnet_round_peak_gib": 4.0,
 }
 
 
@@ -118,6 +119,34 @@ def efficientnet_throughput(images: int = 256, repeats: int = 2) -> dict:
             "efficientnet_images": n}
 
 
+def efficientnet_round(workdir: Path, images: int = 128) -> dict:
+    """Peak memory and throughput of one EfficientNetV2S round as a user runs it (train, then evaluate).
+
+    The peak is the training process's own (``ru_maxrss``): evaluation used to set it,
+    one eager batch of 208 images taking 10.8 GB. Evaluation covers every test image
+    (each hospital's and the global test set) whatever the training cap.
+    """
+    out = workdir / "efficientnet.json"
+    code = ("import resource, sys; from fedcore.cli import main; code = main(sys.argv[1:]); "
+            "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+    args = ["--home", str(workdir / "effnet-home"), "train", "--backbone", "efficientnetv2s", "--rounds", "1",
+            "--max-per-hospital", str(images), "--json", str(out)]
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
+    peak_kb = int(proc.stdout.rsplit("PEAK_KB", 1)[1].split()[0])
+    data = json.loads(out.read_text())
+    result, fit = data["result"], data["rounds"][0]["fit"]
+    trained = sum(v["num_examples"] for k, v in fit.items() if not k.startswith("_"))
+    summary = data["run"]["data_summary"]
+    evaluated = sum(sum(h["test"].values()) for h in summary["hospitals"].values()) + sum(
+        summary["global_test"].values())
+    return {"efficientnet_round_peak_gib": peak_kb / 2**20,
+            "efficientnet_train_images_per_s": trained / result["fit_seconds"],
+            "efficientnet_eval_images_per_s": evaluated / result["eval_seconds"],
+            "efficientnet_round_images": (trained, evaluated)}
+
+
 def folder_memory(workdir: Path) -> dict:
     """Peak memory of loading 16 vs 160 full-resolution radiographs: it should barely grow."""
     from fedcore.data import SAMPLES_DIR
@@ -162,6 +191,9 @@ def main(quick: bool = False, home: str | None = None) -> int:
         if not quick:
             print("measuring EfficientNetV2S throughput, engine vs bare model.fit (traces for ~1 min) ...", flush=True)
             figures |= efficientnet_throughput()
+            print("measuring one EfficientNetV2S round's peak memory and throughput (python -m fedcore train) ...",
+                  flush=True)
+            figures |= efficientnet_round(work)
     print()
     print(format_figures(figures))
     return 0
@@ -187,6 +219,13 @@ def format_figures(f: dict) -> str:
         rows.append(("  engine / bare images/s",
                      f"{f['efficientnet_engine_images_per_s']:.1f} / {f['efficientnet_bare_images_per_s']:.1f}",
                      f"first fit {f['efficientnet_first_fit_seconds']:.0f} s", None))
+    if "efficientnet_round_peak_gib" in f:
+        trained, evaluated = f["efficientnet_round_images"]
+        rows.append(("EfficientNetV2S 1-round peak memory (GiB)", f["efficientnet_round_peak_gib"], "<= 4",
+                     f["efficientnet_round_peak_gib"] <= BARS["efficientnet_round_peak_gib"]))
+        rows.append((f"  images/s: training ({trained}) / evaluation ({evaluated})",
+                     f"{f['efficientnet_train_images_per_s']:.1f} / {f['efficientnet_eval_images_per_s']:.1f}",
+                     "", None))
     lines = [f"{'figure':<58} {'measured':>16}  {'bar':<16} ok"]
     for name, value, bar, ok in rows:
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)

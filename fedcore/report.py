@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.metrics import ROC_PREFIX
 
@@ -104,6 +105,7 @@ def text_report(snapshot: dict, which: str | int = "last") -> str:
     lines = [
         f"Run {run['id']} ({run['mode']}, {run['status']}, {run['rounds_done']}/{run['rounds_total']} rounds; "
         f"best round {run['best_round']})",
+        _model_line(run),
         "",
         f"Table 1. Global model on the global test set (PNEUMONIA positive), round {server_round}",
         format_table(table1(snapshot, server_round)),
@@ -124,6 +126,12 @@ def text_report(snapshot: dict, which: str | int = "last") -> str:
     if run["error"]:
         lines.append(f"Error: {run['error']}")
     return "\n".join(lines)
+
+
+def _model_line(run: dict) -> str:
+    """'Model: efficientnetv2s at 100 px; initial weights: random initialisation': what the figures come from."""
+    config = RunConfig.from_dict(run["config"])
+    return f"Model: {config.backbone} at {config.input_size} px; initial weights: {run.get('notice') or 'not recorded'}"
 
 
 def _model_label(scope: str) -> str:

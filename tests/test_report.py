@@ -1,0 +1,9 @@
+"""The printed report says which model, at which size and from which initial weights, its figures come from."""
+
+from fedcore import report
+
+
+def test_the_report_names_the_model_and_its_initial_weights(tiny_run):
+    store, run_id = tiny_run
+    text = report.text_report(store.snapshot(run_id))
+    assert "Model: cnn at 28 px; initial weights: random initialisation" in text.splitlines()[1]
