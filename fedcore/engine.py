@@ -161,12 +161,13 @@ def _open(config: RunConfig | None, store: RunStore, resume: str | None,
         record = store.get_run(resume)
         refuse_resume(record)
         config = RunConfig.from_dict(record["config"])
-        store.mark_running(resume)
-        try:
+        done, state, best = 0, None, BestTracker()
+        if record["rounds_done"]:
+            # Read before the run is marked running: a damaged or missing checkpoint is named
+            # and the run keeps its status, rather than restarting from round 1 unannounced.
             done, state = store.load_checkpoint(resume, "last")
             best = _best_so_far(store, resume)
-        except FedXrayError:
-            done, state, best = 0, None, BestTracker()
+        store.mark_running(resume)
         store.event(resume, "resumed", f"resumed at round {done + 1}", done + 1)
         return config, resume, done + 1, state, best
     if config is None and run_id is not None:

@@ -15,6 +15,7 @@ import pytest
 
 from fedcore import cli
 from fedcore.data import SAMPLES_DIR
+from fedcore.errors import FedXrayError
 from fedcore.metrics import binary_metrics, fairness_summary
 from fedcore.store import RunStore
 
@@ -107,3 +108,22 @@ def test_a_deleted_checkpoint_is_not_called_a_run_without_rounds(tmp_path, capsy
     code, _, err = run_cli(capsys, "--home", str(store.home), "diagnose", str(SAMPLE), "--run", ids[0])
     assert_one_error_line(code, err, "completed 2 round(s)", "missing")
     assert "completed no round" not in err
+
+
+def test_resume_with_a_damaged_last_checkpoint_names_it_and_keeps_the_status(store):
+    from fedcore import engine
+    from tests.conftest import tiny_config
+
+    stop = engine.StopSignal()
+
+    def log(line: str) -> None:
+        if line.startswith("round  1/"):
+            stop.set()
+
+    stopped = engine.run(tiny_config(rounds=2), store, stop=stop, log=log)
+    assert (stopped.status, stopped.rounds_done) == ("stopped", 1)
+    (store.run_dir(stopped.run_id) / "last.npz").write_bytes(b"not a checkpoint")
+    with pytest.raises(FedXrayError, match="'last' checkpoint .* is damaged"):
+        engine.run(store=store, resume=stopped.run_id, log=lambda line: None)
+    record = store.get_run(stopped.run_id)
+    assert (record["status"], record["rounds_done"]) == ("stopped", 1), "nothing restarted from round 1"
