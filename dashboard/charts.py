@@ -79,38 +79,43 @@ def _ordered(scopes) -> list[str]:
     return sorted(set(scopes), key=lambda s: (s != "global", not s.startswith("global"), s))
 
 
-def metric_grid(frame: pd.DataFrame, metrics: tuple[str, ...], columns: int = 3, row_height: int = 230) -> go.Figure:
-    """Several metrics over rounds in one figure (one chart to draw, one legend that toggles every panel).
+def metric_panel(frame: pd.DataFrame, metric: str, height: int = 250) -> go.Figure:
+    """One metric over rounds, a line per scope (global thick and on top, hospitals in their colours).
+
+    One small figure per metric, not one grid figure: Streamlit's columns put them side by
+    side on a wide screen and stack them in one column on a narrow one, which a single
+    Plotly grid cannot do. Built from the same frame it gives the same figure, so a live
+    page that redraws it every refresh hands the browser nothing new to paint.
 
     Parameters
     ----------
     frame : pd.DataFrame
         :func:`fedcore.report.metrics_frame` rows: round, scope, one column per metric.
-    metrics : tuple of str
-        Columns to plot, filled row by row.
+    metric : str
+        The column to plot.
+    height : int
+        Pixels.
     """
-    rows = math.ceil(len(metrics) / columns)
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[METRIC_LABELS.get(m, m) for m in metrics],
-                        horizontal_spacing=0.06, vertical_spacing=0.16)
-    scopes = _ordered(frame["scope"]) if len(frame) else []
+    fig = go.Figure()
     last = 1 if frame.empty else int(frame["round"].max())
-    for i, metric in enumerate(metrics):
-        row, col = i // columns + 1, i % columns + 1
-        for scope in reversed(scopes):  # the global line last, so it is drawn on top
-            part = frame[frame["scope"] == scope].sort_values("round")
-            is_global = scope == "global"
-            fig.add_scatter(x=part["round"], y=part[metric], name=scope_label(scope), legendgroup=scope,
-                            showlegend=i == 0, mode="lines+markers", row=row, col=col,
-                            line=dict(color=hospital_color(scope), width=4 if is_global else 2,
-                                      dash="solid" if is_global or ":" not in scope else "dot"),
-                            marker=dict(size=7 if is_global else 5),
-                            hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
-        fig.update_xaxes(dtick=1 if last <= 12 else None, range=[0.8, last + 0.2], row=row, col=col)
-        if metric in RATE_METRICS:
-            fig.update_yaxes(range=[0, 1.02], row=row, col=col)
-    fig = _layout(fig, 80 + row_height * rows, top=70)
-    fig.update_layout(legend=dict(traceorder="reversed", y=0.99, yanchor="top", yref="container"))
-    return fig
+    for scope in reversed(_ordered(frame["scope"]) if len(frame) else []):  # global last: drawn on top
+        part = frame[frame["scope"] == scope].sort_values("round")
+        is_global = scope == "global"
+        fig.add_scatter(x=part["round"].tolist(), y=part[metric].tolist(), name=scope_label(scope),
+                        mode="lines+markers", showlegend=False,
+                        line=dict(color=hospital_color(scope), width=4 if is_global else 2,
+                                  dash="solid" if is_global or ":" not in scope else "dot"),
+                        marker=dict(size=7 if is_global else 5),
+                        hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
+    fig.update_xaxes(dtick=1 if last <= 12 else None, range=[0.8, last + 0.2], title=None)
+    if metric in RATE_METRICS:
+        fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, height, METRIC_LABELS.get(metric, metric), top=34)
+
+
+def scope_legend(scopes) -> str:
+    """One HTML line naming each scope in its colour: the shared legend of the metric panels."""
+    return " &nbsp; ".join(dot_label(s) for s in _ordered(scopes))
 
 
 def fairness_heatmap(rows: dict[str, dict]) -> go.Figure:

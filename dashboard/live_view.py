@@ -1,0 +1,141 @@
+"""The Train page's view of one run: status, progress, Stop / Resume, curves and table, live while it trains.
+
+Everything here is drawn inside one ``st.fragment`` on every one of its runs. Streamlit
+clears what a fragment wrote outside its own container the next time the fragment runs,
+so a fragment that drew the curves into a slot outside itself, or skipped redrawing
+them, left the viewer looking at white space between rounds. Redrawing is cheap for the
+browser because the figures are rebuilt from the same rows into the same JSON until a
+round completes.
+
+A fragment's ``run_every`` is fixed when the page draws it, so the whole page reruns
+whenever the run goes live or stops being live (Start, Stop, Resume, the end of a
+run, a run started from the CLI or another tab): the refresh then starts or stops
+with it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+import streamlit as st
+
+from dashboard import charts, data, estimate
+from dashboard.theme import STATUS_COLORS, STATUS_ICONS
+from fedcore import launch
+from fedcore.config import DEFAULT_IMAGE_SIZE, EMBEDDED, RunConfig
+from fedcore.errors import FedXrayError
+
+# Seconds between two looks at the store while a run is live.
+REFRESH_SECONDS = 1.5
+CURVES = ("accuracy", "auroc", "loss", "sensitivity", "specificity", "f1")
+PANELS_PER_ROW = 3
+
+
+def is_live(run_id: str) -> bool:
+    """Whether ``run_id`` is training now, or its training process is starting (a fresh Resume).
+
+    A resumed run stays 'stopped' in the store until its child has imported TensorFlow
+    and marked it running; :func:`fedcore.launch.active_run` already counts that child.
+    """
+    active = launch.active_run(data.store())
+    return active is not None and active["id"] == run_id
+
+
+def show(run_id: str) -> None:
+    """Draw one run; while it is live, look at the store again every :data:`REFRESH_SECONDS`.
+
+    Parameters
+    ----------
+    run_id : str
+        The run to show (the active one, or the one the user last picked).
+    """
+    live = is_live(run_id)
+    st.fragment(_view, run_every=REFRESH_SECONDS if live else None)(run_id, live)
+
+
+def _view(run_id: str, was_live: bool) -> None:
+    store = data.store()
+    live = is_live(run_id)
+    try:
+        run = store.get_run(run_id)
+    except FedXrayError:
+        st.warning(f"Run {run_id} was deleted.", icon=":material/delete:")
+        return
+    if live != was_live:
+        st.rerun(scope="app")  # the refresh, the buttons and the form follow the run's new state
+
+    _header(run, live)
+    if live:
+        _progress(store, run)
+    elif run["status"] == "failed":
+        st.error(f"This run failed: {run['error']}", icon=":material/error:")
+    elif run["status"] == "stopped":
+        st.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
+                   "the last completed round.", icon=":material/pause_circle:")
+    _rounds(run)
+
+
+def _header(run: dict, live: bool) -> None:
+    head, buttons = st.columns([4, 1], vertical_alignment="center")
+    c = run["config"]
+    status = "running" if live else run["status"]
+    head.markdown(f"#### Run `{run['id']}` :{STATUS_COLORS[status]}-badge[{STATUS_ICONS[status]} {status}]")
+    head.caption(f"{run['mode']} · {c['backbone']} at {c['image_size'] or DEFAULT_IMAGE_SIZE[c['backbone']]} px · "
+                 f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
+                 f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
+                 + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else ""))
+    with head.expander("The same run from the command line", icon=":material/terminal:"):
+        st.code(shlex.join(["python", "-m", "fedcore", "train", *launch.train_flags(RunConfig.from_dict(c))]),
+                language="bash")
+    store = data.store()
+    if live:
+        if buttons.button("Stop", icon=":material/stop_circle:", key="stop", width="stretch"):
+            launch.stop(store, run["id"])
+            st.toast("Stopping after the current step; finished rounds are kept.", icon=":material/pause:")
+    elif run["status"] in ("stopped", "failed") and run["rounds_done"] < run["rounds_total"]:
+        if buttons.button("Resume", icon=":material/play_arrow:", key="resume", type="primary", width="stretch"):
+            try:
+                launch.resume(store, run["id"])
+            except FedXrayError as exc:
+                st.error(str(exc), icon=":material/block:")
+                return
+            st.rerun(scope="app")
+
+
+def _progress(store, run: dict) -> None:
+    # Before the child's first heartbeat: time since it was launched, from the newest
+    # 'launched' or 'resumed' moment the store knows (the row's creation, or its pid change).
+    since = time.time() - (run["updated"] if run["status"] != "running" else run["created"])
+    fraction, words = estimate.progress(run.get("progress"), since)
+    if run["status"] != "running":
+        words = "Resuming: " + words[0].lower() + words[1:]
+    st.progress(fraction, text=words)
+
+
+def _rounds(run: dict) -> None:
+    frame = data.frame(run)
+    if frame.empty:
+        st.caption("The curves appear here when the first round completes.")
+        return
+    st.markdown(f"**{run['rounds_done']} of {run['rounds_total']} rounds complete**")
+    st.caption("Global: the global model on the global test set. Hospital k: on hospital k's own test set"
+               + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else "."))
+    st.html(f"<div style='font-size:0.9rem'>{charts.scope_legend(frame['scope'])}</div>")
+    for start in range(0, len(CURVES), PANELS_PER_ROW):
+        for column, metric in zip(st.columns(PANELS_PER_ROW), CURVES[start:start + PANELS_PER_ROW]):
+            column.plotly_chart(charts.metric_panel(frame, metric), key=f"curve_{metric}",
+                                config=charts.PLOT_CONFIG)
+
+    snap = data.snapshot(run)
+    table = frame[frame["scope"].str.startswith("global")].copy()
+    seconds = {r["round"]: r["seconds"] for r in snap["rounds"]}
+    table["seconds"] = table["round"].map(seconds)
+    columns = ["round", "scope", "seconds", "accuracy", "auroc", "loss", "sensitivity", "specificity", "f1"]
+    st.dataframe(table[columns].sort_values(["round", "scope"], ascending=[False, True]), hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in columns[2:]})
+    problems = [e for e in snap["events"] if e["level"] in ("warning", "error")]
+    if problems:
+        with st.expander(f"Events ({len(problems)})", icon=":material/report:"):
+            for e in problems:
+                st.markdown(f"- round {e['round'] or '–'}: {e['message']}")
