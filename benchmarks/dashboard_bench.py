@@ -5,6 +5,8 @@
     polls the store every 1.5 s) until it finishes; the CLI run is `python -m fedcore
     train` with the same flags. Bar: watched / CLI <= 1.05, on the training wall time
     (sum of the rounds' seconds) and end to end (click or exec to finished).
+    Also the time from the click on Start to the first progress bar on screen (the run
+    shown and what it is doing, before TensorFlow has loaded). Bar: < 2 s.
 (b) Page switches with a finished 20-round run in the store: click each page in the
     top navigation and time until the page's last element is drawn. Bar: < 1 s.
 
@@ -55,8 +57,8 @@ def cli_run(home: Path, flags: list[str]) -> tuple[float, float]:
     return wall, training_seconds(store, store.latest_run()["id"])
 
 
-def watched_run(page, url: str, home: Path, rounds: int) -> tuple[float, float]:
-    """(end-to-end seconds, training seconds) of one run started and watched in the browser."""
+def watched_run(page, url: str, home: Path, rounds: int) -> tuple[float, float, float]:
+    """(end-to-end seconds, training seconds, seconds to the first progress bar) of one run watched in the browser."""
     page.goto(f"{url}/train")
     page.wait_for_selector("text=Start training")
     field = page.get_by_role("spinbutton", name="Rounds", exact=True)
@@ -67,12 +69,14 @@ def watched_run(page, url: str, home: Path, rounds: int) -> tuple[float, float]:
     before = {r["id"] for r in store.list_runs()}
     start = time.perf_counter()
     page.get_by_role("button", name="Start training").click()
+    page.locator("[data-testid='stProgress']").wait_for(timeout=60_000)
+    first_progress = time.perf_counter() - start
     page.get_by_text(f"{rounds} of {rounds} rounds complete").wait_for(timeout=1_800_000)
     run = next(r for r in store.list_runs() if r["id"] not in before)
     while store.get_run(run["id"])["status"] == "running":
         time.sleep(0.05)
     wall = time.perf_counter() - start
-    return wall, training_seconds(store, run["id"])
+    return wall, training_seconds(store, run["id"]), first_progress
 
 
 def page_switches(page, url: str, cycles: int = 3) -> dict[str, list[float]]:
@@ -125,12 +129,13 @@ def main() -> int:
                     cli.append(cli_run(cli_home, flags))
                     watched.append(watched_run(page, url, dash_home, args.rounds))
                 cli_wall, cli_train = (statistics.median(x) for x in zip(*cli))
-                dash_wall, dash_train = (statistics.median(x) for x in zip(*watched))
+                dash_wall, dash_train, first_progress = (statistics.median(x) for x in zip(*watched))
                 print(f"(a) {args.rounds}-round default federation (cnn, embedded data), median of {args.repeats}:")
                 print(f"    training (sum of round seconds): CLI {cli_train:6.1f} s | watched {dash_train:6.1f} s"
                       f" | ratio {dash_train / cli_train:.3f}  (bar <= 1.05)")
                 print(f"    end to end (start to finished):  CLI {cli_wall:6.1f} s | watched {dash_wall:6.1f} s"
                       f" | ratio {dash_wall / cli_wall:.3f}  (bar <= 1.05)")
+                print(f"    Start click to the first progress bar on screen: {first_progress:.2f} s  (bar < 2 s)")
 
             home = work / "twenty"
             from fedcore import engine

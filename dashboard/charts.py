@@ -36,7 +36,10 @@ def _layout(fig: go.Figure, height: int, title: str | None = None, top: int | No
 
 
 def class_balance(summary: dict, split: str = "train") -> go.Figure:
-    """Stacked bars of NORMAL and PNEUMONIA images per hospital in one split.
+    """NORMAL and PNEUMONIA images per hospital in one split, side by side, each count beside its bar.
+
+    Side by side rather than stacked: a hospital with 1% NORMAL images would show its count
+    in a sliver too thin to read.
 
     Parameters
     ----------
@@ -51,28 +54,42 @@ def class_balance(summary: dict, split: str = "train") -> go.Figure:
     for cls in ("NORMAL", "PNEUMONIA"):
         counts = [summary["hospitals"][h][split][cls] for h in names]
         fig.add_bar(y=[dot_label(h) for h in names], x=counts, name=cls, orientation="h",
-                    marker_color=CLASS_COLORS[cls], text=counts, textposition="inside")
-    fig.update_layout(barmode="stack", yaxis=dict(autorange="reversed"), xaxis_title=f"{split} images")
-    return _layout(fig, 90 + 46 * len(names))
+                    marker_color=CLASS_COLORS[cls], text=[f"{c:,}" for c in counts], textposition="outside",
+                    cliponaxis=False)
+    most = max((summary["hospitals"][h][split][c] for h in names for c in CLASS_COLORS), default=1)
+    fig.update_layout(barmode="group", yaxis=dict(autorange="reversed"), xaxis_title=f"{split} images",
+                      legend_traceorder="normal")
+    fig.update_xaxes(range=[0, most * 1.18])  # room for the count outside the longest bar
+    return _layout(fig, 110 + 62 * len(names))
 
 
 def pneumonia_share(summary: dict, split: str = "train") -> go.Figure:
-    """Share of PNEUMONIA images per hospital (the non-IID skew) against the global test set's."""
+    """Share of PNEUMONIA images per hospital (the non-IID skew) against the global test set's.
+
+    The global test set's share is a dashed line named in the legend above the plot, not
+    a label on the plot, where it would sit on a hospital's bar.
+    """
     names = list(summary["hospitals"])
+    labels = [dot_label(h) for h in names]
     shares = []
     for h in names:
         c = summary["hospitals"][h][split]
         total = c["NORMAL"] + c["PNEUMONIA"]
         shares.append(c["PNEUMONIA"] / total if total else 0.0)
-    fig = go.Figure(go.Bar(x=[dot_label(h) for h in names], y=shares, marker_color=[hospital_color(h) for h in names],
-                           text=[f"{s:.0%}" for s in shares], textposition="outside", showlegend=False))
+    fig = go.Figure(go.Bar(x=labels, y=shares, marker_color=[hospital_color(h) for h in names],
+                           text=[f"{s:.0%}" for s in shares], textposition="outside", cliponaxis=False,
+                           showlegend=False, hovertemplate="%{x}: %{y:.1%} pneumonia<extra></extra>"))
     g = summary.get("global_test")
     if g and g["NORMAL"] + g["PNEUMONIA"]:
         share = g["PNEUMONIA"] / (g["NORMAL"] + g["PNEUMONIA"])
-        fig.add_hline(y=share, line_dash="dash", line_color=GLOBAL_COLOR,
-                      annotation_text=f"global test set {share:.0%}", annotation_position="top left")
+        line = dict(color=GLOBAL_COLOR, dash="dash", width=2)
+        fig.add_hline(y=share, line=line)
+        # The line across the whole plot has no legend entry of its own: an empty trace names it.
+        fig.add_scatter(x=[None], y=[None], mode="lines", line=line, name=f"global test set: {share:.0%}")
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="pneumonia share")
-    return _layout(fig, 90 + 46 * max(len(names), 3))
+    fig = _layout(fig, 110 + 62 * max(len(names), 3), top=40, showlegend=True)
+    fig.update_layout(legend=dict(y=1.0, yanchor="bottom"))
+    return fig
 
 
 def _ordered(scopes) -> list[str]:

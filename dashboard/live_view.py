@@ -1,11 +1,11 @@
 """The Train page's view of one run: status, progress, Stop / Resume, curves and table, live while it trains.
 
-Everything here is drawn inside one ``st.fragment`` on every one of its runs. Streamlit
-clears what a fragment wrote outside its own container the next time the fragment runs,
-so a fragment that drew the curves into a slot outside itself, or skipped redrawing
-them, left the viewer looking at white space between rounds. Redrawing is cheap for the
-browser because the figures are rebuilt from the same rows into the same JSON until a
-round completes.
+What changes while a run trains (progress, curves, table) is drawn inside one
+``st.fragment`` on every one of its runs. Streamlit clears what a fragment wrote outside
+its own container the next time the fragment runs, so a fragment that drew the curves
+into a slot outside itself, or skipped redrawing them, left the viewer looking at white
+space between rounds. Redrawing is cheap: between two rounds every refresh hands
+Streamlit the same figure objects, built once per round.
 
 A fragment's ``run_every`` is fixed when the page draws it, so the whole page reruns
 whenever the run goes live or stops being live (Start, Stop, Resume, the end of a
@@ -25,6 +25,7 @@ from dashboard.theme import STATUS_COLORS, STATUS_ICONS
 from fedcore import launch
 from fedcore.config import DEFAULT_IMAGE_SIZE, EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.report import metrics_frame
 
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
@@ -45,12 +46,23 @@ def is_live(run_id: str) -> bool:
 def show(run_id: str) -> None:
     """Draw one run; while it is live, look at the store again every :data:`REFRESH_SECONDS`.
 
+    The header with Stop / Resume is drawn by the page, outside the fragment: it changes only
+    with the run's status, which reruns the page anyway, and a click on a button inside a
+    fragment is dropped when it lands while the page is rerunning (the fragment is then being
+    registered afresh), which left Resume looking dead after a Stop.
+
     Parameters
     ----------
     run_id : str
         The run to show (the active one, or the one the user last picked).
     """
     live = is_live(run_id)
+    try:
+        run = data.store().get_run(run_id)
+    except FedXrayError:
+        st.warning(f"Run {run_id} was deleted.", icon=":material/delete:")
+        return
+    _header(run, live)
     st.fragment(_view, run_every=REFRESH_SECONDS if live else None)(run_id, live)
 
 
@@ -62,18 +74,13 @@ def _view(run_id: str, was_live: bool) -> None:
     except FedXrayError:
         st.warning(f"Run {run_id} was deleted.", icon=":material/delete:")
         return
-    if live != was_live:
-        st.rerun(scope="app")  # the refresh, the buttons and the form follow the run's new state
-
-    _header(run, live)
     if live:
         _progress(store, run)
-    elif run["status"] == "failed":
-        st.error(f"This run failed: {run['error']}", icon=":material/error:")
-    elif run["status"] == "stopped":
-        st.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
-                   "the last completed round.", icon=":material/pause_circle:")
     _rounds(run)
+    if live != was_live:
+        # The refresh, the buttons and the form follow the run's new state. Drawn first: a
+        # fragment run that ends before drawing leaves its container empty until the page is back.
+        st.rerun(scope="app")
 
 
 def _header(run: dict, live: bool) -> None:
@@ -100,7 +107,14 @@ def _header(run: dict, live: bool) -> None:
             except FedXrayError as exc:
                 st.error(str(exc), icon=":material/block:")
                 return
-            st.rerun(scope="app")
+            st.rerun()
+    if live:
+        return
+    if run["status"] == "failed":
+        st.error(f"This run failed: {run['error']}", icon=":material/error:")
+    elif run["status"] == "stopped":
+        st.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
+                   "the last completed round.", icon=":material/pause_circle:")
 
 
 def _progress(store, run: dict) -> None:
@@ -114,28 +128,41 @@ def _progress(store, run: dict) -> None:
 
 
 def _rounds(run: dict) -> None:
-    frame = data.frame(run)
-    if frame.empty:
+    drawn = _round_view(str(data.store().home), run["id"], run["rounds_done"], run["status"])
+    if drawn is None:
         st.caption("The curves appear here when the first round completes.")
         return
     st.markdown(f"**{run['rounds_done']} of {run['rounds_total']} rounds complete**")
     st.caption("Global: the global model on the global test set. Hospital k: on hospital k's own test set"
                + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else "."))
-    st.html(f"<div style='font-size:0.9rem'>{charts.scope_legend(frame['scope'])}</div>")
+    st.html(f"<div style='font-size:0.9rem'>{drawn['legend']}</div>")
     for start in range(0, len(CURVES), PANELS_PER_ROW):
         for column, metric in zip(st.columns(PANELS_PER_ROW), CURVES[start:start + PANELS_PER_ROW]):
-            column.plotly_chart(charts.metric_panel(frame, metric), key=f"curve_{metric}",
-                                config=charts.PLOT_CONFIG)
-
-    snap = data.snapshot(run)
-    table = frame[frame["scope"].str.startswith("global")].copy()
-    seconds = {r["round"]: r["seconds"] for r in snap["rounds"]}
-    table["seconds"] = table["round"].map(seconds)
-    columns = ["round", "scope", "seconds", "accuracy", "auroc", "loss", "sensitivity", "specificity", "f1"]
-    st.dataframe(table[columns].sort_values(["round", "scope"], ascending=[False, True]), hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in columns[2:]})
-    problems = [e for e in snap["events"] if e["level"] in ("warning", "error")]
-    if problems:
-        with st.expander(f"Events ({len(problems)})", icon=":material/report:"):
-            for e in problems:
+            column.plotly_chart(drawn["panels"][metric], key=f"curve_{metric}", config=charts.PLOT_CONFIG)
+    st.dataframe(drawn["table"], hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in drawn["table"].columns[2:]})
+    if drawn["problems"]:
+        with st.expander(f"Events ({len(drawn['problems'])})", icon=":material/report:"):
+            for e in drawn["problems"]:
                 st.markdown(f"- round {e['round'] or '–'}: {e['message']}")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict | None:
+    """The curves, table and warnings of a run as of ``rounds_done``, built once and shared by every session.
+
+    Keyed on the rounds done rather than the run's update stamp, which every heartbeat moves:
+    between two rounds each refresh reuses these objects instead of rebuilding six figures.
+    ``status`` is in the key so that a run's closing events show when it stops or fails.
+    """
+    snap = data.store().snapshot(run_id)
+    frame = metrics_frame(snap)
+    if frame.empty:
+        return None
+    table = frame[frame["scope"].str.startswith("global")].copy()
+    table["seconds"] = table["round"].map({r["round"]: r["seconds"] for r in snap["rounds"]})
+    columns = ["round", "scope", "seconds", "accuracy", "auroc", "loss", "sensitivity", "specificity", "f1"]
+    return {"panels": {m: charts.metric_panel(frame, m) for m in CURVES},
+            "legend": charts.scope_legend(frame["scope"]),
+            "table": table[columns].sort_values(["round", "scope"], ascending=[False, True]),
+            "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")]}

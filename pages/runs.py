@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data
+from dashboard.first_open import offer_default_run
 from dashboard.theme import METRIC_LABELS
 from fedcore.config import DEFAULT_IMAGE_SIZE
 
@@ -14,8 +15,9 @@ store = data.store()
 runs = data.runs()
 st.caption(f"Run store: `{store.path}` (set FEDCORE_HOME to use another).")
 if not runs:
-    st.info("No runs yet.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
+    offer_default_run("Every run appears here with its status and settings; pick several to compare their "
+                      "curves on one chart, or delete one. Runs started from the command line appear too.",
+                      key="first_open_runs")
     st.stop()
 
 table = pd.DataFrame([{
