@@ -124,7 +124,7 @@ def progress(heartbeat: dict | None, since_start: float = 0.0) -> tuple[float, s
         remaining = p["mean_round_seconds"] * (p["rounds"] - p["round"] + 1) - (p.get("round_elapsed") or 0.0)
         left = f" · about {format_seconds(max(remaining, 0.0))} left"
     else:
-        left = " · time left known after round 1"
+        left = " · time left known when this round completes"
     return fraction, f"Round {p['round']} of {p['rounds']} · {words}{left}"
 
 

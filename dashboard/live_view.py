@@ -74,8 +74,11 @@ def _view(run_id: str, was_live: bool) -> None:
     except FedXrayError:
         st.warning(f"Run {run_id} was deleted.", icon=":material/delete:")
         return
-    if live:
-        _progress(store, run)
+    # One slot whether or not there is a progress bar, so that the charts below keep their place in
+    # the page: an element that moves is mounted afresh, and Plotly takes a second to draw six panels.
+    with st.container():
+        if live:
+            _progress(store, run)
     _rounds(run)
     if live != was_live:
         # The refresh, the buttons and the form follow the run's new state. Drawn first: a
@@ -96,6 +99,7 @@ def _header(run: dict, live: bool) -> None:
         st.code(shlex.join(["python", "-m", "fedcore", "train", *launch.train_flags(RunConfig.from_dict(c))]),
                 language="bash")
     store = data.store()
+    notice = st.container()  # always there, empty or not: the fragment below keeps its place
     if live:
         if buttons.button("Stop", icon=":material/stop_circle:", key="stop", width="stretch"):
             launch.stop(store, run["id"])
@@ -105,15 +109,15 @@ def _header(run: dict, live: bool) -> None:
             try:
                 launch.resume(store, run["id"])
             except FedXrayError as exc:
-                st.error(str(exc), icon=":material/block:")
+                notice.error(str(exc), icon=":material/block:")
                 return
             st.rerun()
     if live:
         return
     if run["status"] == "failed":
-        st.error(f"This run failed: {run['error']}", icon=":material/error:")
+        notice.error(f"This run failed: {run['error']}", icon=":material/error:")
     elif run["status"] == "stopped":
-        st.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
+        notice.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
                    "the last completed round.", icon=":material/pause_circle:")
 
 

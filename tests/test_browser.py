@@ -115,13 +115,14 @@ def go(page, url: str, path: str) -> None:
     wait_idle(page)
 
 
-def shoot(page, name: str, width: int = 1440) -> None:
+def shoot(page, name: str) -> None:
     """The whole page: Streamlit scrolls inside its own container, so grow the viewport to fit it."""
+    viewport = page.viewport_size
     height = page.evaluate("document.querySelector(\"[data-testid='stMain']\").scrollHeight")
-    page.set_viewport_size({"width": width, "height": min(height + 40, 6000)})
+    page.set_viewport_size({"width": viewport["width"], "height": min(height + 40, 6000)})
     page.wait_for_timeout(500)  # charts re-layout to the new size
     page.screenshot(path=str(SHOTS / f"{name}.png"))
-    page.set_viewport_size({"width": 1440, "height": 1000})
+    page.set_viewport_size(viewport)
 
 
 @contextmanager
@@ -184,7 +185,7 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
 
     The default settings (3 non-IID hospitals, 10 rounds, the small CNN) with at most CAP training
     images per hospital: the rounds are shorter, the page does the same work, and the test stays
-    within the suite's budget. Looked at about every 0.3 s. After round 1 the curves must be on
+    within the suite's budget. Looked at about every 0.2 s. After round 1 the curves must be on
     screen in at least 95% of the looks and the rounds they show never go down; Stop after round 3
     keeps them, and Resume goes live again within 10 s without a reload.
     """
@@ -222,7 +223,7 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
                 # this load (a second click works); see docs/dashboard.md.
                 seen_resume = seen_resume or look["t"]
                 if look["t"] - seen_resume < 2:
-                    page.wait_for_timeout(250)
+                    page.wait_for_timeout(100)
                     continue
                 wait_idle(page)
                 page.get_by_role("button", name="Resume").click()
@@ -235,7 +236,7 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
                 shot_live = True
             if look["total"] and look["done"] == look["total"] and "finished" in look["badge"]:
                 break
-            page.wait_for_timeout(250)
+            page.wait_for_timeout(100)
     assert looks[-1]["done"] == looks[-1]["total"] == 10, looks[-1]
     gaps = sorted(b["t"] - a["t"] for i, (a, b) in enumerate(zip(looks, looks[1:])) if i not in acted)
     first = next(i for i, look in enumerate(looks) if look["done"] >= 1)
@@ -309,6 +310,6 @@ def test_a_narrow_window_stacks_the_charts_in_one_column(dashboard, page):
             boxes = [plots.nth(i).bounding_box() for i in range(charts)]
             assert len({round(b["x"]) for b in boxes}) == 1, f"{path or 'overview'}: not one column: {boxes}"
             assert all(b["width"] > 300 for b in boxes), boxes
-            shoot(page, f"7-{path or 'overview'}-narrow", width=420)
+            shoot(page, f"7-{path or 'overview'}-narrow")
     finally:
         page.set_viewport_size({"width": 1440, "height": 1000})

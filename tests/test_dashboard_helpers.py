@@ -40,7 +40,7 @@ def test_progress_within_a_round_counts_hospitals_then_evaluation():
 
 def test_time_left_comes_only_from_measured_rounds():
     _, before = estimate.progress(heartbeat(round=1, mean_round_seconds=None))
-    assert "known after round 1" in before
+    assert "time left known when this round completes" in before
     # 8 rounds still to go (3..10) at 6 s each, 2 s of round 3 already spent.
     _, words = estimate.progress(heartbeat(mean_round_seconds=6.0))
     assert "about 46 s left" in words
