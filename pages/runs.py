@@ -24,10 +24,10 @@ table = pd.DataFrame([{
     "run": r["id"], "status": r["status"], "mode": r["mode"], "model": r["config"]["backbone"],
     "px": r["config"]["image_size"] or DEFAULT_IMAGE_SIZE[r["config"]["backbone"]],
     "rounds": f"{r['rounds_done']}/{r['rounds_total']}", "best round": r["best_round"],
-    "hospitals": r["config"]["hospitals"] if r["config"]["data"] == "embedded" else None,
+    "hospitals": str(r["config"]["hospitals"]) if r["config"]["data"] == "embedded" else "folder",
     "data": r["config"]["data"], "split": f"{r['config']['partition']} α={r['config']['alpha']}",
-    "max/hospital": r["config"]["max_per_hospital"], "seed": r["config"]["seed"],
-    "started": datetime.datetime.fromtimestamp(r["created"]), "error": r["error"],
+    "max/hospital": f"{r['config']['max_per_hospital']:,}" if r["config"]["max_per_hospital"] else "all",
+    "seed": r["config"]["seed"], "started": datetime.datetime.fromtimestamp(r["created"]), "error": r["error"] or "",
 } for r in runs])
 st.dataframe(table, hide_index=True, column_config={
     "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
