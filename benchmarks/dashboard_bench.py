@@ -106,8 +106,11 @@ def finished_pages(browser, url: str, shots: Path) -> None:
         page = browser.new_page(viewport={"width": 1440, "height": 1000}, color_scheme="dark" if dark else "light")
         page.goto(f"{url}/{'' if name == 'overview' else name}")
         page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
+        if name == "diagnose":  # it imports TensorFlow and loads the model first
+            page.wait_for_selector(PAGE_DONE[name], timeout=120_000)
         page.wait_for_timeout(1000)
         page.wait_for_function("!document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=120_000)
+        page.wait_for_function("!document.querySelector(\"[data-testid='stSkeleton']\")", timeout=120_000)
         page.wait_for_timeout(2500)  # Plotly and images finish drawing
         whole_page(page, shots / f"{name}{'-dark' if dark else ''}.png")
         page.close()
