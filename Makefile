@@ -16,8 +16,13 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	touch $@
 
 # The dashboard: start a federation in the browser, watch it, check fairness, diagnose an X-ray.
+# Streamlit serves headless (.streamlit/config.toml) and prints the URL; where a display is
+# there to show a browser, scripts/open_browser.py opens the page once the server answers.
+PORT ?= 8501
+HAS_DISPLAY := $(shell { [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; } && echo yes)
 demo: $(VENV)/.installed
-	$(PY) -m streamlit run app.py
+	$(if $(HAS_DISPLAY),$(PY) scripts/open_browser.py http://127.0.0.1:$(PORT) &)
+	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 # The same federation from the command line, no browser.
 train: $(VENV)/.installed

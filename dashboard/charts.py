@@ -34,7 +34,10 @@ def _layout(fig: go.Figure, height: int, title: str | None = None, top: int | No
 
 
 def class_balance(summary: dict, split: str = "train") -> go.Figure:
-    """Stacked bars of NORMAL and PNEUMONIA images per hospital in one split.
+    """NORMAL and PNEUMONIA images per hospital in one split, side by side, each count beside its bar.
+
+    Side by side rather than stacked: a hospital with 1% NORMAL images would show its count
+    in a sliver too thin to read.
 
     Parameters
     ----------
@@ -49,66 +52,85 @@ def class_balance(summary: dict, split: str = "train") -> go.Figure:
     for cls in ("NORMAL", "PNEUMONIA"):
         counts = [summary["hospitals"][h][split][cls] for h in names]
         fig.add_bar(y=[dot_label(h) for h in names], x=counts, name=cls, orientation="h",
-                    marker_color=CLASS_COLORS[cls], text=counts, textposition="inside")
-    fig.update_layout(barmode="stack", yaxis=dict(autorange="reversed"), xaxis_title=f"{split} images")
-    return _layout(fig, 90 + 46 * len(names))
+                    marker_color=CLASS_COLORS[cls], text=[f"{c:,}" for c in counts], textposition="outside",
+                    cliponaxis=False)
+    most = max((summary["hospitals"][h][split][c] for h in names for c in CLASS_COLORS), default=1)
+    fig.update_layout(barmode="group", yaxis=dict(autorange="reversed"), xaxis_title=f"{split} images",
+                      legend_traceorder="normal")
+    fig.update_xaxes(range=[0, most * 1.18])  # room for the count outside the longest bar
+    return _layout(fig, 110 + 62 * len(names))
 
 
 def pneumonia_share(summary: dict, split: str = "train") -> go.Figure:
-    """Share of PNEUMONIA images per hospital (the non-IID skew) against the global test set's."""
+    """Share of PNEUMONIA images per hospital (the non-IID skew) against the global test set's.
+
+    The global test set's share is a dashed line named in the legend above the plot, not
+    a label on the plot, where it would sit on a hospital's bar.
+    """
     names = list(summary["hospitals"])
+    labels = [dot_label(h) for h in names]
     shares = []
     for h in names:
         c = summary["hospitals"][h][split]
         total = c["NORMAL"] + c["PNEUMONIA"]
         shares.append(c["PNEUMONIA"] / total if total else 0.0)
-    fig = go.Figure(go.Bar(x=[dot_label(h) for h in names], y=shares, marker_color=[hospital_color(h) for h in names],
-                           text=[f"{s:.0%}" for s in shares], textposition="outside", showlegend=False))
+    fig = go.Figure(go.Bar(x=labels, y=shares, marker_color=[hospital_color(h) for h in names],
+                           text=[f"{s:.0%}" for s in shares], textposition="outside", cliponaxis=False,
+                           showlegend=False, hovertemplate="%{x}: %{y:.1%} pneumonia<extra></extra>"))
     g = summary.get("global_test")
     if g and g["NORMAL"] + g["PNEUMONIA"]:
         share = g["PNEUMONIA"] / (g["NORMAL"] + g["PNEUMONIA"])
-        fig.add_hline(y=share, line_dash="dash", line_color=GLOBAL_COLOR,
-                      annotation_text=f"global test set {share:.0%}", annotation_position="top left")
+        line = dict(color=GLOBAL_COLOR, dash="dash", width=2)
+        fig.add_hline(y=share, line=line)
+        # The line across the whole plot has no legend entry of its own: an empty trace names it.
+        fig.add_scatter(x=[None], y=[None], mode="lines", line=line, name=f"global test set: {share:.0%}")
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="pneumonia share")
-    return _layout(fig, 90 + 46 * max(len(names), 3))
+    fig = _layout(fig, 110 + 62 * max(len(names), 3), top=40, showlegend=True)
+    fig.update_layout(legend=dict(y=1.0, yanchor="bottom"))
+    return fig
 
 
 def _ordered(scopes) -> list[str]:
     return sorted(set(scopes), key=lambda s: (s != "global", not s.startswith("global"), s))
 
 
-def metric_grid(frame: pd.DataFrame, metrics: tuple[str, ...], columns: int = 3, row_height: int = 230) -> go.Figure:
-    """Several metrics over rounds in one figure (one chart to draw, one legend that toggles every panel).
+def metric_panel(frame: pd.DataFrame, metric: str, height: int = 250) -> go.Figure:
+    """One metric over rounds, a line per scope (global thick and on top, hospitals in their colours).
+
+    One small figure per metric, not one grid figure: Streamlit's columns put them side by
+    side on a wide screen and stack them in one column on a narrow one, which a single
+    Plotly grid cannot do. Built from the same frame it gives the same figure, so a live
+    page that redraws it every refresh hands the browser nothing new to paint.
 
     Parameters
     ----------
     frame : pd.DataFrame
         :func:`fedcore.report.metrics_frame` rows: round, scope, one column per metric.
-    metrics : tuple of str
-        Columns to plot, filled row by row.
+    metric : str
+        The column to plot.
+    height : int
+        Pixels.
     """
-    rows = math.ceil(len(metrics) / columns)
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[METRIC_LABELS.get(m, m) for m in metrics],
-                        horizontal_spacing=0.06, vertical_spacing=0.16)
-    scopes = _ordered(frame["scope"]) if len(frame) else []
+    fig = go.Figure()
     last = 1 if frame.empty else int(frame["round"].max())
-    for i, metric in enumerate(metrics):
-        row, col = i // columns + 1, i % columns + 1
-        for scope in reversed(scopes):  # the global line last, so it is drawn on top
-            part = frame[frame["scope"] == scope].sort_values("round")
-            is_global = scope == "global"
-            fig.add_scatter(x=part["round"], y=part[metric], name=scope_label(scope), legendgroup=scope,
-                            showlegend=i == 0, mode="lines+markers", row=row, col=col,
-                            line=dict(color=hospital_color(scope), width=4 if is_global else 2,
-                                      dash="solid" if is_global or ":" not in scope else "dot"),
-                            marker=dict(size=7 if is_global else 5),
-                            hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
-        fig.update_xaxes(dtick=1 if last <= 12 else None, range=[0.8, last + 0.2], row=row, col=col)
-        if metric in RATE_METRICS:
-            fig.update_yaxes(range=[0, 1.02], row=row, col=col)
-    fig = _layout(fig, 80 + row_height * rows, top=70)
-    fig.update_layout(legend=dict(traceorder="reversed", y=0.99, yanchor="top", yref="container"))
-    return fig
+    for scope in reversed(_ordered(frame["scope"]) if len(frame) else []):  # global last: drawn on top
+        part = frame[frame["scope"] == scope].sort_values("round")
+        is_global = scope == "global"
+        fig.add_scatter(x=part["round"].tolist(), y=part[metric].tolist(), name=scope_label(scope),
+                        mode="lines+markers", showlegend=False,
+                        line=dict(color=hospital_color(scope), width=4 if is_global else 2,
+                                  dash="solid" if is_global or ":" not in scope else "dot"),
+                        marker=dict(size=7 if is_global else 5),
+                        hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
+    fig.update_xaxes(dtick=1 if last <= 12 else None, range=[0.8, last + 0.2], title=None)
+    if metric in RATE_METRICS:
+        fig.update_yaxes(range=[0, 1.02])
+    return _layout(fig, height, METRIC_LABELS.get(metric, metric), top=34)
+
+
+def scope_legend(scopes) -> str:
+    """One HTML line naming each scope in its colour: the shared legend of the metric panels."""
+    return " &nbsp; ".join(dot_label(s) for s in _ordered(scopes))
 
 
 def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:

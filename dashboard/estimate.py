@@ -112,37 +112,52 @@ def _eval_images(summary: dict) -> int:
     return hospitals + sum(summary.get("global_test", {}).values())
 
 
-def progress(heartbeat: dict | None) -> tuple[float, str]:
+def progress(heartbeat: dict | None, since_start: float = 0.0) -> tuple[float, str]:
     """(fraction done, words) of a running run's heartbeat (``run['progress']`` in the store).
 
     Parameters
     ----------
     heartbeat : dict or None
         round, rounds, step, hospital, hospital_index, hospitals, round_elapsed,
-        mean_round_seconds; None before the process has written anything. Round 0 is
-        the start (step 'loading data', 'building model' or 'waiting for hospitals');
-        then each round's steps are 'training' (hospital None when the hospitals train
-        at once, on Flower) and 'evaluating'.
+        mean_round_seconds; None while the child process has written nothing yet.
+        Round 0 is the start (step 'loading data', 'building model' or 'waiting for
+        hospitals', or any other words); then each round's steps are 'training'
+        (hospital None when the hospitals train at once, on Flower) and 'evaluating'.
+    since_start : float
+        Seconds since the run (or its resume) was launched: shown while there is no
+        heartbeat, so a watcher sees the start is alive (the child imports TensorFlow).
+
+    Returns
+    -------
+    tuple of (float, str)
+        The fraction of all rounds done (0..1) and one line for the progress bar. The
+        time left appears once a round has been measured (``mean_round_seconds``),
+        never from the reference table, which can be off by a factor of 3.
     """
     p = heartbeat
     if not p:
-        return 0.0, "Starting: loading TensorFlow and the data…"
-    if not p["round"]:
-        return 0.0, f"Starting: {STARTING.get(p['step'], p['step'])}…"
+        return 0.0, f"Starting the training process (Python, TensorFlow, the data)… {since_start:.0f} s"
+    step = str(p.get("step") or "working")
+    if p.get("round", 0) < 1:
+        return 0.0, f"Getting ready: {STARTING.get(step, step)}…"
+    index, hospitals = p.get("hospital_index") or 0, max(p.get("hospitals") or 1, 1)
     # Each round is the hospitals' local training steps plus one evaluation step.
-    within = (p["hospital_index"] + (1 if p["step"] == "evaluating" else 0)) / (p["hospitals"] + 1)
-    fraction = min((p["round"] - 1 + within) / p["rounds"], 1.0)
-    if p["step"] != "training":
-        step = "evaluating the new global model"
-    elif p["hospital"] is None:
-        step = f"training at {p['hospitals']} hospitals"
+    within = {"training": index, "evaluating": hospitals}.get(step, 0) / (hospitals + 1)
+    fraction = min(max((p["round"] - 1 + within) / p["rounds"], 0.0), 1.0)
+    if step == "training" and p.get("hospital"):
+        words = f"training at {p['hospital'].replace('_', ' ')} ({index + 1}/{hospitals})"
+    elif step == "training":
+        words = f"training at {hospitals} hospitals"
+    elif step == "evaluating":
+        words = "evaluating the new global model"
     else:
-        step = f"training at {p['hospital'].replace('_', ' ')} ({p['hospital_index'] + 1}/{p['hospitals']})"
-    left = ""
+        words = step
     if p.get("mean_round_seconds"):
-        remaining = p["mean_round_seconds"] * (p["rounds"] - p["round"] + 1) - p["round_elapsed"]
+        remaining = p["mean_round_seconds"] * (p["rounds"] - p["round"] + 1) - (p.get("round_elapsed") or 0.0)
         left = f" · about {format_seconds(max(remaining, 0.0))} left"
-    return fraction, f"Round {p['round']} of {p['rounds']} · {step}{left}"
+    else:
+        left = " · time left known when this round completes"
+    return fraction, f"Round {p['round']} of {p['rounds']} · {words}{left}"
 
 
 def format_seconds(seconds: float) -> str:

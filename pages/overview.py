@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.diagram import boundary_svg
+from dashboard.first_open import offer_default_run
 from dashboard.theme import STATUS_COLORS
 from fedcore.report import PUBLISHED_GLOBAL
 
@@ -26,8 +27,12 @@ else:
     source = "the default federation: embedded PneumoniaMNIST, Dirichlet non-IID split (α = 0.5), 3 hospitals"
 
 st.subheader("The federation", divider="gray")
-st.caption(f"From {source}. Each hospital's training images by class; the skew is the non-IID split a "
-           "federation must cope with.")
+st.markdown("**Non-IID**: the hospitals' patients are not alike, as in real life: one sees mostly pneumonia, "
+            "another mostly healthy lungs, and they differ in size. The split draws each class's share per hospital "
+            "at random (a Dirichlet draw; the smaller its α, the more unequal the hospitals), and one shared model "
+            "must still work for all of them.")
+st.caption(f"From {source}. Left: each hospital's training images by class. Right: the share of pneumonia in "
+           "each hospital's training images against the global test set's.")
 left, right = st.columns([3, 2])
 left.plotly_chart(charts.class_balance(summary), key="balance", config=charts.PLOT_CONFIG)
 right.plotly_chart(charts.pneumonia_share(summary), key="share", config=charts.PLOT_CONFIG)
@@ -43,9 +48,9 @@ st.markdown(boundary_svg(train_counts, bytes_each), unsafe_allow_html=True)
 
 st.subheader("Global model", divider="gray")
 if latest is None:
-    st.info("No run has finished a round yet. Start a 2-minute federation on the Train page and its scores "
-            "appear here beside the original design's.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    offer_default_run("The global model's accuracy, AUROC, sensitivity, specificity and loss appear here, beside "
+                      "the original design's published figures, as soon as a run completes its first round.",
+                      key="first_open_overview")
     st.stop()
 
 frame = data.frame(latest)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data
+from dashboard.first_open import offer_default_run
 from dashboard.theme import METRIC_LABELS
 from fedcore.config import DEFAULT_IMAGE_SIZE
 
@@ -14,18 +15,19 @@ store = data.store()
 runs = data.runs()
 st.caption(f"Run store: `{store.path}` (set FEDCORE_HOME to use another).")
 if not runs:
-    st.info("No runs yet.", icon=":material/info:")
-    st.page_link("pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
+    offer_default_run("Every run appears here with its status and settings; pick several to compare their "
+                      "curves on one chart, or delete one. Runs started from the command line appear too.",
+                      key="first_open_runs")
     st.stop()
 
 table = pd.DataFrame([{
     "run": r["id"], "status": r["status"], "mode": r["mode"], "model": r["config"]["backbone"],
     "px": r["config"]["image_size"] or DEFAULT_IMAGE_SIZE[r["config"]["backbone"]],
     "rounds": f"{r['rounds_done']}/{r['rounds_total']}", "best round": r["best_round"],
-    "hospitals": r["config"]["hospitals"] if r["config"]["data"] == "embedded" else None,
+    "hospitals": str(r["config"]["hospitals"]) if r["config"]["data"] == "embedded" else "folder",
     "data": r["config"]["data"], "split": f"{r['config']['partition']} α={r['config']['alpha']}",
-    "max/hospital": r["config"]["max_per_hospital"], "seed": r["config"]["seed"],
-    "started": datetime.datetime.fromtimestamp(r["created"]), "error": r["error"],
+    "max/hospital": f"{r['config']['max_per_hospital']:,}" if r["config"]["max_per_hospital"] else "all",
+    "seed": r["config"]["seed"], "started": datetime.datetime.fromtimestamp(r["created"]), "error": r["error"] or "",
 } for r in runs])
 st.dataframe(table, hide_index=True, column_config={
     "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),

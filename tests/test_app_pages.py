@@ -204,3 +204,25 @@ def test_impossible_privacy_settings_are_refused_in_the_form(store):
     assert_clean(at)
     assert "cnn" in " ".join(e.value for e in at.error)
     assert store.list_runs() == []
+
+
+@pytest.mark.parametrize("page", ["pages/train.py", "pages/overview.py", "pages/runs.py"])
+def test_first_open_starts_the_default_federation_in_one_click(store, page):
+    from fedcore import launch
+    from fedcore.config import RunConfig
+
+    at = open_page(page)
+    key = f"first_open_{Path(page).stem}"
+    assert any("appear" in i.value for i in at.info), "the page says what it will show"
+    at.button(key=key).click().run()
+    assert_clean(at)
+    (run,) = store.list_runs()
+    try:
+        assert run["config"] == RunConfig().to_dict(), "the default federation, nothing else"
+        assert at.session_state["run_id"] == run["id"]
+        assert at.title[0].value == "Train a federation", "the click lands on the Train page, where the run is live"
+        (bar,) = at.get("progress")
+        assert "Starting the training process" in bar.proto.text, "the run shows at once, before TensorFlow loads"
+    finally:
+        launch.stop(store, run["id"])
+        wait_for(lambda: launch.active_run(store) is None, what="the child to stop")

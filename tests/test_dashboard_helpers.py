@@ -1,0 +1,75 @@
+"""The dashboard's pure helpers: the progress line of a running run, colours and labels, the metric panels."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dashboard import charts, estimate, theme
+
+
+def heartbeat(**values) -> dict:
+    beat = {"round": 3, "rounds": 10, "step": "training", "hospital": "hospital_2", "hospital_index": 1,
+            "hospitals": 3, "round_elapsed": 2.0, "mean_round_seconds": None}
+    beat.update(values)
+    return beat
+
+
+def test_progress_before_the_child_writes_anything_says_it_is_starting():
+    fraction, words = estimate.progress(None, since_start=7.4)
+    assert fraction == 0.0
+    assert "Starting the training process" in words and "7 s" in words
+
+
+@pytest.mark.parametrize("step", ["loading data", "building model", "any words the engine sends"])
+def test_progress_before_round_1_shows_the_step_as_written(step):
+    fraction, words = estimate.progress(heartbeat(round=0, step=step, hospital=None, hospital_index=0))
+    assert fraction == 0.0
+    assert step in words
+
+
+def test_progress_within_a_round_counts_hospitals_then_evaluation():
+    # Round 3 of 10, 3 hospitals: 4 steps a round (3 trainings, 1 evaluation).
+    training, words = estimate.progress(heartbeat())
+    assert training == pytest.approx((2 + 1 / 4) / 10)
+    assert "Round 3 of 10" in words and "training at hospital 2 (2/3)" in words
+    evaluating, words = estimate.progress(heartbeat(step="evaluating", hospital=None))
+    assert evaluating == pytest.approx((2 + 3 / 4) / 10)
+    assert "evaluating the new global model" in words
+
+
+def test_time_left_comes_only_from_measured_rounds():
+    _, before = estimate.progress(heartbeat(round=1, mean_round_seconds=None))
+    assert "time left known when this round completes" in before
+    # 8 rounds still to go (3..10) at 6 s each, 2 s of round 3 already spent.
+    _, words = estimate.progress(heartbeat(mean_round_seconds=6.0))
+    assert "about 46 s left" in words
+
+
+def test_an_unknown_step_within_a_round_is_shown_as_is():
+    fraction, words = estimate.progress(heartbeat(step="saving the checkpoint", hospital=None))
+    assert "saving the checkpoint" in words
+    assert fraction == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("seconds,text", [(0.84, "0.8 s"), (42.3, "42 s"), (185, "3 min 5 s"), (4320, "1 h 12 min")])
+def test_format_seconds(seconds, text):
+    assert estimate.format_seconds(seconds) == text
+
+
+def test_a_hospital_has_one_colour_whatever_the_scope_calls_it():
+    assert theme.hospital_color("hospital_2") == theme.hospital_color("global:hospital_2") == theme.HOSPITAL_COLORS[1]
+    assert theme.hospital_color("global") == theme.GLOBAL_COLOR
+    assert theme.hospital_color("hospital_8") == theme.HOSPITAL_COLORS[0], "more hospitals than colours wrap around"
+    assert theme.scope_label("global:hospital_1") == "Hospital 1 model"
+
+
+def test_a_metric_panel_is_the_same_figure_for_the_same_rows():
+    frame = pd.DataFrame({"round": [1, 1, 2, 2], "scope": ["global", "hospital_1"] * 2,
+                          "accuracy": [0.6, 0.5, 0.7, 0.65]})
+    first = charts.metric_panel(frame, "accuracy")
+    # The live view redraws every refresh; the same JSON means nothing new for the browser to paint.
+    assert first.to_json() == charts.metric_panel(frame.copy(), "accuracy").to_json()
+    names = [trace.name for trace in first.data]
+    assert names[-1] == "Global", "the global line is drawn last, on top"
+    assert list(first.data[-1].y) == [0.6, 0.7]
