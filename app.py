@@ -1,4 +1,4 @@
-"""FedXray dashboard: `streamlit run app.py`. A router over the pages in pages/, nothing else."""
+"""FedXray dashboard: `streamlit run app.py`. A router over the page scripts in views/, nothing else."""
 
 import streamlit as st
 
@@ -9,12 +9,12 @@ st.set_page_config(page_title="FedXray", page_icon=":material/radiology:", layou
 st.session_state.setdefault(RUN_KEY, None)
 
 pages = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/hub:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/fairness.py", title="Fairness", icon=":material/balance:"),
-    st.Page("pages/privacy.py", title="Privacy", icon=":material/shield_lock:"),
-    st.Page("pages/diagnose.py", title="Diagnose", icon=":material/radiology:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+    st.Page("views/overview.py", title="Overview", icon=":material/hub:", default=True),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/fairness.py", title="Fairness", icon=":material/balance:"),
+    st.Page("views/privacy.py", title="Privacy", icon=":material/shield_lock:"),
+    st.Page("views/diagnose.py", title="Diagnose", icon=":material/radiology:"),
+    st.Page("views/runs.py", title="Runs", icon=":material/history:"),
 ]
 # Behind the password when served to a network (dashboard/access.py); errors shown in plain words.
 access.run_page(st.navigation(access.allowed_pages(pages), position="top"))

@@ -62,8 +62,7 @@ def watched_run(page, url: str, home: Path, rounds: int, shots: Path | None = No
 
     With ``shots``, the Train page is saved there as train.png while the run is past half way.
     """
-    # The root first: a fresh server whose first request is a page's own URL serves that page
-    # without the router (no navigation bar, narrow layout) while pages/ is named pages/.
+    # The root first, as a judge arrives: it also warms the Overview page's caches.
     page.goto(url)
     page.wait_for_selector("text=What crosses the hospital boundary")
     page.goto(f"{url}/train")

@@ -1,5 +1,5 @@
 """The Streamlit dashboard's building blocks: theme, cached store reads, figure builders.
 
-Pages in ``pages/`` are short layout scripts over these; nothing here trains, and
+Pages in ``views/`` are short layout scripts over these; nothing here trains, and
 nothing here imports TensorFlow (the Diagnose page loads it on demand).
 """

@@ -9,7 +9,7 @@ from fedcore import launch
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
 
-TRAIN_PAGE = "pages/train.py"
+TRAIN_PAGE = "views/train.py"
 
 
 def offer_default_run(what: str, key: str) -> None:

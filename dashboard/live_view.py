@@ -21,7 +21,7 @@ import streamlit as st
 from dashboard import charts, data, estimate
 from dashboard.theme import STATUS_COLORS, STATUS_ICONS
 from fedcore import flags, launch
-from fedcore.config import DEFAULT_IMAGE_SIZE, EMBEDDED, RunConfig
+from fedcore.config import EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.report import metrics_frame
 
@@ -86,7 +86,7 @@ def _header(run: dict, live: bool) -> None:
     c = run["config"]
     status = "running" if live else run["status"]
     head.markdown(f"#### Run `{run['id']}` :{STATUS_COLORS[status]}-badge[{STATUS_ICONS[status]} {status}]")
-    head.caption(f"{run['mode']} · {c['backbone']} at {c['image_size'] or DEFAULT_IMAGE_SIZE[c['backbone']]} px · "
+    head.caption(f"{run['mode']} · {c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
                  f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
                  f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
                  + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else ""))

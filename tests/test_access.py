@@ -48,7 +48,7 @@ def test_an_exposed_dashboard_shows_only_the_password_field(exposed):
     # No page was run, and none is registered: a page's URL cannot reach one either.
     assert not at.selectbox and not at.tabs
     with pytest.raises(ValueError, match=r"Known pages: \['Sign in'\]"):
-        at.switch_page("pages/runs.py")
+        at.switch_page("views/runs.py")
 
 
 def test_a_wrong_password_is_refused(exposed):
@@ -61,7 +61,7 @@ def test_the_right_password_opens_every_page_for_the_session(exposed):
     at = sign_in(PASSWORD)
     assert not at.exception and not at.error
     assert at.title[0].value == "FedXray", "the Overview page is shown"
-    at.switch_page("pages/runs.py")
+    at.switch_page("views/runs.py")
     at.run()
     assert not at.exception and at.title[0].value == "Runs"
     assert not [w for w in at.text_input if w.label == "Password"]
@@ -97,8 +97,8 @@ def test_exposed_without_a_data_root_only_the_embedded_data_trains(exposed, monk
         launch.start(RunConfig(data=str(exposed / "fed")), store)
 
 
-@pytest.mark.parametrize("page", ["pages/overview.py", "pages/train.py", "pages/fairness.py", "pages/privacy.py",
-                                  "pages/runs.py"])
+@pytest.mark.parametrize("page", ["views/overview.py", "views/train.py", "views/fairness.py", "views/privacy.py",
+                                  "views/runs.py"])
 def test_a_damaged_store_never_shows_a_traceback(tmp_path, monkeypatch, page):
     home = tmp_path / "home"
     home.mkdir()
@@ -106,12 +106,12 @@ def test_a_damaged_store_never_shows_a_traceback(tmp_path, monkeypatch, page):
     monkeypatch.setenv("FEDCORE_HOME", str(home))
     monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
     at = AppTest.from_file(APP, default_timeout=30)
-    if page != "pages/overview.py":
-        # AppTest runs a switched-to page alone, as Streamlit serves pages/ before app.py
-        # has run (test_access_browser.py): Streamlit's own redacted message then.
+    if page != "views/overview.py":
+        # AppTest runs a switched-to page alone, without app.py's error handling: Streamlit's
+        # own redacted message then (a real server always runs app.py: test_access_browser.py).
         at.switch_page(page)
     at.run()
-    if page == "pages/overview.py":
+    if page == "views/overview.py":
         assert not at.exception
         assert len(at.error) == 1 and "move it aside" in at.error[0].value
     else:

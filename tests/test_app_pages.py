@@ -20,8 +20,8 @@ from tests.conftest import wait_for
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
-PAGES = ("pages/overview.py", "pages/train.py", "pages/fairness.py", "pages/privacy.py", "pages/diagnose.py",
-         "pages/runs.py")
+PAGES = ("views/overview.py", "views/train.py", "views/fairness.py", "views/privacy.py", "views/diagnose.py",
+         "views/runs.py")
 TIMEOUT = 60  # the Diagnose page imports TensorFlow the first time
 
 
@@ -78,7 +78,7 @@ def test_pages_other_than_diagnose_do_not_import_tensorflow(tiny_home):
 
 
 def test_diagnose_a_sample_gives_a_probability(tiny_home):
-    at = open_page("pages/diagnose.py")
+    at = open_page("views/diagnose.py")
     assert_clean(at)
     text = " ".join(m.value for m in at.markdown)
     assert "P(pneumonia) = **0." in text or "P(pneumonia) = **1." in text
@@ -110,7 +110,7 @@ def _png_claiming(width: int, height: int) -> bytes:
     ("big.png", _png_claiming(9_000, 9_000), "megapixels"),
 ])
 def test_bad_uploads_get_a_clear_message(tiny_home, name, payload, needle):
-    at = _upload(open_page("pages/diagnose.py"), name, payload, "image/png")
+    at = _upload(open_page("views/diagnose.py"), name, payload, "image/png")
     assert_clean(at)
     errors = " ".join(e.value for e in at.error)
     assert needle in errors, errors
@@ -118,7 +118,7 @@ def test_bad_uploads_get_a_clear_message(tiny_home, name, payload, needle):
 
 def test_a_good_upload_is_diagnosed(tiny_home):
     sample = next(SAMPLES_DIR.glob("NORMAL/*.jpeg"))
-    at = _upload(open_page("pages/diagnose.py"), sample.name, sample.read_bytes(), "image/jpeg")
+    at = _upload(open_page("views/diagnose.py"), sample.name, sample.read_bytes(), "image/jpeg")
     assert_clean(at)
     assert not at.error
     assert any("P(pneumonia)" in m.value for m in at.markdown)
@@ -130,7 +130,7 @@ def test_bad_data_folder_is_refused_before_starting(store, tmp_path, folder, nee
     if folder == "EMPTY":
         folder = str(tmp_path / "empty")
         (tmp_path / "empty").mkdir()
-    at = open_page("pages/train.py")
+    at = open_page("views/train.py")
     at.radio(key="f_source").set_value("My folder or .npz").run()
     at.text_input(key="f_folder").set_value(folder).run()
     at.button[0].click().run()
@@ -146,7 +146,7 @@ def test_delete_a_run_from_the_runs_page(store):
 
     run_id = store.create_run(tiny_config().to_dict(), 2, "federated")
     store.finish(run_id, "stopped")
-    at = open_page("pages/runs.py")
+    at = open_page("views/runs.py")
     at.selectbox(key="delete_pick").set_value(run_id).run()
     at.checkbox(key="delete_confirm").check().run()
     at.button(key="delete_go").click().run()
@@ -158,7 +158,7 @@ def test_a_running_run_is_not_deleted(store):
     from tests.conftest import tiny_config
 
     run_id = store.create_run(tiny_config().to_dict(), 2, "federated")  # this process: alive, so 'running'
-    at = open_page("pages/runs.py")
+    at = open_page("views/runs.py")
     at.selectbox(key="delete_pick").set_value(run_id).run()
     at.checkbox(key="delete_confirm").check().run()
     at.button(key="delete_go").click().run()
@@ -170,7 +170,7 @@ def test_second_start_while_a_run_is_going_is_refused(store):
     from tests.conftest import tiny_config
 
     busy = store.create_run(tiny_config().to_dict(), 2, "federated")  # this live process 'trains' it
-    at = open_page("pages/train.py")
+    at = open_page("views/train.py")
     at.button[0].click().run()
     assert_clean(at)
     errors = " ".join(e.value for e in at.error)
@@ -179,7 +179,7 @@ def test_second_start_while_a_run_is_going_is_refused(store):
 
 
 def test_privacy_settings_from_the_form_reach_the_run(store):
-    at = open_page("pages/train.py")
+    at = open_page("views/train.py")
     at.number_input(key="f_cap").set_value(60).run()
     at.number_input(key="f_rounds").set_value(1).run()
     at.segmented_control(key="f_dp").set_value("hospital").run()
@@ -197,7 +197,7 @@ def test_privacy_settings_from_the_form_reach_the_run(store):
 
 
 def test_impossible_privacy_settings_are_refused_in_the_form(store):
-    at = open_page("pages/train.py")
+    at = open_page("views/train.py")
     at.selectbox(key="f_backbone").set_value("efficientnetv2s").run()
     at.segmented_control(key="f_dp").set_value("patient").run()
     at.button[0].click().run()
@@ -206,7 +206,7 @@ def test_impossible_privacy_settings_are_refused_in_the_form(store):
     assert store.list_runs() == []
 
 
-@pytest.mark.parametrize("page", ["pages/train.py", "pages/overview.py", "pages/runs.py"])
+@pytest.mark.parametrize("page", ["views/train.py", "views/overview.py", "views/runs.py"])
 def test_first_open_starts_the_default_federation_in_one_click(store, page):
     from fedcore import launch
     from fedcore.config import RunConfig

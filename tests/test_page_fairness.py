@@ -12,7 +12,7 @@ from dashboard.contrast import AA_RATIO, contrast_ratio
 from fedcore.metrics import binary_metrics, fairness_summary, roc_points
 from tests.conftest import tiny_config
 
-PAGE = Path(__file__).resolve().parent.parent / "pages" / "fairness.py"
+PAGE = Path(__file__).resolve().parent.parent / "views" / "fairness.py"
 
 
 def render() -> AppTest:

@@ -11,14 +11,14 @@ from dashboard.privacy_view import twin_config
 from fedcore.privacy import audit
 from tests.conftest import tiny_config, wait_for
 
-PAGE = Path(__file__).resolve().parent.parent / "pages" / "privacy.py"
+PAGE = Path(__file__).resolve().parent.parent / "views" / "privacy.py"
 
 
 def render() -> AppTest:
     # Through the router: the page links to the Train page, which only exists there.
     at = AppTest.from_file(str(PAGE.parent.parent / "app.py"), default_timeout=60)
     at.run()
-    at.switch_page("pages/privacy.py")
+    at.switch_page("views/privacy.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -14,7 +14,7 @@ FEDERATION = {"hospitals": {"h1": {"train": {"NORMAL": 10, "PNEUMONIA": 30}, "te
 
 def test_every_setting_has_a_widget_and_the_unplaced_ones_show_their_declared_defaults(store):
     # Prepare
-    at = open_page("pages/train.py")
+    at = open_page("views/train.py")
     assert_clean(at)
     placed_or_not = set(run_form.PLACED) | {s.name for s in run_form.unplaced()}
 
@@ -28,7 +28,7 @@ def test_every_setting_has_a_widget_and_the_unplaced_ones_show_their_declared_de
 
 def test_the_form_starts_the_declared_defaults(store):
     # The form's untouched values are RunConfig's own (target epsilon included: none)
-    at = open_page("pages/train.py")
+    at = open_page("views/train.py")
     assert at.number_input(key="f_eps").value == 0.0
     assert at.number_input(key="f_rounds").value == RunConfig().rounds
     assert at.selectbox(key="f_lr_schedule").value == RunConfig().lr_schedule

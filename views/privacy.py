@@ -102,7 +102,7 @@ if twin is None and has_dp:
         else:
             st.success(f"Started run {started}, the no-DP twin: it appears here as it trains.",
                        icon=":material/check_circle:")
-            st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/model_training:")
+            st.page_link("views/train.py", label="Watch it on the Train page", icon=":material/model_training:")
 elif twin is None:
     st.caption("No run with the same settings and differential privacy yet: start one on the Train page "
                "(Advanced → privacy) to compare.")

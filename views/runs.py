@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import charts, data
 from dashboard.first_open import offer_default_run
 from dashboard.theme import METRIC_LABELS
-from fedcore.config import DEFAULT_IMAGE_SIZE
+from fedcore.config import RunConfig
 
 st.title("Runs")
 store = data.store()
@@ -22,7 +22,7 @@ if not runs:
 
 table = pd.DataFrame([{
     "run": r["id"], "status": r["status"], "mode": r["mode"], "model": r["config"]["backbone"],
-    "px": r["config"]["image_size"] or DEFAULT_IMAGE_SIZE[r["config"]["backbone"]],
+    "px": RunConfig.from_dict(r["config"]).input_size,
     "rounds": f"{r['rounds_done']}/{r['rounds_total']}", "best round": r["best_round"],
     "hospitals": str(r["config"]["hospitals"]) if r["config"]["data"] == "embedded" else "folder",
     "data": r["config"]["data"], "split": f"{r['config']['partition']} α={r['config']['alpha']}",
