@@ -196,7 +196,7 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     shoot(page, "0-overview-empty")
     go(page, url, "train")
     shoot(page, "1-train-empty")
-    field = page.get_by_role("spinbutton", name="Max training images per hospital", exact=True)
+    field = page.get_by_role("spinbutton", name="Max training images per hospital (0 = no cap)", exact=True)
     field.fill(str(CAP))
     field.press("Enter")
     wait_idle(page)

@@ -22,10 +22,11 @@ def test_progress_before_the_child_writes_anything_says_it_is_starting():
 
 
 @pytest.mark.parametrize("step", ["loading data", "building model", "any words the engine sends"])
-def test_progress_before_round_1_shows_the_step_as_written(step):
+def test_progress_before_round_1_shows_the_step_in_words(step):
     fraction, words = estimate.progress(heartbeat(round=0, step=step, hospital=None, hospital_index=0))
     assert fraction == 0.0
-    assert step in words
+    # The engine's own steps in plain words ('loading the data'); anything else as written.
+    assert words == f"Getting ready: {estimate.STARTING.get(step, step)}…"
 
 
 def test_progress_within_a_round_counts_hospitals_then_evaluation():

@@ -76,7 +76,7 @@ def test_optimizer_reset_keeps_the_learning_rate_and_clears_moments():
 
 
 def test_bad_settings_are_refused_before_anything_runs():
-    for bad, message in [(dict(rounds=0), "rounds"), (dict(backbone="resnet"), "unknown model"),
+    for bad, message in [(dict(rounds=0), "rounds"), (dict(backbone="resnet"), "unknown backbone"),
                          (dict(alpha=-1), "alpha"), (dict(threshold=1.5), "threshold"),
                          (dict(image_size=4), "image size")]:
         with pytest.raises(FedXrayError, match=message):
