@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from fedcore import payload
+from fedcore import attacks, payload
 from fedcore.client import Hospital, LocalTrainingStopped, make_hospital
 from fedcore.config import RunConfig
 from fedcore.data import Federation, load_federation
@@ -27,10 +27,11 @@ from fedcore.model import BuiltModel, build_model
 from fedcore.modes import MODES, Federated
 from fedcore.payload import FitOutcome
 from fedcore.privacy import audit, mechanism
-from fedcore.recorder import BestTracker, RoundRecorder, refuse_resume, round_fit_info
+from fedcore.recorder import (BestTracker, best_so_far, RoundRecorder, refuse_resume, restore_server_state, round_fit_info,
+                              server_state)
 from fedcore.server import Server
 from fedcore.store import RunStore
-from fedcore.strategy import Strategy
+from fedcore.strategies import Strategy
 
 
 class StopSignal:
@@ -72,6 +73,7 @@ class Setup:
     server: Server
     built: BuiltModel
     model_shapes: list[tuple]
+    attackers: list[str] = field(default_factory=list)
 
 
 def run(config: RunConfig | None = None, store: RunStore | None = None, *, resume: str | None = None,
@@ -124,6 +126,8 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
         result.notices.append(built.notice)
         setup = _setup(config, federation, built, books)
         state = state or setup.mode.initial_state(built.initial_weights, setup.hospitals)
+        if start_round > 1:
+            restore_server_state(store, run_id, start_round - 1, setup.strategy, setup.hospitals)
         names = [h.name for h in setup.hospitals]
 
         # ---------------------------------------------------------------- the loop
@@ -138,8 +142,10 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
             result.eval_seconds += time.perf_counter() - eval_start
             fit_info = round_fit_info(outcomes, [h.name for h in setup.participants], next(iter(state.values())),
                                       mechanism.server_spent(setup.strategy, server_round))
+            fit_info["_round"]["attackers"] = [n for n in setup.attackers if n in outcomes]
             seconds = books.record(server_round, state, metrics, names, fit_info,
-                                   setup.mode.score(metrics, setup.hospitals))
+                                   setup.mode.score(metrics, setup.hospitals),
+                                   server_state(setup.strategy, setup.hospitals))
             result.rounds_done = server_round
             if config.audit_every and server_round % config.audit_every == 0:
                 audit.record(store, run_id, server_round,
@@ -164,7 +170,7 @@ def _open(config: RunConfig | None, store: RunStore, resume: str | None,
         store.mark_running(resume)
         try:
             done, state = store.load_checkpoint(resume, "last")
-            best = _best_so_far(store, resume)
+            best = best_so_far(store, resume)
         except FedXrayError:
             done, state, best = 0, None, BestTracker()
         store.event(resume, "resumed", f"resumed at round {done + 1}", done + 1)
@@ -186,13 +192,18 @@ def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: 
     store.set_data_summary(run_id, federation.summary(), built.notice)
     books.log(f"model: {built.notice}")
     mode = MODES[config.mode]
-    hospitals = [make_hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
+    attackers = attacks.attackers(config, [h.name for h in federation.hospitals])
+    if attackers:
+        store.event(run_id, "attack", *attacks.announcement(config, attackers), level="warning")
+    hospitals = [make_hospital(attacks.training_data(h, config, attackers), built, config, i)
+                 for i, h in enumerate(federation.hospitals)]
     participants = mode.participants(hospitals, federation, built, config)
     strategy = mechanism.run_strategy(config, len(participants))
     for level, message, data in mechanism.notices(config, participants):
         store.event(run_id, "privacy", message, level=level, data=data)
-    server = Server(strategy, built, federation.global_test, config.threshold)
-    return Setup(mode, hospitals, participants, strategy, server, built, [w.shape for w in built.initial_weights])
+    server = Server(strategy, built, federation.global_test, config.threshold, config.target_sensitivity)
+    return Setup(mode, hospitals, participants, strategy, server, built, [w.shape for w in built.initial_weights],
+                 attackers)
 
 
 def train_round(setup: Setup, state: dict[str, list], server_round: int, books: RoundRecorder,
@@ -208,12 +219,17 @@ def train_round(setup: Setup, state: dict[str, list], server_round: int, books: 
     """
     outcomes = {}
     instructions = setup.strategy.configure_fit(server_round, state.get("global"))
-    for i, hospital in enumerate(setup.participants):
+    config = setup.hospitals[0].config
+    chosen = setup.mode.sample(setup.participants, server_round, config)
+    for i, hospital in enumerate(chosen):
         if stop():
             raise LocalTrainingStopped(hospital.name)
-        books.progress(server_round, "training", len(setup.participants), hospital.name, i)
+        books.progress(server_round, "training", len(chosen), hospital.name, i)
         try:
-            outcome = hospital.fit(setup.mode.start_weights(state, hospital.name), server_round, instructions, stop)
+            start = setup.mode.start_weights(state, hospital.name)
+            outcome = hospital.fit(start, server_round, instructions, stop)
+            if hospital.name in setup.attackers:
+                outcome = attacks.sent_by_attacker(outcome, start, config, server_round, hospital.index)
             payload.check(outcome, setup.model_shapes)
         except LocalTrainingStopped:
             raise
@@ -227,19 +243,6 @@ def train_round(setup: Setup, state: dict[str, list], server_round: int, books: 
     if not outcomes:
         raise FedXrayError(f"every hospital failed in round {server_round}; see the run's events")
     return outcomes
-
-
-def _best_so_far(store: RunStore, run_id: str) -> BestTracker:
-    snap = store.snapshot(run_id)
-    tracker = BestTracker()
-    mode = snap["run"]["mode"]
-    by_round: dict[int, list[float]] = {}
-    for m in snap["metrics"]:
-        if (mode == "local" and m["scope"].startswith("global:")) or (mode != "local" and m["scope"] == "global"):
-            by_round.setdefault(m["round"], []).append(m["auroc"])
-    for server_round in sorted(by_round):
-        tracker.offer(server_round, float(np.nanmean(by_round[server_round])))
-    return tracker
 
 
 def _round_line(server_round: int, rounds: int, seconds: float, setup: Setup, metrics: dict) -> str:

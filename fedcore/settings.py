@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 
 GROUPS = {"model": "model", "data": "data and hospitals", "training": "training",
-          "privacy": "differential privacy (docs/privacy.md)"}
+          "strategy": "strategy, attacks (docs in fedcore/strategies)", "privacy": "differential privacy (docs/privacy.md)"}
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from fedcore.privacy import accounting
-from fedcore.strategy import FitResult, NDArrays, Strategy
+from fedcore.strategies import FitResult, NDArrays, Strategy
 
 
 def update_norm(update: NDArrays) -> float:
@@ -134,6 +134,14 @@ class DPFedAvg:
         mean = noisy_mean(updates, self.hospitals, self.clip_norm, self.noise_multiplier, rng)
         private = [(g + m).astype(g.dtype) for g, m in zip(global_weights, mean)]
         return self.inner.aggregate_fit(server_round, [(private, 1)], global_weights)
+
+    def state(self) -> dict:
+        """The wrapped strategy's state (the noise is seeded by round, so it needs none)."""
+        return self.inner.state()
+
+    def load_state(self, state: dict) -> None:
+        """Restore the wrapped strategy's state."""
+        self.inner.load_state(state)
 
     def spent(self, server_round: int) -> dict:
         """Epsilon (at ``delta``) of every hospital after ``server_round`` rounds, and the mechanism."""

@@ -20,15 +20,14 @@ from fedcore.privacy import accounting
 from fedcore.config import RunConfig
 from fedcore.privacy.dp_strategy import DPFedAvg
 from fedcore.recorder import hospitals_only
-from fedcore.strategy import Strategy, make_strategy
+from fedcore.strategies import Strategy, make_strategy
 
 
 def run_strategy(config: RunConfig, hospitals: int) -> Strategy:
     """The server strategy a run uses: ``config.strategy`` with its client learning-rate
     schedule, wrapped by :func:`protect`. The in-process engine and the Flower ServerApp
     both build it here."""
-    learning_rate = config.lr if config.lr_schedule == "cosine" else None
-    return protect(make_strategy(config.strategy, learning_rate, config.rounds), config, hospitals)
+    return protect(make_strategy(config, hospitals), config, hospitals)
 
 
 def server_spent(strategy: Strategy, server_round: int) -> dict:
