@@ -128,7 +128,8 @@ def build_model(config: RunConfig) -> BuiltModel:
     head = _head(features.shape[1:])
     model = keras.Model(inputs, head(extractor(inputs)), name=f"fedxray_{config.backbone}")
     # The loss's class prior is set by each hospital before it trains (fedcore.balanced_loss).
-    model.compile(optimizer=keras.optimizers.Adam(config.lr), loss=BalancedCrossEntropy())
+    model.compile(optimizer=keras.optimizers.Adam(config.lr, epsilon=config.adam_epsilon),
+                  loss=BalancedCrossEntropy())
     model.optimizer.build(model.trainable_variables)
     built = BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
     built.reset_optimizer()

@@ -41,14 +41,17 @@ class HospitalClient(NumPyClient):
 
     def fit(self, parameters, config):
         """Train the global weights locally for the round ``config['server-round']``."""
-        instructions = {"learning_rate": config["learning-rate"]} if "learning-rate" in config else {}
+        # The strategy's scalar instructions (learning rate, FedProx's mu), as the in-process loop passes them.
+        instructions = {key.replace("-", "_"): config[key] for key in ("learning-rate", "proximal-mu") if key in config}
         outcome = self.hospital.fit(parameters, int(config["server-round"]), instructions)
         return outcome.weights, outcome.num_examples, {**self._identity(), **outcome.metrics, **self._counts()}
 
     def evaluate(self, parameters, config):
-        """Metrics of the global weights on this hospital's test split."""
+        """Metrics of the global weights on this hospital's test split, and its validation counts
+        over the threshold grid (the server chooses the operating point from their sum)."""
         metrics = self.hospital.evaluate(parameters, "test")
-        return metrics["loss"], metrics["n"], {**self._identity(), **metrics}
+        counts = self.hospital.validation_counts(parameters)
+        return metrics["loss"], metrics["n"], {**self._identity(), **metrics, **counts}
 
     def _identity(self) -> dict:
         return {"hospital": self.hospital.name, "partition-id": self.hospital.index}

@@ -36,7 +36,8 @@ from fedcore.flower.config import from_run_config
 from fedcore.model import build_model
 from fedcore.payload import FitOutcome
 from fedcore.privacy import mechanism
-from fedcore.recorder import RoundRecorder, round_fit_info
+from fedcore.operating_point import strip_counts
+from fedcore.recorder import RoundRecorder, round_fit_info, server_state
 from fedcore.server import Server
 from fedcore.site_data import load_global_test
 from fedcore.store import RunStore
@@ -72,6 +73,10 @@ def _global_test(config: RunConfig) -> Split:
     if config.dp == "hospital" and config.extra["secure_aggregation"]:
         raise FedXrayError("hospital-level DP clips each hospital's update, which SecAgg+ hides from the server: "
                            "choose one of them (patient-level DP works with SecAgg+)")
+    if config.strategy == "scaffold":
+        raise FedXrayError("scaffold sends its control variate (one array per weight) with every round's "
+                           "instructions, and a Flower run config carries only scalars: run scaffold in-process "
+                           "(`python -m fedcore train --strategy scaffold`), or choose fedprox or fedadam for Flower")
     return load_global_test(os.environ[GLOBAL_TEST_ENV], config.input_size)
 
 
@@ -84,7 +89,7 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
     books.progress(0, "building model")
     built = build_model(config)
     strategy = mechanism.run_strategy(config, config.hospitals)
-    server = Server(strategy, built, global_test, config.threshold)
+    server = Server(strategy, built, global_test, config.threshold, config.target_sensitivity)
     weights, shapes = built.initial_weights, [w.shape for w in built.initial_weights]
     known: dict[int, str] = {}  # node id -> hospital name, as each first answers
     summaries: dict[str, dict] = {}
@@ -120,7 +125,7 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
         fit_info["_round"].update({"runtime": "flower", "secure_aggregation": secure,
                                    "bytes_moved": _bytes_moved(outcomes, weights, len(nodes), evaluated)})
         seconds = books.record(server_round, {"global": weights}, metrics, sorted(set(known.values())), fit_info,
-                               metrics["global"]["auroc"])
+                               metrics["global"]["auroc"], server_state(strategy, []))
         g = metrics["global"]
         books.log(f"round {server_round:>2}/{config.rounds} ({seconds:5.1f}s)  global acc {g['accuracy']:.3f} "
                   f"auroc {g['auroc']:.3f} loss {g['loss']:.3f}  | hospitals {', '.join(outcomes)}"
@@ -150,12 +155,12 @@ def _outcomes(replies: dict[int, FitRes], known: dict[int, str], nodes: list[int
 def _evaluate_round(grid: Grid, server: Server, weights: list[np.ndarray], server_round: int, timeout: float,
                     known: dict[int, str], books: RoundRecorder) -> tuple[dict[str, dict], int]:
     """Metrics of the new global weights on the global test set and on every node's own test split."""
-    metrics = {"global": server.evaluate(weights)}
     evaluators = sorted(grid.get_node_ids())
     evaluated, failed = exchange.evaluate(grid, evaluators, weights, server_round, timeout)
+    metrics = {"global": server.evaluate(weights, server.operating_point(list(evaluated.values())))}
     for node_id, hospital_metrics in evaluated.items():
         name = known.setdefault(node_id, _name(hospital_metrics, node_id, known, evaluators))
-        metrics[name] = _strip(hospital_metrics)
+        metrics[name] = strip_counts(_strip(hospital_metrics))
     for node_id, reason in failed.items():
         _dropped(books, server_round, node_id, known.get(node_id), "evaluation", reason)
     return metrics, len(evaluated)
