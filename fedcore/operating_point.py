@@ -2,8 +2,7 @@
 
 At 0.5 a model trained under DP, or on skewed hospitals, may call every image one
 class while still ranking them well (high AUROC). Each hospital therefore reports its
-validation confusion counts at every threshold of a fixed grid (fedcore.metrics'
-ROC_THRESHOLDS): counts only, as scalars, so Flower carries them too. The server sums
+validation confusion counts at every threshold of a fixed grid (:data:`GRID`): counts only, as scalars, so Flower carries them too. The server sums
 them and picks the threshold with the highest Youden J (sensitivity + specificity - 1),
 or the highest threshold whose sensitivity reaches a target. Pure functions.
 """
@@ -15,12 +14,19 @@ from typing import Iterable
 
 import numpy as np
 
-from fedcore.metrics import ROC_THRESHOLDS, binary_metrics, roc_points
+from fedcore.metrics import binary_metrics, roc_points
 
 COUNT_PREFIX = "val_count:"
+# The grid is even in log-odds, not in probability: fedcore.metrics' ROC grid (steps of 0.01
+# at best near 0.5) could not tell apart the scores of a model whose outputs all sit within
+# 0.49-0.51 (measured: seed 5 after 10 rounds ranks at AUROC 0.93 inside that band), while
+# here the steps near 0.5 are 0.00025 wide and still reach 0.0025 and 0.9975 at the ends.
+_LOG_ODDS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+             1.5, 2.0, 3.0, 4.0, 6.0)
+GRID = tuple(sorted({round(float(1 / (1 + np.exp(-s * z))), 6) for z in _LOG_ODDS for s in (-1, 1)}))
 
 
-def threshold_counts(y_true, p_pneumonia, thresholds=ROC_THRESHOLDS) -> dict:
+def threshold_counts(y_true, p_pneumonia, thresholds=GRID) -> dict:
     """``val_count:tp@t``, ``fp``, ``tn``, ``fn`` for each threshold t: scores at or above t are PNEUMONIA."""
     y = np.asarray(y_true).astype(int).ravel()
     p = np.asarray(p_pneumonia, dtype=np.float64).ravel()
@@ -33,7 +39,7 @@ def threshold_counts(y_true, p_pneumonia, thresholds=ROC_THRESHOLDS) -> dict:
     return counts
 
 
-def pooled_counts(reports: Iterable[dict], thresholds=ROC_THRESHOLDS) -> dict[float, dict[str, int]]:
+def pooled_counts(reports: Iterable[dict], thresholds=GRID) -> dict[float, dict[str, int]]:
     """{threshold: {tp, fp, tn, fn}} summed over the hospitals' :func:`threshold_counts`."""
     reports = list(reports)
     return {t: {k: int(sum(r.get(f"{COUNT_PREFIX}{k}@{t:g}", 0) for r in reports)) for k in ("tp", "fp", "tn", "fn")}

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from fedcore.metrics import ROC_THRESHOLDS
-from fedcore.operating_point import choose_threshold, pooled_counts, threshold_counts
+from fedcore.operating_point import GRID, choose_threshold, pooled_counts, threshold_counts
 
 
 def _hospitals():
@@ -29,7 +28,7 @@ def test_threshold_from_counts_equals_sklearn_roc_curve_on_pooled_predictions():
     p = np.concatenate([h[1] for h in hospitals])
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
     best_j, best_t = -np.inf, None
-    for t in ROC_THRESHOLDS:  # sklearn's point at t: the last threshold >= t (calls p >= t PNEUMONIA)
+    for t in GRID:  # sklearn's point at t: the last threshold >= t (calls p >= t PNEUMONIA)
         at = np.where(thresholds >= t)[0]
         j = (tpr[at[-1]] - fpr[at[-1]]) if len(at) else 0.0
         if j > best_j + 1e-12:
@@ -42,7 +41,9 @@ def test_target_sensitivity_takes_the_highest_threshold_that_reaches_it():
     y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
     p = np.array([0.95, 0.8, 0.6, 0.3, 0.5, 0.2, 0.1, 0.05])
     pooled = pooled_counts([threshold_counts(y, p)])
-    assert choose_threshold(pooled, target_sensitivity=0.75)["threshold"] == 0.6  # 3 of 4 found at 0.6, not 0.65
+    # 3 of 4 found up to 0.6 (the grid's highest threshold at or below 0.6 is sigmoid(0.4) = 0.598688).
+    assert choose_threshold(pooled, target_sensitivity=0.75)["threshold"] == 0.598688
     assert choose_threshold(pooled, target_sensitivity=1.0)["sensitivity"] == 1.0
-    # J = 0.75 at 0.25 (all found, one false alarm) and at 0.57 (three found, none): ties take the lower.
-    assert choose_threshold(pooled)["threshold"] == 0.25
+    # J = 0.75 with all found and one false alarm (up to 0.3) and with three found and none (above 0.5):
+    # ties take the lower threshold, sigmoid(-1) = 0.268941.
+    assert choose_threshold(pooled)["threshold"] == 0.268941
