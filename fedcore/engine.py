@@ -134,15 +134,15 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
         loop_start = time.perf_counter()
         for server_round in range(start_round, config.rounds + 1):
             books.start_round(server_round)
-            outcomes = train_round(setup, state, server_round, books, stop, result)
+            chosen = setup.mode.sample(setup.participants, server_round, config)
+            outcomes = train_round(setup, chosen, state, server_round, books, stop, result)
             state = setup.mode.next_state(setup.server, server_round, outcomes, state, setup.hospitals)
             books.progress(server_round, "evaluating", len(setup.participants), index=len(setup.participants))
             eval_start = time.perf_counter()
             metrics = setup.mode.evaluate(setup.server, setup.hospitals, state)
             result.eval_seconds += time.perf_counter() - eval_start
-            fit_info = round_fit_info(outcomes, [h.name for h in setup.participants], next(iter(state.values())),
+            fit_info = round_fit_info(outcomes, [h.name for h in chosen], next(iter(state.values())),
                                       mechanism.server_spent(setup.strategy, server_round))
-            fit_info["_round"]["attackers"] = [n for n in setup.attackers if n in outcomes]
             seconds = books.record(server_round, state, metrics, names, fit_info,
                                    setup.mode.score(metrics, setup.hospitals),
                                    server_state(setup.strategy, setup.hospitals))
@@ -206,9 +206,9 @@ def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: 
                  attackers)
 
 
-def train_round(setup: Setup, state: dict[str, list], server_round: int, books: RoundRecorder,
-                stop: StopSignal, result: RunResult) -> dict[str, FitOutcome]:
-    """Each participant trains in turn; a hospital that fails is recorded and the round goes on.
+def train_round(setup: Setup, chosen: list[Hospital], state: dict[str, list], server_round: int,
+                books: RoundRecorder, stop: StopSignal, result: RunResult) -> dict[str, FitOutcome]:
+    """Each hospital ``chosen`` for the round trains in turn; one that fails is recorded and the round goes on.
 
     Raises
     ------
@@ -219,8 +219,6 @@ def train_round(setup: Setup, state: dict[str, list], server_round: int, books: 
     """
     outcomes = {}
     instructions = setup.strategy.configure_fit(server_round, state.get("global"))
-    config = setup.hospitals[0].config
-    chosen = setup.mode.sample(setup.participants, server_round, config)
     for i, hospital in enumerate(chosen):
         if stop():
             raise LocalTrainingStopped(hospital.name)
@@ -229,7 +227,7 @@ def train_round(setup: Setup, state: dict[str, list], server_round: int, books: 
             start = setup.mode.start_weights(state, hospital.name)
             outcome = hospital.fit(start, server_round, instructions, stop)
             if hospital.name in setup.attackers:
-                outcome = attacks.sent_by_attacker(outcome, start, config, server_round, hospital.index)
+                outcome = attacks.sent_by_attacker(outcome, start, hospital.config, server_round, hospital.index)
             payload.check(outcome, setup.model_shapes)
         except LocalTrainingStopped:
             raise

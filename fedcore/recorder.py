@@ -214,7 +214,8 @@ def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_
     -------
     dict
         One entry per hospital (its metrics, num_examples, bytes_sent, arrays) and
-        ``_round``: participants, failed, bytes_received_each, payload (the arrays' count, shapes, bytes).
+        ``_round``: participants, failed, attackers (simulated: fedcore.attacks), bytes_received_each,
+        payload (the arrays' count, shapes, bytes).
     """
     model_bytes = int(sum(np.asarray(w).nbytes for w in global_weights))
     fit_info = {name: {**o.metrics, "num_examples": o.num_examples,
@@ -223,25 +224,20 @@ def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_
                 for name, o in outcomes.items()}
     sent = next((o.weights for o in outcomes.values() if o.weights), list(global_weights))
     fit_info["_round"] = {"participants": list(outcomes), "failed": [n for n in expected if n not in outcomes],
+                          "attackers": [n for n, o in outcomes.items() if o.metrics.get("attacker")],
                           "bytes_received_each": model_bytes, "payload": payload.manifest(sent)}
     return fit_info
 
 
 def server_state(strategy, hospitals: Sequence) -> dict[str, list]:
-    """What the round loop carries besides the weights: the strategy's state (server moments,
-    SCAFFOLD's c) and each hospital's control variate, as named array lists for a checkpoint."""
+    """The strategy's state (server moments, SCAFFOLD's c) and each hospital's control variate."""
     return {f"strategy/{k}": v for k, v in strategy.state().items()} | {
         f"control/{h.name}": h.control for h in hospitals if getattr(h, "control", None) is not None}
 
 
 def restore_server_state(store: RunStore, run_id: str, done: int, strategy, hospitals: Sequence) -> None:
-    """Continue from the 'server' checkpoint written after round ``done`` (runs from before it have none).
-
-    Raises
-    ------
-    FedXrayError
-        When that checkpoint is from another round than the weights (it cannot resume exactly).
-    """
+    """Continue from the 'server' checkpoint written after round ``done`` (older runs have none);
+    FedXrayError when it is from another round than the weights (no exact resume)."""
     if not (store.run_dir(run_id) / "server.npz").exists():
         return
     saved_round, arrays = store.load_checkpoint(run_id, "server")
