@@ -31,9 +31,9 @@ def attackers(config: RunConfig, names: list[str]) -> list[str]:
     return [names[i] for i in sorted(chosen)]
 
 
-def announcement(config: RunConfig, names: list[str]) -> tuple[str, None, dict]:
-    """(message, round, data) of the run's ``attack`` event: who attacks, how."""
-    return (f"{', '.join(names)} will send {config.attack} updates (scale {config.attack_scale:g})", None,
+def announcement(config: RunConfig, names: list[str]) -> tuple[str, dict]:
+    """(message, data) of the run's ``attack`` event: who attacks, how."""
+    return (f"{', '.join(names)} will send {config.attack} updates (scale {config.attack_scale:g})",
             {"attack": config.attack, "attackers": names, "scale": config.attack_scale})
 
 

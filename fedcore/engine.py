@@ -194,7 +194,8 @@ def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: 
     mode = MODES[config.mode]
     attackers = attacks.attackers(config, [h.name for h in federation.hospitals])
     if attackers:
-        store.event(run_id, "attack", *attacks.announcement(config, attackers), level="warning")
+        message, data = attacks.announcement(config, attackers)
+        store.event(run_id, "attack", message, level="warning", data=data)
     hospitals = [make_hospital(attacks.training_data(h, config, attackers), built, config, i)
                  for i, h in enumerate(federation.hospitals)]
     participants = mode.participants(hospitals, federation, built, config)
