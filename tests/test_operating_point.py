@@ -41,9 +41,9 @@ def test_target_sensitivity_takes_the_highest_threshold_that_reaches_it():
     y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
     p = np.array([0.95, 0.8, 0.6, 0.3, 0.5, 0.2, 0.1, 0.05])
     pooled = pooled_counts([threshold_counts(y, p)])
-    # 3 of 4 found up to 0.6 (the grid's highest threshold at or below 0.6 is sigmoid(0.4) = 0.598688).
-    assert choose_threshold(pooled, target_sensitivity=0.75)["threshold"] == 0.598688
+    # 3 of 4 found (and no false alarm) at every threshold in (0.5, 0.6]: the highest such grid point.
+    assert choose_threshold(pooled, target_sensitivity=0.75)["threshold"] == max(t for t in GRID if t <= 0.6)
     assert choose_threshold(pooled, target_sensitivity=1.0)["sensitivity"] == 1.0
-    # J = 0.75 with all found and one false alarm (up to 0.3) and with three found and none (above 0.5):
-    # ties take the lower threshold, sigmoid(-1) = 0.268941.
-    assert choose_threshold(pooled)["threshold"] == 0.268941
+    # J = 0.75 with all found and one false alarm (0.2, 0.3] and with three found and none (0.5, 0.6]:
+    # ties take the lowest such threshold.
+    assert choose_threshold(pooled)["threshold"] == min(t for t in GRID if t > 0.2)
