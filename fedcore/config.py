@@ -88,8 +88,9 @@ class RunConfig:
     # ---------------------------------------------------------------- strategy
     strategy: str = setting("fedavg", "server aggregation (docs in fedcore/strategies)", choices=STRATEGIES,
                             group="strategy")
-    fraction_fit: float = setting(1.0, "share of the hospitals sampled to train each round (at least one)",
-                                  above=0, maximum=1, group="strategy")
+    fraction_fit: float = setting(1.0, "share of the hospitals sampled to train each round (at least one; "
+                                  "in-process runs: Flower asks every connected SuperNode)", above=0, maximum=1,
+                                  group="strategy", flower=False)
     proximal_mu: float = setting(0.01, "fedprox: weight mu of the proximal term mu/2 ||w - w_global||^2",
                                  minimum=0, group="strategy")
     server_learning_rate: float | None = setting(None, "server step along the averaged update (fedavgm, "
