@@ -69,9 +69,9 @@ class RunConfig:
     batch_size: int = setting(32, "local mini-batch size", minimum=1)
     learning_rate: float | None = setting(None, "local learning rate", none="Adam 1e-3 cnn, 1e-4 others; "
                                           "SGD 0.5 with patient DP", above=0)
-    adam_epsilon: float = setting(1e-3, "epsilon of the hospitals' Adam: gradients far below it take plain "
-                                  "SGD-sized steps, so a hospital that sees one class (its gradients tiny under "
-                                  "balanced softmax, but all one way) cannot saturate the model", above=0)
+    adam_epsilon: float = setting(1e-7, "epsilon of the hospitals' Adam; 1e-3 makes gradients far below it take "
+                                  "SGD-sized steps, which stops a one-class hospital from saturating a FedAvg "
+                                  "model but slows learning elsewhere (README, Strategies)", above=0)
     lr_schedule: str = setting("cosine", "clients' learning rate over the rounds: cosine (decays to a tenth) "
                                "or constant", choices=LR_SCHEDULES)
     balanced_softmax: bool = setting(True, "each hospital adds the log of its own class shares to the logits "
@@ -86,7 +86,7 @@ class RunConfig:
                                                "pooled validation sensitivity reaches this", none="none: maximum "
                                                "Youden J (sensitivity + specificity - 1)", above=0, maximum=1)
     # ---------------------------------------------------------------- strategy
-    strategy: str = setting("fedavg", "server aggregation (docs in fedcore/strategies)", choices=STRATEGIES,
+    strategy: str = setting("scaffold", "server aggregation (README, Strategies)", choices=STRATEGIES,
                             group="strategy")
     fraction_fit: float = setting(1.0, "share of the hospitals sampled to train each round (at least one; "
                                   "in-process runs: Flower asks every connected SuperNode)", above=0, maximum=1,
@@ -170,9 +170,6 @@ class RunConfig:
             (self.attackers <= self.hospitals and (self.attack == "none") == (self.attackers == 0),
              f"--attack {self.attack} with --attackers {self.attackers}: name an attack and 1 to {self.hospitals} "
              "attackers, or neither"),
-            (self.strategy not in ("fedprox", "scaffold") or self.dp == "off",
-             f"{self.strategy} corrects every local step of a plain hospital, which DP does not allow for "
-             "(DP-SGD clips each step; hospital-level DP sends one noisy mean): use --dp off, or fedavg/fedadam"),
             (self.dp != "hospital" or self.mode == "federated",
              f"hospital-level DP protects what hospitals send to a server: it needs mode federated (got {self.mode})"),
         ]

@@ -40,6 +40,7 @@ from fedcore.operating_point import strip_counts
 from fedcore.recorder import RoundRecorder, round_fit_info, server_state
 from fedcore.server import Server
 from fedcore.site_data import load_global_test
+from fedcore.strategies.drift import CONTROL_KEY
 from fedcore.store import RunStore
 
 GLOBAL_TEST_ENV = "FEDXRAY_GLOBAL_TEST"
@@ -73,10 +74,10 @@ def _global_test(config: RunConfig) -> Split:
     if config.dp == "hospital" and config.extra["secure_aggregation"]:
         raise FedXrayError("hospital-level DP clips each hospital's update, which SecAgg+ hides from the server: "
                            "choose one of them (patient-level DP works with SecAgg+)")
-    if config.strategy == "scaffold":
-        raise FedXrayError("scaffold sends its control variate (one array per weight) with every round's "
-                           "instructions, and a Flower run config carries only scalars: run scaffold in-process "
-                           "(`python -m fedcore train --strategy scaffold`), or choose fedprox or fedadam for Flower")
+    if config.strategy == "scaffold" and config.extra["secure_aggregation"]:
+        raise FedXrayError("scaffold needs each hospital's own update (its control variate follows from it), "
+                           "which SecAgg+ hides from the server: choose one of them (fedavg, fedprox, fedadam "
+                           "work with SecAgg+)")
     return load_global_test(os.environ[GLOBAL_TEST_ENV], config.input_size)
 
 
@@ -103,12 +104,17 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
         books.start_round(server_round)
         nodes = sorted(grid.get_node_ids())
         books.progress(server_round, "training", len(nodes))
-        instructions = {"server-round": server_round, **_flower_keys(strategy.configure_fit(server_round, weights))}
+        asked = strategy.configure_fit(server_round, weights)
+        # SCAFFOLD's control variate is arrays: it travels after the weights (fedcore.flower.client).
+        control = asked.pop(CONTROL_KEY, None)
+        instructions = {"server-round": server_round, **_flower_keys(asked)} | (
+            {"scaffold-control": True} if control is not None else {})
         if secure:
             aggregate, replies, failed = exchange.train_secure(grid, context, config, nodes, weights, instructions,
                                                                timeout)
         else:
-            aggregate, (replies, failed) = None, exchange.train_plain(grid, nodes, weights, instructions, timeout)
+            sent = weights if control is None else list(weights) + list(control)
+            aggregate, (replies, failed) = None, exchange.train_plain(grid, nodes, sent, instructions, timeout)
         outcomes = _outcomes(replies, known, nodes, summaries, shapes, secure, books, server_round)
         for node_id, reason in failed.items():
             _dropped(books, server_round, node_id, known.get(node_id), "training", reason)

@@ -65,6 +65,9 @@ def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:
         message = (f"hospital-level DP: each update clipped to {config.dp_clip_norm}, Gaussian noise on the "
                    f"unweighted mean over {len(hospitals)} hospitals, delta {config.dp_delta:g}")
     out = [("info", message, settings)]
+    if config.dp == "patient" and config.strategy in ("fedprox", "scaffold"):
+        out.append(("warning", f"DP-SGD hospitals take only clipped, noised steps: {config.strategy}'s local "
+                    "correction is not applied, and the server aggregates as FedAvg does", {}))
     for h in hospitals:
         if config.dp == "patient" and config.dp_delta >= 1.0 / h.num_examples:
             out.append(("warning", f"delta {config.dp_delta:g} is not below 1/{h.num_examples}, one over "
