@@ -1,4 +1,4 @@
-"""A whole run in one process: federated (FedAvg), centralized or local, round by round.
+"""A whole run in one process: federated (any strategy), centralized or local, round by round.
 
 Reads top to bottom: open the run, load the data and the model, then the visible
 ``for server_round`` loop; the mode (fedcore.modes) says who trains and what the round
@@ -6,17 +6,14 @@ makes, the recorder (fedcore.recorder) keeps the books the Flower ServerApp keep
 Every round is written to the run store in one transaction, then checkpointed; a stop
 request (Ctrl-C, SIGTERM, the dashboard's Stop) ends the run after the current step
 with the last completed round kept, and ``resume`` continues from it. Every local step
-is seeded by (seed, round, hospital), so a resumed run equals an uninterrupted one.
-"""
+is seeded by (seed, round, hospital), so a resumed run equals an uninterrupted one."""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
-
-import numpy as np
 
 from fedcore import attacks, payload
 from fedcore.client import Hospital, LocalTrainingStopped, make_hospital
@@ -27,8 +24,8 @@ from fedcore.model import BuiltModel, build_model
 from fedcore.modes import MODES, Federated
 from fedcore.payload import FitOutcome
 from fedcore.privacy import audit, mechanism
-from fedcore.recorder import (BestTracker, best_so_far, RoundRecorder, refuse_resume, restore_server_state, round_fit_info,
-                              server_state)
+from fedcore.recorder import (BestTracker, RoundRecorder, best_so_far, refuse_resume, restore_server_state,
+                              round_fit_info, server_state)
 from fedcore.server import Server
 from fedcore.store import RunStore
 from fedcore.strategies import Strategy
@@ -199,7 +196,9 @@ def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: 
     hospitals = [make_hospital(attacks.training_data(h, config, attackers), built, config, i)
                  for i, h in enumerate(federation.hospitals)]
     participants = mode.participants(hospitals, federation, built, config)
-    strategy = mechanism.run_strategy(config, len(participants))
+    # Centralized and local runs aggregate nothing: only the learning-rate schedule applies.
+    strategy = mechanism.run_strategy(replace(config, strategy=config.strategy if config.mode == "federated"
+                                              else "fedavg"), len(participants))
     for level, message, data in mechanism.notices(config, participants):
         store.event(run_id, "privacy", message, level=level, data=data)
     server = Server(strategy, built, federation.global_test, config.threshold, config.target_sensitivity)

@@ -2,7 +2,8 @@
 
 At 0.5 a model trained under DP, or on skewed hospitals, may call every image one
 class while still ranking them well (high AUROC). Each hospital therefore reports its
-validation confusion counts at every threshold of a fixed grid (:data:`GRID`): counts only, as scalars, so Flower carries them too. The server sums
+validation confusion counts at every threshold of a fixed grid (:data:`GRID`): counts
+only, as scalars, so Flower carries them too. The server sums
 them and picks the threshold with the highest Youden J (sensitivity + specificity - 1),
 or the highest threshold whose sensitivity reaches a target. Pure functions.
 """
@@ -38,7 +39,8 @@ def threshold_counts(y_true, p_pneumonia, thresholds=GRID) -> dict:
         called = p >= t
         tp, fp = int((called & (y == 1)).sum()), int((called & (y == 0)).sum())
         counts |= {f"{COUNT_PREFIX}tp@{t:g}": tp, f"{COUNT_PREFIX}fp@{t:g}": fp,
-                   f"{COUNT_PREFIX}fn@{t:g}": int((y == 1).sum()) - tp, f"{COUNT_PREFIX}tn@{t:g}": int((y == 0).sum()) - fp}
+                   f"{COUNT_PREFIX}fn@{t:g}": int((y == 1).sum()) - tp,
+                   f"{COUNT_PREFIX}tn@{t:g}": int((y == 0).sum()) - fp}
     return counts
 
 

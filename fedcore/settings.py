@@ -16,7 +16,8 @@ import typing
 from dataclasses import dataclass
 
 GROUPS = {"model": "model", "data": "data and hospitals", "training": "training",
-          "strategy": "strategy, attacks (docs in fedcore/strategies)", "privacy": "differential privacy (docs/privacy.md)"}
+          "strategy": "strategy and simulated attacks (README, Strategies)",
+          "privacy": "differential privacy (docs/privacy.md)"}
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,8 @@ class Scaffold(FedAvg):
         share = len(results) / self.hospitals
         self.control = [c + share * np.mean([d[i] for d in changes], axis=0) for i, c in enumerate(self.control)]
         merged = aggregate(results)
-        return [(np.asarray(g, np.float64) + self.server_learning_rate * (np.asarray(m, np.float64) - g)).astype(g.dtype)
+        eta = self.server_learning_rate
+        return [(np.asarray(g, np.float64) + eta * (np.asarray(m, np.float64) - g)).astype(g.dtype)
                 for g, m in zip(global_weights, merged)]
 
     def state(self) -> dict[str, NDArrays]:
