@@ -57,13 +57,14 @@ class Federated:
         return [participants[i] for i in sorted(chosen)]
 
     def evaluate(self, server: Server, hospitals: list[Hospital], state: dict[str, list]) -> dict[str, dict]:
-        """Metrics of the global model on the global test set and on each hospital's own, at 0.5 and
-        at the operating point the server chose from the hospitals' validation counts."""
+        """Metrics of the global model on the global test set (at the fixed threshold and at the operating
+        point the server chose from the hospitals' validation counts) and on each hospital's own test set
+        (at the fixed threshold: as a Flower run reports them, from one message per hospital)."""
         weights = state["global"]
         point = server.operating_point([h.validation_counts(weights) for h in hospitals])
         metrics = {"global": server.evaluate(weights, point)}
         for h in hospitals:
-            metrics[h.name] = h.evaluate(weights, operating_point=point)
+            metrics[h.name] = h.evaluate(weights)
         return metrics
 
     def score(self, metrics: dict[str, dict], hospitals: list[Hospital]) -> float:
