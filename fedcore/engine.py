@@ -74,9 +74,8 @@ class Setup:
 
 
 def run(config: RunConfig | None = None, store: RunStore | None = None, *, resume: str | None = None,
-        stop: StopSignal | None = None, log: Callable[[str], None] = print,
-        built: BuiltModel | None = None, federation: Federation | None = None,
-        run_id: str | None = None) -> RunResult:
+        stop: StopSignal | None = None, log: Callable[[str], None] = print, built: BuiltModel | None = None,
+        federation: Federation | None = None, run_id: str | None = None) -> RunResult:
     """Train a run to the end, to a stop request, or to a failure, writing everything to the store.
 
     Parameters
@@ -244,6 +243,8 @@ def train_round(setup: Setup, chosen: list[Hospital], state: dict[str, list], se
 
 
 def _round_line(server_round: int, rounds: int, seconds: float, setup: Setup, metrics: dict) -> str:
-    per = " | ".join(f"{h.name} acc {metrics[h.name]['accuracy']:.3f}" for h in setup.hospitals)
+    ranked = sorted(setup.hospitals, key=lambda h: metrics[h.name]["accuracy"])  # past 10: worst and best only
+    per = " | ".join(f"{h.name} acc {metrics[h.name]['accuracy']:.3f}"
+                     for h in (ranked if len(ranked) <= 10 else [ranked[0], ranked[-1]]))
     return (f"round {server_round:>2}/{rounds} ({seconds:5.1f}s)  {setup.mode.headline(metrics, setup.hospitals)}"
             f"  | {per}")
