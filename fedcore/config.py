@@ -82,9 +82,9 @@ class RunConfig:
                                     "with --no-balanced-softmax)")
     threshold: float = setting(0.5, "P(pneumonia) at or above which an image is called PNEUMONIA",
                                above=0, below=1)
-    target_sensitivity: float | None = setting(None, "choose the operating point as the highest threshold whose "
-                                               "pooled validation sensitivity reaches this", none="none: maximum "
-                                               "Youden J (sensitivity + specificity - 1)", above=0, maximum=1)
+    target_sensitivity: float = setting(0.0, "choose the operating point as the highest threshold whose pooled "
+                                        "validation sensitivity reaches this (0: the maximum Youden J, "
+                                        "sensitivity + specificity - 1)", minimum=0, maximum=1)
     # ---------------------------------------------------------------- strategy
     strategy: str = setting("scaffold", "server aggregation (README, Strategies)", choices=STRATEGIES,
                             group="strategy")
@@ -93,9 +93,9 @@ class RunConfig:
                                   group="strategy", flower=False)
     proximal_mu: float = setting(0.01, "fedprox: weight mu of the proximal term mu/2 ||w - w_global||^2",
                                  minimum=0, group="strategy")
-    server_learning_rate: float | None = setting(None, "server step along the averaged update (fedavgm, "
-                                                 "fedadam, fedyogi, scaffold)", none="1 fedavgm and scaffold, "
-                                                 "0.01 fedadam and fedyogi", above=0, group="strategy")
+    server_learning_rate: float = setting(0.0, "server step along the averaged update (fedavgm, fedadam, "
+                                          "fedyogi, scaffold; 0: 1 for fedavgm and scaffold, 0.01 for fedadam "
+                                          "and fedyogi)", minimum=0, group="strategy")
     server_momentum: float = setting(0.9, "fedavgm: server momentum; fedadam/fedyogi: beta1",
                                      minimum=0, below=1, group="strategy")
     trim_beta: float = setting(0.2, "trimmed-mean: share of the updates cut at each end, per coordinate",

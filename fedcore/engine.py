@@ -200,7 +200,7 @@ def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: 
                                               else "fedavg"), len(participants))
     for level, message, data in mechanism.notices(config, participants):
         store.event(run_id, "privacy", message, level=level, data=data)
-    server = Server(strategy, built, federation.global_test, config.threshold, config.target_sensitivity)
+    server = Server(strategy, built, federation.global_test, config.threshold, config.target_sensitivity or None)
     return Setup(mode, hospitals, participants, strategy, server, built, [w.shape for w in built.initial_weights],
                  attackers)
 

@@ -90,7 +90,7 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
     books.progress(0, "building model")
     built = build_model(config)
     strategy = mechanism.run_strategy(config, config.hospitals)
-    server = Server(strategy, built, global_test, config.threshold, config.target_sensitivity)
+    server = Server(strategy, built, global_test, config.threshold, config.target_sensitivity or None)
     weights, shapes = built.initial_weights, [w.shape for w in built.initial_weights]
     known: dict[int, str] = {}  # node id -> hospital name, as each first answers
     summaries: dict[str, dict] = {}
