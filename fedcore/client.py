@@ -64,18 +64,19 @@ class LocalCorrection(keras.callbacks.Callback):
                  learning_rate: float):
         super().__init__()
         self.variables, self.steps = variables, 0
-        self.anchor = [np.asarray(a, np.float32) for a in anchor]
         self.mu, self.lr = float(mu), float(learning_rate)
-        self.correction = None if correction is None else [np.asarray(c, np.float32) for c in correction]
+        self.anchor = [keras.ops.convert_to_tensor(np.asarray(a, np.float32)) for a in anchor]
+        # lr (c - c_i) is the same at every step: converted once, not per batch.
+        self.shift = None if correction is None else [
+            keras.ops.convert_to_tensor((self.lr * np.asarray(c, np.float64)).astype(np.float32)) for c in correction]
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         for i, variable in enumerate(self.variables):
-            value = variable.numpy()
-            step = self.mu * (value - self.anchor[i])
-            if self.correction is not None:
-                step = step + self.correction[i]
-            variable.assign(value - self.lr * step)
+            if self.mu:
+                variable.assign_sub(self.lr * self.mu * (variable - self.anchor[i]))
+            if self.shift is not None:
+                variable.assign_sub(self.shift[i])
 
 
 class LocalTrainingStopped(Exception):
