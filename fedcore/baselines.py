@@ -21,24 +21,36 @@ from fedcore.model import build_model
 from fedcore.store import RunStore
 
 
-def compare(config: RunConfig, store: RunStore, log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Run federated, centralized and local with the same config and seed; one row per model.
+def compare(config: RunConfig, store: RunStore, log: Callable[[str], None] = print,
+            strategies: list[str] | None = None) -> pd.DataFrame:
+    """Run federated (once per strategy), centralized and local with the same config and seed; one row per model.
+
+    Parameters
+    ----------
+    strategies : list of str, optional
+        The strategies to federate with (default ``[config.strategy]``).
 
     Returns
     -------
     pd.DataFrame
-        Index: 'federated', 'centralized', 'local hospital_k' and 'local (mean)'.
-        Columns: global AUROC, accuracy, sensitivity, specificity, then each
-        hospital's accuracy and AUROC on its own test set; attrs['runs'] maps mode to run id.
+        Index: 'federated' (or 'federated fedavg', 'federated fedprox', … for several
+        strategies), 'centralized', 'local hospital_k' and 'local (mean)'.
+        Columns: global AUROC, accuracy, sensitivity, specificity, accuracy at the
+        federated operating point, then each hospital's accuracy and AUROC on its own
+        test set; attrs['runs'] maps row to run id.
     """
     federation = load_federation(config)
     built = build_model(config)
+    strategies = strategies or [config.strategy]
+    plan = [(f"federated {s}" if len(strategies) > 1 else "federated", dataclasses.replace(config, strategy=s))
+            for s in strategies]
+    plan += [(mode, dataclasses.replace(config, mode=mode)) for mode in ("centralized", "local")]
     rows, runs = {}, {}
-    for mode in ("federated", "centralized", "local"):
-        log(f"--- {mode}")
-        result = engine.run(dataclasses.replace(config, mode=mode), store, built=built,
-                            federation=federation, log=log)
-        runs[mode] = result.run_id
+    for label, run_config in plan:
+        mode = run_config.mode
+        log(f"--- {label}")
+        result = engine.run(run_config.validate(), store, built=built, federation=federation, log=log)
+        runs[label] = result.run_id
         snapshot = store.snapshot(result.run_id)
         last = {m["scope"]: m for m in snapshot["metrics"] if m["round"] == result.rounds_done}
         hospitals = [h.name for h in federation.hospitals]
@@ -48,7 +60,7 @@ def compare(config: RunConfig, store: RunStore, log: Callable[[str], None] = pri
             local_rows = [rows[f"local {h}"] for h in hospitals]
             rows["local (mean)"] = {k: float(np.nanmean([r[k] for r in local_rows])) for k in local_rows[0]}
         else:
-            rows[mode] = _row(last["global"], last, hospitals)
+            rows[label] = _row(last["global"], last, hospitals)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.attrs["runs"] = runs
     return table
@@ -56,7 +68,8 @@ def compare(config: RunConfig, store: RunStore, log: Callable[[str], None] = pri
 
 def _row(global_metrics: dict, per_hospital: dict, hospitals: list[str]) -> dict:
     row = {"global AUROC": global_metrics["auroc"], "global accuracy": global_metrics["accuracy"],
-           "global sensitivity": global_metrics["sensitivity"], "global specificity": global_metrics["specificity"]}
+           "global sensitivity": global_metrics["sensitivity"], "global specificity": global_metrics["specificity"],
+           "accuracy at operating point": global_metrics.get("op_accuracy", math.nan)}
     for h in hospitals:
         own = per_hospital.get(h)
         row[f"{h} accuracy"] = own["accuracy"] if own else math.nan
@@ -67,10 +80,12 @@ def _row(global_metrics: dict, per_hospital: dict, hospitals: list[str]) -> dict
 def format_comparison(table: pd.DataFrame) -> str:
     """The comparison as text, with the federated-centralized AUROC gap."""
     text = table.to_string(float_format=lambda v: f"{v:.4f}", na_rep="-")
-    gap = table.loc["centralized", "global AUROC"] - table.loc["federated", "global AUROC"]
-    lines = [text, "", f"centralized - federated global AUROC: {gap:+.4f}"]
-    if "local (mean)" in table.index:
-        gain = table.loc["federated", "global AUROC"] - table.loc["local (mean)", "global AUROC"]
-        lines.append(f"federated - local (mean) global AUROC: {gain:+.4f}")
+    lines = [text, ""]
+    for federated in (row for row in table.index if row.startswith("federated")):
+        gap = table.loc["centralized", "global AUROC"] - table.loc[federated, "global AUROC"]
+        lines.append(f"centralized - {federated} global AUROC: {gap:+.4f}")
+        if "local (mean)" in table.index:
+            gain = table.loc[federated, "global AUROC"] - table.loc["local (mean)", "global AUROC"]
+            lines.append(f"{federated} - local (mean) global AUROC: {gain:+.4f}")
     lines.append("runs: " + ", ".join(f"{m} {r}" for m, r in table.attrs.get("runs", {}).items()))
     return "\n".join(lines)

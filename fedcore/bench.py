@@ -54,7 +54,7 @@ def fedavg_efficientnet(repeats: int = 7) -> dict:
     """FedAvg of three weight sets shaped like EfficientNetV2S + the head (20.4 M parameters)."""
     from fedcore.config import RunConfig
     from fedcore.model import build_model
-    from fedcore.strategy import aggregate
+    from fedcore.strategies import aggregate
 
     shapes = [w.shape for w in build_model(RunConfig(backbone="efficientnetv2s")).model.get_weights()]
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fedcore.config import RunConfig
+from fedcore.config import STRATEGIES, RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.flags import add_config_flags, config_from_args, given_settings
 from fedcore.settings import settings
@@ -50,8 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("run", help="run id (see `runs`)")
     audit.add_argument("--checkpoint", choices=("last", "best"), default="last")
 
-    compare = sub.add_parser("compare", help="federated vs centralized vs local on the same split")
+    compare = sub.add_parser("compare", help="federated (one or more strategies) vs centralized vs local on the "
+                             "same split")
     add_config_flags(compare)
+    # Here --strategy takes a list (fedavg,fedprox,fedadam): one federated row per strategy.
+    strategy = next(a for a in compare._actions if a.dest == "strategy")
+    strategy.type, strategy.choices = _strategy_list, None
+    strategy.help += " (compare: a comma-separated list)"
 
     export = sub.add_parser("export-hospitals",
                             help="write a federation as one .npz per hospital plus global_test.npz (for Flower nodes)")
@@ -223,10 +228,23 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def _strategy_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown strategy {', '.join(unknown) or repr(text)}: choose from "
+                                         f"{', '.join(STRATEGIES)}")
+    return names
+
+
 def cmd_compare(args) -> int:
     from fedcore import baselines
 
-    table = baselines.compare(config_from_args(args).validate(), _store(args), log=lambda s: print(s, flush=True))
+    strategies = getattr(args, "strategy", None)
+    if strategies:
+        args.strategy = strategies[0]
+    table = baselines.compare(config_from_args(args).validate(), _store(args), log=lambda s: print(s, flush=True),
+                              strategies=strategies)
     print()
     print(baselines.format_comparison(table))
     return 0

@@ -13,11 +13,13 @@ from typing import Callable
 import keras
 import numpy as np
 
+from fedcore.balanced_loss import label_shares
 from fedcore.config import RunConfig
 from fedcore.data import HospitalData, Split, to_model_input
-from fedcore.metrics import binary_metrics, roc_points
+from fedcore.operating_point import scored, threshold_counts
 from fedcore.model import BuiltModel, predict_pneumonia
 from fedcore.payload import FitOutcome
+from fedcore.strategies.drift import CONTROL_KEY, control_update
 
 # A hospital with a handful of NORMAL images would otherwise weight each of them by
 # hundreds; the cap keeps one image from dominating the local update.
@@ -50,6 +52,33 @@ class _StopCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class LocalCorrection(keras.callbacks.Callback):
+    """After each optimizer step: w <- w - lr (mu (w - w_global) + c - c_i).
+
+    The proximal gradient of FedProx and SCAFFOLD's control correction, both applied as
+    a plain step of the round's learning rate after the local (Adam) step, decoupled
+    from Adam's scaling as AdamW decouples weight decay. Counts the steps taken.
+    """
+
+    def __init__(self, variables: list, anchor: list[np.ndarray], mu: float, correction: list[np.ndarray] | None,
+                 learning_rate: float):
+        super().__init__()
+        self.variables, self.steps = variables, 0
+        self.mu, self.lr = float(mu), float(learning_rate)
+        self.anchor = [keras.ops.convert_to_tensor(np.asarray(a, np.float32)) for a in anchor]
+        # lr (c - c_i) is the same at every step: converted once, not per batch.
+        self.shift = None if correction is None else [
+            keras.ops.convert_to_tensor((self.lr * np.asarray(c, np.float64)).astype(np.float32)) for c in correction]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        for i, variable in enumerate(self.variables):
+            if self.mu:
+                variable.assign_sub(self.lr * self.mu * (variable - self.anchor[i]))
+            if self.shift is not None:
+                variable.assign_sub(self.shift[i])
+
+
 class LocalTrainingStopped(Exception):
     """Local training was interrupted by a stop request; its update is discarded."""
 
@@ -77,8 +106,12 @@ class Hospital:
         self.index = index
         self._x_train = to_model_input(data.train.images)
         self._y_train = keras.utils.to_categorical(data.train.labels, 2)
-        self._weights = class_weights(data.train.labels) if config.class_weighting else None
+        self._prior = label_shares(data.train.labels) if config.balanced_softmax else None
+        weighted = config.class_weighting and not config.balanced_softmax
+        self._weights = class_weights(data.train.labels) if weighted else None
         self._eval_inputs: dict[str, np.ndarray] = {}
+        # SCAFFOLD's c_i: this hospital's own control variate, kept here between rounds.
+        self.control: list[np.ndarray] | None = None
 
     @property
     def num_examples(self) -> int:
@@ -96,7 +129,8 @@ class Hospital:
         server_round : int
             Seeds this hospital's shuffling and dropout for the round.
         instructions : dict, optional
-            From the strategy's configure_fit: ``learning_rate`` overrides the config's.
+            From the strategy's configure_fit: ``learning_rate`` overrides the config's;
+            ``proximal_mu`` (FedProx) and ``scaffold_control`` (SCAFFOLD's c) correct each step.
         should_stop : callable, optional
             Polled after every batch.
 
@@ -105,13 +139,17 @@ class Hospital:
         LocalTrainingStopped
             When ``should_stop`` became true mid-epoch.
         """
+        instructions = instructions or {}
         model = self.built.model
         model.set_weights(weights)
-        self.built.reset_optimizer((instructions or {}).get("learning_rate"))
+        self.built.reset_optimizer(instructions.get("learning_rate"))
+        model.loss.set_prior(self._prior)
         seed = local_seed(self.config.seed, server_round, self.index)
         self.built.reseed(seed)
         order_rng = np.random.default_rng(seed)
-        callbacks = [_StopCallback(should_stop)] if should_stop else []
+        stopper = _StopCallback(should_stop) if should_stop else None
+        correction = self._correction(weights, instructions)
+        callbacks = [c for c in (correction, stopper) if c is not None]
         start = time.perf_counter()
         for _ in range(self.config.local_epochs):
             # Shuffled here, seeded per (run seed, round, hospital): a resumed run repeats it exactly.
@@ -119,23 +157,51 @@ class Hospital:
             history = model.fit(self._x_train[order], self._y_train[order], batch_size=self.config.batch_size,
                                 epochs=1, class_weight=self._weights, shuffle=False, verbose=0,
                                 callbacks=callbacks)
-            if callbacks and callbacks[0].stopped:
+            if stopper and stopper.stopped:
                 break
         seconds = time.perf_counter() - start
-        if callbacks and callbacks[0].stopped:
+        if stopper and stopper.stopped:
             raise LocalTrainingStopped(self.name)
-        return FitOutcome(model.get_weights(), self.num_examples,
+        trained = model.get_weights()
+        if CONTROL_KEY in instructions:
+            self.control = control_update(self.control, instructions[CONTROL_KEY], weights, trained,
+                                          correction.steps, correction.lr)
+        return FitOutcome(trained, self.num_examples,
                           {"train_loss": float(history.history["loss"][-1]), "fit_seconds": seconds})
 
-    def evaluate(self, weights: list[np.ndarray], split: str = "test") -> dict:
-        """Binary metrics of ``weights`` on one of this hospital's splits."""
+    def _correction(self, weights: list[np.ndarray], instructions: dict) -> LocalCorrection | None:
+        """The per-step FedProx / SCAFFOLD correction the instructions ask for, or None."""
+        mu = float(instructions.get("proximal_mu", 0.0))
+        server_control = instructions.get(CONTROL_KEY)
+        if not mu and server_control is None:
+            return None
+        difference = None
+        if server_control is not None:
+            if self.control is None:
+                self.control = [np.zeros(np.shape(w), np.float64) for w in weights]
+            difference = [c - ci for c, ci in zip(server_control, self.control)]
+        lr = float(self.built.model.optimizer.learning_rate.numpy())
+        return LocalCorrection(self.built.model.weights, weights, mu, difference, lr)
+
+    def evaluate(self, weights: list[np.ndarray], split: str = "test", operating_point: dict | None = None) -> dict:
+        """Binary metrics of ``weights`` on one of this hospital's splits (also at the operating point, if given)."""
         data: Split = getattr(self.data, split)
         if split not in self._eval_inputs:
             self._eval_inputs[split] = to_model_input(data.images)
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._eval_inputs[split])
-        return binary_metrics(data.labels, scores, self.config.threshold, f"{self.name} ({split} set)") | roc_points(
-            data.labels, scores)
+        return scored(data.labels, scores, self.config.threshold, operating_point, f"{self.name} ({split} set)")
+
+    def validation_counts(self, weights: list[np.ndarray]) -> dict:
+        """Confusion counts of ``weights`` on this hospital's validation images at every grid threshold.
+
+        Counts only (no scores, no labels) leave the hospital; the server sums them over
+        the hospitals to choose the operating point (fedcore.operating_point).
+        """
+        if "val" not in self._eval_inputs:
+            self._eval_inputs["val"] = to_model_input(self.data.val.images)
+        self.built.model.set_weights(weights)
+        return threshold_counts(self.data.val.labels, predict_pneumonia(self.built.model, self._eval_inputs["val"]))
 
 
 def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:

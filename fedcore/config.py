@@ -18,7 +18,9 @@ from fedcore.settings import setting, settings
 BACKBONES = ("cnn", "efficientnetv2s", "mobilenetv3small")
 MODES = ("federated", "centralized", "local")
 PARTITIONS = ("iid", "dirichlet")
-STRATEGIES = ("fedavg",)
+STRATEGIES = ("fedavg", "fedprox", "fedavgm", "fedadam", "fedyogi", "scaffold", "median", "trimmed-mean",
+              "krum")
+ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
 # Patient-level DP trains with SGD + momentum (see fedcore.privacy.dp_sgd); its step size is not Adam's.
@@ -50,7 +52,7 @@ class RunConfig:
     data: str = setting(EMBEDDED, "'embedded' (PneumoniaMNIST), a folder in the ROOT/HOSPITAL/hospital_k "
                         "layout, or a MedMNIST-format .npz", group="data", flower=False)
     hospitals: int = setting(3, "hospitals made from the embedded data or an .npz (a folder brings its own)",
-                             minimum=1, group="data")
+                             minimum=1, maximum=100, group="data")
     partition: str = setting("dirichlet", "how the embedded data is split: dirichlet (non-IID by label, "
                              "unequal sizes) or iid", choices=PARTITIONS, group="data", flower=False)
     alpha: float = setting(0.5, "Dirichlet concentration; smaller is more skewed", above=0, group="data",
@@ -67,13 +69,47 @@ class RunConfig:
     batch_size: int = setting(32, "local mini-batch size", minimum=1)
     learning_rate: float | None = setting(None, "local learning rate", none="Adam 1e-3 cnn, 1e-4 others; "
                                           "SGD 0.5 with patient DP", above=0)
+    adam_epsilon: float = setting(1e-7, "epsilon of the hospitals' Adam; 1e-3 makes gradients far below it take "
+                                  "SGD-sized steps, which stops a one-class hospital from saturating a FedAvg "
+                                  "model but slows learning elsewhere (README, Strategies)", above=0)
     lr_schedule: str = setting("cosine", "clients' learning rate over the rounds: cosine (decays to a tenth) "
                                "or constant", choices=LR_SCHEDULES)
-    class_weighting: bool = setting(True, "weight the loss by each hospital's inverse class frequency (without "
-                                    "it the model answers PNEUMONIA to everything on this data)")
+    balanced_softmax: bool = setting(True, "each hospital adds the log of its own class shares to the logits "
+                                     "in its loss (balanced softmax / logit adjustment): a hospital's label skew "
+                                     "no longer pulls the shared model to its majority class; replaces class "
+                                     "weighting")
+    class_weighting: bool = setting(True, "weight the loss by each hospital's inverse class frequency (used only "
+                                    "with --no-balanced-softmax)")
     threshold: float = setting(0.5, "P(pneumonia) at or above which an image is called PNEUMONIA",
                                above=0, below=1)
-    strategy: str = setting("fedavg", "server aggregation", choices=STRATEGIES)
+    target_sensitivity: float = setting(0.0, "choose the operating point as the highest threshold whose pooled "
+                                        "validation sensitivity reaches this (0: the maximum Youden J, "
+                                        "sensitivity + specificity - 1)", minimum=0, maximum=1)
+    # ---------------------------------------------------------------- strategy
+    strategy: str = setting("scaffold", "server aggregation (README, Strategies)", choices=STRATEGIES,
+                            group="strategy")
+    fraction_fit: float = setting(1.0, "share of the hospitals sampled to train each round (at least one; "
+                                  "in-process runs: Flower asks every connected SuperNode)", above=0, maximum=1,
+                                  group="strategy", flower=False)
+    proximal_mu: float = setting(0.01, "fedprox: weight mu of the proximal term mu/2 ||w - w_global||^2",
+                                 minimum=0, group="strategy")
+    server_learning_rate: float = setting(0.0, "server step along the averaged update (fedavgm, fedadam, "
+                                          "fedyogi, scaffold; 0: 1 for fedavgm and scaffold, 0.01 for fedadam "
+                                          "and fedyogi)", minimum=0, group="strategy")
+    server_momentum: float = setting(0.9, "fedavgm: server momentum; fedadam/fedyogi: beta1",
+                                     minimum=0, below=1, group="strategy")
+    trim_beta: float = setting(0.2, "trimmed-mean: share of the updates cut at each end, per coordinate",
+                               minimum=0, below=0.5, group="strategy")
+    krum_byzantine: int = setting(1, "krum: hospitals that may be malicious (f)", minimum=0, group="strategy")
+    krum_select: int = setting(1, "krum: updates averaged (1: Krum, more: multi-Krum)", minimum=1,
+                               group="strategy")
+    attack: str = setting("none", "simulate misbehaving hospitals: sign-flip or scale (update times "
+                          "-attack-scale or +attack-scale), label-flip (train on swapped labels), noise "
+                          "(Gaussian update)", choices=ATTACKS, group="strategy", flower=False)
+    attackers: int = setting(0, "how many hospitals attack (chosen by the seed)", minimum=0, group="strategy",
+                             flower=False)
+    attack_scale: float = setting(10.0, "factor of sign-flip and scale attacks; noise std in update norms",
+                                  above=0, group="strategy", flower=False)
     seed: int = setting(42, "seeds the partition, the initial weights and every local step",
                         minimum=0, maximum=2**31 - 1)
     # ---------------------------------------------------------------- differential privacy
@@ -131,6 +167,9 @@ class RunConfig:
             (self.dp != "patient" or self.backbone == "cnn",
              f"patient-level DP needs the cnn backbone (got {self.backbone}): the ImageNet backbones' "
              "batch normalisation mixes the examples of a batch, which per-example clipping cannot bound"),
+            (self.attackers <= self.hospitals and (self.attack == "none") == (self.attackers == 0),
+             f"--attack {self.attack} with --attackers {self.attackers}: name an attack and 1 to {self.hospitals} "
+             "attackers, or neither"),
             (self.dp != "hospital" or self.mode == "federated",
              f"hospital-level DP protects what hospitals send to a server: it needs mode federated (got {self.mode})"),
         ]

@@ -1,4 +1,4 @@
-"""A whole run in one process: federated (FedAvg), centralized or local, round by round.
+"""A whole run in one process: federated (any strategy), centralized or local, round by round.
 
 Reads top to bottom: open the run, load the data and the model, then the visible
 ``for server_round`` loop; the mode (fedcore.modes) says who trains and what the round
@@ -6,19 +6,16 @@ makes, the recorder (fedcore.recorder) keeps the books the Flower ServerApp keep
 Every round is written to the run store in one transaction, then checkpointed; a stop
 request (Ctrl-C, SIGTERM, the dashboard's Stop) ends the run after the current step
 with the last completed round kept, and ``resume`` continues from it. Every local step
-is seeded by (seed, round, hospital), so a resumed run equals an uninterrupted one.
-"""
+is seeded by (seed, round, hospital), so a resumed run equals an uninterrupted one."""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
-import numpy as np
-
-from fedcore import payload
+from fedcore import attacks, payload
 from fedcore.client import Hospital, LocalTrainingStopped, make_hospital
 from fedcore.config import RunConfig
 from fedcore.data import Federation, load_federation
@@ -27,10 +24,11 @@ from fedcore.model import BuiltModel, build_model
 from fedcore.modes import MODES, Federated
 from fedcore.payload import FitOutcome
 from fedcore.privacy import audit, mechanism
-from fedcore.recorder import BestTracker, RoundRecorder, refuse_resume, round_fit_info
+from fedcore.recorder import (BestTracker, RoundRecorder, best_so_far, refuse_resume, restore_server_state,
+                              round_fit_info, server_state)
 from fedcore.server import Server
 from fedcore.store import RunStore
-from fedcore.strategy import Strategy
+from fedcore.strategies import Strategy
 
 
 class StopSignal:
@@ -72,12 +70,12 @@ class Setup:
     server: Server
     built: BuiltModel
     model_shapes: list[tuple]
+    attackers: list[str] = field(default_factory=list)
 
 
 def run(config: RunConfig | None = None, store: RunStore | None = None, *, resume: str | None = None,
-        stop: StopSignal | None = None, log: Callable[[str], None] = print,
-        built: BuiltModel | None = None, federation: Federation | None = None,
-        run_id: str | None = None) -> RunResult:
+        stop: StopSignal | None = None, log: Callable[[str], None] = print, built: BuiltModel | None = None,
+        federation: Federation | None = None, run_id: str | None = None) -> RunResult:
     """Train a run to the end, to a stop request, or to a failure, writing everything to the store.
 
     Parameters
@@ -124,22 +122,26 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
         result.notices.append(built.notice)
         setup = _setup(config, federation, built, books)
         state = state or setup.mode.initial_state(built.initial_weights, setup.hospitals)
+        if start_round > 1:
+            restore_server_state(store, run_id, start_round - 1, setup.strategy, setup.hospitals)
         names = [h.name for h in setup.hospitals]
 
         # ---------------------------------------------------------------- the loop
         loop_start = time.perf_counter()
         for server_round in range(start_round, config.rounds + 1):
             books.start_round(server_round)
-            outcomes = train_round(setup, state, server_round, books, stop, result)
+            chosen = setup.mode.sample(setup.participants, server_round, config)
+            outcomes = train_round(setup, chosen, state, server_round, books, stop, result)
             state = setup.mode.next_state(setup.server, server_round, outcomes, state, setup.hospitals)
             books.progress(server_round, "evaluating", len(setup.participants), index=len(setup.participants))
             eval_start = time.perf_counter()
             metrics = setup.mode.evaluate(setup.server, setup.hospitals, state)
             result.eval_seconds += time.perf_counter() - eval_start
-            fit_info = round_fit_info(outcomes, [h.name for h in setup.participants], next(iter(state.values())),
+            fit_info = round_fit_info(outcomes, [h.name for h in chosen], next(iter(state.values())),
                                       mechanism.server_spent(setup.strategy, server_round))
             seconds = books.record(server_round, state, metrics, names, fit_info,
-                                   setup.mode.score(metrics, setup.hospitals))
+                                   setup.mode.score(metrics, setup.hospitals),
+                                   server_state(setup.strategy, setup.hospitals))
             result.rounds_done = server_round
             if config.audit_every and server_round % config.audit_every == 0:
                 audit.record(store, run_id, server_round,
@@ -166,7 +168,7 @@ def _open(config: RunConfig | None, store: RunStore, resume: str | None,
             # Read before the run is marked running: a damaged or missing checkpoint is named
             # and the run keeps its status, rather than restarting from round 1 unannounced.
             done, state = store.load_checkpoint(resume, "last")
-            best = _best_so_far(store, resume)
+            best = best_so_far(store, resume)
         store.mark_running(resume)
         store.event(resume, "resumed", f"resumed at round {done + 1}", done + 1)
         return config, resume, done + 1, state, best
@@ -187,18 +189,26 @@ def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: 
     store.set_data_summary(run_id, federation.summary(), built.notice)
     books.log(f"model: {built.notice}")
     mode = MODES[config.mode]
-    hospitals = [make_hospital(h, built, config, i) for i, h in enumerate(federation.hospitals)]
+    attackers = attacks.attackers(config, [h.name for h in federation.hospitals])
+    if attackers:
+        message, data = attacks.announcement(config, attackers)
+        store.event(run_id, "attack", message, level="warning", data=data)
+    hospitals = [make_hospital(attacks.training_data(h, config, attackers), built, config, i)
+                 for i, h in enumerate(federation.hospitals)]
     participants = mode.participants(hospitals, federation, built, config)
-    strategy = mechanism.run_strategy(config, len(participants))
+    # Centralized and local runs aggregate nothing: only the learning-rate schedule applies.
+    strategy = mechanism.run_strategy(replace(config, strategy=config.strategy if config.mode == "federated"
+                                              else "fedavg"), len(participants))
     for level, message, data in mechanism.notices(config, participants):
         store.event(run_id, "privacy", message, level=level, data=data)
-    server = Server(strategy, built, federation.global_test, config.threshold)
-    return Setup(mode, hospitals, participants, strategy, server, built, [w.shape for w in built.initial_weights])
+    server = Server(strategy, built, federation.global_test, config.threshold, config.target_sensitivity or None)
+    return Setup(mode, hospitals, participants, strategy, server, built, [w.shape for w in built.initial_weights],
+                 attackers)
 
 
-def train_round(setup: Setup, state: dict[str, list], server_round: int, books: RoundRecorder,
-                stop: StopSignal, result: RunResult) -> dict[str, FitOutcome]:
-    """Each participant trains in turn; a hospital that fails is recorded and the round goes on.
+def train_round(setup: Setup, chosen: list[Hospital], state: dict[str, list], server_round: int,
+                books: RoundRecorder, stop: StopSignal, result: RunResult) -> dict[str, FitOutcome]:
+    """Each hospital ``chosen`` for the round trains in turn; one that fails is recorded and the round goes on.
 
     Raises
     ------
@@ -209,12 +219,15 @@ def train_round(setup: Setup, state: dict[str, list], server_round: int, books: 
     """
     outcomes = {}
     instructions = setup.strategy.configure_fit(server_round, state.get("global"))
-    for i, hospital in enumerate(setup.participants):
+    for i, hospital in enumerate(chosen):
         if stop():
             raise LocalTrainingStopped(hospital.name)
-        books.progress(server_round, "training", len(setup.participants), hospital.name, i)
+        books.progress(server_round, "training", len(chosen), hospital.name, i)
         try:
-            outcome = hospital.fit(setup.mode.start_weights(state, hospital.name), server_round, instructions, stop)
+            start = setup.mode.start_weights(state, hospital.name)
+            outcome = hospital.fit(start, server_round, instructions, stop)
+            if hospital.name in setup.attackers:
+                outcome = attacks.sent_by_attacker(outcome, start, hospital.config, server_round, hospital.index)
             payload.check(outcome, setup.model_shapes)
         except LocalTrainingStopped:
             raise
@@ -230,20 +243,9 @@ def train_round(setup: Setup, state: dict[str, list], server_round: int, books: 
     return outcomes
 
 
-def _best_so_far(store: RunStore, run_id: str) -> BestTracker:
-    snap = store.snapshot(run_id)
-    tracker = BestTracker()
-    mode = snap["run"]["mode"]
-    by_round: dict[int, list[float]] = {}
-    for m in snap["metrics"]:
-        if (mode == "local" and m["scope"].startswith("global:")) or (mode != "local" and m["scope"] == "global"):
-            by_round.setdefault(m["round"], []).append(m["auroc"])
-    for server_round in sorted(by_round):
-        tracker.offer(server_round, float(np.nanmean(by_round[server_round])))
-    return tracker
-
-
 def _round_line(server_round: int, rounds: int, seconds: float, setup: Setup, metrics: dict) -> str:
-    per = " | ".join(f"{h.name} acc {metrics[h.name]['accuracy']:.3f}" for h in setup.hospitals)
+    ranked = sorted(setup.hospitals, key=lambda h: metrics[h.name]["accuracy"])  # past 10: worst and best only
+    per = " | ".join(f"{h.name} acc {metrics[h.name]['accuracy']:.3f}"
+                     for h in (ranked if len(ranked) <= 10 else [ranked[0], ranked[-1]]))
     return (f"round {server_round:>2}/{rounds} ({seconds:5.1f}s)  {setup.mode.headline(metrics, setup.hospitals)}"
             f"  | {per}")

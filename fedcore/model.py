@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fedcore.balanced_loss import BalancedCrossEntropy  # noqa: E402
 from fedcore.config import RunConfig  # noqa: E402
 from fedcore.errors import FedXrayError  # noqa: E402
 
@@ -126,7 +127,9 @@ def build_model(config: RunConfig) -> BuiltModel:
     extractor = keras.Model(inputs, features, name="extractor")
     head = _head(features.shape[1:])
     model = keras.Model(inputs, head(extractor(inputs)), name=f"fedxray_{config.backbone}")
-    model.compile(optimizer=keras.optimizers.Adam(config.lr), loss="categorical_crossentropy")
+    # The loss's class prior is set by each hospital before it trains (fedcore.balanced_loss).
+    model.compile(optimizer=keras.optimizers.Adam(config.lr, epsilon=config.adam_epsilon),
+                  loss=BalancedCrossEntropy())
     model.optimizer.build(model.trainable_variables)
     built = BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
     built.reset_optimizer()

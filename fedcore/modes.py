@@ -46,11 +46,25 @@ class Federated:
         """The models after the round: the strategy's aggregate."""
         return {"global": server.aggregate(server_round, list(outcomes.values()), state["global"])}
 
+    def sample(self, participants: list[Hospital], server_round: int, config: RunConfig) -> list[Hospital]:
+        """Who trains in ``server_round``: a ``fraction_fit`` share (at least one), drawn by (seed, round)
+        so that a resumed run draws the same; everyone when the fraction is 1."""
+        if config.fraction_fit >= 1 or len(participants) <= 1:
+            return participants
+        count = max(1, int(round(config.fraction_fit * len(participants))))
+        chosen = np.random.default_rng([config.seed, server_round, 17]).choice(len(participants), count,
+                                                                               replace=False)
+        return [participants[i] for i in sorted(chosen)]
+
     def evaluate(self, server: Server, hospitals: list[Hospital], state: dict[str, list]) -> dict[str, dict]:
-        """Metrics of the global model on the global test set and on each hospital's own."""
-        metrics = {"global": server.evaluate(state["global"])}
+        """Metrics of the global model on the global test set (at the fixed threshold and at the operating
+        point the server chose from the hospitals' validation counts) and on each hospital's own test set
+        (at the fixed threshold: as a Flower run reports them, from one message per hospital)."""
+        weights = state["global"]
+        point = server.operating_point([h.validation_counts(weights) for h in hospitals])
+        metrics = {"global": server.evaluate(weights, point)}
         for h in hospitals:
-            metrics[h.name] = h.evaluate(state["global"])
+            metrics[h.name] = h.evaluate(weights)
         return metrics
 
     def score(self, metrics: dict[str, dict], hospitals: list[Hospital]) -> float:
@@ -58,9 +72,11 @@ class Federated:
         return metrics["global"]["auroc"]
 
     def headline(self, metrics: dict[str, dict], hospitals: list[Hospital]) -> str:
-        """The round's global figures, for the log line."""
+        """The round's global figures, for the log line: at the operating point, then at the fixed threshold."""
         g = metrics["global"]
-        return (f"global acc {g['accuracy']:.3f} auroc {g['auroc']:.3f} sens {g['sensitivity']:.3f} "
+        chosen = (f"at {g['op_threshold']:g}: acc {g['op_accuracy']:.3f} sens {g['op_sensitivity']:.3f} "
+                  f"spec {g['op_specificity']:.3f} | ") if "op_threshold" in g else ""
+        return (f"global auroc {g['auroc']:.3f} {chosen}acc {g['accuracy']:.3f} sens {g['sensitivity']:.3f} "
                 f"spec {g['specificity']:.3f} loss {g['loss']:.3f}")
 
 
@@ -84,6 +100,9 @@ class Local(Federated):
         # A hospital that failed this round keeps its model from the last.
         return {name: o.weights for name, o in outcomes.items()} | {
             h.name: state[h.name] for h in hospitals if h.name not in outcomes}
+
+    def sample(self, participants, server_round, config):
+        return participants
 
     def evaluate(self, server, hospitals, state):
         metrics = {}

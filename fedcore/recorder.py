@@ -39,6 +39,20 @@ class BestTracker:
         return True
 
 
+def best_so_far(store: RunStore, run_id: str) -> BestTracker:
+    """The best round of a stored run by its score (a resumed run continues from it)."""
+    snap = store.snapshot(run_id)
+    tracker = BestTracker()
+    mode = snap["run"]["mode"]
+    by_round: dict[int, list[float]] = {}
+    for m in snap["metrics"]:
+        if (mode == "local" and m["scope"].startswith("global:")) or (mode != "local" and m["scope"] == "global"):
+            by_round.setdefault(m["round"], []).append(m["auroc"])
+    for server_round in sorted(by_round):
+        tracker.offer(server_round, float(np.nanmean(by_round[server_round])))
+    return tracker
+
+
 def refuse_resume(record: dict) -> None:
     """Raise FedXrayError when a stored run cannot be resumed (still running, or finished).
 
@@ -118,7 +132,7 @@ class RoundRecorder:
         self.log(f"warning: {message}; the round goes on without it")
 
     def record(self, server_round: int, state: dict[str, list], metrics: dict[str, dict], hospitals: list[str],
-               fit_info: dict, score: float) -> float:
+               fit_info: dict, score: float, server: dict | None = None) -> float:
         """Write one completed round: metrics, fairness, fit facts, the 'last' and maybe 'best' checkpoint.
 
         Parameters
@@ -133,6 +147,8 @@ class RoundRecorder:
             :func:`round_fit_info` of the round.
         score : float
             The round's model-selection score; the best round is the highest.
+        server : dict, optional
+            :func:`server_state` after the round, written as the 'server' checkpoint.
 
         Returns
         -------
@@ -146,6 +162,8 @@ class RoundRecorder:
         self.store.record_round(self.run_id, server_round, metrics, fairness, fit_info, seconds,
                                 self.best.best_round if is_best else None)
         self.store.save_checkpoint(self.run_id, "last", server_round, state)
+        if server is not None:
+            self.store.save_checkpoint(self.run_id, "server", server_round, server)
         if is_best:
             self.store.save_checkpoint(self.run_id, "best", server_round, state)
         return seconds
@@ -196,7 +214,8 @@ def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_
     -------
     dict
         One entry per hospital (its metrics, num_examples, bytes_sent, arrays) and
-        ``_round``: participants, failed, bytes_received_each, payload (the arrays' count, shapes, bytes).
+        ``_round``: participants, failed, attackers (simulated: fedcore.attacks), bytes_received_each,
+        payload (the arrays' count, shapes, bytes).
     """
     model_bytes = int(sum(np.asarray(w).nbytes for w in global_weights))
     fit_info = {name: {**o.metrics, "num_examples": o.num_examples,
@@ -205,5 +224,26 @@ def round_fit_info(outcomes: dict[str, FitOutcome], expected: list[str], global_
                 for name, o in outcomes.items()}
     sent = next((o.weights for o in outcomes.values() if o.weights), list(global_weights))
     fit_info["_round"] = {"participants": list(outcomes), "failed": [n for n in expected if n not in outcomes],
+                          "attackers": [n for n, o in outcomes.items() if o.metrics.get("attacker")],
                           "bytes_received_each": model_bytes, "payload": payload.manifest(sent)}
     return fit_info
+
+
+def server_state(strategy, hospitals: Sequence) -> dict[str, list]:
+    """The strategy's state (server moments, SCAFFOLD's c) and each hospital's control variate."""
+    return {f"strategy/{k}": v for k, v in strategy.state().items()} | {
+        f"control/{h.name}": h.control for h in hospitals if getattr(h, "control", None) is not None}
+
+
+def restore_server_state(store: RunStore, run_id: str, done: int, strategy, hospitals: Sequence) -> None:
+    """Continue from the 'server' checkpoint written after round ``done`` (older runs have none);
+    FedXrayError when it is from another round than the weights (no exact resume)."""
+    if not (store.run_dir(run_id) / "server.npz").exists():
+        return
+    saved_round, arrays = store.load_checkpoint(run_id, "server")
+    if saved_round != done:
+        raise FedXrayError(f"run {run_id}'s server state is from round {saved_round}, its weights from round "
+                           f"{done}: it cannot be resumed exactly; train it again")
+    strategy.load_state({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("strategy/")})
+    for h in hospitals:
+        h.control = arrays.get(f"control/{h.name}", h.control)

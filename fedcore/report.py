@@ -77,6 +77,27 @@ def table2(snapshot: dict, which: str | int = "last") -> pd.DataFrame:
     return table
 
 
+OPERATING_COLUMNS = {"op_threshold": "Threshold", "op_accuracy": "Accuracy", "op_sensitivity": "Sensitivity (recall)",
+                     "op_specificity": "Specificity", "op_precision": "Precision", "op_f1": "F1", "op_tp": "TP",
+                     "op_fp": "FP", "op_tn": "TN", "op_fn": "FN"}
+
+
+def operating_point_table(snapshot: dict, which: str | int = "last") -> pd.DataFrame:
+    """Every model and hospital at the round's federated operating point (empty for runs without one).
+
+    The threshold is the one the server chose from the hospitals' pooled validation
+    counts (fedcore.operating_point); Tables 1 and 2 keep the fixed threshold beside it.
+    """
+    server_round = pick_round(snapshot, which)
+    frame = metrics_frame(snapshot)
+    if "op_threshold" not in frame:
+        return pd.DataFrame(columns=list(OPERATING_COLUMNS.values()))
+    rows = frame[(frame["round"] == server_round) & frame["op_threshold"].notna()]
+    table = rows.set_index("scope")[list(OPERATING_COLUMNS)].rename(columns=OPERATING_COLUMNS)
+    table.index = pd.Index([_model_label(s) if s.startswith("global") else s for s in table.index], name="model")
+    return table
+
+
 def fairness_row(snapshot: dict, which: str | int = "last") -> dict:
     """The fairness summary of one round."""
     server_round = pick_round(snapshot, which)
@@ -91,7 +112,8 @@ def format_table(table: pd.DataFrame) -> str:
     def cell(value, column):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "n/a"
-        return f"{int(value)}" if column in ("TP", "FP", "TN", "FN", "n") else f"{value:.4f}"
+        return f"{int(value)}" if column in ("TP", "FP", "TN", "FN", "n") else f"{value:.4g}" if column == "Threshold" \
+            else f"{value:.4f}"
     shown = pd.DataFrame({c: [cell(v, c) for v in table[c]] for c in table.columns}, index=table.index)
     shown.index.name = None
     return shown.to_string()
@@ -118,6 +140,11 @@ def text_report(snapshot: dict, which: str | int = "last") -> str:
         "",
         "Fairness: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fair.items()),
     ]
+    chosen = operating_point_table(snapshot, server_round)
+    if not chosen.empty:
+        lines[-2:-2] = ["", f"At the federated operating point (threshold chosen by the server from the hospitals' "
+                        f"validation counts), round {server_round}", format_table(chosen)]
+    lines.extend(f"Attack: {e['message']}" for e in snapshot["events"] if e["kind"] == "attack")
     skipped = [e for e in snapshot["events"] if e["kind"] == "skipped_files"]
     for event in skipped:
         files = event["data"]["files"]

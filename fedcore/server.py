@@ -12,9 +12,9 @@ import numpy as np
 
 from fedcore.payload import FitOutcome
 from fedcore.data import Split, to_model_input
-from fedcore.metrics import binary_metrics, roc_points
 from fedcore.model import BuiltModel, predict_pneumonia
-from fedcore.strategy import Strategy
+from fedcore.operating_point import choose_threshold, pooled_counts, scored
+from fedcore.strategies import Strategy
 
 
 class Server:
@@ -30,14 +30,22 @@ class Server:
         The server's test images (the 624 official test images by default).
     threshold : float
         P(pneumonia) at which an image is called PNEUMONIA.
+    target_sensitivity : float, optional
+        Choose the operating point for this sensitivity instead of the maximum Youden J.
     """
 
-    def __init__(self, strategy: Strategy, built: BuiltModel, global_test: Split, threshold: float = 0.5):
+    def __init__(self, strategy: Strategy, built: BuiltModel, global_test: Split, threshold: float = 0.5,
+                 target_sensitivity: float | None = None):
         self.strategy = strategy
         self.built = built
         self.global_test = global_test
         self.threshold = threshold
+        self.target_sensitivity = target_sensitivity
         self._x_test = to_model_input(global_test.images)
+
+    def operating_point(self, reports: Sequence[dict]) -> dict:
+        """The round's threshold from the hospitals' validation counts (fedcore.operating_point)."""
+        return choose_threshold(pooled_counts(reports), self.target_sensitivity)
 
     def aggregate(self, server_round: int, outcomes: Sequence[FitOutcome],
                   global_weights: list[np.ndarray]) -> list[np.ndarray]:
@@ -45,10 +53,11 @@ class Server:
         return self.strategy.aggregate_fit(server_round, [(o.weights, o.num_examples) for o in outcomes],
                                            global_weights)
 
-    def evaluate(self, weights: list[np.ndarray]) -> dict:
-        """Binary metrics of ``weights`` on the global test set."""
+    def evaluate(self, weights: list[np.ndarray], operating_point: dict | None = None) -> dict:
+        """Binary metrics of ``weights`` on the global test set, at the fixed threshold and,
+        when given, also at the federated ``operating_point`` (keys prefixed ``op_``)."""
         self.built.model.set_weights(weights)
         scores = predict_pneumonia(self.built.model, self._x_test)
-        return binary_metrics(self.global_test.labels, scores, self.threshold,
-                              "the global model on the global test set") | roc_points(
-            self.global_test.labels, scores)
+        return scored(self.global_test.labels, scores, self.threshold, operating_point,
+                      "the global model on the global test set")
+

@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass
 
 GROUPS = {"model": "model", "data": "data and hospitals", "training": "training",
+          "strategy": "strategy and simulated attacks (README, Strategies)",
           "privacy": "differential privacy (docs/privacy.md)"}
 
 

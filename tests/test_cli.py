@@ -67,9 +67,10 @@ def test_diagnose_rejects_a_non_image(tiny_run, tmp_path, capsys):
     assert "not a readable image" in capsys.readouterr().err
 
 
-def test_compare_runs_three_modes_on_one_split(tmp_path):
-    out = _cli(tmp_path, "compare", "--rounds", "1", "--max-per-hospital", "100")
+def test_compare_runs_each_strategy_and_both_references_on_one_split(tmp_path):
+    out = _cli(tmp_path, "compare", "--rounds", "1", "--max-per-hospital", "100", "--strategy", "fedavg,fedprox")
     assert out.returncode == 0, out.stderr
-    for row in ("federated", "centralized", "local hospital_1", "local (mean)"):
+    for row in ("federated fedavg", "federated fedprox", "centralized", "local hospital_1", "local (mean)"):
         assert row in out.stdout
-    assert "centralized - federated global AUROC" in out.stdout
+    assert "centralized - federated fedprox global AUROC" in out.stdout
+    assert "unknown strategy fedmagic" in _cli(tmp_path, "compare", "--strategy", "fedavg,fedmagic").stderr

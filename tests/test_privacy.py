@@ -23,7 +23,7 @@ from fedcore.data import load_federation
 from fedcore.privacy.dp_strategy import DPFedAvg, clip_update, noisy_mean
 from fedcore.errors import FedXrayError
 from fedcore.model import build_model
-from fedcore.strategy import FedAvg
+from fedcore.strategies import FedAvg
 from tests.conftest import tiny_config
 
 # ------------------------------------------------------------------ accounting

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fedcore.strategy import FedAvg, aggregate, cosine_learning_rate
+from fedcore.strategies import FedAvg, aggregate, cosine_learning_rate
 
 
 def test_fedavg_weights_by_example_count():

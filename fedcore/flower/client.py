@@ -17,7 +17,8 @@ leave masked by SecAgg+ (``secaggplus_mod``).
 
 from __future__ import annotations
 
-from flwr.app import Context, Message
+import numpy as np
+from flwr.app import ArrayRecord, Context, Message
 from flwr.client import NumPyClient
 from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
@@ -25,6 +26,10 @@ from flwr.clientapp.typing import ClientAppCallable
 
 from fedcore.errors import FedXrayError
 from fedcore.flower.config import from_run_config
+from fedcore.strategies.drift import CONTROL_KEY
+
+# Where a SuperNode keeps its hospital's SCAFFOLD control variate between rounds (context.state).
+CONTROL_STATE = "scaffold-control"
 
 
 class HospitalClient(NumPyClient):
@@ -36,19 +41,35 @@ class HospitalClient(NumPyClient):
         The hospital's data and the compiled model.
     """
 
-    def __init__(self, hospital):
+    def __init__(self, hospital, state=None):
         self.hospital = hospital
+        self.state = state
 
     def fit(self, parameters, config):
-        """Train the global weights locally for the round ``config['server-round']``."""
-        instructions = {"learning_rate": config["learning-rate"]} if "learning-rate" in config else {}
+        """Train the global weights locally for the round ``config['server-round']``.
+
+        Under SCAFFOLD the parameters are the global weights followed by the server's
+        control variate (a run config carries only scalars), and this hospital's own
+        control variate is kept in the node's context state between rounds.
+        """
+        # The strategy's scalar instructions (learning rate, FedProx's mu), as the in-process loop passes them.
+        instructions = {key.replace("-", "_"): config[key] for key in ("learning-rate", "proximal-mu") if key in config}
+        if config.get("scaffold-control"):
+            half = len(parameters) // 2
+            parameters, instructions[CONTROL_KEY] = parameters[:half], parameters[half:]
+            if CONTROL_STATE in self.state:
+                self.hospital.control = self.state[CONTROL_STATE].to_numpy_ndarrays()
         outcome = self.hospital.fit(parameters, int(config["server-round"]), instructions)
+        if self.hospital.control is not None:
+            self.state[CONTROL_STATE] = ArrayRecord(numpy_ndarrays=[np.asarray(c) for c in self.hospital.control])
         return outcome.weights, outcome.num_examples, {**self._identity(), **outcome.metrics, **self._counts()}
 
     def evaluate(self, parameters, config):
-        """Metrics of the global weights on this hospital's test split."""
+        """Metrics of the global weights on this hospital's test split, and its validation counts
+        over the threshold grid (the server chooses the operating point from their sum)."""
         metrics = self.hospital.evaluate(parameters, "test")
-        return metrics["loss"], metrics["n"], {**self._identity(), **metrics}
+        counts = self.hospital.validation_counts(parameters)
+        return metrics["loss"], metrics["n"], {**self._identity(), **metrics, **counts}
 
     def _identity(self) -> dict:
         return {"hospital": self.hospital.name, "partition-id": self.hospital.index}
@@ -76,7 +97,7 @@ def client_fn(context: Context):
     index = int(node.get("partition-id", 0))
     data, _ = load_hospital(str(node["data-path"]), config.input_size, node.get("hospital"))
     data = cap_training(data, config.max_per_hospital, config.seed, index)
-    return HospitalClient(make_hospital(data, build_model(config), config, index)).to_client()
+    return HospitalClient(make_hospital(data, build_model(config), config, index), context.state).to_client()
 
 
 def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

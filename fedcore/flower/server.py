@@ -36,9 +36,11 @@ from fedcore.flower.config import from_run_config
 from fedcore.model import build_model
 from fedcore.payload import FitOutcome
 from fedcore.privacy import mechanism
-from fedcore.recorder import RoundRecorder, round_fit_info
+from fedcore.operating_point import strip_counts
+from fedcore.recorder import RoundRecorder, round_fit_info, server_state
 from fedcore.server import Server
 from fedcore.site_data import load_global_test
+from fedcore.strategies.drift import CONTROL_KEY
 from fedcore.store import RunStore
 
 GLOBAL_TEST_ENV = "FEDXRAY_GLOBAL_TEST"
@@ -72,6 +74,10 @@ def _global_test(config: RunConfig) -> Split:
     if config.dp == "hospital" and config.extra["secure_aggregation"]:
         raise FedXrayError("hospital-level DP clips each hospital's update, which SecAgg+ hides from the server: "
                            "choose one of them (patient-level DP works with SecAgg+)")
+    if config.strategy == "scaffold" and config.extra["secure_aggregation"]:
+        raise FedXrayError("scaffold needs each hospital's own update (its control variate follows from it), "
+                           "which SecAgg+ hides from the server: choose one of them (fedavg, fedprox, fedadam "
+                           "work with SecAgg+)")
     return load_global_test(os.environ[GLOBAL_TEST_ENV], config.input_size)
 
 
@@ -84,7 +90,7 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
     books.progress(0, "building model")
     built = build_model(config)
     strategy = mechanism.run_strategy(config, config.hospitals)
-    server = Server(strategy, built, global_test, config.threshold)
+    server = Server(strategy, built, global_test, config.threshold, config.target_sensitivity or None)
     weights, shapes = built.initial_weights, [w.shape for w in built.initial_weights]
     known: dict[int, str] = {}  # node id -> hospital name, as each first answers
     summaries: dict[str, dict] = {}
@@ -98,12 +104,17 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
         books.start_round(server_round)
         nodes = sorted(grid.get_node_ids())
         books.progress(server_round, "training", len(nodes))
-        instructions = {"server-round": server_round, **_flower_keys(strategy.configure_fit(server_round, weights))}
+        asked = strategy.configure_fit(server_round, weights)
+        # SCAFFOLD's control variate is arrays: it travels after the weights (fedcore.flower.client).
+        control = asked.pop(CONTROL_KEY, None)
+        instructions = {"server-round": server_round, **_flower_keys(asked)} | (
+            {"scaffold-control": True} if control is not None else {})
         if secure:
             aggregate, replies, failed = exchange.train_secure(grid, context, config, nodes, weights, instructions,
                                                                timeout)
         else:
-            aggregate, (replies, failed) = None, exchange.train_plain(grid, nodes, weights, instructions, timeout)
+            sent = weights if control is None else list(weights) + list(control)
+            aggregate, (replies, failed) = None, exchange.train_plain(grid, nodes, sent, instructions, timeout)
         outcomes = _outcomes(replies, known, nodes, summaries, shapes, secure, books, server_round)
         for node_id, reason in failed.items():
             _dropped(books, server_round, node_id, known.get(node_id), "training", reason)
@@ -120,7 +131,7 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
         fit_info["_round"].update({"runtime": "flower", "secure_aggregation": secure,
                                    "bytes_moved": _bytes_moved(outcomes, weights, len(nodes), evaluated)})
         seconds = books.record(server_round, {"global": weights}, metrics, sorted(set(known.values())), fit_info,
-                               metrics["global"]["auroc"])
+                               metrics["global"]["auroc"], server_state(strategy, []))
         g = metrics["global"]
         books.log(f"round {server_round:>2}/{config.rounds} ({seconds:5.1f}s)  global acc {g['accuracy']:.3f} "
                   f"auroc {g['auroc']:.3f} loss {g['loss']:.3f}  | hospitals {', '.join(outcomes)}"
@@ -150,12 +161,12 @@ def _outcomes(replies: dict[int, FitRes], known: dict[int, str], nodes: list[int
 def _evaluate_round(grid: Grid, server: Server, weights: list[np.ndarray], server_round: int, timeout: float,
                     known: dict[int, str], books: RoundRecorder) -> tuple[dict[str, dict], int]:
     """Metrics of the new global weights on the global test set and on every node's own test split."""
-    metrics = {"global": server.evaluate(weights)}
     evaluators = sorted(grid.get_node_ids())
     evaluated, failed = exchange.evaluate(grid, evaluators, weights, server_round, timeout)
+    metrics = {"global": server.evaluate(weights, server.operating_point(list(evaluated.values())))}
     for node_id, hospital_metrics in evaluated.items():
         name = known.setdefault(node_id, _name(hospital_metrics, node_id, known, evaluators))
-        metrics[name] = _strip(hospital_metrics)
+        metrics[name] = strip_counts(_strip(hospital_metrics))
     for node_id, reason in failed.items():
         _dropped(books, server_round, node_id, known.get(node_id), "evaluation", reason)
     return metrics, len(evaluated)

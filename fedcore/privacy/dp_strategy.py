@@ -34,7 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from fedcore.privacy import accounting
-from fedcore.strategy import FitResult, NDArrays, Strategy
+from fedcore.strategies import FitResult, NDArrays, Strategy
 
 
 def update_norm(update: NDArrays) -> float:
@@ -133,7 +133,16 @@ class DPFedAvg:
         rng = np.random.default_rng(None if self.seed is None else [self.seed, server_round])
         mean = noisy_mean(updates, self.hospitals, self.clip_norm, self.noise_multiplier, rng)
         private = [(g + m).astype(g.dtype) for g, m in zip(global_weights, mean)]
-        return self.inner.aggregate_fit(server_round, [(private, 1)], global_weights)
+        # One result, carrying the round's total count (SCAFFOLD derives its local step count from it).
+        return self.inner.aggregate_fit(server_round, [(private, sum(n for _, n in results))], global_weights)
+
+    def state(self) -> dict:
+        """The wrapped strategy's state (the noise is seeded by round, so it needs none)."""
+        return self.inner.state()
+
+    def load_state(self, state: dict) -> None:
+        """Restore the wrapped strategy's state."""
+        self.inner.load_state(state)
 
     def spent(self, server_round: int) -> dict:
         """Epsilon (at ``delta``) of every hospital after ``server_round`` rounds, and the mechanism."""

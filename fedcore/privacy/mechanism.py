@@ -20,15 +20,14 @@ from fedcore.privacy import accounting
 from fedcore.config import RunConfig
 from fedcore.privacy.dp_strategy import DPFedAvg
 from fedcore.recorder import hospitals_only
-from fedcore.strategy import Strategy, make_strategy
+from fedcore.strategies import Strategy, make_strategy
 
 
 def run_strategy(config: RunConfig, hospitals: int) -> Strategy:
     """The server strategy a run uses: ``config.strategy`` with its client learning-rate
     schedule, wrapped by :func:`protect`. The in-process engine and the Flower ServerApp
     both build it here."""
-    learning_rate = config.lr if config.lr_schedule == "cosine" else None
-    return protect(make_strategy(config.strategy, learning_rate, config.rounds), config, hospitals)
+    return protect(make_strategy(config, hospitals), config, hospitals)
 
 
 def server_spent(strategy: Strategy, server_round: int) -> dict:
@@ -66,6 +65,9 @@ def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:
         message = (f"hospital-level DP: each update clipped to {config.dp_clip_norm}, Gaussian noise on the "
                    f"unweighted mean over {len(hospitals)} hospitals, delta {config.dp_delta:g}")
     out = [("info", message, settings)]
+    if config.dp == "patient" and config.strategy in ("fedprox", "scaffold"):
+        out.append(("warning", f"DP-SGD hospitals take only clipped, noised steps: {config.strategy}'s local "
+                    "correction is not applied, and the server aggregates as FedAvg does", {}))
     for h in hospitals:
         if config.dp == "patient" and config.dp_delta >= 1.0 / h.num_examples:
             out.append(("warning", f"delta {config.dp_delta:g} is not below 1/{h.num_examples}, one over "

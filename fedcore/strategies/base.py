@@ -1,8 +1,11 @@
-"""Server-side aggregation strategies: pure numpy, no Keras, no I/O.
+"""What every strategy shares: the FedAvg mean, the Strategy interface, FedAvg itself.
 
 A strategy turns the hospitals' results of one round into the next global weights.
-FedAvg is the default; FedProx, FedAdam and robust aggregators slot in behind the
-same two methods. Privacy mechanisms wrap a strategy rather than living inside it.
+FedAvg is the default; the others (fedcore.strategies) slot in behind the same two
+methods, plus ``state``/``load_state`` for those that carry state from round to round
+(server moments, control variates), which the run's checkpoint keeps so that a resumed
+run equals an uninterrupted one. Pure numpy, no Keras, no I/O. Privacy mechanisms
+wrap a strategy rather than living inside it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,43 @@ def aggregate(results: Sequence[FitResult]) -> NDArrays:
     return merged
 
 
+def mean_update(results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    """The example-weighted mean of the hospitals' updates w_k - w_global, in float64.
+
+    Reddi et al. (2021) call it the pseudo-gradient (with the opposite sign): server
+    optimizers step along it.
+    """
+    merged = aggregate(results)
+    return [np.asarray(m, np.float64) - np.asarray(g, np.float64) for m, g in zip(merged, global_weights)]
+
+
+def updates_of(results: Sequence[FitResult], global_weights: NDArrays) -> list[np.ndarray]:
+    """Each hospital's update w_k - w_global flattened into one float64 row: shape (hospitals, parameters)."""
+    if not results:
+        raise ValueError("nothing to aggregate: no hospital returned weights")
+    flat_global = flatten(global_weights)
+    rows = []
+    for weights, _ in results:
+        if len(weights) != len(global_weights) or any(a.shape != b.shape for a, b in zip(weights, global_weights)):
+            raise ValueError("hospitals returned weights of different shapes: they are not the same model")
+        rows.append(flatten(weights) - flat_global)
+    return rows
+
+
+def flatten(weights: NDArrays) -> np.ndarray:
+    """All layers as one float64 vector."""
+    return np.concatenate([np.asarray(w, np.float64).ravel() for w in weights]) if weights else np.zeros(0)
+
+
+def unflatten(vector: np.ndarray, like: NDArrays) -> NDArrays:
+    """``vector`` cut back into arrays shaped (and typed) as ``like``."""
+    out, start = [], 0
+    for w in like:
+        out.append(vector[start:start + w.size].reshape(w.shape).astype(w.dtype))
+        start += w.size
+    return out
+
+
 class Strategy(Protocol):
     """What the server asks of an aggregation strategy."""
 
@@ -60,6 +100,12 @@ class Strategy(Protocol):
 
     def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
         """The next global weights from this round's results."""
+
+    def state(self) -> dict[str, NDArrays]:
+        """What the strategy carries between rounds, as named array lists (empty when nothing)."""
+
+    def load_state(self, state: dict[str, NDArrays]) -> None:
+        """Continue from :meth:`state` as saved with a checkpoint."""
 
 
 def cosine_learning_rate(server_round: int, rounds: int, start: float, end_fraction: float = 0.1) -> float:
@@ -103,8 +149,9 @@ class FedAvg:
         """Example-weighted mean of the hospitals' weights (:func:`aggregate`)."""
         return aggregate(results)
 
+    def state(self) -> dict[str, NDArrays]:
+        """FedAvg keeps nothing between rounds."""
+        return {}
 
-def make_strategy(name: str, learning_rate: float | None = None, rounds: int | None = None) -> Strategy:
-    """The strategy called ``name`` (see fedcore.config.STRATEGIES) with a client learning-rate schedule."""
-    strategies = {"fedavg": FedAvg}
-    return strategies[name](learning_rate, rounds)
+    def load_state(self, state: dict[str, NDArrays]) -> None:
+        """Nothing to restore."""
