@@ -165,8 +165,7 @@ def _open(config: RunConfig | None, store: RunStore, resume: str | None,
         config = RunConfig.from_dict(record["config"])
         done, state, best = 0, None, BestTracker()
         if record["rounds_done"]:
-            # Read before the run is marked running: a damaged or missing checkpoint is named
-            # and the run keeps its status, rather than restarting from round 1 unannounced.
+            # Read first: a damaged checkpoint is named and the run keeps its status (no silent restart).
             done, state = store.load_checkpoint(resume, "last")
             best = best_so_far(store, resume)
         store.mark_running(resume)
