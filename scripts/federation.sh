@@ -99,8 +99,10 @@ for k in $(seq 1 "$HOSPITALS"); do
         --node-config "partition-id=$((k - 1)) data-path=\"$WORK/sites/hospital_$k.npz\""
 done
 
-SECURE_VALUE=false
-[ "$SECURE" = 1 ] && SECURE_VALUE=true
+SECURE_VALUE=false STRATEGY_SETTING=""
+# SecAgg+ reveals only the example-weighted sum of the updates: FedAvg's, not the default
+# SCAFFOLD's (whose control variates would travel in the clear), so it runs FedAvg.
+[ "$SECURE" = 1 ] && SECURE_VALUE=true STRATEGY_SETTING=' strategy="fedavg"'
 env FEDXRAY_LOOPBACK_TOKEN="$TOKEN" FLWR_HOME="$CLI_HOME" PATH="$BIN:$PATH" \
     "$BIN/flwr" run . local-deployment --stream --run-config \
-    "rounds=$ROUNDS seed=$SEED hospitals=$HOSPITALS secure-aggregation=$SECURE_VALUE"
+    "rounds=$ROUNDS seed=$SEED hospitals=$HOSPITALS secure-aggregation=$SECURE_VALUE$STRATEGY_SETTING"

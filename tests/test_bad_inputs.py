@@ -190,7 +190,9 @@ def test_a_run_whose_process_was_killed_can_be_resumed_straight_away(store):
 
 def test_a_pid_reused_by_another_process_is_not_the_run(store):
     run_id = store.create_run(RunConfig().to_dict(), 2, "federated")
-    time.sleep(1.5)  # the unrelated process starts well after the run's last update
+    # The unrelated process starts well after the run's last update: more than the 1 s the
+    # check allows plus the up to 1 s /proc's whole-second boot time can read a start early.
+    time.sleep(2.5)
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with store._write() as db:  # the dead trainer's pid, now the stranger's

@@ -15,7 +15,7 @@ CLIPPING_RANGE, QUANTIZATION_RANGE = 8.0, 2**22
 def test_secagg_plus_aggregate_equals_fedavg(tmp_path):
     # Prepare: one round (later rounds would train on from slightly different weights),
     # and plain FedAvg of the same seeded updates from the in-process engine
-    config = small_config(rounds=1)
+    config = small_config(rounds=1, strategy="fedavg")  # SecAgg+ reveals a weighted sum: FedAvg's
     hospitals, global_test = sites(config, tmp_path / "sites")
     plain = RunStore(tmp_path / "in-process")
     expected = engine.run(config, plain, log=lambda line: None)
