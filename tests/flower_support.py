@@ -25,7 +25,7 @@ def small_config(**overrides) -> RunConfig:
 def flower_run_config(config: RunConfig, **extra) -> dict:
     """The ``--run-config`` overrides that give a Flower run the same settings as ``config``."""
     return {"rounds": config.rounds, "seed": config.seed, "max-per-hospital": config.max_per_hospital or 0,
-            "hospitals": config.hospitals, **extra}
+            "hospitals": config.hospitals, "strategy": config.strategy, **extra}
 
 
 def sites(config: RunConfig, folder: Path) -> tuple[list[Path], Path]:
