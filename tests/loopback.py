@@ -23,6 +23,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from fedcore.flower.config import toml_value
+
 REPO = Path(__file__).resolve().parent.parent
 TOKEN_VAR = "FEDXRAY_LOOPBACK_TOKEN"
 CONNECTION = "local-deployment"
@@ -160,7 +162,7 @@ class LoopbackFederation:
 
     def submit(self, run_config: dict) -> subprocess.Popen:
         """``flwr run . local-deployment --stream`` with ``run_config`` overrides; returns the running CLI."""
-        overrides = " ".join(f"{key}={_toml(value)}" for key, value in run_config.items())
+        overrides = " ".join(f"{key}={toml_value(value)}" for key, value in run_config.items())
         command = ["flwr", "run", str(REPO), CONNECTION, "--stream"]
         if overrides:
             command += ["--run-config", overrides]
@@ -228,14 +230,6 @@ class LoopbackFederation:
                     return
             time.sleep(0.2)
         raise TimeoutError(f"the SuperLink did not listen on 127.0.0.1:{port} within {seconds:.0f} s")
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return repr(value)
 
 
 def _zombie(proc_dir: Path) -> bool:

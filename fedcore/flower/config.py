@@ -46,9 +46,9 @@ def app_config_toml(cls: type = RunConfig) -> str:
     lines = ["[tool.flwr.app.config]"]
     for s in flower_settings(cls):
         default = s.kind(0) if s.default is None else s.default
-        lines.append(f"{s.key} = {_toml(default)}")
+        lines.append(f"{s.key} = {toml_value(default)}")
     lines.append("# Flower only (fedcore/flower/config.py).")
-    lines += [f"{key.replace('_', '-')} = {_toml(value)}" for key, value in FLOWER_DEFAULTS.items()]
+    lines += [f"{key.replace('_', '-')} = {toml_value(value)}" for key, value in FLOWER_DEFAULTS.items()]
     return "\n".join(lines)
 
 
@@ -80,7 +80,8 @@ def from_run_config(values: Mapping, cls: type = RunConfig) -> RunConfig:
     return config.validate()
 
 
-def _toml(value) -> str:
+def toml_value(value) -> str:
+    """A run-config value as TOML writes it (pyproject's table, ``flwr run --run-config``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
