@@ -8,9 +8,7 @@ the run store (a ``privacy_audit`` event), and the page polls the store.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +17,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
+from fedcore import launch
 from fedcore.config import RunConfig
 from fedcore.privacy.report import AUDIT_EVENT, audit_frame, bytes_frame, dp_label, final_epsilon
 from fedcore.store import RunStore
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The DP settings a twin resets to the defaults; every other setting is kept.
 DP_FIELDS = ("dp", "dp_noise_multiplier", "dp_clip_norm", "dp_delta", "dp_target_epsilon")
 # What an audit of the default federation took on two busy cores: TensorFlow's import,
@@ -156,12 +154,7 @@ def start_audit(store: RunStore, run_id: str, checkpoint: str = "last") -> Audit
     if job is not None and job.child.poll() is None:
         return job
     log = store.home / "logs" / f"audit-{run_id}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with open(log, "ab") as out:
-        child = subprocess.Popen([sys.executable, "-m", "fedcore", "--home", str(store.home), "audit", run_id,
-                                  "--checkpoint", checkpoint], cwd=PROJECT_ROOT, env=env,
-                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    child = launch.spawn_cli(store, ["audit", run_id, "--checkpoint", checkpoint], log)
     job = AuditJob(child, time.time(), audits_done(store, run_id), log)
     _jobs()[key] = job
     return job
@@ -179,12 +172,7 @@ def forget_audit(store: RunStore, run_id: str) -> None:
 
 def audit_error(job: AuditJob) -> str:
     """The last 'error:' line of an audit child that failed, or its exit status."""
-    try:
-        lines = job.log.read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-    return errors[-1] if errors else f"the audit process ended with status {job.child.returncode}"
+    return launch.last_error(job.log) or f"the audit process ended with status {job.child.returncode}"
 
 
 def latest_audit(snapshot: dict) -> pd.DataFrame:

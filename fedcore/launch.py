@@ -167,25 +167,39 @@ def _refuse_if_busy(store: RunStore) -> None:
 
 
 def _spawn(store: RunStore, run_id: str, args: list[str]) -> None:
-    log = log_path(store, run_id)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with open(log, "ab") as out:
-        child = subprocess.Popen([sys.executable, "-m", "fedcore", "--home", str(store.home), *args],
-                                 cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=subprocess.STDOUT)
+    child = spawn_cli(store, args, log_path(store, run_id))
     store.set_pid(run_id, child.pid)
     _children[(str(store.home), run_id)] = (child, time.time())
 
 
-def _exit_reason(store: RunStore, run_id: str, code: int) -> str:
+def spawn_cli(store: RunStore, args: list[str], log: Path) -> subprocess.Popen:
+    """``python -m fedcore --home STORE ARGS`` as a child, its output appended to ``log``.
+
+    The dashboard's training runs and membership audits start this way: never in the
+    web server's own process.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "fedcore", "--home", str(store.home), *args],
+                                cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def last_error(log: Path) -> str | None:
+    """The last ``error:`` line a child wrote to ``log`` (the CLI's one-line user errors), or None."""
     try:
-        lines = log_path(store, run_id).read_text(errors="replace").splitlines()
+        lines = log.read_text(errors="replace").splitlines()
     except OSError:
         lines = []
     errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-    if errors:
-        return errors[-1]
+    return errors[-1] if errors else None
+
+
+def _exit_reason(store: RunStore, run_id: str, code: int) -> str:
+    error = last_error(log_path(store, run_id))
+    if error:
+        return error
     if code < 0:
         return (f"the training process was killed ({signal.Signals(-code).name}); "
                 "the last completed round is kept: resume the run to continue")
