@@ -20,6 +20,7 @@ from dashboard import data
 from fedcore import launch
 from fedcore.config import RunConfig
 from fedcore.privacy.report import AUDIT_EVENT, audit_frame, bytes_frame, dp_label, final_epsilon
+from fedcore.recorder import hospitals_only
 from fedcore.store import RunStore
 
 # The DP settings a twin resets to the defaults; every other setting is kept.
@@ -117,7 +118,7 @@ def sent_per_round(snapshot: dict, names: dict[str, str]) -> pd.DataFrame:
     if sent.empty:
         return pd.DataFrame()
     examples = {(r["round"], name): facts.get("num_examples") for r in snapshot["rounds"]
-                for name, facts in (r["fit"] or {}).items() if not name.startswith("_")}
+                for name, facts in hospitals_only(r["fit"] or {}).items()}
     sent["cell"] = [f"{b / 1e6:.2f} MB · {a} weight arrays · count {examples.get((rnd, h)) or '–'}"
                     if b is not None else "nothing (missed the round)"
                     for rnd, h, b, a in zip(sent["round"], sent["hospital"], sent["bytes_sent"], sent["arrays"])]

@@ -126,6 +126,8 @@ def efficientnet_round(workdir: Path, images: int = 128) -> dict:
     one eager batch of 208 images taking 10.8 GB. Evaluation covers every test image
     (each hospital's and the global test set) whatever the training cap.
     """
+    from fedcore.recorder import hospitals_only
+
     out = workdir / "efficientnet.json"
     code = ("import resource, sys; from fedcore.cli import main; code = main(sys.argv[1:]); "
             "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
@@ -137,7 +139,7 @@ def efficientnet_round(workdir: Path, images: int = 128) -> dict:
     peak_kb = int(proc.stdout.rsplit("PEAK_KB", 1)[1].split()[0])
     data = json.loads(out.read_text())
     result, fit = data["result"], data["rounds"][0]["fit"]
-    trained = sum(v["num_examples"] for k, v in fit.items() if not k.startswith("_"))
+    trained = sum(v["num_examples"] for v in hospitals_only(fit).values())
     summary = data["run"]["data_summary"]
     evaluated = sum(sum(h["test"].values()) for h in summary["hospitals"].values()) + sum(
         summary["global_test"].values())

@@ -8,6 +8,7 @@ from dashboard import charts, data
 from dashboard.diagram import boundary_svg
 from dashboard.first_open import offer_default_run
 from dashboard.theme import STATUS_COLORS
+from fedcore.recorder import hospitals_only
 from fedcore.report import PUBLISHED_GLOBAL
 
 st.title("FedXray")
@@ -41,7 +42,7 @@ st.subheader("What crosses the hospital boundary", divider="gray")
 bytes_each = None
 if latest is not None:
     rounds = data.snapshot(latest)["rounds"]
-    fits = [v for k, v in rounds[-1]["fit"].items() if not k.startswith("_")] if rounds else []
+    fits = list(hospitals_only(rounds[-1]["fit"]).values()) if rounds else []
     bytes_each = fits[0]["bytes_sent"] if fits else None
 train_counts = {h: sum(s["train"].values()) for h, s in summary["hospitals"].items()}
 st.markdown(boundary_svg(train_counts, bytes_each), unsafe_allow_html=True)
