@@ -1,23 +1,23 @@
-"""Per-round cost of a loopback Flower deployment against the in-process engine, same config and seed.
+"""Seconds per round of a loopback Flower deployment beside the in-process engine, same config and seed.
 
 Usage::
 
-    .venv/bin/python benchmarks/flower_bench.py [--rounds 3] [--max-per-hospital 100] [--secure]
+    .venv/bin/python benchmarks/flower_bench.py [--rounds 3] [--seed 42] [--secure]
 
-Prints, for the in-process engine and the Flower deployment (TLS on 127.0.0.1, one
-SuperNode per hospital): mean seconds per round, their ratio, the model bytes each
-round moves between the server and the hospitals (what would cross a real network),
-and all bytes through the loopback interface per round (every hop: SuperLink and
-SuperNodes, plus each node's local runtime API to its ClientApp process; TLS and HTTP
-framing included). And the cold start of one ClientApp process, which Flower 1.42 pays
-for every message (each message runs in a fresh process that imports TensorFlow).
+For every embedded training image and for 100 per hospital, in that order, it runs the
+in-process engine and then the Flower deployment (TLS on 127.0.0.1, one FedXray
+SuperNode per hospital with its warm ClientApp executor, SuperLink state in memory,
+as ``make federation`` runs it) and prints: mean seconds per round of each, Flower
+minus in-process (the bar: at most 3 s), whether every metric of every round and
+scope is the same to the last digit, the model bytes a round moves and all bytes
+through the loopback interface per round. ``--secure`` adds a SecAgg+ run beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,93 +28,98 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fedcore import engine  # noqa: E402
 from fedcore.config import RunConfig  # noqa: E402
-from tests.loopback import LoopbackFederation  # noqa: E402
 from fedcore.site_data import export_sites  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
+from tests.loopback import LoopbackFederation  # noqa: E402
 
-LOOPBACK_BYTES = Path("/sys/class/net/lo/statistics")
+LOOPBACK_BYTES = Path("/sys/class/net/lo/statistics/tx_bytes")
 
 
 def loopback_bytes() -> int | None:
     """Bytes sent through the loopback interface so far (None where the counter is not readable)."""
     try:
-        return int((LOOPBACK_BYTES / "tx_bytes").read_text())
+        return int(LOOPBACK_BYTES.read_text())
     except OSError:
         return None
 
 
-def per_round(store: RunStore, run_id: str) -> tuple[float, list[dict]]:
-    """Mean seconds per round and each round's fit facts."""
+def seconds_per_round(store: RunStore, run_id: str) -> float:
     rounds = store.snapshot(run_id)["rounds"]
-    return sum(r["seconds"] for r in rounds) / len(rounds), [r["fit"] for r in rounds]
+    return sum(r["seconds"] for r in rounds) / len(rounds)
 
 
-def clientapp_cold_start() -> float:
-    """Seconds for a fresh process to import the ClientApp and build the model: paid per message."""
-    code = ("import time; t = time.perf_counter(); from fedcore.flower.client import client_fn; "
-            "from fedcore.client import Hospital; from fedcore.model import build_model; "
-            "from fedcore.config import RunConfig; build_model(RunConfig()); print(time.perf_counter() - t)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent)
-    return float(out.stdout.strip().splitlines()[-1])
+def metric_differences(a: RunStore, a_id: str, b: RunStore, b_id: str) -> list[str]:
+    """``round scope metric`` for every metric that is not the same in both runs, bit for bit (NaN equals NaN)."""
+    def table(store, run_id):
+        return {(m["round"], m["scope"]): m for m in store.snapshot(run_id)["metrics"]}
+
+    left, right = table(a, a_id), table(b, b_id)
+    differ = [f"{key} missing" for key in set(left) ^ set(right)]
+    for key in sorted(set(left) & set(right)):
+        for name in sorted(set(left[key]) | set(right[key])):
+            x, y = left[key].get(name), right[key].get(name)
+            if not (x == y or (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))):
+                differ.append(f"round {key[0]} {key[1]} {name}: {x} vs {y}")
+    return differ
 
 
-def flower_run(work: Path, hospitals: list[Path], global_test: Path, config: RunConfig, secure: bool):
-    """(mean seconds per round, fit facts, loopback bytes per round, wall seconds) of one Flower run."""
-    run_config = {"rounds": config.rounds, "seed": config.seed, "secure-aggregation": secure,
-                  "secagg-max-weight": float(max(1000, config.max_per_hospital or 10000))}
+def flower_run(work: Path, hospitals: list[Path], global_test: Path, config: RunConfig, secure: bool) -> dict:
+    """One Flower run on a fresh deployment: its store, run id, start-up seconds and loopback bytes per round."""
+    run_config = {"rounds": config.rounds, "seed": config.seed, "max-per-hospital": config.max_per_hospital or 0,
+                  "secure-aggregation": secure, "secagg-max-weight": 10000.0}
+    if secure:
+        run_config["strategy"] = "fedavg"  # SecAgg+ reveals a weighted sum: FedAvg's
+    start = time.perf_counter()
     with LoopbackFederation(work, hospitals, global_test) as federation:
-        time.sleep(5)  # let the SuperNodes register before counting
-        before, start = loopback_bytes(), time.perf_counter()
-        federation.run(run_config, timeout=60 + 240 * config.rounds)
-        wall, after = time.perf_counter() - start, loopback_bytes()
+        ready = time.perf_counter() - start
+        before = loopback_bytes()
+        federation.run(run_config, timeout=120 + 120 * config.rounds)
+        after = loopback_bytes()
     store = RunStore(federation.store_home)
-    seconds, fits = per_round(store, store.list_runs()[0]["id"])
-    moved = None if before is None else (after - before) / config.rounds
-    return seconds, fits, moved, wall
+    return {"store": store, "run_id": store.list_runs()[0]["id"], "ready": ready,
+            "bytes": None if before is None else (after - before) / config.rounds}
+
+
+def compare(work: Path, config: RunConfig, secure: bool) -> None:
+    """In-process, then Flower (and SecAgg+), on one data size; prints their lines."""
+    paths = export_sites(config, work / "sites")
+    hospitals = [paths[f"hospital_{i + 1}"] for i in range(config.hospitals)]
+    local = RunStore(work / "in-process")
+    local_id = engine.run(config, local, log=lambda line: None).run_id
+    local_seconds = seconds_per_round(local, local_id)
+    plain = flower_run(work / "plain", hospitals, paths["global_test"], config, secure=False)
+    flower_seconds = seconds_per_round(plain["store"], plain["run_id"])
+    differ = metric_differences(local, local_id, plain["store"], plain["run_id"])
+    images = f"{config.max_per_hospital} per hospital" if config.max_per_hospital else "every image"
+    print(f"\n{images}: {config.rounds} rounds, {config.hospitals} hospitals, cnn at {config.input_size}px, "
+          f"seed {config.seed}")
+    print(f"  in-process engine        {local_seconds:6.2f} s/round")
+    print(f"  flower (TLS, loopback)   {flower_seconds:6.2f} s/round   flower - in-process "
+          f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3)   ratio {flower_seconds / local_seconds:4.2f}x")
+    print(f"  metrics                  {'identical in every round and scope' if not differ else 'DIFFER: ' + '; '.join(differ[:5])}")
+    fit = plain["store"].snapshot(plain["run_id"])["rounds"][0]["fit"]["_round"]
+    moved = fit["bytes_moved"]
+    print(f"  model bytes per round    {moved:,}; loopback bytes per round "
+          + (f"{plain['bytes']:,.0f} ({plain['bytes'] / moved:.1f}x)" if plain["bytes"] is not None else "n/a"))
+    print(f"  deployment start         {plain['ready']:6.1f} s once (SuperLink, SuperNodes, executors importing TensorFlow)")
+    if secure:
+        masked = flower_run(work / "secure", hospitals, paths["global_test"], config, secure=True)
+        seconds = seconds_per_round(masked["store"], masked["run_id"])
+        print(f"  flower + SecAgg+         {seconds:6.2f} s/round   minus in-process {seconds - local_seconds:+6.2f} "
+              "s/round (FedAvg; in-process runs the default strategy)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--max-per-hospital", type=int, default=100, help="0: every training image")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--secure", action="store_true", help="also time SecAgg+ rounds")
     args = parser.parse_args()
-    config = RunConfig(rounds=args.rounds, max_per_hospital=args.max_per_hospital or None, seed=args.seed)
-
-    with tempfile.TemporaryDirectory(prefix="flower-bench-") as tmp:
-        work = Path(tmp)
-        paths = export_sites(config, work / "sites")
-        hospitals = [paths[f"hospital_{i + 1}"] for i in range(config.hospitals)]
-
-        in_process = RunStore(work / "in-process")
-        result = engine.run(config, in_process, log=lambda line: None)
-        local_seconds, local_fits = per_round(in_process, result.run_id)
-
-        plain = flower_run(work / "plain", hospitals, paths["global_test"], config, secure=False)
-        secure = flower_run(work / "secure", hospitals, paths["global_test"], config, True) if args.secure else None
-    cold = clientapp_cold_start()
-
-    model_bytes = plain[1][0]["_round"]["bytes_received_each"]
-    print(f"config: {config.rounds} rounds, {config.hospitals} hospitals, {config.max_per_hospital or 'all'} training "
-          f"images each, cnn at {config.input_size}px, seed {config.seed}; {os.cpu_count()} CPU core(s)")
-    print(f"model: {model_bytes:,} bytes of weights")
-    print(f"in-process engine:        {local_seconds:6.2f} s/round")
-    print(f"flower deployment (TLS):  {plain[0]:6.2f} s/round  ratio {plain[0] / local_seconds:5.1f}x "
-          f"(+{plain[0] - local_seconds:.1f} s/round)")
-    if secure:
-        print(f"flower + SecAgg+:         {secure[0]:6.2f} s/round  ratio {secure[0] / local_seconds:5.1f}x")
-    print(f"model bytes per round:    {plain[1][0]['_round']['bytes_moved']:,} "
-          f"(weights to {config.hospitals} hospitals for training and again for evaluation, "
-          f"{config.hospitals} updates back)")
-    if plain[2] is not None:
-        print(f"loopback bytes per round: {plain[2]:,.0f} (all hops; ratio {plain[2] / plain[1][0]['_round']['bytes_moved']:.1f}x"
-              " the model bytes)" + (f"; SecAgg+ {secure[2]:,.0f}" if secure and secure[2] is not None else ""))
-    print(f"ClientApp cold start:     {cold:6.2f} s per message (fresh process: import TensorFlow, build model)")
-    print(f"whole flower run:         {plain[3]:6.1f} s wall for {config.rounds} rounds")
-    print(f"in-process fit seconds per hospital, round 1: "
-          + ", ".join(f"{h} {v['fit_seconds']:.2f}" for h, v in local_fits[0].items() if h != "_round"))
+    print(f"{os.cpu_count()} CPU core(s); load average before: {os.getloadavg()[0]:.2f}")
+    for cap in (None, 100):
+        config = RunConfig(rounds=args.rounds, max_per_hospital=cap, seed=args.seed)
+        with tempfile.TemporaryDirectory(prefix="flower-bench-") as tmp:
+            compare(Path(tmp), config, args.secure)
     return 0
 
 

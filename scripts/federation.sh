@@ -2,8 +2,9 @@
 # A whole Flower federation on this machine's loopback, then nothing left running:
 #   1. TLS certificates for 127.0.0.1 (scripts/loopback-certs.sh, openssl);
 #   2. the embedded data exported as one file per hospital plus the global test set;
-#   3. a SuperLink (with the run store and global test set) and three SuperNodes, each
-#      pointed at its own hospital's file, every one on 127.0.0.1;
+#   3. a SuperLink (with the run store and global test set; its state in memory) and three
+#      FedXray SuperNodes (python -m fedcore.flower.supernode: Flower's SuperNode and a warm
+#      ClientApp executor), each pointed at its own hospital's file, every one on 127.0.0.1;
 #   4. `flwr run . local-deployment --stream`, which ends when the run ends;
 #   5. on exit (end, error or Ctrl-C) every process it started, and theirs, is ended.
 # The run lands in the usual run store (FEDCORE_HOME, default ./runs), so the dashboard
@@ -94,7 +95,7 @@ for k in $(seq 1 "$HOSPITALS"); do
         KEY_FLAG=(--auth-supernode-private-key "$WORK/keys/hospital_$k")
     fi
     start "supernode-$k" "$WORK/flwr-supernode-$k" \
-        flower-supernode --superlink "127.0.0.1:$PORT" --root-certificates "$WORK/certs/ca.pem" \
+        "$PY" -m fedcore.flower.supernode --superlink "127.0.0.1:$PORT" --root-certificates "$WORK/certs/ca.pem" \
         --port "$((PORT + 10 + k))" "${KEY_FLAG[@]}" \
         --node-config "partition-id=$((k - 1)) data-path=\"$WORK/sites/hospital_$k.npz\""
 done

@@ -1,9 +1,11 @@
 """A whole Flower deployment on this machine's loopback, for tests and benchmarks.
 
-One SuperLink and one SuperNode per hospital, real ``flower-superlink`` and
-``flower-supernode`` processes on 127.0.0.1 with TLS (certificates from
+One SuperLink and one SuperNode per hospital, real ``flower-superlink`` and FedXray
+SuperNode processes (``python -m fedcore.flower.supernode``: Flower's SuperNode and a
+warm ClientApp executor) on 127.0.0.1 with TLS (certificates from
 ``scripts/loopback-certs.sh``), each with its own ``FLWR_HOME`` as if on its own
-machine. Used as a context manager it leaves no process behind: every process it
+machine. The SuperLink keeps its state in memory (Flower's default), as
+``scripts/federation.sh`` runs it. Used as a context manager it leaves no process behind: every process it
 starts, and everything those start (SuperExec, ServerApp, ClientApp processes, even
 when re-parented), carries a token in its environment, and teardown ends every
 process that carries it. ``scripts/federation.sh`` is the same recipe in shell.
@@ -93,8 +95,7 @@ class LoopbackFederation:
             f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{self.certs / "ca.pem"}"\n')
         command = ["flower-superlink", "--host", "127.0.0.1", "--port", str(self.port),
                    "--ssl-certfile", str(self.certs / "server.pem"), "--ssl-keyfile", str(self.certs / "server.key"),
-                   "--ssl-ca-certfile", str(self.certs / "ca.pem"), "--disable-runtime-dependency-installation",
-                   "--database", str(self.workdir / "superlink.db")]
+                   "--ssl-ca-certfile", str(self.certs / "ca.pem"), "--disable-runtime-dependency-installation"]
         if self.auth:
             command.append("--enable-supernode-auth")
         self.superlink = self._spawn(command, "superlink", {"FEDCORE_HOME": str(self.store_home),
@@ -106,13 +107,25 @@ class LoopbackFederation:
     def start_node(self, index: int) -> subprocess.Popen:
         """Start (or restart) the SuperNode of hospital ``index``."""
         data = self.hospitals[index]
-        command = ["flower-supernode", "--superlink", f"127.0.0.1:{self.port}",
+        command = [sys.executable, "-m", "fedcore.flower.supernode", "--superlink", f"127.0.0.1:{self.port}",
                    "--root-certificates", str(self.certs / "ca.pem"), "--port", str(free_port()),
                    "--node-config", f'partition-id={index} data-path="{data}"']
         if self.auth:
             command += ["--auth-supernode-private-key", str(self._node_key(index))]
-        self.nodes[index] = self._spawn(command, f"supernode-{index}", {})
+        self.nodes[index] = self._spawn(command, f"supernode-{index}", {}, cwd=REPO)
         return self.nodes[index]
+
+    def executor_pid(self, index: int) -> int | None:
+        """Pid of the warm ClientApp executor of hospital ``index``'s SuperNode (None while it has none)."""
+        for pid in self.leftovers():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat[1]) == self.nodes[index].pid and b"fedcore.flower.executor" in command:
+                return pid
+        return None
 
     def kill_node(self, index: int) -> None:
         """SIGKILL a SuperNode, as a crash or a pulled cable would end it; its own children follow it."""

@@ -1,30 +1,55 @@
-"""A loopback Flower deployment (TLS, one SuperNode per hospital) gives the in-process engine's run."""
+"""A loopback Flower deployment (TLS, SuperNode authentication, warm executors) gives the in-process run.
+
+One deployment serves both runs, as one federation serves many runs: the plain run
+must equal the in-process engine's, and the SecAgg+ run's revealed aggregate must be
+plain FedAvg's within the quantisation error.
+"""
 
 from __future__ import annotations
 
+import pytest
+
 from fedcore import engine
-from tests.loopback import LoopbackFederation
 from fedcore.store import RunStore
+from tests.loopback import LoopbackFederation
 
-from flower_support import flower_run_config, max_abs_difference, same_metrics, sites, small_config
+from flower_support import MAX_PER_HOSPITAL, flower_run_config, max_abs_difference, same_metrics, sites, small_config
+
+# Flower's SecAgg+ defaults: parameters clipped to +-8 and quantised to 2**22 levels.
+CLIPPING_RANGE, QUANTIZATION_RANGE = 8.0, 2**22
 
 
-def test_flower_deployment_equals_in_process_run(tmp_path):
-    # Prepare: the same config and seed, its federation exported one file per hospital
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    """Three authenticated SuperNodes over the small federation (seed 7, 100 images per hospital)."""
+    work = tmp_path_factory.mktemp("flower")
+    hospitals, global_test = sites(small_config(), work / "sites")
+    with LoopbackFederation(work / "deployment", hospitals, global_test, auth=True) as deployment:
+        yield deployment
+    assert deployment.leftovers() == []
+
+
+def _run(federation: LoopbackFederation, run_config: dict) -> dict:
+    """Submit a run; its record in the deployment's store once it finished."""
+    store = RunStore(federation.store_home)
+    earlier = {r["id"] for r in store.list_runs()}
+    federation.run(run_config, timeout=300)
+    (record,) = [r for r in store.list_runs() if r["id"] not in earlier]
+    assert record["status"] == "finished", record["error"]
+    return record
+
+
+def test_flower_deployment_equals_in_process_run(federation, tmp_path):
+    # Prepare: the same config and seed in process
     config = small_config(rounds=2)
-    hospitals, global_test = sites(config, tmp_path / "sites")
     in_process = RunStore(tmp_path / "in-process")
     expected = engine.run(config, in_process, log=lambda line: None)
 
-    # Execute: real SuperLink and SuperNodes on 127.0.0.1, `flwr run . local-deployment`
-    with LoopbackFederation(tmp_path / "deployment", hospitals, global_test) as federation:
-        federation.run(flower_run_config(config), timeout=360)
-    assert federation.leftovers() == []
+    # Execute: `flwr run . local-deployment` on the real SuperLink and SuperNodes
+    run = _run(federation, flower_run_config(config))
 
     # Assert: same global weights, same metrics in every scope and round
     flower = RunStore(federation.store_home)
-    (run,) = flower.list_runs()
-    assert run["status"] == "finished", run["error"]
     assert run["mode"] == "federated" and run["config"]["extra"]["runtime"] == "flower"
     _, got = flower.load_checkpoint(run["id"], "last")
     _, want = in_process.load_checkpoint(expected.run_id, "last")
@@ -36,3 +61,28 @@ def test_flower_deployment_equals_in_process_run(tmp_path):
         assert same_metrics(got_metrics[key], metrics) == [], key
     rounds = flower.snapshot(run["id"])["rounds"]
     assert [r["fit"]["_round"]["participants"] for r in rounds] == [["hospital_1", "hospital_2", "hospital_3"]] * 2
+
+
+def test_secagg_plus_aggregate_equals_fedavg(federation, tmp_path):
+    # Prepare: one round (later rounds would train on from slightly different weights),
+    # and plain FedAvg of the same seeded updates from the in-process engine
+    config = small_config(rounds=1, strategy="fedavg")  # SecAgg+ reveals a weighted sum: FedAvg's
+    plain = RunStore(tmp_path / "in-process")
+    expected = engine.run(config, plain, log=lambda line: None)
+    max_weight = float(MAX_PER_HOSPITAL)
+
+    # Execute: SecAgg+ (with SuperNode authentication on, as the deployment has it)
+    run = _run(federation, flower_run_config(config, **{"secure-aggregation": True, "secagg-max-weight": max_weight}))
+
+    # Assert: each hospital's weighted update is quantised with step 2*clip/levels; the
+    # K errors add up, then divide by the total weight sum(n_k)/max_weight.
+    secure = RunStore(federation.store_home)
+    snapshot = secure.snapshot(run["id"])
+    assert snapshot["rounds"][0]["fit"]["_round"]["secure_aggregation"] is True
+    counts = [snapshot["rounds"][0]["fit"][h]["num_examples"] for h in ("hospital_1", "hospital_2", "hospital_3")]
+    step = 2 * CLIPPING_RANGE / QUANTIZATION_RANGE
+    tolerance = 2 * len(counts) * step * max_weight / sum(counts)
+    _, got = secure.load_checkpoint(run["id"], "last")
+    _, want = plain.load_checkpoint(expected.run_id, "last")
+    difference = max_abs_difference(got["global"], want["global"])
+    assert difference <= tolerance, f"{difference:.2e} > {tolerance:.2e}"

@@ -30,6 +30,8 @@ from fedcore.strategies.drift import CONTROL_KEY
 
 # Where a SuperNode keeps its hospital's SCAFFOLD control variate between rounds (context.state).
 CONTROL_STATE = "scaffold-control"
+# The hospital of the run this process serves, by (run id, node config).
+_hospitals: dict[tuple, object] = {}
 
 
 class HospitalClient(NumPyClient):
@@ -81,9 +83,22 @@ class HospitalClient(NumPyClient):
 
 
 def client_fn(context: Context):
-    """Build this SuperNode's hospital: its data from the node config, the model from the run config."""
+    """This SuperNode's hospital: its data from the node config, the model from the run config.
+
+    In the warm executor (:mod:`fedcore.flower.executor`) the hospital is built at the
+    run's first message and kept for its later ones, as the in-process engine keeps its
+    hospitals for a run; under ``flwr-clientapp`` every message builds it again.
+    """
+    key = (context.run_id, tuple(sorted(context.node_config.items())))
+    if key not in _hospitals:
+        _hospitals.clear()  # one run at a time: a new run's hospital replaces the last one's
+        _hospitals[key] = _build_hospital(context)
+    return HospitalClient(_hospitals[key], context.state).to_client()
+
+
+def _build_hospital(context: Context):
     # Imported here so that SecAgg+'s key-exchange messages, which never reach
-    # client_fn, do not pay for loading TensorFlow in their short-lived process.
+    # client_fn, do not pay for loading TensorFlow in a short-lived process.
     from fedcore.model import build_model
     from fedcore.client import make_hospital
     from fedcore.data import cap_training
@@ -97,7 +112,7 @@ def client_fn(context: Context):
     index = int(node.get("partition-id", 0))
     data, _ = load_hospital(str(node["data-path"]), config.input_size, node.get("hospital"))
     data = cap_training(data, config.max_per_hospital, config.seed, index)
-    return HospitalClient(make_hospital(data, build_model(config), config, index), context.state).to_client()
+    return make_hospital(data, build_model(config), config, index)
 
 
 def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

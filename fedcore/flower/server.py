@@ -59,7 +59,7 @@ def main(grid: Grid, context: Context) -> None:
     run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
     books = RoundRecorder(store, run_id, config.rounds, lambda line: print(line, flush=True))
     try:
-        _federate(grid, context, config, global_test, books)
+        _federate(exchange.PromptGrid(grid), context, config, global_test, books)
     except Exception as exc:
         books.failed(exc)
         raise

@@ -1,0 +1,169 @@
+"""A warm ClientApp executor: one long-lived process per SuperNode runs every message of FedXray's ClientApp.
+
+Flower 1.42 runs each message in a fresh ``flwr-clientapp`` process, which imports
+TensorFlow, loads the hospital's images and builds the model every time: about 5 s
+per message, two to five messages per round. This process does what
+``flwr-clientapp`` does for one message (the same Runtime API calls, from
+``flwr.supernode.runtime.run_clientapp``), in a loop: it acquires the SuperNode's next
+ClientApp task, pulls the message, runs :data:`fedcore.flower.client.app` and pushes
+the reply. TensorFlow is imported once, at start, and the hospital (its data and
+compiled model) stays in :mod:`fedcore.flower.client`'s module state for the run.
+
+It runs this hospital's own FedXray, not the code the server sent: each run's app
+bundle (FAB) is compared with the local ``fedcore`` package first, and a run whose
+code differs is answered with an error saying to update both sides to one commit.
+
+Started and restarted by :mod:`fedcore.flower.supernode`, never by hand. It uses
+Flower-internal modules (the Runtime API client and messages), so ``flwr`` is pinned
+in requirements.txt and ``tests/test_flower_runtime_api.py`` fails when they change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+from flwr.app import Error, Message
+from flwr.common.constant import ErrorCode, SubStatus
+from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=E0611
+from flwr.supercore import log
+from flwr.supercore.constant import TaskType
+from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
+from flwr.supercore.interceptors import RuntimeTokenHttpInterceptor, RuntimeVersionHttpInterceptor
+from flwr.supercore.retry import make_simple_http_retry_invoker
+from flwr.supercore.runtime import RuntimeHttpClient
+from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
+
+import fedcore
+from fedcore.errors import FedXrayError
+from fedcore.flower import timing
+
+PACKAGE_ROOT = Path(fedcore.__file__).resolve().parent.parent
+# FAB hash -> why its code cannot run here ("" when it matches this machine's fedcore).
+_checked: dict[str, str] = {}
+
+
+def serve(runtime_api_address: str, poll: float, heartbeat: float, parent_pid: int | None = None) -> None:
+    """Run this SuperNode's ClientApp tasks one after another, forever.
+
+    Parameters
+    ----------
+    runtime_api_address : str
+        The SuperNode's Runtime API, ``host:port`` (plain HTTP on this machine).
+    poll : float
+        Seconds between asks for a task while none is pending.
+    heartbeat : float
+        Task heartbeat interval: the SuperNode's own (see :mod:`fedcore.flower.timing`).
+    parent_pid : int, optional
+        Exit when this process (the SuperNode) is gone.
+    """
+    if parent_pid is not None:
+        _exit_with(parent_pid)
+    import fedcore.model  # noqa: F401  (TensorFlow, once, before the first message)
+    from fedcore.flower.client import app
+
+    timing.tune(heartbeat=heartbeat)
+
+    tasks = _runtime_client(runtime_api_address, RuntimeVersionHttpInterceptor(component_name="SuperExec"))
+    log(logging.INFO, "FedXray ClientApp executor ready (pid %d)", os.getpid())
+    while True:
+        acquired = tasks.AcquireTask(AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP]))
+        if acquired.HasField("task") and acquired.token:
+            run_task(runtime_api_address, acquired.token, app)
+        else:
+            time.sleep(poll)
+
+
+def run_task(runtime_api_address: str, token: str, app) -> None:
+    """One ClientApp task, as ``flwr-clientapp`` runs it, but in this warm process.
+
+    An exception in the ClientApp becomes an error reply (the server records the
+    hospital as dropped from the round with the reason) and the executor goes on.
+    """
+    client = _runtime_client(runtime_api_address, RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
+                             RuntimeTokenHttpInterceptor(token))
+    heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
+    heartbeat.start()
+    message = context = reply = None
+    status, details = SubStatus.FAILED, "the ClientApp failed for an unknown reason"
+    try:
+        message, context, run, fab = pull_task_input(client)
+        _check_bundle(fab.hash_str, fab.content)
+        reply = app(message=message, context=context)
+        status, details = SubStatus.COMPLETED, ""
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        log(logging.ERROR, "ClientApp raised an exception", exc_info=exc)
+        details = f"{type(exc).__name__}: {exc}"
+        if message is not None:
+            reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message)
+    finally:
+        try:
+            if reply is not None and context is not None:
+                push_message(client, reply, context)
+        finally:
+            push_task_output(client=client, context=context, sub_status=status, details=details)
+            heartbeat.stop()
+            client.close()
+
+
+def bundle_differences(content: bytes, root: Path = PACKAGE_ROOT) -> list[str]:
+    """The ``fedcore`` source files that differ between an app bundle (FAB, a zip) and ``root``.
+
+    Returns
+    -------
+    list of str
+        Paths relative to ``root``, sorted; empty when the bundle's code is this machine's.
+    """
+    with zipfile.ZipFile(io.BytesIO(content)) as bundle:
+        sent = {name: bundle.read(name) for name in bundle.namelist()
+                if name.startswith("fedcore/") and name.endswith(".py")}
+    local = {p.relative_to(root).as_posix(): p for p in (root / "fedcore").rglob("*.py")}
+    return sorted(name for name in set(sent) | set(local)
+                  if name not in sent or name not in local or local[name].read_bytes() != sent[name])
+
+
+def _check_bundle(fab_hash: str, content: bytes) -> None:
+    if fab_hash not in _checked:
+        differ = bundle_differences(content)
+        _checked[fab_hash] = "" if not differ else (
+            f"this hospital's FedXray differs from the app the server sent ({len(differ)} file(s), e.g. "
+            f"{', '.join(differ[:3])}): install the same FedXray commit on the server and every hospital")
+    if _checked[fab_hash]:
+        raise FedXrayError(_checked[fab_hash])
+
+
+def _runtime_client(address: str, *interceptors) -> RuntimeHttpClient:
+    return RuntimeHttpClient.from_server_address(server_address=address, insecure=True, root_certificates=None,
+                                                 interceptors=list(interceptors),
+                                                 retry_invoker=make_simple_http_retry_invoker())
+
+
+def _exit_with(parent_pid: int) -> None:
+    # Killed with SIGKILL, the SuperNode cannot stop its executor: the executor stops itself.
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def main() -> None:
+    """``python -m fedcore.flower.executor --runtime-api-address HOST:PORT``, started by the SuperNode."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime-api-address", required=True)
+    parser.add_argument("--poll-interval", type=float, default=timing.POLL)
+    parser.add_argument("--heartbeat-interval", type=float, default=timing.HEARTBEAT)
+    parser.add_argument("--parent-pid", type=int)
+    args = parser.parse_args()
+    serve(args.runtime_api_address, args.poll_interval, args.heartbeat_interval, args.parent_pid)
+
+
+if __name__ == "__main__":
+    main()

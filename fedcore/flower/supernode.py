@@ -1,0 +1,119 @@
+"""FedXray's SuperNode: Flower's ``flower-supernode`` with a warm ClientApp executor beside it.
+
+One per hospital, with ``flower-supernode``'s own arguments::
+
+    python -m fedcore.flower.supernode --superlink server.example.org:9093 --root-certificates ca.pem \\
+        --node-config 'partition-id=0 data-path="/data/xray/hospital_1"'
+
+It runs Flower's SuperNode in this process with ``--isolation process`` (the SuperNode
+starts no ClientApp process of its own) and keeps one :mod:`fedcore.flower.executor`
+process running beside it, which runs every message of the ClientApp with TensorFlow
+and the hospital kept warm. The executor is restarted whenever it exits (a crash, an
+out-of-memory kill); a message it was running when it died is answered with Flower's
+"ClientApp crashed" error, so the server drops the hospital from that round only.
+Flower's fixed waits are shortened first (:mod:`fedcore.flower.timing`).
+
+Options of its own: ``--poll-interval`` (seconds, default :data:`fedcore.flower.timing.POLL`).
+The Runtime API (``--host``, ``--port``, default 127.0.0.1:9094) is where the
+executor connects; it stays on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from flwr.supercore import log
+from flwr.supercore.constant import SUPERNODE_UVICORN_DEFAULT_PORT, UVICORN_DEFAULT_HOST
+from flwr.supercore.exit import add_exit_handler
+from flwr.supernode.cli.flower_supernode import flower_supernode
+
+from fedcore.flower import timing
+from fedcore.flower.executor import PACKAGE_ROOT
+
+# Seconds to wait before restarting an executor that exited; doubled while it keeps
+# dying within a minute of its start (a broken install), up to RESTART_MAX.
+RESTART_FIRST, RESTART_MAX = 1.0, 60.0
+
+
+class ExecutorSupervisor:
+    """Keeps one warm ClientApp executor process running for this SuperNode.
+
+    Parameters
+    ----------
+    runtime_api_address : str
+        The SuperNode's Runtime API, ``host:port``.
+    poll : float
+        The executor's poll for tasks, in seconds.
+    """
+
+    def __init__(self, runtime_api_address: str, poll: float):
+        self.command = [sys.executable, "-m", "fedcore.flower.executor", "--runtime-api-address", runtime_api_address,
+                        "--poll-interval", str(poll), "--heartbeat-interval", str(timing.HEARTBEAT),
+                        "--parent-pid", str(os.getpid())]
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        """Start the executor now and watch it from a background thread."""
+        self.process = self._spawn()
+        threading.Thread(target=self._watch, daemon=True, name="executor-supervisor").start()
+
+    def stop(self) -> None:
+        """End the executor (the SuperNode is stopping)."""
+        self._stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def _watch(self) -> None:
+        delay = RESTART_FIRST
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            code = self.process.wait()
+            if self._stopping.is_set():
+                return
+            delay = RESTART_FIRST if time.monotonic() - started > 60 else min(delay * 2, RESTART_MAX)
+            log(logging.WARNING, "the ClientApp executor (pid %d) exited with %s; restarting it in %.0f s",
+                self.process.pid, code, delay)
+            if self._stopping.wait(delay):
+                return
+            self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen:
+        # From the folder that holds this fedcore, so the executor imports the same code.
+        return subprocess.Popen(self.command, cwd=PACKAGE_ROOT)
+
+
+def main() -> None:
+    """Start the executor, then run Flower's SuperNode (with ``--isolation process``) until it stops."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--poll-interval", type=float, default=timing.POLL)
+    parser.add_argument("--host", default=UVICORN_DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=SUPERNODE_UVICORN_DEFAULT_PORT)
+    parser.add_argument("--isolation")
+    ours, flower_args = parser.parse_known_args()
+    if ours.isolation is not None:
+        parser.error("--isolation is not an option here: the ClientApp always runs in the warm executor")
+    timing.tune(poll=ours.poll_interval)
+    supervisor = ExecutorSupervisor(f"{ours.host}:{ours.port}", ours.poll_interval)
+    supervisor.start()
+    add_exit_handler(supervisor.stop)
+    sys.argv = ["flower-supernode", *flower_args, "--isolation", "process", "--host", ours.host,
+                "--port", str(ours.port)]
+    try:
+        flower_supernode()
+    finally:
+        supervisor.stop()
+
+
+if __name__ == "__main__":
+    main()

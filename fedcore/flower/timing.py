@@ -1,0 +1,52 @@
+"""Flower 1.42's fixed waits, shortened for rounds that take seconds, not minutes.
+
+A SuperNode asks the SuperLink for work every 3 s when idle and checks for its
+ClientApp's reply every 0.5 s; nodes and tasks send a heartbeat every ~20 s and are
+given up on after 60 s. Those are constants in flwr's source, not settings, and on
+rounds of a few seconds they are most of a round's time and of a dropout's cost.
+:func:`tune` lowers them in this process only:
+
+- ``poll``: the SuperNode's idle poll and reply wait (``start_client_internal``);
+- ``heartbeat``: the heartbeat interval of the SuperNode (the SuperLink marks it
+  offline after twice that) and of its executor's tasks (the SuperNode answers a
+  task whose executor died with Flower's "ClientApp crashed" error after twice that).
+
+This reaches into flwr's modules, so flwr is pinned in requirements.txt and
+``tests/test_flower_runtime_api.py`` fails when one of them changes.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from types import SimpleNamespace
+
+import flwr.supercore.corestate.in_memory_corestate as _task_state
+import flwr.supercore.heartbeat as _heartbeat_sender
+import flwr.supernode.fleet_http_connection as _fleet_connection
+import flwr.supernode.start_client_internal as _supernode_loop
+
+# The shortest node heartbeat interval the SuperLink accepts (flwr.common.constant.HEARTBEAT_MIN_INTERVAL).
+HEARTBEAT = 10.0
+# Seconds between a SuperNode's asks for work when idle: a message waits 0.1 s on average
+# instead of 1.5 s, for 5 small requests a second per hospital.
+POLL = 0.2
+
+
+def tune(poll: float | None = None, heartbeat: float = HEARTBEAT) -> None:
+    """Shorten Flower's waits in this process.
+
+    Parameters
+    ----------
+    poll : float, optional
+        Longest sleep of the SuperNode's main loop, in seconds (None: leave it; an
+        executor process has no SuperNode loop).
+    heartbeat : float
+        Heartbeat interval, in seconds, for the SuperNode and the tasks it runs.
+    """
+    if poll is not None:
+        clock = {name: getattr(_time, name) for name in dir(_time) if not name.startswith("_")}
+        clock["sleep"] = lambda seconds: _time.sleep(min(seconds, poll))
+        _supernode_loop.time = SimpleNamespace(**clock)
+    _fleet_connection.HEARTBEAT_DEFAULT_INTERVAL = heartbeat
+    _heartbeat_sender.HEARTBEAT_DEFAULT_INTERVAL = heartbeat
+    _task_state.HEARTBEAT_DEFAULT_INTERVAL = heartbeat
