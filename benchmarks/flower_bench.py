@@ -43,9 +43,8 @@ def loopback_bytes() -> int | None:
         return None
 
 
-def seconds_per_round(store: RunStore, run_id: str) -> float:
-    rounds = store.snapshot(run_id)["rounds"]
-    return sum(r["seconds"] for r in rounds) / len(rounds)
+def round_seconds(store: RunStore, run_id: str) -> list[float]:
+    return [r["seconds"] for r in store.snapshot(run_id)["rounds"]]
 
 
 def metric_differences(a: RunStore, a_id: str, b: RunStore, b_id: str) -> list[str]:
@@ -71,6 +70,7 @@ def flower_run(work: Path, hospitals: list[Path], global_test: Path, config: Run
         run_config["strategy"] = "fedavg"  # SecAgg+ reveals a weighted sum: FedAvg's
     start = time.perf_counter()
     with LoopbackFederation(work, hospitals, global_test) as federation:
+        federation.wait_until_ready()
         ready = time.perf_counter() - start
         before = loopback_bytes()
         federation.run(run_config, timeout=120 + 120 * config.rounds)
@@ -86,27 +86,34 @@ def compare(work: Path, config: RunConfig, secure: bool) -> None:
     hospitals = [paths[f"hospital_{i + 1}"] for i in range(config.hospitals)]
     local = RunStore(work / "in-process")
     local_id = engine.run(config, local, log=lambda line: None).run_id
-    local_seconds = seconds_per_round(local, local_id)
+    local_rounds = round_seconds(local, local_id)
     plain = flower_run(work / "plain", hospitals, paths["global_test"], config, secure=False)
-    flower_seconds = seconds_per_round(plain["store"], plain["run_id"])
+    flower_rounds = round_seconds(plain["store"], plain["run_id"])
+    local_seconds, flower_seconds = sum(local_rounds) / len(local_rounds), sum(flower_rounds) / len(flower_rounds)
     differ = metric_differences(local, local_id, plain["store"], plain["run_id"])
     images = f"{config.max_per_hospital} per hospital" if config.max_per_hospital else "every image"
     print(f"\n{images}: {config.rounds} rounds, {config.hospitals} hospitals, cnn at {config.input_size}px, "
           f"seed {config.seed}")
-    print(f"  in-process engine        {local_seconds:6.2f} s/round")
+    print(f"  in-process engine        {local_seconds:6.2f} s/round   rounds {_seconds(local_rounds)}")
     print(f"  flower (TLS, loopback)   {flower_seconds:6.2f} s/round   flower - in-process "
-          f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3)   ratio {flower_seconds / local_seconds:4.2f}x")
+          f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3)   ratio {flower_seconds / local_seconds:4.2f}x"
+          f"   rounds {_seconds(flower_rounds)}")
     print(f"  metrics                  {'identical in every round and scope' if not differ else 'DIFFER: ' + '; '.join(differ[:5])}")
     fit = plain["store"].snapshot(plain["run_id"])["rounds"][0]["fit"]["_round"]
     moved = fit["bytes_moved"]
     print(f"  model bytes per round    {moved:,}; loopback bytes per round "
           + (f"{plain['bytes']:,.0f} ({plain['bytes'] / moved:.1f}x)" if plain["bytes"] is not None else "n/a"))
-    print(f"  deployment start         {plain['ready']:6.1f} s once (SuperLink, SuperNodes, executors importing TensorFlow)")
+    print(f"  deployment start         {plain['ready']:6.1f} s, once (SuperLink, SuperNodes, executors importing "
+          "TensorFlow); not in the rounds")
     if secure:
         masked = flower_run(work / "secure", hospitals, paths["global_test"], config, secure=True)
-        seconds = seconds_per_round(masked["store"], masked["run_id"])
+        seconds = sum(round_seconds(masked["store"], masked["run_id"])) / config.rounds
         print(f"  flower + SecAgg+         {seconds:6.2f} s/round   minus in-process {seconds - local_seconds:+6.2f} "
               "s/round (FedAvg; in-process runs the default strategy)")
+
+
+def _seconds(rounds: list[float]) -> str:
+    return " ".join(f"{s:.2f}" for s in rounds)
 
 
 def main() -> int:

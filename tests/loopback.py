@@ -29,6 +29,8 @@ from fedcore.flower.config import toml_value
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN_VAR = "FEDXRAY_LOOPBACK_TOKEN"
+# What a SuperNode's executor logs once it asks for work (fedcore.flower.executor).
+READY = "FedXray ClientApp executor ready"
 CONNECTION = "local-deployment"
 
 
@@ -114,6 +116,14 @@ class LoopbackFederation:
             command += ["--auth-supernode-private-key", str(self._node_key(index))]
         self.nodes[index] = self._spawn(command, f"supernode-{index}", {}, cwd=REPO)
         return self.nodes[index]
+
+    def wait_until_ready(self, seconds: float = 180.0) -> None:
+        """Wait until every SuperNode's executor has imported TensorFlow and asks for work."""
+        deadline = time.monotonic() + seconds
+        while not all(READY in self.log(f"supernode-{i}") for i in self.nodes):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the SuperNodes' executors were not ready within {seconds:.0f} s")
+            time.sleep(0.2)
 
     def executor_pid(self, index: int) -> int | None:
         """Pid of the warm ClientApp executor of hospital ``index``'s SuperNode (None while it has none)."""

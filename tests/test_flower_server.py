@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 
 from fedcore.data import Split
 from fedcore.flower import server
+from fedcore.flower.packing import pack, unpack
 from fedcore.payload import FitOutcome, check
 from fedcore.recorder import round_fit_info
 
@@ -68,3 +70,30 @@ def test_a_masked_outcome_must_hold_no_arrays_but_is_otherwise_checked():
         check(FitOutcome(WEIGHTS, 5), shapes, masked=True)
     with pytest.raises(ValueError, match="not a number"):
         check(FitOutcome([], 5, {"labels": "0,1"}), shapes, masked=True)
+
+
+def test_weights_travel_packed_bit_for_bit_and_a_wrong_size_is_refused():
+    # Prepare
+    weights = [np.arange(6, dtype=np.float32).reshape(2, 3) / 7, np.array([1e-38, -0.0, np.inf], np.float32)]
+    shapes = [w.shape for w in weights]
+
+    # Execute
+    flat = pack(weights)
+    back = unpack(flat, shapes)
+
+    # Assert
+    assert flat.shape == (9,) and flat.dtype == np.float32
+    assert all(a.tobytes() == b.tobytes() and a.shape == b.shape for a, b in zip(back, weights))
+    with pytest.raises(ValueError, match="not the model's 9 packed values"):
+        unpack(flat[:8], shapes)
+    with pytest.raises(ValueError, match="several dtypes"):
+        pack([weights[0], np.zeros(2, np.float64)])
+
+
+def test_a_reply_must_hold_one_packed_update():
+    shapes = [w.shape for w in WEIGHTS]
+    two = FitRes(Status(Code.OK, ""), ndarrays_to_parameters(WEIGHTS), 5, {})
+    with pytest.raises(ValueError, match="2 arrays"):
+        server._update(two, shapes)
+    one = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([pack(WEIGHTS)]), 5, {})
+    assert [w.shape for w in server._update(one, shapes)] == shapes

@@ -26,11 +26,12 @@ from flwr.clientapp.typing import ClientAppCallable
 
 from fedcore.errors import FedXrayError
 from fedcore.flower.config import from_run_config
+from fedcore.flower.packing import pack, unpack
 from fedcore.strategies.drift import CONTROL_KEY
 
 # Where a SuperNode keeps its hospital's SCAFFOLD control variate between rounds (context.state).
 CONTROL_STATE = "scaffold-control"
-# The hospital of the run this process serves, by (run id, node config).
+# The hospital of the run this process serves and its weight shapes, by (run id, node config).
 _hospitals: dict[tuple, object] = {}
 
 
@@ -41,36 +42,41 @@ class HospitalClient(NumPyClient):
     ----------
     hospital : fedcore.client.Hospital
         The hospital's data and the compiled model.
+    shapes : list of tuple
+        The model's weight shapes: weights travel packed into one array (fedcore.flower.packing).
+    state : RecordDict
+        The node's context state, kept by the SuperNode between messages.
     """
 
-    def __init__(self, hospital, state=None):
+    def __init__(self, hospital, shapes: list[tuple], state=None):
         self.hospital = hospital
+        self.shapes = shapes
         self.state = state
 
     def fit(self, parameters, config):
         """Train the global weights locally for the round ``config['server-round']``.
 
-        Under SCAFFOLD the parameters are the global weights followed by the server's
-        control variate (a run config carries only scalars), and this hospital's own
+        The parameters are the packed global weights, then under SCAFFOLD the server's
+        packed control variate (a run config carries only scalars); this hospital's own
         control variate is kept in the node's context state between rounds.
         """
         # The strategy's scalar instructions (learning rate, FedProx's mu), as the in-process loop passes them.
         instructions = {key.replace("-", "_"): config[key] for key in ("learning-rate", "proximal-mu") if key in config}
         if config.get("scaffold-control"):
-            half = len(parameters) // 2
-            parameters, instructions[CONTROL_KEY] = parameters[:half], parameters[half:]
+            instructions[CONTROL_KEY] = unpack(parameters[1], self.shapes)
             if CONTROL_STATE in self.state:
                 self.hospital.control = self.state[CONTROL_STATE].to_numpy_ndarrays()
-        outcome = self.hospital.fit(parameters, int(config["server-round"]), instructions)
+        outcome = self.hospital.fit(unpack(parameters[0], self.shapes), int(config["server-round"]), instructions)
         if self.hospital.control is not None:
             self.state[CONTROL_STATE] = ArrayRecord(numpy_ndarrays=[np.asarray(c) for c in self.hospital.control])
-        return outcome.weights, outcome.num_examples, {**self._identity(), **outcome.metrics, **self._counts()}
+        return [pack(outcome.weights)], outcome.num_examples, {**self._identity(), **outcome.metrics, **self._counts()}
 
     def evaluate(self, parameters, config):
         """Metrics of the global weights on this hospital's test split, and its validation counts
         over the threshold grid (the server chooses the operating point from their sum)."""
-        metrics = self.hospital.evaluate(parameters, "test")
-        counts = self.hospital.validation_counts(parameters)
+        weights = unpack(parameters[0], self.shapes)
+        metrics = self.hospital.evaluate(weights, "test")
+        counts = self.hospital.validation_counts(weights)
         return metrics["loss"], metrics["n"], {**self._identity(), **metrics, **counts}
 
     def _identity(self) -> dict:
@@ -93,10 +99,11 @@ def client_fn(context: Context):
     if key not in _hospitals:
         _hospitals.clear()  # one run at a time: a new run's hospital replaces the last one's
         _hospitals[key] = _build_hospital(context)
-    return HospitalClient(_hospitals[key], context.state).to_client()
+    hospital, shapes = _hospitals[key]
+    return HospitalClient(hospital, shapes, context.state).to_client()
 
 
-def _build_hospital(context: Context):
+def _build_hospital(context: Context) -> tuple:
     # Imported here so that SecAgg+'s key-exchange messages, which never reach
     # client_fn, do not pay for loading TensorFlow in a short-lived process.
     from fedcore.model import build_model
@@ -112,7 +119,8 @@ def _build_hospital(context: Context):
     index = int(node.get("partition-id", 0))
     data, _ = load_hospital(str(node["data-path"]), config.input_size, node.get("hospital"))
     data = cap_training(data, config.max_per_hospital, config.seed, index)
-    return make_hospital(data, build_model(config), config, index)
+    built = build_model(config)
+    return make_hospital(data, built, config, index), [w.shape for w in built.initial_weights]
 
 
 def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

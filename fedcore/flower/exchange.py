@@ -23,6 +23,7 @@ from flwr.serverapp import Grid
 
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.flower.packing import pack, unpack
 
 # Seconds between the ServerApp's asks for replies: a reply waits 0.05 s on average.
 REPLY_POLL = 0.1
@@ -73,10 +74,14 @@ class PromptGrid(Grid):
         return replies
 
 
-def train_plain(grid: Grid, nodes: list[int], weights: list[np.ndarray], instructions: dict,
-           timeout: float) -> tuple[dict[int, FitRes], dict[int, str]]:
-    """Send the global weights to every node and collect their updates in the clear."""
-    content = compat.fitins_to_recorddict(FitIns(ndarrays_to_parameters(weights), instructions), True)
+def train_plain(grid: Grid, nodes: list[int], weights: list[np.ndarray], instructions: dict, timeout: float,
+                control: list[np.ndarray] | None = None) -> tuple[dict[int, FitRes], dict[int, str]]:
+    """Send the global weights (and SCAFFOLD's control variate) to every node; their updates, in the clear.
+
+    Each reply's parameters are the hospital's packed weights (fedcore.flower.packing).
+    """
+    sent = [pack(weights)] + ([] if control is None else [pack(control)])
+    content = compat.fitins_to_recorddict(FitIns(ndarrays_to_parameters(sent), instructions), True)
     replies, failed = exchange(grid, nodes, content, MessageType.TRAIN, instructions["server-round"], timeout)
     return {n: compat.recorddict_to_fitres(m.content, False) for n, m in replies.items()}, failed
 
@@ -98,7 +103,7 @@ def train_secure(grid: Grid, context: Context, config: RunConfig, nodes: list[in
     legacy = LegacyContext(context, ServerConfig(num_rounds=config.rounds), round_strategy, manager)
     legacy.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord({Key.CURRENT_ROUND: instructions["server-round"]})
     legacy.state.array_records[MAIN_PARAMS_RECORD] = compat.parameters_to_arrayrecord(
-        ndarrays_to_parameters(weights), True)
+        ndarrays_to_parameters([pack(weights)]), True)
     # Any min-hospitals of them can rebuild a dropped hospital's mask: the round
     # survives dropouts down to that number, and no fewer can unmask anyone alone.
     workflow = SecAggPlusWorkflow(num_shares=1.0, reconstruction_threshold=max(2, int(config.extra["min_hospitals"])),
@@ -108,7 +113,8 @@ def train_secure(grid: Grid, context: Context, config: RunConfig, nodes: list[in
         raise FedXrayError(f"round {instructions['server-round']}: secure aggregation could not complete (too few "
                            "hospitals answered to unmask the sum); see the SuperLink's log")
     replies = {proxy.node_id: fitres for proxy, fitres in round_strategy.results}
-    aggregate = [a.astype(w.dtype) for a, w in zip(parameters_to_ndarrays(round_strategy.aggregate), weights)]
+    (revealed,) = parameters_to_ndarrays(round_strategy.aggregate)
+    aggregate = unpack(revealed.astype(weights[0].dtype), [w.shape for w in weights])
     failed = {n: "did not complete the SecAgg+ round" for n in nodes if n not in replies}
     return aggregate, replies, failed
 
@@ -116,7 +122,7 @@ def train_secure(grid: Grid, context: Context, config: RunConfig, nodes: list[in
 def evaluate(grid: Grid, nodes: list[int], weights: list[np.ndarray], server_round: int,
               timeout: float) -> tuple[dict[int, dict], dict[int, str]]:
     """Each node's metrics of the global weights on its own test split."""
-    content = compat.evaluateins_to_recorddict(EvaluateIns(ndarrays_to_parameters(weights), {}), True)
+    content = compat.evaluateins_to_recorddict(EvaluateIns(ndarrays_to_parameters([pack(weights)]), {}), True)
     replies, failed = exchange(grid, nodes, content, MessageType.EVALUATE, server_round, timeout)
     return {n: compat.recorddict_to_evaluateres(m.content).metrics for n, m in replies.items()}, failed
 

@@ -31,8 +31,9 @@ from fedcore import payload
 from fedcore.config import RunConfig
 from fedcore.data import Split
 from fedcore.errors import FedXrayError
-from fedcore.flower import exchange
+from fedcore.flower import exchange, timing
 from fedcore.flower.config import from_run_config
+from fedcore.flower.packing import unpack
 from fedcore.model import build_model
 from fedcore.payload import FitOutcome
 from fedcore.privacy import mechanism
@@ -53,6 +54,7 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run the federation the run config describes, round by round, into the run store."""
+    timing.tune(heartbeat=None)
     config = from_run_config(context.run_config)
     global_test = _global_test(config)  # refused before a run row exists
     store = RunStore()
@@ -113,8 +115,8 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
             aggregate, replies, failed = exchange.train_secure(grid, context, config, nodes, weights, instructions,
                                                                timeout)
         else:
-            sent = weights if control is None else list(weights) + list(control)
-            aggregate, (replies, failed) = None, exchange.train_plain(grid, nodes, sent, instructions, timeout)
+            aggregate, (replies, failed) = None, exchange.train_plain(grid, nodes, weights, instructions, timeout,
+                                                                      control)
         outcomes = _outcomes(replies, known, nodes, summaries, shapes, secure, books, server_round)
         for node_id, reason in failed.items():
             _dropped(books, server_round, node_id, known.get(node_id), "training", reason)
@@ -146,10 +148,9 @@ def _outcomes(replies: dict[int, FitRes], known: dict[int, str], nodes: list[int
     for node_id, fitres in sorted(replies.items(), key=lambda item: _order(item[1].metrics, item[0])):
         name = known.setdefault(node_id, _name(fitres.metrics, node_id, known, nodes))
         summaries[name] = _summary(fitres.metrics)
-        # Under SecAgg+ a reply carries the revealed sum, never this hospital's own update.
-        arrays = [] if secure else parameters_to_ndarrays(fitres.parameters)
-        outcome = FitOutcome(arrays, fitres.num_examples, _strip(fitres.metrics))
         try:
+            # Under SecAgg+ a reply carries the revealed sum, never this hospital's own update.
+            outcome = FitOutcome([] if secure else _update(fitres, shapes), fitres.num_examples, _strip(fitres.metrics))
             payload.check(outcome, shapes, masked=secure)
         except ValueError as exc:
             books.hospital_failed(server_round, name, exc)
@@ -173,6 +174,14 @@ def _evaluate_round(grid: Grid, server: Server, weights: list[np.ndarray], serve
 
 
 # ---------------------------------------------------------------- small helpers
+
+def _update(fitres: FitRes, shapes: list[tuple]) -> list[np.ndarray]:
+    """A hospital's weights from its reply: one packed array (fedcore.flower.packing)."""
+    received = parameters_to_ndarrays(fitres.parameters)
+    if len(received) != 1:
+        raise ValueError(f"update of {len(received)} arrays, not the one packed array of the model's weights")
+    return unpack(received[0], shapes)
+
 
 def _flower_keys(instructions: dict) -> dict:
     return {key.replace("_", "-"): value for key, value in instructions.items()}

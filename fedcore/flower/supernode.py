@@ -75,7 +75,7 @@ class ExecutorSupervisor:
                 self.process.kill()
 
     def _watch(self) -> None:
-        delay = RESTART_FIRST
+        delay = RESTART_FIRST / 2  # the first restart waits RESTART_FIRST
         while not self._stopping.is_set():
             started = time.monotonic()
             code = self.process.wait()
