@@ -71,6 +71,10 @@ class HospitalClient(NumPyClient):
             self.state[CONTROL_STATE] = ArrayRecord(numpy_ndarrays=[np.asarray(c) for c in self.hospital.control])
         return [pack(outcome.weights)], outcome.num_examples, {**self._identity(), **outcome.metrics, **self._counts()}
 
+    def get_properties(self, config):
+        """Who this hospital is; asked before round 1, when building it loads its data and model."""
+        return self._identity()
+
     def evaluate(self, parameters, config):
         """Metrics of the global weights on this hospital's test split, and its validation counts
         over the threshold grid (the server chooses the operating point from their sum)."""

@@ -13,7 +13,9 @@ import time
 import flwr.compat.common.recorddict_compat as compat
 import numpy as np
 from flwr.app import ConfigRecord, Context, Message, MessageType
-from flwr.common import EvaluateIns, FitIns, FitRes, Parameters, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common import (EvaluateIns, FitIns, FitRes, GetPropertiesIns, Parameters, ndarrays_to_parameters,
+                         parameters_to_ndarrays)
+from flwr.common.constant import MessageTypeLegacy
 from flwr.server import LegacyContext, ServerConfig, SimpleClientManager
 from flwr.server.compat.grid_client_proxy import GridClientProxy
 from flwr.server.strategy import Strategy as FlowerStrategy
@@ -117,6 +119,18 @@ def train_secure(grid: Grid, context: Context, config: RunConfig, nodes: list[in
     aggregate = unpack(revealed.astype(weights[0].dtype), [w.shape for w in weights])
     failed = {n: "did not complete the SecAgg+ round" for n in nodes if n not in replies}
     return aggregate, replies, failed
+
+
+def prepare(grid: Grid, nodes: list[int], timeout: float) -> dict[int, dict]:
+    """Each node loads its hospital (data, compiled model) before round 1; their identities by node id.
+
+    The in-process engine loads its data and builds its model before its first round;
+    this does the same on the SuperNodes, so that round 1 is timed as a round. A node
+    that does not answer here is asked again by round 1, which records it if it fails.
+    """
+    content = compat.getpropertiesins_to_recorddict(GetPropertiesIns({}))
+    replies, _ = exchange(grid, nodes, content, MessageTypeLegacy.GET_PROPERTIES, 0, timeout)
+    return {n: compat.recorddict_to_getpropertiesres(m.content).properties for n, m in replies.items()}
 
 
 def evaluate(grid: Grid, nodes: list[int], weights: list[np.ndarray], server_round: int,

@@ -93,7 +93,7 @@ def run_task(runtime_api_address: str, token: str, app) -> None:
     message = context = reply = None
     status, details = SubStatus.FAILED, "the ClientApp failed for an unknown reason"
     try:
-        message, context, run, fab = pull_task_input(client)
+        message, context, _run, fab = pull_task_input(client)
         _check_bundle(fab.hash_str, fab.content)
         reply = app(message=message, context=context)
         status, details = SubStatus.COMPLETED, ""

@@ -100,6 +100,10 @@ def _federate(grid: Grid, context: Context, config: RunConfig, global_test: Spli
               f"secure aggregation {'on' if secure else 'off'}")
     books.progress(0, "waiting for hospitals")
     exchange.wait_for_hospitals(grid, config.hospitals, min_hospitals, float(options["wait_for_hospitals"]))
+    books.progress(0, "loading data")
+    nodes = sorted(grid.get_node_ids())
+    for node_id, identity in exchange.prepare(grid, nodes, timeout).items():
+        known.setdefault(node_id, _name(identity, node_id, known, nodes))
 
     # ---------------------------------------------------------------- the loop
     for server_round in range(1, config.rounds + 1):
