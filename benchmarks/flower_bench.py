@@ -98,6 +98,10 @@ def compare(work: Path, config: RunConfig, secure: bool) -> None:
     print(f"  flower (TLS, loopback)   {flower_seconds:6.2f} s/round   flower - in-process "
           f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3)   ratio {flower_seconds / local_seconds:4.2f}x"
           f"   rounds {_seconds(flower_rounds)}")
+    if config.rounds > 1:
+        steady = sum(flower_rounds[1:]) / (config.rounds - 1) - sum(local_rounds[1:]) / (config.rounds - 1)
+        print(f"  rounds 2-{config.rounds} only           flower - in-process {steady:+6.2f} s/round (round 1 also "
+              "traces the model's functions, in every executor at once)")
     print(f"  metrics                  {'identical in every round and scope' if not differ else 'DIFFER: ' + '; '.join(differ[:5])}")
     fit = plain["store"].snapshot(plain["run_id"])["rounds"][0]["fit"]["_round"]
     moved = fit["bytes_moved"]
