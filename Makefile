@@ -32,8 +32,8 @@ test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
 .PHONY: federation
-# A SuperLink and three SuperNodes on 127.0.0.1 with TLS, one Flower run, then teardown
-# (docs/flower.md). ROUNDS=3 SECURE=1 AUTH=1 MAX_PER_HOSPITAL=... are passed through.
+# A SuperLink and three FedXray SuperNodes (each with its warm ClientApp executor) on
+# 127.0.0.1 with TLS, one Flower run, then teardown, no process left (docs/flower.md). ROUNDS=3 SECURE=1 AUTH=1 MAX_PER_HOSPITAL=... are passed through.
 federation: $(VENV)/.installed
 	PY=$(PY) scripts/federation.sh
 

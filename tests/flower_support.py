@@ -10,8 +10,7 @@ import numpy as np
 from fedcore.config import RunConfig
 from fedcore.site_data import export_sites
 
-# Kept small so that a real deployment (one process per message, see docs/flower.md)
-# stays within a few minutes on two cores.
+# Kept small so that the real deployments of the Flower tests stay short on two cores.
 MAX_PER_HOSPITAL = 100
 
 
