@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.theme import (CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
+from dashboard.theme import (ATTACKER_COLOR, CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
                              hospital_color, scope_label)
 
 # No mode bar: less to draw on every page switch; zoom and hover still work.
@@ -94,43 +94,19 @@ def _ordered(scopes) -> list[str]:
     return sorted(set(scopes), key=lambda s: (s != "global", not s.startswith("global"), s))
 
 
-def metric_panel(frame: pd.DataFrame, metric: str, height: int = 250) -> go.Figure:
-    """One metric over rounds, a line per scope (global thick and on top, hospitals in their colours).
-
-    One small figure per metric, not one grid figure: Streamlit's columns put them side by
-    side on a wide screen and stack them in one column on a narrow one, which a single
-    Plotly grid cannot do. Built from the same frame it gives the same figure, so a live
-    page that redraws it every refresh hands the browser nothing new to paint.
+def scope_legend(scopes, attackers=()) -> str:
+    """One HTML line naming each scope in its colour: the shared legend of the metric panels.
 
     Parameters
     ----------
-    frame : pd.DataFrame
-        :func:`fedcore.report.metrics_frame` rows: round, scope, one column per metric.
-    metric : str
-        The column to plot.
-    height : int
-        Pixels.
+    scopes : iterable of str
+    attackers : iterable of str
+        Hospitals that sent poisoned updates (a simulated attack): marked in red.
     """
-    fig = go.Figure()
-    last = 1 if frame.empty else int(frame["round"].max())
-    for scope in reversed(_ordered(frame["scope"]) if len(frame) else []):  # global last: drawn on top
-        part = frame[frame["scope"] == scope].sort_values("round")
-        is_global = scope == "global"
-        fig.add_scatter(x=part["round"].tolist(), y=part[metric].tolist(), name=scope_label(scope),
-                        mode="lines+markers", showlegend=False,
-                        line=dict(color=hospital_color(scope), width=4 if is_global else 2,
-                                  dash="solid" if is_global or ":" not in scope else "dot"),
-                        marker=dict(size=7 if is_global else 5),
-                        hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
-    fig.update_xaxes(dtick=1 if last <= 12 else None, range=[0.8, last + 0.2], title=None)
-    if metric in RATE_METRICS:
-        fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, height, METRIC_LABELS.get(metric, metric), top=34)
-
-
-def scope_legend(scopes) -> str:
-    """One HTML line naming each scope in its colour: the shared legend of the metric panels."""
-    return " &nbsp; ".join(dot_label(s) for s in _ordered(scopes))
+    attackers = set(attackers)
+    return " &nbsp; ".join(dot_label(s) + (f" <b style='color:{ATTACKER_COLOR}'>(attacker)</b>"
+                                           if s.split(":", 1)[-1] in attackers else "")
+                           for s in _ordered(scopes))
 
 
 def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:

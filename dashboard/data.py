@@ -47,6 +47,12 @@ def frame(run: dict):
     return metrics_frame(snapshot(run))
 
 
+def attackers(snapshot: dict) -> list[str]:
+    """The hospitals that sent poisoned updates in a run (its ``attack`` events), for the pages to mark."""
+    return sorted({name for e in snapshot["events"] if e["kind"] == "attack" for name in (e["data"] or {}).get(
+        "attackers", [])})
+
+
 @st.cache_data(show_spinner=False)
 def default_federation() -> dict:
     """The default embedded federation's class counts, for an empty store (no TensorFlow needed)."""
