@@ -246,7 +246,7 @@ def readable_confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.
 
 
 def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
-    """The ROC curve of each scope, with its operating point at the decision threshold.
+    """The ROC curve of each scope, with its operating points: a dot at the fixed threshold, a diamond at the federated one.
 
     Parameters
     ----------
@@ -279,6 +279,12 @@ def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
                             marker=dict(color=color, size=12, symbol="circle", line=dict(color="white", width=2)),
                             hovertemplate=f"{label} at threshold {threshold:g}<br>sensitivity {sens:.3f}, "
                             f"specificity {spec:.3f}<extra></extra>")
+        op_spec, op_sens, op = m.get("op_specificity"), m.get("op_sensitivity"), m.get("op_threshold")
+        if not any(v is None or math.isnan(v) for v in (op_spec, op_sens, op)):
+            fig.add_scatter(x=[1 - op_spec], y=[op_sens], mode="markers", legendgroup=scope, showlegend=False,
+                            marker=dict(color=color, size=13, symbol="diamond", line=dict(color="white", width=2)),
+                            hovertemplate=f"{label} at the federated operating point, threshold {op:.3f}<br>"
+                            f"sensitivity {op_sens:.3f}, specificity {op_spec:.3f}<extra></extra>")
     fig.update_xaxes(title="false-positive rate (1 - specificity)", range=[-0.01, 1.01], constrain="domain")
     fig.update_yaxes(title="true-positive rate (sensitivity)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
     fig = _layout(fig, 520, showlegend=True)

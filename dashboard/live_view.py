@@ -79,13 +79,12 @@ def _header(run: dict, live: bool) -> None:
     c = run["config"]
     status = "running" if live else run["status"]
     st.markdown(f"#### Run `{run['id']}` :{STATUS_COLORS[status]}-badge[{STATUS_ICONS[status]} {status}]")
-    strategy = f" · {c['strategy']}" if run["mode"] == "federated" and c.get("strategy") else ""
-    attack = (f" · :red[{c['attackers']} attacking hospital(s): {c['attack']}]"
-              if c.get("attack", "none") != "none" and run["mode"] == "federated" else "")
-    st.caption(f"{run['mode']}{strategy} · {c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
+    attack = data.attack_label(run)
+    st.caption(f"{data.strategy_label(run)} · {c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
                f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
                f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
-               + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else "") + attack)
+               + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else "")
+               + (f" · :red[{attack}]" if attack else ""))
     with st.expander("The same run from the command line", icon=":material/terminal:"):
         st.code(shlex.join(["python", "-m", "fedcore", "train", *flags.train_flags(RunConfig.from_dict(c))]),
                 language="bash")
