@@ -3,8 +3,8 @@
 Starts `streamlit run app.py` on a free loopback port with a private run store, checks a
 cold start shows no file-name sidebar, then watches a whole default federation (capped
 at CAP training images per hospital) on the Train page while two processes burn both CPU
-cores: the curves must stay on screen and never lose a round, and Stop then Resume must
-go live without a reload. Then Fairness shows the heatmap, Diagnose reads a probability,
+cores: the curves must stay on screen and never lose a round, and Stop then one click on Resume
+must go live without a reload. Then Fairness shows the heatmap, Diagnose reads a probability,
 and a 420 px window stacks the charts in one column. A screenshot of each page is saved
 under test-artifacts/screenshots/.
 """
@@ -187,7 +187,8 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     images per hospital: the rounds are shorter, the page does the same work, and the test stays
     within the suite's budget. Looked at about every 0.2 s. After round 1 the curves must be on
     screen in at least 95% of the looks and the rounds they show never go down; Stop after round 3
-    keeps them, and Resume goes live again within 10 s without a reload.
+    keeps them, and Resume, clicked once the moment it shows (while the page still redraws after
+    the stop), goes live again within 10 s without a reload.
     """
     url, home = dashboard
     go(page, url, "")

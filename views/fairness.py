@@ -25,6 +25,11 @@ marks = {best: " · best", last: " · last"} if best != last else {last: " · be
 server_round = right.selectbox("Round", list(range(last, 0, -1)),
                                format_func=lambda r: f"round {r}{marks.get(r, '')}", key="fairness_round")
 
+attackers = data.attackers(data.snapshot(run))
+if attackers:
+    st.warning(f"{', '.join(scope_label(h) for h in attackers)} sent poisoned updates in this run (a simulated "
+               f"{run['config']['attack']} attack, strategy {run['config']['strategy']}): the figures below are the "
+               "global model's after it aggregated them.", icon=":material/gpp_bad:")
 view = fairness_view.round_view(run, server_round)
 t1, t2, checks = view["t1"], view["t2"], view["checks"]
 outcome = verdict.overall(checks)
