@@ -11,7 +11,6 @@ import math
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboard.theme import (ATTACKER_COLOR, CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
                              hospital_color, scope_label)
@@ -211,38 +210,44 @@ def fairness_difference_heatmap(rows: dict[str, dict], reference: str = "global"
     return _layout(fig, 70 + 52 * len(scopes))
 
 
-def readable_confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.Figure:
-    """One 2x2 matrix per scope (rows actual, columns predicted), tinted in its scope's colour.
+def confusion_matrices_html(rows: dict[str, dict]) -> str:
+    """One 2x2 confusion matrix per scope (rows actual, columns predicted) as HTML tables in a responsive grid.
 
-    Tiles are opaque (a light tint of the scope's colour up to the colour itself) and
-    each number is written in black or white by the tile's luminance, so every count
-    stays readable on the light and the dark theme.
+    HTML rather than Plotly: the Fairness page drew four Plotly figures for sixteen numbers,
+    the larger part of its time to first paint. Tiles are opaque (a light tint of the scope's
+    colour up to the colour itself) and each number is black or white by the tile's
+    luminance, so every count stays readable on the light and the dark theme (WCAG AA).
+    Two matrices a row on a wide screen, one on a phone.
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        Each scope's ``tp``, ``fp``, ``tn`` and ``fn``.
     """
     from dashboard.contrast import interpolate, text_color
 
-    scopes = list(rows)
-    fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
-                        horizontal_spacing=0.05, shared_yaxes=True)
-    columns, actual = ["predicted<br>NORMAL", "predicted<br>PNEUMONIA"], ["NORMAL", "PNEUMONIA"]
-    for i, scope in enumerate(scopes, start=1):
-        m = rows[scope]
-        cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
-        top = max(max(r) for r in cells) or 1
-        total = sum(sum(r) for r in cells) or 1
+    cards = []
+    for scope, m in rows.items():
+        cells = [[("TN", m["tn"]), ("FP", m["fp"])], [("FN", m["fn"]), ("TP", m["tp"])]]
+        top = max(count for row in cells for _, count in row) or 1
+        total = sum(count for row in cells for _, count in row) or 1
         scale = [[0.0, "#F2F2F2"], [1.0, hospital_color(scope)]]
-        fig.add_heatmap(z=cells, x=columns, y=actual, showscale=False, xgap=3, ygap=3, zmin=0, zmax=top,
-                        colorscale=scale, hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>", row=1, col=i)
-        for r, names in enumerate((("TN", "FP"), ("FN", "TP"))):
-            for c, name in enumerate(names):
-                tile = interpolate(scale, cells[r][c] / top)
-                fig.add_annotation(x=columns[c], y=actual[r], xref=f"x{i if i > 1 else ''}",
-                                   yref=f"y{i if i > 1 else ''}", showarrow=False,
-                                   font=dict(size=13, color=text_color(tile)),
-                                   text=f"<b>{cells[r][c]}</b><br>{name} {cells[r][c] / total:.0%}")
-    fig.update_yaxes(autorange="reversed")
-    fig.update_yaxes(title="actual", row=1, col=1)
-    fig.update_xaxes(tickangle=0, tickfont=dict(size=11))
-    return _layout(fig, height, top=36)
+        body = ""
+        for actual, row in zip(("NORMAL", "PNEUMONIA"), cells):
+            tiles = ""
+            for name, count in row:
+                tile = interpolate(scale, count / top)
+                tiles += (f"<td class='fx-tile' style='background:{tile};color:{text_color(tile)};text-align:center;"
+                          f"padding:14px 4px;border:none'><b style='font-size:1.05rem'>{count}</b><br>"
+                          f"{name} {count / total:.0%}</td>")
+            body += f"<tr><th style='text-align:right;font-weight:400;border:none;padding-right:8px'>actual {actual}</th>{tiles}</tr>"
+        head = "".join(f"<th style='font-weight:400;text-align:center;border:none'>predicted {c}</th>"
+                       for c in ("NORMAL", "PNEUMONIA"))
+        cards.append(f"<div><div style='text-align:center;margin-bottom:4px'>{dot_label(scope)}</div>"
+                     f"<table style='width:100%;table-layout:fixed;border-collapse:separate;border-spacing:3px;"
+                     f"font-size:0.85rem;margin:0'><tr><th style='border:none'></th>{head}</tr>{body}</table></div>")
+    return ("<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,420px),1fr));"
+            f"gap:12px 28px;margin-bottom:12px'>{''.join(cards)}</div>")
 
 
 def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:

@@ -10,7 +10,7 @@ from fedcore import report
 
 def round_view(run: dict, server_round: int) -> dict:
     """t1, t2 (Tables 1 and 2), checks (the verdict's), heatmap, roc (None for a run without ROC points),
-    confusion (scope to figure) and errors, of one round of ``run``.
+    confusion (the matrices' HTML) and errors, of one round of ``run``.
 
     Building the Plotly figures in Python took longer than sending the page: cached under
     the run's update stamp, a second visit (or a second viewer) reuses them, which keeps a
@@ -33,5 +33,5 @@ def _round_view(home: str, run_id: str, updated: float, server_round: int, _snap
             "checks": verdict.fairness_checks(report.fairness_row(snap, server_round), float(t1["Accuracy"].mean())),
             "heatmap": charts.fairness_difference_heatmap(hospitals | with_global),
             "roc": charts.roc_curves(roc_rows, snap["run"]["config"]["threshold"]) if has_roc else None,
-            "confusion": {s: charts.readable_confusion_matrices({s: m}) for s, m in roc_rows.items()},
+            "confusion": charts.confusion_matrices_html(roc_rows),
             "errors": charts.errors_by_hospital(hospitals)}

@@ -62,11 +62,7 @@ else:
             icon=":material/info:")
 
 st.subheader("Where the errors are", divider="gray")
-# One chart per scope, two to a row: wide enough for every count, and stacked on a narrow screen.
-scopes = list(view["confusion"])
-for pair in (scopes[i:i + 2] for i in range(0, len(scopes), 2)):
-    for column, scope in zip(st.columns(2), pair):
-        column.plotly_chart(view["confusion"][scope], key=f"confusion_{scope}", config=charts.PLOT_CONFIG)
+st.markdown(view["confusion"], unsafe_allow_html=True)
 st.plotly_chart(view["errors"], key="errors", config=charts.PLOT_CONFIG)
 
 st.subheader("Tables", divider="gray")
