@@ -49,7 +49,8 @@ if latest is not None:
     fits = list(hospitals_only(rounds[-1]["fit"]).values()) if rounds else []
     bytes_each = fits[0]["bytes_sent"] if fits else None
 train_counts = {h: sum(s["train"].values()) for h, s in summary["hospitals"].items()}
-st.markdown(boundary_svg(train_counts, bytes_each), unsafe_allow_html=True)
+strategy = (latest["config"] if latest is not None else RunConfig().to_dict()).get("strategy", "fedavg")
+st.markdown(boundary_svg(train_counts, bytes_each, strategy), unsafe_allow_html=True)
 
 st.subheader("Global model", divider="gray")
 if latest is None:
