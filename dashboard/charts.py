@@ -129,7 +129,7 @@ def probability_gauge(probability: float, threshold: float) -> go.Figure:
     color = CLASS_COLORS["PNEUMONIA"] if probability >= threshold else CLASS_COLORS["NORMAL"]
     fig = go.Figure(go.Indicator(
         mode="gauge+number", value=probability, number=dict(valueformat=".3f"),
-        gauge=dict(axis=dict(range=[0, 1], tickvals=[0, threshold, 1]), bar=dict(color=color, thickness=0.6),
+        gauge=dict(axis=dict(range=[0, 1], tickvals=[0, threshold, 1], ticktext=["0", f"{threshold:.2f}", "1"]), bar=dict(color=color, thickness=0.6),
                    threshold=dict(line=dict(color=GLOBAL_COLOR, width=4), thickness=0.9, value=threshold))))
     return _layout(fig, 220, "P(pneumonia)")
 
