@@ -11,9 +11,8 @@ import math
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from dashboard.theme import (CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
+from dashboard.theme import (ATTACKER_COLOR, CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
                              hospital_color, scope_label)
 
 # No mode bar: less to draw on every page switch; zoom and hover still work.
@@ -94,43 +93,19 @@ def _ordered(scopes) -> list[str]:
     return sorted(set(scopes), key=lambda s: (s != "global", not s.startswith("global"), s))
 
 
-def metric_panel(frame: pd.DataFrame, metric: str, height: int = 250) -> go.Figure:
-    """One metric over rounds, a line per scope (global thick and on top, hospitals in their colours).
-
-    One small figure per metric, not one grid figure: Streamlit's columns put them side by
-    side on a wide screen and stack them in one column on a narrow one, which a single
-    Plotly grid cannot do. Built from the same frame it gives the same figure, so a live
-    page that redraws it every refresh hands the browser nothing new to paint.
+def scope_legend(scopes, attackers=()) -> str:
+    """One HTML line naming each scope in its colour: the shared legend of the metric panels.
 
     Parameters
     ----------
-    frame : pd.DataFrame
-        :func:`fedcore.report.metrics_frame` rows: round, scope, one column per metric.
-    metric : str
-        The column to plot.
-    height : int
-        Pixels.
+    scopes : iterable of str
+    attackers : iterable of str
+        Hospitals that sent poisoned updates (a simulated attack): marked in red.
     """
-    fig = go.Figure()
-    last = 1 if frame.empty else int(frame["round"].max())
-    for scope in reversed(_ordered(frame["scope"]) if len(frame) else []):  # global last: drawn on top
-        part = frame[frame["scope"] == scope].sort_values("round")
-        is_global = scope == "global"
-        fig.add_scatter(x=part["round"].tolist(), y=part[metric].tolist(), name=scope_label(scope),
-                        mode="lines+markers", showlegend=False,
-                        line=dict(color=hospital_color(scope), width=4 if is_global else 2,
-                                  dash="solid" if is_global or ":" not in scope else "dot"),
-                        marker=dict(size=7 if is_global else 5),
-                        hovertemplate=f"{scope_label(scope)} round %{{x}}: %{{y:.3f}}<extra></extra>")
-    fig.update_xaxes(dtick=1 if last <= 12 else None, range=[0.8, last + 0.2], title=None)
-    if metric in RATE_METRICS:
-        fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, height, METRIC_LABELS.get(metric, metric), top=34)
-
-
-def scope_legend(scopes) -> str:
-    """One HTML line naming each scope in its colour: the shared legend of the metric panels."""
-    return " &nbsp; ".join(dot_label(s) for s in _ordered(scopes))
+    attackers = set(attackers)
+    return " &nbsp; ".join(dot_label(s) + (f" <b style='color:{ATTACKER_COLOR}'>(attacker)</b>"
+                                           if s.split(":", 1)[-1] in attackers else "")
+                           for s in _ordered(scopes))
 
 
 def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:
@@ -154,7 +129,7 @@ def probability_gauge(probability: float, threshold: float) -> go.Figure:
     color = CLASS_COLORS["PNEUMONIA"] if probability >= threshold else CLASS_COLORS["NORMAL"]
     fig = go.Figure(go.Indicator(
         mode="gauge+number", value=probability, number=dict(valueformat=".3f"),
-        gauge=dict(axis=dict(range=[0, 1], tickvals=[0, threshold, 1]), bar=dict(color=color, thickness=0.6),
+        gauge=dict(axis=dict(range=[0, 1], tickvals=[0, threshold, 1], ticktext=["0", f"{threshold:.2f}", "1"]), bar=dict(color=color, thickness=0.6),
                    threshold=dict(line=dict(color=GLOBAL_COLOR, width=4), thickness=0.9, value=threshold))))
     return _layout(fig, 220, "P(pneumonia)")
 
@@ -235,42 +210,48 @@ def fairness_difference_heatmap(rows: dict[str, dict], reference: str = "global"
     return _layout(fig, 70 + 52 * len(scopes))
 
 
-def readable_confusion_matrices(rows: dict[str, dict], height: int = 270) -> go.Figure:
-    """One 2x2 matrix per scope (rows actual, columns predicted), tinted in its scope's colour.
+def confusion_matrices_html(rows: dict[str, dict]) -> str:
+    """One 2x2 confusion matrix per scope (rows actual, columns predicted) as HTML tables in a responsive grid.
 
-    Tiles are opaque (a light tint of the scope's colour up to the colour itself) and
-    each number is written in black or white by the tile's luminance, so every count
-    stays readable on the light and the dark theme.
+    HTML rather than Plotly: the Fairness page drew four Plotly figures for sixteen numbers,
+    the larger part of its time to first paint. Tiles are opaque (a light tint of the scope's
+    colour up to the colour itself) and each number is black or white by the tile's
+    luminance, so every count stays readable on the light and the dark theme (WCAG AA).
+    Two matrices a row on a wide screen, one on a phone.
+
+    Parameters
+    ----------
+    rows : dict of scope to metrics
+        Each scope's ``tp``, ``fp``, ``tn`` and ``fn``.
     """
     from dashboard.contrast import interpolate, text_color
 
-    scopes = list(rows)
-    fig = make_subplots(rows=1, cols=len(scopes), subplot_titles=[dot_label(s) for s in scopes],
-                        horizontal_spacing=0.05, shared_yaxes=True)
-    columns, actual = ["predicted<br>NORMAL", "predicted<br>PNEUMONIA"], ["NORMAL", "PNEUMONIA"]
-    for i, scope in enumerate(scopes, start=1):
-        m = rows[scope]
-        cells = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
-        top = max(max(r) for r in cells) or 1
-        total = sum(sum(r) for r in cells) or 1
+    cards = []
+    for scope, m in rows.items():
+        cells = [[("TN", m["tn"]), ("FP", m["fp"])], [("FN", m["fn"]), ("TP", m["tp"])]]
+        top = max(count for row in cells for _, count in row) or 1
+        total = sum(count for row in cells for _, count in row) or 1
         scale = [[0.0, "#F2F2F2"], [1.0, hospital_color(scope)]]
-        fig.add_heatmap(z=cells, x=columns, y=actual, showscale=False, xgap=3, ygap=3, zmin=0, zmax=top,
-                        colorscale=scale, hovertemplate="actual %{y}, %{x}: %{z}<extra></extra>", row=1, col=i)
-        for r, names in enumerate((("TN", "FP"), ("FN", "TP"))):
-            for c, name in enumerate(names):
-                tile = interpolate(scale, cells[r][c] / top)
-                fig.add_annotation(x=columns[c], y=actual[r], xref=f"x{i if i > 1 else ''}",
-                                   yref=f"y{i if i > 1 else ''}", showarrow=False,
-                                   font=dict(size=13, color=text_color(tile)),
-                                   text=f"<b>{cells[r][c]}</b><br>{name} {cells[r][c] / total:.0%}")
-    fig.update_yaxes(autorange="reversed")
-    fig.update_yaxes(title="actual", row=1, col=1)
-    fig.update_xaxes(tickangle=0, tickfont=dict(size=11))
-    return _layout(fig, height, top=36)
+        body = ""
+        for actual, row in zip(("NORMAL", "PNEUMONIA"), cells):
+            tiles = ""
+            for name, count in row:
+                tile = interpolate(scale, count / top)
+                tiles += (f"<td class='fx-tile' style='background:{tile};color:{text_color(tile)};text-align:center;"
+                          f"padding:14px 4px;border:none'><b style='font-size:1.05rem'>{count}</b><br>"
+                          f"{name} {count / total:.0%}</td>")
+            body += f"<tr><th style='text-align:right;font-weight:400;border:none;padding-right:8px'>actual {actual}</th>{tiles}</tr>"
+        head = "".join(f"<th style='font-weight:400;text-align:center;border:none'>predicted {c}</th>"
+                       for c in ("NORMAL", "PNEUMONIA"))
+        cards.append(f"<div><div style='text-align:center;margin-bottom:4px'>{dot_label(scope)}</div>"
+                     f"<table style='width:100%;table-layout:fixed;border-collapse:separate;border-spacing:3px;"
+                     f"font-size:0.85rem;margin:0'><tr><th style='border:none'></th>{head}</tr>{body}</table></div>")
+    return ("<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,420px),1fr));"
+            f"gap:12px 28px;margin-bottom:12px'>{''.join(cards)}</div>")
 
 
 def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
-    """The ROC curve of each scope, with its operating point at the decision threshold.
+    """The ROC curve of each scope, with its operating points: a dot at the fixed threshold, a diamond at the federated one.
 
     Parameters
     ----------
@@ -303,6 +284,12 @@ def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
                             marker=dict(color=color, size=12, symbol="circle", line=dict(color="white", width=2)),
                             hovertemplate=f"{label} at threshold {threshold:g}<br>sensitivity {sens:.3f}, "
                             f"specificity {spec:.3f}<extra></extra>")
+        op_spec, op_sens, op = m.get("op_specificity"), m.get("op_sensitivity"), m.get("op_threshold")
+        if not any(v is None or math.isnan(v) for v in (op_spec, op_sens, op)):
+            fig.add_scatter(x=[1 - op_spec], y=[op_sens], mode="markers", legendgroup=scope, showlegend=False,
+                            marker=dict(color=color, size=13, symbol="diamond", line=dict(color="white", width=2)),
+                            hovertemplate=f"{label} at the federated operating point, threshold {op:.3f}<br>"
+                            f"sensitivity {op_sens:.3f}, specificity {op_spec:.3f}<extra></extra>")
     fig.update_xaxes(title="false-positive rate (1 - specificity)", range=[-0.01, 1.01], constrain="domain")
     fig.update_yaxes(title="true-positive rate (sensitivity)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
     fig = _layout(fig, 520, showlegend=True)

@@ -47,6 +47,26 @@ def frame(run: dict):
     return metrics_frame(snapshot(run))
 
 
+def strategy_label(run: dict) -> str:
+    """'federated scaffold', or the mode alone for centralized and local runs (they aggregate nothing)."""
+    strategy = run["config"].get("strategy")
+    return f"{run['mode']} {strategy}" if run["mode"] == "federated" and strategy else run["mode"]
+
+
+def attack_label(run: dict) -> str:
+    """'2 attackers: sign-flip', or '' for a run without a simulated attack."""
+    c = run["config"]
+    if c.get("attack", "none") == "none" or not c.get("attackers") or run["mode"] != "federated":
+        return ""
+    return f"{c['attackers']} attacker{'s' if c['attackers'] > 1 else ''}: {c['attack']}"
+
+
+def attackers(snapshot: dict) -> list[str]:
+    """The hospitals that sent poisoned updates in a run (its ``attack`` events), for the pages to mark."""
+    return sorted({name for e in snapshot["events"] if e["kind"] == "attack" for name in (e["data"] or {}).get(
+        "attackers", [])})
+
+
 @st.cache_data(show_spinner=False)
 def default_federation() -> dict:
     """The default embedded federation's class counts, for an empty store (no TensorFlow needed)."""
@@ -56,10 +76,10 @@ def default_federation() -> dict:
 
 
 def run_label(run: dict) -> str:
-    """'20261127-020206-0580 · federated cnn · 10/10 · finished'."""
-    c = run["config"]
-    return (f"{run['id']} · {run['mode']} {c['backbone']} · {run['rounds_done']}/{run['rounds_total']} rounds"
-            f" · {run['status']}")
+    """'20261127-020206-0580 · federated scaffold cnn · 10/10 rounds · finished', and the attack if any."""
+    attack = attack_label(run)
+    return (f"{run['id']} · {strategy_label(run)} {run['config']['backbone']} · {run['rounds_done']}/"
+            f"{run['rounds_total']} rounds · {run['status']}" + (f" · {attack}" if attack else ""))
 
 
 def pick_run(candidates: list[dict], key: str, label: str = "Run", prefer_running: bool = False) -> dict | None:

@@ -14,12 +14,23 @@ def shipped_model():
 
 
 @st.cache_data(show_spinner="Scoring the 16 sample radiographs…", max_entries=16)
-def _sample_scores(key: tuple, _loaded) -> list[dict]:
+def _sample_probabilities(key: tuple, _loaded) -> list[dict]:
     # key (run, checkpoint, model, round) names the weights; _loaded is not hashed.
-    return [{"sample": s.name, "truth": s.truth, "call": s.label, "P(pneumonia)": s.probability,
-             "correct": s.correct} for s in data.diagnosis_engine().score_samples(_loaded)]
+    return [{"sample": s.name, "truth": s.truth, "P(pneumonia)": s.probability}
+            for s in data.diagnosis_engine().score_samples(_loaded)]
 
 
-def sample_scores(loaded) -> list[dict]:
-    """The 16 held-out samples through ``loaded``, computed once per checkpoint."""
-    return _sample_scores((loaded.run_id, loaded.checkpoint, loaded.model_name, loaded.server_round), loaded)
+def sample_scores(loaded, threshold: float) -> list[dict]:
+    """The 16 held-out samples through ``loaded`` (scored once per checkpoint), called at ``threshold``.
+
+    Parameters
+    ----------
+    loaded : fedcore.diagnosis.LoadedModel
+    threshold : float
+        The decision threshold: the federated operating point when the round has one.
+    """
+    from fedcore.data import CLASSES
+
+    scored = _sample_probabilities((loaded.run_id, loaded.checkpoint, loaded.model_name, loaded.server_round), loaded)
+    return [{**s, "call": CLASSES[int(s["P(pneumonia)"] >= threshold)],
+             "correct": CLASSES[int(s["P(pneumonia)"] >= threshold)] == s["truth"]} for s in scored]

@@ -15,7 +15,13 @@ def _size(nbytes: int | None) -> str:
     return f"{nbytes / 1_000:.0f} kB of weights"
 
 
-def boundary_svg(train_counts: dict[str, int], bytes_per_update: int | None = None) -> str:
+# How the diagram names each aggregation strategy (fedcore.config STRATEGIES).
+STRATEGY_NAMES = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedavgm": "FedAvgM", "fedadam": "FedAdam",
+                  "fedyogi": "FedYogi", "scaffold": "SCAFFOLD", "median": "median", "trimmed-mean": "trimmed mean",
+                  "krum": "Krum"}
+
+
+def boundary_svg(train_counts: dict[str, int], bytes_per_update: int | None = None, strategy: str = "fedavg") -> str:
     """An SVG of hospitals, the boundary, and the server, sized to the number of hospitals.
 
     Parameters
@@ -24,6 +30,8 @@ def boundary_svg(train_counts: dict[str, int], bytes_per_update: int | None = No
         Training images each hospital keeps (shown inside its box: they never leave it).
     bytes_per_update : int, optional
         Size of one hospital's weight update, from a run's fit log; words when unknown.
+    strategy : str
+        The run's aggregation strategy, named in the server's box.
 
     Returns
     -------
@@ -62,9 +70,12 @@ def boundary_svg(train_counts: dict[str, int], bytes_per_update: int | None = No
     parts += [
         f'<rect x="600" y="{server_y}" width="250" height="96" rx="12" fill="{GLOBAL_COLOR}" fill-opacity="0.16" '
         f'stroke="{GLOBAL_COLOR}" stroke-width="2"/>',
-        f'<text x="616" y="{server_y + 28}" font-size="16" font-weight="600" fill="currentColor">Server: FedAvg</text>',
-        f'<text x="616" y="{server_y + 50}" font-size="13" fill="currentColor">weighted mean of the updates,</text>',
-        f'<text x="616" y="{server_y + 68}" font-size="13" fill="currentColor">weights = image counts n</text>',
+        f'<text x="616" y="{server_y + 28}" font-size="16" font-weight="600" fill="currentColor">Server: '
+        f'{escape(STRATEGY_NAMES.get(strategy, strategy))}</text>',
+        f'<text x="616" y="{server_y + 50}" font-size="13" fill="currentColor">'
+        f'{"weighted mean of the updates," if strategy == "fedavg" else "combines the updates,"}</text>',
+        f'<text x="616" y="{server_y + 68}" font-size="13" fill="currentColor">'
+        f'{"weights = image counts n" if strategy == "fedavg" else "by the rule named above"}</text>',
         f'<text x="616" y="{server_y + 86}" font-size="12" fill="currentColor" opacity="0.7">never sees an image</text>',
         f'<text x="318" y="{label_y}" font-size="13" fill="currentColor">↗ up: {escape(_size(bytes_per_update))} + n</text>',
         f'<text x="318" y="{label_y + 18}" font-size="13" fill="currentColor" opacity="0.75">↙ down: the new global '

@@ -1,14 +1,18 @@
 """The Train page's view of one run: status, progress, Stop / Resume, curves and table, live while it trains.
 
-A Streamlit fragment clears what it wrote outside its own container the next time it
-runs: a fragment that drew the curves into a slot outside itself, and then skipped
-redrawing them, left the viewer looking at white space between rounds. Here the
-refreshing ``st.fragment`` draws one thing, the progress bar, inside itself, and reruns
-the whole page when there is more to draw: a completed round (the page then draws the
-curves and the table, outside any fragment, so no refresh clears them) or a run that
-goes live or stops (a fragment's ``run_every`` is fixed when the page draws it, so the
-refresh starts with Start or Resume and ends with the run). Chromium then redraws the
-six panels once a round instead of at every refresh.
+What changes while the run trains (progress, Stop / Resume, curves, table) is drawn inside
+one ``st.fragment`` that looks at the store again every :data:`REFRESH_SECONDS` while the
+run is live; the header above it and the form are drawn by the page, which reruns only
+when the run goes live or stops (a fragment's ``run_every`` is fixed when the page draws
+it). A fragment clears what it wrote outside its own container the next time it runs (a
+fragment that drew the curves into a slot outside itself left the viewer looking at white
+space between rounds), so the fragment writes nothing outside itself.
+
+The training runs on the same cores as the browser and the server, so a refresh must cost
+them little: the curves are SVG built on the server (dashboard/round_curves.py), the same
+bytes between two rounds, read from a cache keyed on the rounds done. Stop and Resume
+are in the fragment: a click is a fragment rerun, which waits for a refresh in progress
+instead of racing it.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import time
 
 import streamlit as st
 
-from dashboard import charts, data, estimate
-from dashboard.theme import STATUS_COLORS, STATUS_ICONS
+from dashboard import charts, data, estimate, round_curves
+from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
 from fedcore import flags, launch
 from fedcore.config import EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
@@ -28,7 +32,6 @@ from fedcore.report import metrics_frame
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
 CURVES = ("accuracy", "auroc", "loss", "sensitivity", "specificity", "f1")
-PANELS_PER_ROW = 3
 
 
 def is_live(run_id: str) -> bool:
@@ -44,11 +47,6 @@ def is_live(run_id: str) -> bool:
 def show(run_id: str) -> None:
     """Draw one run; while it is live, look at the store again every :data:`REFRESH_SECONDS`.
 
-    The fragment owns only the progress bar, the one thing that changes between rounds. It
-    reruns the whole page when a round completes or the run goes live or stops, and the page
-    draws the header, Stop / Resume, the curves and the table: so the browser redraws the six
-    panels once a round, not at every refresh (which cost Chromium about half a core).
-
     Parameters
     ----------
     run_id : str
@@ -61,62 +59,67 @@ def show(run_id: str) -> None:
         st.warning(f"Run {run_id} was deleted.", icon=":material/delete:")
         return
     _header(run, live)
-    st.fragment(_progress_view, run_every=REFRESH_SECONDS if live else None)(run_id, live, run["rounds_done"])
+    st.fragment(_run_view, run_every=REFRESH_SECONDS if live else None)(run_id, live)
+
+
+def _run_view(run_id: str, was_live: bool) -> None:
+    live = is_live(run_id)
+    if live != was_live:
+        # Started, resumed or ended: the page draws the header and this view again, with or without a refresh.
+        st.rerun(scope="app")
+    try:
+        run = data.store().get_run(run_id)
+    except FedXrayError:
+        st.rerun(scope="app")  # deleted meanwhile: the page says so
+    _controls(run, live)
     _rounds(run)
 
 
-def _progress_view(run_id: str, was_live: bool, rounds_shown: int) -> None:
-    store = data.store()
-    live = is_live(run_id)
-    try:
-        run = store.get_run(run_id)
-    except FedXrayError:
-        st.rerun(scope="app")  # deleted meanwhile: the page says so
-    # One slot whether or not there is a progress bar, so that the charts below keep their place
-    # in the page: an element that moves is mounted afresh, and Plotly takes a second to draw it.
-    with st.container():
-        if live:
-            _progress(store, run)
-    if live != was_live or run["rounds_done"] != rounds_shown:
-        st.rerun(scope="app")  # a new round for the curves, or new buttons and refresh for a new state
-
-
 def _header(run: dict, live: bool) -> None:
-    head, buttons = st.columns([4, 1], vertical_alignment="center")
     c = run["config"]
     status = "running" if live else run["status"]
-    head.markdown(f"#### Run `{run['id']}` :{STATUS_COLORS[status]}-badge[{STATUS_ICONS[status]} {status}]")
-    head.caption(f"{run['mode']} · {c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
-                 f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
-                 f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
-                 + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else ""))
-    with head.expander("The same run from the command line", icon=":material/terminal:"):
+    st.markdown(f"#### Run `{run['id']}` :{STATUS_COLORS[status]}-badge[{STATUS_ICONS[status]} {status}]")
+    attack = data.attack_label(run)
+    st.caption(f"{data.strategy_label(run)} · {c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
+               f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
+               f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
+               + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else "")
+               + (f" · :red[{attack}]" if attack else ""))
+    with st.expander("The same run from the command line", icon=":material/terminal:"):
         st.code(shlex.join(["python", "-m", "fedcore", "train", *flags.train_flags(RunConfig.from_dict(c))]),
                 language="bash")
+
+
+def _controls(run: dict, live: bool) -> None:
+    """The progress bar and Stop while the run is live; why it ended and Resume when it can continue."""
+    resumable = run["status"] in ("stopped", "failed") and run["rounds_done"] < run["rounds_total"]
+    if not live and run["status"] == "finished":
+        return
+    state, button = st.columns([6, 1], vertical_alignment="center")
     store = data.store()
-    notice = st.container()  # always there, empty or not: the fragment below keeps its place
     if live:
-        if buttons.button("Stop", icon=":material/stop_circle:", key="stop", width="stretch"):
+        with state:
+            _progress(run)
+        if button.button("Stop", icon=":material/stop_circle:", key="stop", width="stretch"):
             launch.stop(store, run["id"])
             st.toast("Stopping after the current step; finished rounds are kept.", icon=":material/pause:")
-    elif run["status"] in ("stopped", "failed") and run["rounds_done"] < run["rounds_total"]:
-        if buttons.button("Resume", icon=":material/play_arrow:", key="resume", type="primary", width="stretch"):
-            try:
-                launch.resume(store, run["id"])
-            except FedXrayError as exc:
-                notice.error(str(exc), icon=":material/block:")
-                return
-            st.rerun()
-    if live:
         return
+    if resumable and button.button("Resume", icon=":material/play_arrow:", key="resume", type="primary",
+                                   width="stretch"):
+        try:
+            launch.resume(store, run["id"])
+        except FedXrayError as exc:
+            state.error(str(exc), icon=":material/block:")
+            return
+        st.rerun(scope="app")  # the page draws the view again, refreshing while the run is live
     if run["status"] == "failed":
-        notice.error(f"This run failed: {run['error']}", icon=":material/error:")
+        state.error(f"This run failed: {run['error']}", icon=":material/error:")
     elif run["status"] == "stopped":
-        notice.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
-                   "the last completed round.", icon=":material/pause_circle:")
+        state.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
+                      "the last completed round.", icon=":material/pause_circle:")
 
 
-def _progress(store, run: dict) -> None:
+def _progress(run: dict) -> None:
     # Before the child's first heartbeat: time since it was launched, from the newest
     # 'launched' or 'resumed' moment the store knows (the row's creation, or its pid change).
     since = time.time() - (run["updated"] if run["status"] != "running" else run["created"])
@@ -131,13 +134,24 @@ def _rounds(run: dict) -> None:
     if drawn is None:
         st.caption("The curves appear here when the first round completes.")
         return
+    frame = drawn["frame"]
     st.markdown(f"**{run['rounds_done']} of {run['rounds_total']} rounds complete**")
+    extremes = round_curves.worst_and_best(frame)
+    asked: tuple[str, ...] = ()
+    if extremes is not None:
+        others = sorted({s for s in frame["scope"] if not s.startswith("global")} - set(extremes),
+                        key=lambda s: int("".join(ch for ch in s if ch.isdigit()) or 0))
+        asked = tuple(st.multiselect(
+            f"{len(others) + 2} hospitals: the curves show the worst ({scope_label(extremes[0])}) and the best "
+            f"({scope_label(extremes[1])}) by the latest accuracy. Add others:", others, key="curves_more",
+            format_func=scope_label, placeholder="more hospitals"))
+    scopes = round_curves.shown_scopes(frame, asked)
     st.caption("Global: the global model on the global test set. Hospital k: on hospital k's own test set"
-               + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else "."))
-    st.html(f"<div style='font-size:0.9rem'>{drawn['legend']}</div>")
-    for start in range(0, len(CURVES), PANELS_PER_ROW):
-        for column, metric in zip(st.columns(PANELS_PER_ROW), CURVES[start:start + PANELS_PER_ROW]):
-            column.plotly_chart(drawn["panels"][metric], key=f"curve_{metric}", config=charts.PLOT_CONFIG)
+               + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else ".")
+               + " Point at a dot for its value.")
+    # Markdown, not st.html: st.html keeps only HTML tags and would drop the SVG.
+    st.markdown(_panels(str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes)),
+                unsafe_allow_html=True)
     st.dataframe(drawn["table"], hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in drawn["table"].columns[2:]})
     if drawn["problems"]:
@@ -147,11 +161,20 @@ def _rounds(run: dict) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
+def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple[str, ...]) -> str:
+    """The legend and the six panels' markup, built once a round and sent again unchanged by every refresh."""
+    drawn = _round_view(home, run_id, rounds_done, status)
+    rounds_total = data.store().get_run(run_id)["rounds_total"]
+    return (f"<div style='font-size:0.9rem'>{charts.scope_legend(scopes, drawn['attackers'])}</div>"
+            + round_curves.panels_html(drawn["frame"], CURVES, list(scopes), rounds_total))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
 def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict | None:
-    """The curves, table and warnings of a run as of ``rounds_done``, built once and shared by every session.
+    """The metrics, table, attackers and warnings of a run as of ``rounds_done``, read once and shared by every session.
 
     Keyed on the rounds done rather than the run's update stamp, which every heartbeat moves:
-    between two rounds each refresh reuses these objects instead of rebuilding six figures.
+    between two rounds each refresh reuses them instead of reading the store again.
     ``status`` is in the key so that a run's closing events show when it stops or fails.
     """
     snap = data.store().snapshot(run_id)
@@ -161,7 +184,6 @@ def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict |
     table = frame[frame["scope"].str.startswith("global")].copy()
     table["seconds"] = table["round"].map({r["round"]: r["seconds"] for r in snap["rounds"]})
     columns = ["round", "scope", "seconds", "accuracy", "auroc", "loss", "sensitivity", "specificity", "f1"]
-    return {"panels": {m: charts.metric_panel(frame, m) for m in CURVES},
-            "legend": charts.scope_legend(frame["scope"]),
+    return {"frame": frame, "attackers": data.attackers(snap),
             "table": table[columns].sort_values(["round", "scope"], ascending=[False, True]),
             "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")]}

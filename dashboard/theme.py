@@ -14,6 +14,8 @@ CLASS_COLORS = {"NORMAL": "#9DB4C0", "PNEUMONIA": "#C8553D"}
 # Runs compared on the Runs page take colours that no hospital uses.
 RUN_COLORS = ("#6A3D9A", "#1B9E77", "#B15928", "#E7298A", "#1F78B4", "#66A61E", "#A6761D", "#666666")
 PASS_COLOR, FAIL_COLOR = "#2E9E5B", "#D1495B"
+# A hospital that sent poisoned updates (a simulated attack), wherever it is named.
+ATTACKER_COLOR = FAIL_COLOR
 
 STATUS_ICONS = {"running": ":material/progress_activity:", "finished": ":material/check_circle:",
                 "stopped": ":material/pause_circle:", "failed": ":material/error:"}

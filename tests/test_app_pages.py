@@ -226,3 +226,38 @@ def test_first_open_starts_the_default_federation_in_one_click(store, page):
     finally:
         launch.stop(store, run["id"])
         wait_for(lambda: launch.active_run(store) is None, what="the child to stop")
+
+
+def test_overview_cards_show_the_federated_operating_point_beside_the_fixed_threshold(tiny_home):
+    at = open_page("views/overview.py")
+    assert_clean(at)
+    labels = [m.label for m in at.metric]
+    assert any(label.startswith("Accuracy · latest · t = ") for label in labels), labels
+    assert any("federated operating point" in c.value and "At the fixed threshold 0.5" in c.value for c in at.caption)
+
+
+def test_many_hospitals_and_attackers_on_the_train_page(store):
+    """Ten hospitals, two of them attacking: the curves draw global, worst and best, the legend marks the attackers."""
+    from tests.conftest import tiny_config
+
+    config = tiny_config(hospitals=10, attack="sign-flip", attackers=2)
+    run_id = store.create_run(config.to_dict(), 2, "federated")
+    names = [f"hospital_{k}" for k in range(1, 11)]
+    store.event(run_id, "attack", "hospital_2, hospital_5 will send sign-flip updates", level="warning",
+                data={"attack": "sign-flip", "attackers": ["hospital_2", "hospital_5"], "scale": 10.0})
+    for r in (1, 2):
+        rest = {"auroc": 0.9, "loss": 0.4, "sensitivity": 0.9, "specificity": 0.8, "f1": 0.85}
+        metrics = {"global": {"accuracy": 0.8, **rest}} | {h: {"accuracy": 0.5 + k / 50, **rest}
+                                                          for k, h in enumerate(names)}
+        store.record_round(run_id, r, metrics, {}, {}, 1.0, r)
+    store.finish(run_id, "finished")
+    at = open_page("views/train.py")
+    assert_clean(at)
+    more = at.multiselect(key="curves_more")
+    assert "worst (Hospital 1) and the best (Hospital 10)" in more.label
+    curves = next(m.value for m in at.markdown if "fx-curves" in m.value)
+    assert "Hospital 1, round 2" in curves and "Hospital 10, round 2" in curves and "Hospital 5, round" not in curves
+    assert curves.count("(attacker)") == 0, "neither extreme attacked; hospital 5 is not drawn"
+    more.set_value(["hospital_5"]).run()
+    curves = next(m.value for m in at.markdown if "fx-curves" in m.value)
+    assert "Hospital 5, round 2" in curves and curves.count("(attacker)") == 1

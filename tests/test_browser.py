@@ -3,8 +3,8 @@
 Starts `streamlit run app.py` on a free loopback port with a private run store, checks a
 cold start shows no file-name sidebar, then watches a whole default federation (capped
 at CAP training images per hospital) on the Train page while two processes burn both CPU
-cores: the curves must stay on screen and never lose a round, and Stop then Resume must
-go live without a reload. Then Fairness shows the heatmap, Diagnose reads a probability,
+cores: the curves must stay on screen and never lose a round, and Stop then one click on Resume
+must go live without a reload. Then Fairness shows the heatmap, Diagnose reads a probability,
 and a 420 px window stacks the charts in one column. A screenshot of each page is saved
 under test-artifacts/screenshots/.
 """
@@ -142,17 +142,16 @@ def cpu_burner(seconds: float = 600.0):
 
 
 # What the Train page shows right now: the rounds in the "N of M rounds complete" line, the
-# curve panels on screen (a Plotly plot with drawn lines and a size), the most points any
-# trace of them holds, whether a progress bar or a Stop button is there, and the run's badge.
+# curve panels on screen (an SVG with a size and drawn points), the most points any line of
+# them holds, whether a progress bar or a Stop button is there, and the run's badge.
 LOOK = """() => {
   const text = document.body.innerText;
   const done = text.match(/(\\d+) of (\\d+) rounds complete/);
-  const plots = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")];
-  const shown = plots.filter(p => {
+  const shown = [...document.querySelectorAll("svg.fx-curve")].filter(p => {
     const box = p.getBoundingClientRect();
-    return box.width > 50 && box.height > 50 && p.querySelector(".scatterlayer .trace path.point, .scatterlayer .trace path.js-line");
+    return box.width > 50 && box.height > 50 && p.querySelector("circle");
   });
-  const points = Math.max(0, ...shown.map(p => Math.max(0, ...(p.data || []).map(t => (t.x || []).length))));
+  const points = Math.max(0, ...shown.flatMap(p => [...p.querySelectorAll("g.fx-series")].map(g => g.querySelectorAll("circle").length)));
   return {done: done ? Number(done[1]) : 0, total: done ? Number(done[2]) : 0, panels: shown.length, points,
           progress: !!document.querySelector("[data-testid='stProgress']"),
           stop: [...document.querySelectorAll("button")].some(b => b.innerText.trim().endsWith("Stop")),
@@ -188,7 +187,8 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     images per hospital: the rounds are shorter, the page does the same work, and the test stays
     within the suite's budget. Looked at about every 0.2 s. After round 1 the curves must be on
     screen in at least 95% of the looks and the rounds they show never go down; Stop after round 3
-    keeps them, and Resume goes live again within 10 s without a reload.
+    keeps them, and Resume, clicked once the moment it shows (while the page still redraws after
+    the stop), goes live again within 10 s without a reload.
     """
     url, home = dashboard
     go(page, url, "")
@@ -205,9 +205,9 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     with cpu_burner():
         clicked = time.monotonic()
         page.get_by_role("button", name="Start training").click()
-        page.locator("[data-testid='stProgress']").wait_for(timeout=10_000)
+        page.locator("[data-testid='stProgress']").wait_for(timeout=30_000)  # the bench times this; here a sync point
         first_progress = time.monotonic() - clicked
-        stopped_at = resumed_at = resumed_live = seen_resume = None
+        stopped_at = resumed_at = resumed_live = None
         shot_live = False
         deadline = time.monotonic() + 400
         while time.monotonic() < deadline:
@@ -219,14 +219,8 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
                 stopped_at = look["t"]
                 acted.add(len(looks) - 1)
             elif stopped_at is not None and resumed_at is None and look["resume"]:
-                # Clicked as a person would, once the stopped page has settled: a click that lands
-                # within about a second of the page's own rerun after the stop can be lost under
-                # this load (a second click works); see docs/dashboard.md.
-                seen_resume = seen_resume or look["t"]
-                if look["t"] - seen_resume < 2:
-                    page.wait_for_timeout(100)
-                    continue
-                wait_idle(page)
+                # Clicked the moment it shows, while the page is still redrawing after the stop:
+                # the click must not be lost (one click, no reload).
                 page.get_by_role("button", name="Resume").click()
                 resumed_at = time.monotonic() - clicked
                 acted.add(len(looks) - 1)
@@ -305,9 +299,9 @@ def test_a_narrow_window_stacks_the_charts_in_one_column(dashboard, page):
     url, _home = dashboard
     page.set_viewport_size({"width": 420, "height": 900})
     try:
-        for path, charts in (("train", CURVES), ("", 2)):
+        for path, charts, selector in (("train", CURVES, "svg.fx-curve"), ("", 2, "[data-testid='stPlotlyChart']")):
             go(page, url, path)
-            plots = page.locator("[data-testid='stPlotlyChart']")
+            plots = page.locator(selector)
             expect(plots).to_have_count(charts, timeout=30_000)
             boxes = [plots.nth(i).bounding_box() for i in range(charts)]
             assert len({round(b["x"]) for b in boxes}) == 1, f"{path or 'overview'}: not one column: {boxes}"

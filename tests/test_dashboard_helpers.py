@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard import charts, estimate, theme
+from dashboard import estimate, round_curves, theme
 
 
 def heartbeat(**values) -> dict:
@@ -65,12 +65,23 @@ def test_a_hospital_has_one_colour_whatever_the_scope_calls_it():
     assert theme.scope_label("global:hospital_1") == "Hospital 1 model"
 
 
-def test_a_metric_panel_is_the_same_figure_for_the_same_rows():
+def test_a_metric_panel_is_the_same_markup_for_the_same_rows_with_global_on_top():
     frame = pd.DataFrame({"round": [1, 1, 2, 2], "scope": ["global", "hospital_1"] * 2,
                           "accuracy": [0.6, 0.5, 0.7, 0.65]})
-    first = charts.metric_panel(frame, "accuracy")
-    # The live view redraws every refresh; the same JSON means nothing new for the browser to paint.
-    assert first.to_json() == charts.metric_panel(frame.copy(), "accuracy").to_json()
-    names = [trace.name for trace in first.data]
-    assert names[-1] == "Global", "the global line is drawn last, on top"
-    assert list(first.data[-1].y) == [0.6, 0.7]
+    scopes = round_curves.shown_scopes(frame)
+    first = round_curves.panel_svg(frame, "accuracy", scopes, rounds_total=10)
+    # The live view sends the panels again every refresh: the same text means nothing new for the browser to draw.
+    assert first == round_curves.panel_svg(frame.copy(), "accuracy", scopes, rounds_total=10)
+    assert scopes == ["hospital_1", "global"], "the global line is drawn last, on top"
+    assert first.count("<circle") == 4 and "Global, round 2: 0.700" in first
+    assert ">10</text>" in first, "the x axis spans the whole run, so the curves grow into a fixed frame"
+
+
+def test_many_hospitals_draw_the_global_model_the_worst_the_best_and_those_asked_for():
+    accuracy = {f"hospital_{k}": 0.5 + k / 100 for k in range(1, 21)} | {"hospital_7": 0.2, "global": 0.9}
+    frame = pd.DataFrame([{"round": r, "scope": s, "accuracy": a} for r in (1, 2) for s, a in accuracy.items()])
+    assert round_curves.worst_and_best(frame) == ("hospital_7", "hospital_20")
+    assert round_curves.shown_scopes(frame) == ["hospital_7", "hospital_20", "global"]
+    assert round_curves.shown_scopes(frame, ("hospital_3",)) == ["hospital_3", "hospital_7", "hospital_20", "global"]
+    few = frame[frame["scope"].isin(["global", "hospital_1", "hospital_2"])]
+    assert round_curves.worst_and_best(few) is None and len(round_curves.shown_scopes(few)) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,4 +129,9 @@ def test_every_number_on_the_heatmap_and_confusion_tiles_meets_aa_contrast(store
                                  and a.get("xref", "x") == trace.get("xaxis", "x"))
                     assert contrast_ratio(tile, label["font"]["color"]) >= AA_RATIO, (x, y, tile)
                     checked += 1
-    assert checked == 3 * 7 + 3 * 4  # heatmap: 3 scopes x 7 metrics; 3 confusion matrices of 4 tiles
+    assert checked == 3 * 7  # the heatmap: 3 scopes x 7 metrics
+    matrices = next(m.value for m in at.markdown if "fx-tile" in m.value)
+    tiles = re.findall(r"class='fx-tile' style='background:(#[0-9A-Fa-f]{6});color:(#[0-9A-Fa-f]{6})", matrices)
+    assert len(tiles) == 3 * 4, "3 confusion matrices of 4 tiles"
+    for tile, text in tiles:
+        assert contrast_ratio(tile, text) >= AA_RATIO, (tile, text)

@@ -9,7 +9,7 @@ from dashboard import charts, data, diagnose_view
 from dashboard.first_open import offer_default_run
 from dashboard.overlay import cam_on_radiograph, enlarge, outline_crop
 from dashboard.theme import CLASS_COLORS, METRIC_LABELS
-from fedcore.data import SAMPLES_DIR
+from fedcore.data import CLASSES, SAMPLES_DIR
 from fedcore.errors import FedXrayError
 from fedcore.image_check import check_upload
 
@@ -51,7 +51,11 @@ else:
         f"{p['rounds_total']}, global test AUROC {p['global_test']['auroc']:.3f}, made {p['date']} from commit "
         f"`{p['git_commit'][:10]}`. Train a federation and your own model replaces it.", key="diagnose_first_run")
 
-scores = diagnose_view.sample_scores(loaded)
+# Calls at the federated operating point when the checkpoint's round has one (the server chose it
+# from the hospitals' validation counts); the run's fixed threshold stays beside it.
+op = loaded.test_metrics.get("op_threshold")
+threshold = op if op is not None and not math.isnan(op) else loaded.config.threshold
+scores = diagnose_view.sample_scores(loaded, threshold)
 right = sum(s["correct"] for s in scores)
 
 source = st.segmented_control("Image", ("Sample radiographs", "Upload"), default="Sample radiographs", required=True,
@@ -98,12 +102,15 @@ with slot.container():
                   caption="Grad-CAM on the radiograph: where the evidence for pneumonia is (warm = more)")
     view.image(enlarge(result.image), width="stretch", caption=f"The model's view: {size}×{size} px grayscale")
     with verdict:
-        color = CLASS_COLORS[result.label]
-        st.markdown(f"<div style='font-size:2.1rem;font-weight:700;color:{color}'>{result.label}</div>",
+        label = CLASSES[int(result.probability >= threshold)]
+        st.markdown(f"<div style='font-size:2.1rem;font-weight:700;color:{CLASS_COLORS[label]}'>{label}</div>",
                     unsafe_allow_html=True)
-        st.markdown(f"P(pneumonia) = **{result.probability:.3f}** against the threshold **{result.threshold:.2f}**"
+        st.markdown(f"P(pneumonia) = **{result.probability:.3f}** against the threshold **{threshold:.3f}**"
+                    + (" (the federated operating point)" if threshold != result.threshold else "")
                     + (f" · true label: **{truth}**" if truth else ""))
-        st.plotly_chart(charts.probability_gauge(result.probability, result.threshold), key="gauge",
+        if threshold != result.threshold:
+            st.caption(f"At the fixed threshold {result.threshold:g}: **{result.label}**.")
+        st.plotly_chart(charts.probability_gauge(result.probability, threshold), key="gauge",
                         config=charts.PLOT_CONFIG)
 
     st.subheader("The model behind this call", divider="gray")
@@ -121,7 +128,11 @@ with slot.container():
         value = test.get(metric, math.nan)
         col.metric(f"{METRIC_LABELS[metric]} (global test)",
                    "n/a" if value is None or math.isnan(value) else f"{value:.3f}", border=True)
-    st.caption(f"On the global test set ({test.get('n', '?')} images) in round {loaded.server_round}.")
+    st.caption(f"On the global test set ({test.get('n', '?')} images) in round {loaded.server_round}, at the fixed "
+               f"threshold {loaded.config.threshold:g}"
+               + (f"; at the federated operating point ({threshold:.3f}): accuracy {test['op_accuracy']:.3f}, "
+                  f"sensitivity {test['op_sensitivity']:.3f}, specificity {test['op_specificity']:.3f}."
+                  if threshold != loaded.config.threshold else "."))
     with st.expander(f"The 16 sample radiographs: {right} right"):
         st.dataframe(pd.DataFrame(scores), hide_index=True,
                      column_config={"P(pneumonia)": st.column_config.NumberColumn(format="%.3f")})

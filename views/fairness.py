@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from dashboard import charts, data, verdict
+from dashboard import charts, data, fairness_view, verdict
 from dashboard.first_open import offer_default_run
 from dashboard.theme import FAIL_COLOR, PASS_COLOR, scope_label
 from fedcore import report
@@ -20,19 +20,18 @@ if not done:
 left, right = st.columns([3, 1])
 with left:
     run = data.pick_run(done, key="fairness_run")
-snap = data.snapshot(run)
 best, last = run["best_round"], run["rounds_done"]
 marks = {best: " · best", last: " · last"} if best != last else {last: " · best, last"}
 server_round = right.selectbox("Round", list(range(last, 0, -1)),
                                format_func=lambda r: f"round {r}{marks.get(r, '')}", key="fairness_round")
 
-t1, t2 = report.table1(snap, server_round), report.table2(snap, server_round)
-fairness = report.fairness_row(snap, server_round)
-rows = {m["scope"]: m for m in snap["metrics"] if m["round"] == server_round}
-hospitals = {s: m for s, m in rows.items() if not s.startswith("global")}
-global_accuracy = float(t1["Accuracy"].mean())
-
-checks = verdict.fairness_checks(fairness, global_accuracy)
+attackers = data.attackers(data.snapshot(run))
+if attackers:
+    st.warning(f"{', '.join(scope_label(h) for h in attackers)} sent poisoned updates in this run (a simulated "
+               f"{run['config']['attack']} attack, strategy {run['config']['strategy']}): the figures below are the "
+               "global model's after it aggregated them.", icon=":material/gpp_bad:")
+view = fairness_view.round_view(run, server_round)
+t1, t2, checks = view["t1"], view["t2"], view["checks"]
 outcome = verdict.overall(checks)
 headline = {True: ("Fair by every measured bar", PASS_COLOR), False: ("Not fair by at least one bar", FAIL_COLOR),
             None: ("Cannot be judged: a hospital lacks a class", "#8C8C8C")}[outcome]
@@ -50,29 +49,21 @@ st.subheader("Hospitals × metrics", divider="gray")
 st.caption("The global model on each hospital's own test set (the original design's Figure 2); the global row "
            "is the global test set. Colours show each figure's difference from the global model's: blue better, "
            "red worse, white the same; the scale is fitted to the largest gap.")
-heat_rows = dict(hospitals)
-if "global" in rows:
-    heat_rows["global"] = rows["global"]
-st.plotly_chart(charts.fairness_difference_heatmap(heat_rows), key="heatmap", config=charts.PLOT_CONFIG)
+st.plotly_chart(view["heatmap"], key="heatmap", config=charts.PLOT_CONFIG)
 
 st.subheader("ROC curves", divider="gray")
-roc_rows = ({"global": rows["global"]} if "global" in rows else {}) | hospitals
-if any(k.startswith("roc_") for m in roc_rows.values() for k in m):
+if view["roc"] is not None:
     st.caption(f"Every threshold's trade-off between missed pneumonia and false alarms; the dot is where the "
-               f"model works, at the run's threshold {run['config']['threshold']:g}.")
-    st.plotly_chart(charts.roc_curves(roc_rows, run["config"]["threshold"]), key="roc", config=charts.PLOT_CONFIG)
+               f"model works at the fixed threshold {run['config']['threshold']:g}, the diamond at the federated "
+               "operating point (the threshold the server chose from the hospitals' validation counts).")
+    st.plotly_chart(view["roc"], key="roc", config=charts.PLOT_CONFIG)
 else:
     st.info("This run was recorded before ROC curves were kept: train a new run to see them.",
             icon=":material/info:")
 
 st.subheader("Where the errors are", divider="gray")
-# One chart per scope, two to a row: wide enough for every count, and stacked on a narrow screen.
-scopes = list(roc_rows)
-for pair in (scopes[i:i + 2] for i in range(0, len(scopes), 2)):
-    for column, scope in zip(st.columns(2), pair):
-        column.plotly_chart(charts.readable_confusion_matrices({scope: roc_rows[scope]}), key=f"confusion_{scope}",
-                            config=charts.PLOT_CONFIG)
-st.plotly_chart(charts.errors_by_hospital(hospitals), key="errors", config=charts.PLOT_CONFIG)
+st.markdown(view["confusion"], unsafe_allow_html=True)
+st.plotly_chart(view["errors"], key="errors", config=charts.PLOT_CONFIG)
 
 st.subheader("Tables", divider="gray")
 st.markdown(f"**Table 1.** Global model on the global test set (PNEUMONIA positive), round {server_round}")

@@ -21,7 +21,8 @@ if not runs:
     st.stop()
 
 table = pd.DataFrame([{
-    "run": r["id"], "status": r["status"], "mode": r["mode"], "model": r["config"]["backbone"],
+    "run": r["id"], "status": r["status"], "mode": r["mode"], "strategy": data.strategy_label(r),
+    "attack": data.attack_label(r), "model": r["config"]["backbone"],
     "px": RunConfig.from_dict(r["config"]).input_size,
     "rounds": f"{r['rounds_done']}/{r['rounds_total']}", "best round": r["best_round"],
     "hospitals": str(r["config"]["hospitals"]) if r["config"]["data"] == "embedded" else "folder",
@@ -34,6 +35,9 @@ st.dataframe(table, hide_index=True, column_config={
     "status": st.column_config.TextColumn(width="small")})
 
 st.subheader("Compare runs", divider="gray")
+st.caption("Pick runs to see their global model side by side, e.g. FedAvg and a robust aggregator (median, "
+           "trimmed-mean, krum) under the same attack: `python -m fedcore train --attack sign-flip --attackers 2 "
+           "--hospitals 10 --strategy fedavg`, then the same with `--strategy trimmed-mean`.")
 with_rounds = [r for r in runs if r["rounds_done"]]
 by_id = {r["id"]: r for r in with_rounds}
 a, b = st.columns([3, 1])
@@ -48,7 +52,9 @@ if picked:
         # A local-mode run has one model per hospital: compare the mean of their global-test scores.
         rows = own if len(own) else frame[frame["scope"].str.startswith("global:")]
         curve = rows.groupby("round", as_index=False)[metric].mean()
-        curves[f"{run_id} ({by_id[run_id]['mode']}, {by_id[run_id]['config']['backbone']})"] = curve
+        attack = data.attack_label(by_id[run_id])
+        curves[f"{run_id} ({data.strategy_label(by_id[run_id])}, {by_id[run_id]['config']['backbone']}"
+               + (f", {attack}" if attack else "") + ")"] = curve
     st.plotly_chart(charts.compare_runs(curves, metric), key="compare", config=charts.PLOT_CONFIG)
 else:
     st.caption("Pick one or more runs that completed a round.")
