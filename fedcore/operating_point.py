@@ -10,12 +10,13 @@ or the highest threshold whose sensitivity reaches a target. Pure functions.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterable
 
 import numpy as np
 
-from fedcore.metrics import binary_metrics, roc_points
+from fedcore.metrics import at_or_above, binary_metrics, roc_points
 
 COUNT_PREFIX = "val_count:"
 # The grid is in log-odds, not in probability: fedcore.metrics' ROC grid (steps of 0.01 at
@@ -34,14 +35,17 @@ def threshold_counts(y_true, p_pneumonia, thresholds=GRID) -> dict:
     """``val_count:tp@t``, ``fp``, ``tn``, ``fn`` for each threshold t: scores at or above t are PNEUMONIA."""
     y = np.asarray(y_true).astype(int).ravel()
     p = np.asarray(p_pneumonia, dtype=np.float64).ravel()
-    counts = {}
-    for t in thresholds:
-        called = p >= t
-        tp, fp = int((called & (y == 1)).sum()), int((called & (y == 0)).sum())
-        counts |= {f"{COUNT_PREFIX}tp@{t:g}": tp, f"{COUNT_PREFIX}fp@{t:g}": fp,
-                   f"{COUNT_PREFIX}fn@{t:g}": int((y == 1).sum()) - tp,
-                   f"{COUNT_PREFIX}tn@{t:g}": int((y == 0).sum()) - fp}
-    return counts
+    t = np.asarray(thresholds, dtype=np.float64)
+    positives, negatives = int((y == 1).sum()), int((y == 0).sum())
+    tp, fp = at_or_above(p[y == 1], t), at_or_above(p[y == 0], t)
+    values = np.stack([tp, fp, positives - tp, negatives - fp], axis=1).ravel().tolist()
+    return dict(zip(_count_keys(tuple(thresholds)), values))
+
+
+@functools.lru_cache(maxsize=8)
+def _count_keys(thresholds: tuple) -> tuple[str, ...]:
+    """The count names of a grid, in :func:`threshold_counts`' order (formatted once per grid)."""
+    return tuple(f"{COUNT_PREFIX}{k}@{t:g}" for t in thresholds for k in ("tp", "fp", "fn", "tn"))
 
 
 def pooled_counts(reports: Iterable[dict], thresholds=GRID) -> dict[float, dict[str, int]]:
