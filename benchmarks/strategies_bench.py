@@ -45,7 +45,7 @@ def _value(name: str, text: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9", help="'0-9' or '0,3,5'")
-    parser.add_argument("--strategies", default="fedavg,fedprox,fedadam,fedavgm")
+    parser.add_argument("--strategies", default="scaffold,fedavg,fedprox,fedadam")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any run setting")
     parser.add_argument("--attack", default="none")
     parser.add_argument("--attackers", type=int, default=0)

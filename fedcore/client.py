@@ -7,6 +7,7 @@ the Flower ClientApp both use this class.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -17,6 +18,7 @@ from fedcore.balanced_loss import label_shares
 from fedcore.config import RunConfig
 from fedcore.data import HospitalData, Split, to_model_input
 from fedcore.operating_point import scored, threshold_counts
+from fedcore.local_step import local_trainer
 from fedcore.model import BuiltModel, predict_pneumonia
 from fedcore.payload import FitOutcome
 from fedcore.strategies.drift import CONTROL_KEY, control_update
@@ -38,47 +40,6 @@ def local_seed(seed: int, server_round: int, index: int) -> int:
     return (seed * 1_000_003 + server_round * 1_009 + index * 7 + 1) % (2**31 - 1)
 
 
-class _StopCallback(keras.callbacks.Callback):
-    """Ends local training at the next batch once ``should_stop()`` is true."""
-
-    def __init__(self, should_stop: Callable[[], bool]):
-        super().__init__()
-        self.should_stop = should_stop
-        self.stopped = False
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.should_stop():
-            self.stopped = True
-            self.model.stop_training = True
-
-
-class LocalCorrection(keras.callbacks.Callback):
-    """After each optimizer step: w <- w - lr (mu (w - w_global) + c - c_i).
-
-    The proximal gradient of FedProx and SCAFFOLD's control correction, both applied as
-    a plain step of the round's learning rate after the local (Adam) step, decoupled
-    from Adam's scaling as AdamW decouples weight decay. Counts the steps taken.
-    """
-
-    def __init__(self, variables: list, anchor: list[np.ndarray], mu: float, correction: list[np.ndarray] | None,
-                 learning_rate: float):
-        super().__init__()
-        self.variables, self.steps = variables, 0
-        self.mu, self.lr = float(mu), float(learning_rate)
-        self.anchor = [keras.ops.convert_to_tensor(np.asarray(a, np.float32)) for a in anchor]
-        # lr (c - c_i) is the same at every step: converted once, not per batch.
-        self.shift = None if correction is None else [
-            keras.ops.convert_to_tensor((self.lr * np.asarray(c, np.float64)).astype(np.float32)) for c in correction]
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        for i, variable in enumerate(self.variables):
-            if self.mu:
-                variable.assign_sub(self.lr * self.mu * (variable - self.anchor[i]))
-            if self.shift is not None:
-                variable.assign_sub(self.shift[i])
-
-
 class LocalTrainingStopped(Exception):
     """Local training was interrupted by a stop request; its update is discarded."""
 
@@ -93,7 +54,7 @@ class Hospital:
     built : BuiltModel
         The process's one compiled model; weights are set before every use.
     config : RunConfig
-        Uses local_epochs, batch_size, class_weighting, threshold, seed.
+        Uses local_epochs, batch_size, class_weighting, balanced_softmax, threshold, seed.
     index : int
         Position of the hospital in the federation (seeds its local steps).
     """
@@ -105,10 +66,12 @@ class Hospital:
         self.config = config
         self.index = index
         self._x_train = to_model_input(data.train.images)
-        self._y_train = keras.utils.to_categorical(data.train.labels, 2)
+        self._y_train = keras.utils.to_categorical(data.train.labels, 2).astype(np.float32)
         self._prior = label_shares(data.train.labels) if config.balanced_softmax else None
         weighted = config.class_weighting and not config.balanced_softmax
         self._weights = class_weights(data.train.labels) if weighted else None
+        weights = self._weights or {0: 1.0, 1: 1.0}
+        self._sample_weight = np.array([weights[0], weights[1]], np.float32)[data.train.labels.astype(int)]
         self._eval_inputs: dict[str, np.ndarray] = {}
         # SCAFFOLD's c_i: this hospital's own control variate, kept here between rounds.
         self.control: list[np.ndarray] | None = None
@@ -132,7 +95,7 @@ class Hospital:
             From the strategy's configure_fit: ``learning_rate`` overrides the config's;
             ``proximal_mu`` (FedProx) and ``scaffold_control`` (SCAFFOLD's c) correct each step.
         should_stop : callable, optional
-            Polled after every batch.
+            Polled before every batch.
 
         Raises
         ------
@@ -140,56 +103,58 @@ class Hospital:
             When ``should_stop`` became true mid-epoch.
         """
         instructions = instructions or {}
-        model = self.built.model
-        model.set_weights(weights)
-        self.built.reset_optimizer(instructions.get("learning_rate"))
-        model.loss.set_prior(self._prior)
+        trainer = local_trainer(self.built.model)
         seed = local_seed(self.config.seed, server_round, self.index)
+        lr = float(instructions.get("learning_rate", self.config.lr))
+        self.built.model.loss.set_prior(self._prior)
         self.built.reseed(seed)
+        trainer.start(weights, lr, float(instructions.get("proximal_mu", 0.0)),
+                      self._control_shift(weights, instructions.get(CONTROL_KEY), lr))
         order_rng = np.random.default_rng(seed)
-        stopper = _StopCallback(should_stop) if should_stop else None
-        correction = self._correction(weights, instructions)
-        callbacks = [c for c in (correction, stopper) if c is not None]
-        start = time.perf_counter()
+        batch, n = self.config.batch_size, len(self._y_train)
+        start, steps = time.perf_counter(), 0
         for _ in range(self.config.local_epochs):
             # Shuffled here, seeded per (run seed, round, hospital): a resumed run repeats it exactly.
-            order = order_rng.permutation(len(self._y_train))
-            history = model.fit(self._x_train[order], self._y_train[order], batch_size=self.config.batch_size,
-                                epochs=1, class_weight=self._weights, shuffle=False, verbose=0,
-                                callbacks=callbacks)
-            if stopper and stopper.stopped:
-                break
+            order, losses = order_rng.permutation(n), []
+            for first in range(0, n, batch):
+                if should_stop and should_stop():
+                    raise LocalTrainingStopped(self.name)
+                chosen = order[first:first + batch]
+                losses.append(trainer.step(self._x_train[chosen], self._y_train[chosen], self._sample_weight[chosen]))
+                steps += 1
+        trained = trainer.trained_weights()
         seconds = time.perf_counter() - start
-        if stopper and stopper.stopped:
-            raise LocalTrainingStopped(self.name)
-        trained = model.get_weights()
         if CONTROL_KEY in instructions:
-            self.control = control_update(self.control, instructions[CONTROL_KEY], weights, trained,
-                                          correction.steps, correction.lr)
-        return FitOutcome(trained, self.num_examples,
-                          {"train_loss": float(history.history["loss"][-1]), "fit_seconds": seconds})
+            self.control = control_update(self.control, instructions[CONTROL_KEY], weights, trained, steps, lr)
+        # The last epoch's mean loss over its images, as Keras' fit reports it.
+        sizes = [min(batch, n - first) for first in range(0, n, batch)]
+        loss = float(np.average([float(x) for x in losses], weights=sizes)) if losses else math.nan
+        return FitOutcome(trained, self.num_examples, {"train_loss": loss, "fit_seconds": seconds})
 
-    def _correction(self, weights: list[np.ndarray], instructions: dict) -> LocalCorrection | None:
-        """The per-step FedProx / SCAFFOLD correction the instructions ask for, or None."""
-        mu = float(instructions.get("proximal_mu", 0.0))
-        server_control = instructions.get(CONTROL_KEY)
-        if not mu and server_control is None:
+    def _control_shift(self, weights: list[np.ndarray], server_control: list[np.ndarray] | None,
+                       lr: float) -> list[np.ndarray] | None:
+        """SCAFFOLD's per-step shift lr (c - c_i) in float32, or None without a server control."""
+        if server_control is None:
             return None
-        difference = None
-        if server_control is not None:
-            if self.control is None:
-                self.control = [np.zeros(np.shape(w), np.float64) for w in weights]
-            difference = [c - ci for c, ci in zip(server_control, self.control)]
-        lr = float(self.built.model.optimizer.learning_rate.numpy())
-        return LocalCorrection(self.built.model.weights, weights, mu, difference, lr)
+        if self.control is None:
+            self.control = [np.zeros(np.shape(w), np.float64) for w in weights]
+        return [(lr * (np.asarray(c, np.float64) - ci)).astype(np.float32)
+                for c, ci in zip(server_control, self.control)]
+
+    def inputs(self, split: str) -> np.ndarray:
+        """This hospital's ``split`` images as model input (converted once, then kept)."""
+        if split not in self._eval_inputs:
+            self._eval_inputs[split] = to_model_input(getattr(self.data, split).images)
+        return self._eval_inputs[split]
 
     def evaluate(self, weights: list[np.ndarray], split: str = "test", operating_point: dict | None = None) -> dict:
         """Binary metrics of ``weights`` on one of this hospital's splits (also at the operating point, if given)."""
-        data: Split = getattr(self.data, split)
-        if split not in self._eval_inputs:
-            self._eval_inputs[split] = to_model_input(data.images)
         self.built.model.set_weights(weights)
-        scores = predict_pneumonia(self.built.model, self._eval_inputs[split])
+        return self.scored(split, predict_pneumonia(self.built.model, self.inputs(split)), operating_point)
+
+    def scored(self, split: str, scores: np.ndarray, operating_point: dict | None = None) -> dict:
+        """:meth:`evaluate`'s metrics from the model's scores on ``split`` (predicted for many hospitals at once)."""
+        data: Split = getattr(self.data, split)
         return scored(data.labels, scores, self.config.threshold, operating_point, f"{self.name} ({split} set)")
 
     def validation_counts(self, weights: list[np.ndarray]) -> dict:
@@ -198,10 +163,12 @@ class Hospital:
         Counts only (no scores, no labels) leave the hospital; the server sums them over
         the hospitals to choose the operating point (fedcore.operating_point).
         """
-        if "val" not in self._eval_inputs:
-            self._eval_inputs["val"] = to_model_input(self.data.val.images)
         self.built.model.set_weights(weights)
-        return threshold_counts(self.data.val.labels, predict_pneumonia(self.built.model, self._eval_inputs["val"]))
+        return self.counts(predict_pneumonia(self.built.model, self.inputs("val")))
+
+    def counts(self, scores: np.ndarray) -> dict:
+        """:meth:`validation_counts` from the model's scores on the validation images."""
+        return threshold_counts(self.data.val.labels, scores)
 
 
 def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:

@@ -21,11 +21,11 @@ from fedcore.config import RunConfig
 from fedcore.data import Federation, load_federation
 from fedcore.errors import FedXrayError
 from fedcore.model import BuiltModel, build_model
-from fedcore.modes import MODES, Federated
+from fedcore.modes import MODES, Evaluation, Federated
 from fedcore.payload import FitOutcome
 from fedcore.privacy import audit, mechanism
-from fedcore.recorder import (BestTracker, RoundRecorder, best_so_far, refuse_resume, restore_server_state,
-                              round_fit_info, server_state)
+from fedcore.best_round import BestTracker, best_so_far
+from fedcore.recorder import RoundRecorder, refuse_resume, restore_server_state, round_fit_info, server_state
 from fedcore.server import Server
 from fedcore.store import RunStore
 from fedcore.strategies import Strategy
@@ -68,8 +68,8 @@ class Setup:
     participants: list[Hospital]
     strategy: Strategy
     server: Server
-    built: BuiltModel
     model_shapes: list[tuple]
+    evaluation: Evaluation
     attackers: list[str] = field(default_factory=list)
 
 
@@ -135,7 +135,7 @@ def run(config: RunConfig | None = None, store: RunStore | None = None, *, resum
             state = setup.mode.next_state(setup.server, server_round, outcomes, state, setup.hospitals)
             books.progress(server_round, "evaluating", len(setup.participants), index=len(setup.participants))
             eval_start = time.perf_counter()
-            metrics = setup.mode.evaluate(setup.server, setup.hospitals, state)
+            metrics = setup.mode.evaluate(setup.evaluation, state)
             result.eval_seconds += time.perf_counter() - eval_start
             fit_info = round_fit_info(outcomes, [h.name for h in chosen], next(iter(state.values())),
                                       mechanism.server_spent(setup.strategy, server_round))
@@ -201,8 +201,8 @@ def _setup(config: RunConfig, federation: Federation, built: BuiltModel, books: 
     for level, message, data in mechanism.notices(config, participants):
         store.event(run_id, "privacy", message, level=level, data=data)
     server = Server(strategy, built, federation.global_test, config.threshold, config.target_sensitivity or None)
-    return Setup(mode, hospitals, participants, strategy, server, built, [w.shape for w in built.initial_weights],
-                 attackers)
+    return Setup(mode, hospitals, participants, strategy, server, [w.shape for w in built.initial_weights],
+                 Evaluation(server, hospitals), attackers)
 
 
 def train_round(setup: Setup, chosen: list[Hospital], state: dict[str, list], server_round: int,

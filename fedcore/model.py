@@ -60,7 +60,6 @@ class BuiltModel:
     backbone: keras.Model | None
     notice: str
     initial_weights: list = None
-    _optimizer_start: list | None = None
     _seed_states: list | None = None
 
     def reseed(self, seed: int) -> None:
@@ -77,21 +76,6 @@ class BuiltModel:
                                  if id(v) not in weights and "seed_generator" in v.path]
         for variable in self._seed_states:
             variable.assign(np.array([seed, 0], dtype=variable.dtype))
-
-    def reset_optimizer(self, learning_rate: float | None = None) -> None:
-        """Put the optimizer back to its freshly-built state (moments and step count).
-
-        A hospital starts each round with a new local optimizer. The learning rate is a
-        variable of the optimizer too, so it is restored from the snapshot (not zeroed),
-        then set to ``learning_rate`` when one is given.
-        """
-        variables = self.model.optimizer.variables
-        if self._optimizer_start is None:
-            self._optimizer_start = [np.array(v.numpy()) for v in variables]
-        for variable, start in zip(variables, self._optimizer_start):
-            variable.assign(start)
-        if learning_rate is not None:
-            self.model.optimizer.learning_rate.assign(learning_rate)
 
 
 def build_model(config: RunConfig) -> BuiltModel:
@@ -131,9 +115,7 @@ def build_model(config: RunConfig) -> BuiltModel:
     model.compile(optimizer=keras.optimizers.Adam(config.lr, epsilon=config.adam_epsilon),
                   loss=BalancedCrossEntropy())
     model.optimizer.build(model.trainable_variables)
-    built = BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
-    built.reset_optimizer()
-    return built
+    return BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
 
 
 def _cnn_features(inputs):

@@ -56,24 +56,45 @@ def dirichlet_partition(labels: np.ndarray, hospitals: int, alpha: float,
     """Non-IID split by label with unequal sizes (Hsu et al., 2019).
 
     Redraws until every hospital holds at least ``MIN_SHARE_OF_EQUAL`` of an equal share.
+    With many hospitals at a small alpha (100 at 0.5) some hospital is nearly empty in
+    every draw; then the last draw is kept and :func:`top_up` fills the small hospitals
+    from the largest, so that any number of hospitals up to the images can be made.
 
     Returns
     -------
     parts : list of np.ndarray
         Sorted indices of each hospital.
     proportions : np.ndarray, shape (classes, hospitals)
-        The accepted draw, to split further pools (e.g. validation) the same way.
+        Each class's shares of the hospitals, to split further pools (e.g. validation) the same way.
     """
     labels = np.asarray(labels).ravel()
     classes = int(labels.max()) + 1
-    floor = MIN_SHARE_OF_EQUAL * len(labels) / hospitals
+    floor = int(np.ceil(MIN_SHARE_OF_EQUAL * len(labels) / hospitals))
     for _ in range(MAX_REDRAWS):
         proportions = dirichlet_proportions(classes, hospitals, alpha, rng)
         parts = split_by_proportions(labels, proportions, rng)
         if min(len(p) for p in parts) >= floor:
             return parts, proportions
-    raise ValueError(f"could not split {len(labels)} images into {hospitals} hospitals of at least "
-                     f"{floor:.0f} each with alpha={alpha}: raise alpha or use fewer hospitals")
+    parts = top_up(parts, floor, rng)
+    counts = np.array([[np.count_nonzero(labels[p] == c) for p in parts] for c in range(classes)], np.float64)
+    return parts, counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def top_up(parts: list[np.ndarray], floor: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Move images drawn at random from the largest hospital to each hospital under ``floor``, smallest first.
+
+    The donor's images are a sample of its own mix, so a topped-up hospital keeps the
+    skew of the one it borrows from; the partition stays disjoint and complete.
+    """
+    parts = [np.asarray(p) for p in parts]
+    for k in np.argsort([len(p) for p in parts], kind="stable"):
+        while len(parts[k]) < floor:
+            donor = int(np.argmax([len(p) for p in parts]))
+            take = min(floor - len(parts[k]), len(parts[donor]) - floor)
+            moved = rng.choice(len(parts[donor]), take, replace=False)
+            parts[k] = np.concatenate([parts[k], parts[donor][moved]])
+            parts[donor] = np.delete(parts[donor], moved)
+    return [np.sort(p) for p in parts]
 
 
 def stratified_partition(labels: np.ndarray, hospitals: int, rng: np.random.Generator) -> list[np.ndarray]:

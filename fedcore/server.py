@@ -41,7 +41,7 @@ class Server:
         self.global_test = global_test
         self.threshold = threshold
         self.target_sensitivity = target_sensitivity
-        self._x_test = to_model_input(global_test.images)
+        self.inputs = to_model_input(global_test.images)
 
     def operating_point(self, reports: Sequence[dict]) -> dict:
         """The round's threshold from the hospitals' validation counts (fedcore.operating_point)."""
@@ -57,7 +57,10 @@ class Server:
         """Binary metrics of ``weights`` on the global test set, at the fixed threshold and,
         when given, also at the federated ``operating_point`` (keys prefixed ``op_``)."""
         self.built.model.set_weights(weights)
-        scores = predict_pneumonia(self.built.model, self._x_test)
+        return self.scored(predict_pneumonia(self.built.model, self.inputs), operating_point)
+
+    def scored(self, scores: np.ndarray, operating_point: dict | None = None) -> dict:
+        """:meth:`evaluate`'s metrics from the global model's scores on the global test set."""
         return scored(self.global_test.labels, scores, self.threshold, operating_point,
                       "the global model on the global test set")
 

@@ -41,6 +41,27 @@ def test_tiny_federation_end_to_end(tiny_run):
     assert [e["kind"] for e in snap["events"]].count("round_started") == 2
 
 
+def test_one_prediction_for_every_hospital_scores_each_as_its_own_evaluation_would(tiny_run):
+    from fedcore.data import load_federation
+    from fedcore.model import build_model
+    from fedcore.operating_point import strip_counts
+
+    # Prepare: the tiny run's final weights and metrics (scored from one batched prediction)
+    store, run_id = tiny_run
+    _, models = store.load_checkpoint(run_id, "last")
+    recorded = {m["scope"]: m for m in store.snapshot(run_id)["metrics"] if m["round"] == 2}
+    config = tiny_config()
+    built = build_model(config)
+
+    # Execute: each hospital evaluates the same weights on its own, as a Flower SuperNode does
+    for index, data in enumerate(load_federation(config).hospitals):
+        alone = Hospital(data, built, config, index).evaluate(models["global"])
+
+        # Assert
+        for key, value in strip_counts(alone).items():
+            assert recorded[data.name][key] == pytest.approx(value, abs=1e-6, nan_ok=True), key
+
+
 def test_same_seed_same_metrics_and_different_seed_differs(store):
     a = engine.run(tiny_config(), store, **QUIET)
     b = engine.run(tiny_config(), store, **QUIET)

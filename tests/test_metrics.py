@@ -72,3 +72,24 @@ def test_undefined_rates_are_nan_not_zero():
 def test_auroc_ranks_saturated_scores_unclipped():
     # Clipped to 1 - 1e-7 these three would tie, and AUROC would read 0.5.
     assert binary_metrics([1, 1, 0], [1.0, 1.0, 1 - 1e-9])["auroc"] == 1.0
+
+
+def test_binary_metrics_equal_scikit_learns_on_scores_with_ties():
+    from sklearn import metrics as sk
+
+    # Prepare: rounded scores tie often; the last case has no PNEUMONIA call at all
+    rng = np.random.default_rng(3)
+    for y, p, t in [(rng.integers(0, 2, 200), rng.random(200).round(2), 0.5),
+                    (rng.integers(0, 2, 50), rng.random(50).round(1), 0.3),
+                    (np.array([0, 1, 1]), np.array([0.1, 0.2, 0.3]), 0.9)]:
+        # Execute
+        m = binary_metrics(y, p, t)
+
+        # Assert
+        pred = (p >= t).astype(int)
+        assert m["auroc"] == pytest.approx(sk.roc_auc_score(y, p))
+        assert m["loss"] == pytest.approx(sk.log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
+        assert m["accuracy"] == pytest.approx(sk.accuracy_score(y, pred))
+        assert m["f1_avg"] == pytest.approx(sk.f1_score(y, pred, average="macro", zero_division=np.nan))
+        assert m["f1"] == pytest.approx(sk.f1_score(y, pred, zero_division=np.nan))
+        np.testing.assert_equal(m["precision"], sk.precision_score(y, pred, zero_division=np.nan))

@@ -8,6 +8,7 @@ import pytest
 
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.local_step import local_trainer
 from fedcore.model import build_model
 
 
@@ -61,18 +62,34 @@ def test_local_backbone_weights_file_is_loaded(tmp_path):
         build_model(RunConfig(backbone="mobilenetv3small", weights=str(tmp_path / "broken.weights.h5")))
 
 
-def test_optimizer_reset_keeps_the_learning_rate_and_clears_moments():
-    built = build_model(RunConfig(learning_rate=5e-4))
-    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
-    y = np.eye(2, dtype=np.float32)[[0, 1] * 4]
-    built.model.fit(x, y, epochs=1, verbose=0)
-    assert int(built.model.optimizer.iterations.numpy()) > 0
-    built.reset_optimizer()
-    assert int(built.model.optimizer.iterations.numpy()) == 0
-    assert float(built.model.optimizer.learning_rate.numpy()) == pytest.approx(5e-4)
-    assert all(not np.any(v.numpy()) for v in built.model.optimizer.variables if "momentum" in v.path)
-    built.reset_optimizer(1e-4)
-    assert float(built.model.optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+def test_the_compiled_local_step_starts_fresh_and_applies_the_fedprox_and_scaffold_correction():
+    # Prepare: one model, one batch, a start point and a SCAFFOLD shift
+    built = build_model(RunConfig(learning_rate=5e-3))
+    trainer = local_trainer(built.model)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 28, 28, 1), dtype=np.float32), np.eye(2, dtype=np.float32)[[0, 1] * 4]
+    ones = np.ones(8, np.float32)
+    start = built.initial_weights
+    shift = [np.full(w.shape, 1e-3, np.float32) for w in start]
+
+    def one_step(mu=0.0, correction=None):
+        built.reseed(3)
+        trainer.start(start, 5e-3, mu, correction)
+        trainer.step(x, y, ones)
+        return trainer.trained_weights()
+
+    # Execute: a plain step, then corrected ones, then a plain one again after them
+    plain = one_step()
+    shifted = one_step(correction=shift)
+    proximal = one_step(mu=10.0)
+    again = one_step()
+
+    # Assert: y <- adam(y) - lr mu (adam(y) - x) - lr (c - c_i), and nothing carries over between starts
+    for p, s, m, a, x0, c in zip(plain, shifted, proximal, again, start, shift):
+        np.testing.assert_array_equal(a, p)
+        np.testing.assert_allclose(s, p - c, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(m, p - 5e-3 * 10.0 * (p - x0), rtol=1e-5, atol=1e-7)
+    assert any(np.any(p != x0) for p, x0 in zip(plain, start))
 
 
 def test_bad_settings_are_refused_before_anything_runs():

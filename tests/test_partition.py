@@ -77,3 +77,19 @@ def test_max_per_hospital_and_image_size():
     fed = load_federation(RunConfig(max_per_hospital=50, image_size=40))
     assert all(len(h.train) <= 50 for h in fed.hospitals)
     assert fed.hospitals[0].train.images.shape[1:] == (40, 40)
+
+
+def test_a_hundred_hospitals_at_alpha_half_are_topped_up_to_the_floor():
+    # Prepare: no Dirichlet(0.5) draw over 100 hospitals leaves every one above the floor
+    labels = _labels(4700)
+
+    # Execute
+    parts, props = partition.dirichlet_partition(labels, 100, 0.5, np.random.default_rng(0))
+
+    # Assert: disjoint, complete, every hospital at the floor, proportions that match the parts
+    joined = np.concatenate(parts)
+    assert len(joined) == len(labels) and len(np.unique(joined)) == len(labels)
+    assert min(len(p) for p in parts) >= np.ceil(partition.MIN_SHARE_OF_EQUAL * len(labels) / 100)
+    np.testing.assert_allclose(props.sum(axis=1), 1.0)
+    np.testing.assert_allclose(props[1] * (labels == 1).sum(), [(labels[p] == 1).sum() for p in parts])
+    assert np.std([labels[p].mean() for p in parts]) > 0.2  # still non-IID

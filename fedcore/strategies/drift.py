@@ -3,7 +3,7 @@
 On non-IID hospitals each local model walks towards its own optimum during a round
 (client drift); these send the hospitals something with the round's instructions that
 holds their local steps back: a proximal weight (FedProx) or a control variate
-(SCAFFOLD). The hospital side of both is in fedcore.client (``LocalCorrection``).
+(SCAFFOLD). The hospital side of both is the compiled local step (fedcore.local_step).
 """
 
 from __future__ import annotations
