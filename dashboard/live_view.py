@@ -9,8 +9,9 @@ fragment that drew the curves into a slot outside itself left the viewer looking
 space between rounds), so the fragment writes nothing outside itself.
 
 The training runs on the same cores as the browser and the server, so a refresh must cost
-them little: the curves are SVG built on the server (dashboard/round_curves.py), the same
-bytes between two rounds, read from a cache keyed on the rounds done. Stop and Resume
+them little: the curves are Plotly figures (dashboard/round_curves.py) read from a cache
+keyed on the rounds done, the same figures between two rounds, so the browser keeps the
+charts it drew and draws again only when a round lands. Stop and Resume
 are in the fragment: a click is a fragment rerun, which waits for a refresh in progress
 instead of racing it.
 """
@@ -32,6 +33,7 @@ from fedcore.report import metrics_frame
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
 CURVES = ("accuracy", "auroc", "loss", "sensitivity", "specificity", "f1")
+PANELS_PER_ROW = 3
 
 
 def is_live(run_id: str) -> bool:
@@ -149,9 +151,12 @@ def _rounds(run: dict) -> None:
     st.caption("Global: the global model on the global test set. Hospital k: on hospital k's own test set"
                + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else ".")
                + " Point at a dot for its value.")
-    # Markdown, not st.html: st.html keeps only HTML tags and would drop the SVG.
-    st.markdown(_panels(str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes)),
-                unsafe_allow_html=True)
+    panels = _panels(str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes))
+    st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
+    # Columns sit three side by side on a wide screen and stack on a phone.
+    for start in range(0, len(CURVES), PANELS_PER_ROW):
+        for column, metric in zip(st.columns(PANELS_PER_ROW), CURVES[start:start + PANELS_PER_ROW]):
+            column.plotly_chart(panels["figures"][metric], key=f"curve_{metric}", config=charts.PLOT_CONFIG)
     st.dataframe(drawn["table"], hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in drawn["table"].columns[2:]})
     if drawn["problems"]:
@@ -161,12 +166,12 @@ def _rounds(run: dict) -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple[str, ...]) -> str:
-    """The legend and the six panels' markup, built once a round and sent again unchanged by every refresh."""
+def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple[str, ...]) -> dict:
+    """The legend and the six figures, built once a round and handed unchanged to every refresh."""
     drawn = _round_view(home, run_id, rounds_done, status)
     rounds_total = data.store().get_run(run_id)["rounds_total"]
-    return (f"<div style='font-size:0.9rem'>{charts.scope_legend(scopes, drawn['attackers'])}</div>"
-            + round_curves.panels_html(drawn["frame"], CURVES, list(scopes), rounds_total))
+    return {"legend": charts.scope_legend(scopes, drawn["attackers"]),
+            "figures": {m: round_curves.metric_figure(drawn["frame"], m, list(scopes), rounds_total) for m in CURVES}}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -142,16 +142,17 @@ def cpu_burner(seconds: float = 600.0):
 
 
 # What the Train page shows right now: the rounds in the "N of M rounds complete" line, the
-# curve panels on screen (an SVG with a size and drawn points), the most points any line of
-# them holds, whether a progress bar or a Stop button is there, and the run's badge.
+# curve panels on screen (a Plotly plot with drawn lines and a size), the most points any
+# trace of them holds, whether a progress bar or a Stop button is there, and the run's badge.
 LOOK = """() => {
   const text = document.body.innerText;
   const done = text.match(/(\\d+) of (\\d+) rounds complete/);
-  const shown = [...document.querySelectorAll("svg.fx-curve")].filter(p => {
+  const plots = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")];
+  const shown = plots.filter(p => {
     const box = p.getBoundingClientRect();
-    return box.width > 50 && box.height > 50 && p.querySelector("circle");
+    return box.width > 50 && box.height > 50 && p.querySelector(".scatterlayer .trace path.point, .scatterlayer .trace path.js-line");
   });
-  const points = Math.max(0, ...shown.flatMap(p => [...p.querySelectorAll("g.fx-series")].map(g => g.querySelectorAll("circle").length)));
+  const points = Math.max(0, ...shown.map(p => Math.max(0, ...(p.data || []).map(t => (t.x || []).length))));
   return {done: done ? Number(done[1]) : 0, total: done ? Number(done[2]) : 0, panels: shown.length, points,
           progress: !!document.querySelector("[data-testid='stProgress']"),
           stop: [...document.querySelectorAll("button")].some(b => b.innerText.trim().endsWith("Stop")),
@@ -299,7 +300,7 @@ def test_a_narrow_window_stacks_the_charts_in_one_column(dashboard, page):
     url, _home = dashboard
     page.set_viewport_size({"width": 420, "height": 900})
     try:
-        for path, charts, selector in (("train", CURVES, "svg.fx-curve"), ("", 2, "[data-testid='stPlotlyChart']")):
+        for path, charts, selector in (("train", CURVES, "[data-testid='stPlotlyChart']"), ("", 2, "[data-testid='stPlotlyChart']")):
             go(page, url, path)
             plots = page.locator(selector)
             expect(plots).to_have_count(charts, timeout=30_000)
