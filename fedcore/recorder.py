@@ -91,7 +91,7 @@ class RoundRecorder:
         if step == self._last_beat[0] and now - self._last_beat[1] < HEARTBEAT_SECONDS:
             return
         self._last_beat = (step, now)
-        elapsed = time.perf_counter() - self._round_start if server_round else 0.0
+        elapsed = now - self._round_start if server_round else 0.0
         mean = float(np.mean(self.round_seconds)) if self.round_seconds else None
         self.store.set_progress(self.run_id, {
             "round": server_round, "rounds": self.rounds, "step": step, "hospital": hospital,
