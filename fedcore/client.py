@@ -115,7 +115,7 @@ class Hospital:
     built : BuiltModel
         The process's one compiled model; weights are set before every use.
     config : RunConfig
-        Uses local_epochs, batch_size, class_weighting, balanced_softmax, threshold, seed.
+        Uses local_epochs, batch_size, rare_class_share, class_weighting, balanced_softmax, threshold, seed.
     index : int
         Position of the hospital in the federation (seeds its local steps).
     """

@@ -76,8 +76,8 @@ class RunConfig:
                                       "that share of them in every local batch (drawn again as needed, their "
                                       "loss weighted down so the hospital's loss is unchanged): a hospital with "
                                       "a handful of one class no longer runs away with the other in its first "
-                                      "Adam steps (README, Strategies); 0: plain shuffling", minimum=0,
-                                      below=0.5)
+                                      "Adam steps (README, Strategies); 0: plain shuffling; patient-level DP "
+                                      "keeps its Poisson-sampled batches", minimum=0, below=0.5)
     lr_schedule: str = setting("cosine", "clients' learning rate over the rounds: cosine (decays to a tenth) "
                                "or constant", choices=LR_SCHEDULES)
     balanced_softmax: bool = setting(True, "each hospital adds the log of its own class shares to the logits "
