@@ -35,6 +35,67 @@ def class_weights(labels: np.ndarray, cap: float = MAX_CLASS_WEIGHT) -> dict[int
     return {c: float(min(cap, n / (2 * max(1, int((labels == c).sum()))))) for c in (0, 1)}
 
 
+def batch_plan(labels: np.ndarray, batch_size: int, rare_share: float, rng: np.random.Generator
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One epoch's batches as (image indices, loss-weight factors), the rarer class in every batch.
+
+    Why: a hospital with 9 NORMAL images among 2,321 sees NORMAL in about one batch of
+    eight. Adam starts each round with empty moments and divides each step by the
+    gradient scale seen so far, so the first NORMAL-free steps, whose (balanced-softmax)
+    gradients are tiny but all point to PNEUMONIA, take full-size steps: the local model
+    calls every image PNEUMONIA with P = 1.000 after one round (seed 3, hospital_1) and
+    drags the average there (README, Strategies). With its rarer class under
+    ``rare_share`` of its images, the hospital instead puts round(rare_share * size)
+    (at least one) of them in every batch, cycling through them reshuffled, and the
+    rest from the other class, and weights each image's loss by its class's share of the
+    hospital over its share of the batch: every batch is still an unbiased estimate of
+    the hospital's loss, only its variance changes. Same number of batches and images.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        The hospital's training labels, 0 or 1.
+    batch_size : int
+    rare_share : float
+        Share of each batch kept for the rarer class (0: plain shuffling).
+    rng : np.random.Generator
+        Seeded per (run seed, round, hospital).
+
+    Returns
+    -------
+    list of (np.ndarray, np.ndarray)
+        Each batch's indices into ``labels`` and float32 factors for the images' loss
+        weights (all 1 with plain shuffling, which draws exactly ``rng.permutation(n)``).
+    """
+    labels = np.asarray(labels).astype(int).ravel()
+    n = len(labels)
+    counts = np.bincount(labels, minlength=2)
+    rare = int(np.argmin(counts))
+    if not rare_share or counts[rare] == 0 or counts[rare] >= rare_share * n:
+        order = rng.permutation(n)
+        return [(order[i:i + batch_size], np.ones(len(order[i:i + batch_size]), np.float32))
+                for i in range(0, n, batch_size)]
+    pools = [np.flatnonzero(labels == c) for c in (0, 1)]
+    queues = [np.zeros(0, int), np.zeros(0, int)]
+
+    def draw(c: int, k: int) -> np.ndarray:
+        while len(queues[c]) < k:
+            queues[c] = np.concatenate([queues[c], rng.permutation(pools[c])])
+        out, queues[c] = queues[c][:k], queues[c][k:]
+        return out
+
+    shares = counts / n
+    plan = []
+    for first in range(0, n, batch_size):
+        size = min(batch_size, n - first)
+        k = min(size - 1, max(1, round(rare_share * size))) if size > 1 else 1
+        index = np.concatenate([draw(rare, k), draw(1 - rare, size - k)])
+        factor = np.where(labels[index] == rare, shares[rare] * size / k,
+                          shares[1 - rare] * size / max(1, size - k)).astype(np.float32)
+        plan.append((index, factor))
+    return plan
+
+
 def local_seed(seed: int, server_round: int, index: int) -> int:
     """The seed of one hospital's training in one round: resuming repeats it exactly."""
     return (seed * 1_000_003 + server_round * 1_009 + index * 7 + 1) % (2**31 - 1)
@@ -54,7 +115,7 @@ class Hospital:
     built : BuiltModel
         The process's one compiled model; weights are set before every use.
     config : RunConfig
-        Uses local_epochs, batch_size, class_weighting, balanced_softmax, threshold, seed.
+        Uses local_epochs, batch_size, rare_class_share, class_weighting, balanced_softmax, threshold, seed.
     index : int
         Position of the hospital in the federation (seeds its local steps).
     """
@@ -115,12 +176,13 @@ class Hospital:
         start, steps = time.perf_counter(), 0
         for _ in range(self.config.local_epochs):
             # Shuffled here, seeded per (run seed, round, hospital): a resumed run repeats it exactly.
-            order, losses = order_rng.permutation(n), []
-            for first in range(0, n, batch):
+            losses = []
+            plan = batch_plan(self.data.train.labels, batch, self.config.rare_class_share, order_rng)
+            for chosen, factor in plan:
                 if should_stop and should_stop():
                     raise LocalTrainingStopped(self.name)
-                chosen = order[first:first + batch]
-                losses.append(trainer.step(self._x_train[chosen], self._y_train[chosen], self._sample_weight[chosen]))
+                losses.append(trainer.step(self._x_train[chosen], self._y_train[chosen],
+                                           self._sample_weight[chosen] * factor))
                 steps += 1
         trained = trainer.trained_weights()
         seconds = time.perf_counter() - start

@@ -72,6 +72,12 @@ class RunConfig:
     adam_epsilon: float = setting(1e-7, "epsilon of the hospitals' Adam; 1e-3 makes gradients far below it take "
                                   "SGD-sized steps, which stops a one-class hospital from saturating a FedAvg "
                                   "model but slows learning elsewhere (README, Strategies)", above=0)
+    rare_class_share: float = setting(0.25, "a hospital whose rarer class is under this share of its images puts "
+                                      "that share of them in every local batch (drawn again as needed, their "
+                                      "loss weighted down so the hospital's loss is unchanged): a hospital with "
+                                      "a handful of one class no longer runs away with the other in its first "
+                                      "Adam steps (README, Strategies); 0: plain shuffling; patient-level DP "
+                                      "keeps its Poisson-sampled batches", minimum=0, below=0.5)
     lr_schedule: str = setting("cosine", "clients' learning rate over the rounds: cosine (decays to a tenth) "
                                "or constant", choices=LR_SCHEDULES)
     balanced_softmax: bool = setting(True, "each hospital adds the log of its own class shares to the logits "
