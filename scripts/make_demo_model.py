@@ -3,7 +3,8 @@
 Runs exactly what a user runs, ``python -m fedcore train`` with the default config, in a
 throw-away run store, then writes the best checkpoint's global weights to
 assets/model/default_cnn.npz and what made them (command, config, round, the global
-test metrics, date, git commit, the embedded data's sha256) to assets/model/default_cnn.json.
+test metrics at 0.5 and at the federated operating point, date, git commit, the embedded
+data's sha256) to assets/model/default_cnn.json.
 
 Usage: python scripts/make_demo_model.py     (about a minute on two CPU cores)
 """
@@ -42,7 +43,9 @@ def main() -> None:
         run = store.list_runs()[0]
         server_round, models = store.load_checkpoint(run["id"], "best")
         snapshot = store.snapshot(run["id"])
-    metrics = {m["scope"]: {k: m[k] for k in METRIC_NAMES} for m in snapshot["metrics"] if m["round"] == server_round}
+    # The figures at 0.5 and at the federated operating point (op_*), which Diagnose calls with.
+    metrics = {m["scope"]: {k: m[k] for k in m if k in METRIC_NAMES or k.startswith("op_")}
+               for m in snapshot["metrics"] if m["round"] == server_round}
     provenance = {
         "command": " ".join(COMMAND),
         "made_by": "python scripts/make_demo_model.py",

@@ -57,11 +57,20 @@ def test_first_open_diagnoses_with_the_shipped_model_and_shows_its_provenance(st
     assert not [w for w in at.warning if NOT_XRAY in w.value]
 
 
-def test_the_shipped_model_gets_most_held_out_samples_right(store):
+def test_the_shipped_model_calls_at_its_operating_point_and_gets_most_held_out_samples_right(store):
+    """On first open the page calls with the shipped run's federated operating point, as for a user's run,
+    and its count of the 16 held-out samples is the one their scores give at that threshold."""
+    from fedcore.diagnosis import load_shipped_model, score_samples
+
+    loaded = load_shipped_model()
+    op = loaded.test_metrics["op_threshold"]
+    assert 0 < op < 1 and op != loaded.config.threshold
+    expected = sum((s.truth == "PNEUMONIA") == (s.probability >= op) for s in score_samples(loaded))
     at = render()
+    assert f"against the threshold **{op:.3f}**" in markdown(at)
     caption = next(c.value for c in at.caption if "sample radiographs right" in c.value)
     right = int(caption.split("**")[1].split(" of ")[0])
-    assert right >= 12, caption
+    assert right == expected and right > 8, caption
 
 
 @pytest.mark.parametrize("name, array, finding", [
