@@ -58,7 +58,7 @@ def compare(config: RunConfig, store: RunStore, log: Callable[[str], None] = pri
             for h in hospitals:
                 rows[f"local {h}"] = _row(last[f"global:{h}"], {h: last[h]}, hospitals)
             local_rows = [rows[f"local {h}"] for h in hospitals]
-            rows["local (mean)"] = {k: float(np.nanmean([r[k] for r in local_rows])) for k in local_rows[0]}
+            rows["local (mean)"] = {k: _mean_of_known([r[k] for r in local_rows]) for k in local_rows[0]}
         else:
             rows[label] = _row(last["global"], last, hospitals)
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -89,3 +89,9 @@ def format_comparison(table: pd.DataFrame) -> str:
             lines.append(f"{federated} - local (mean) global AUROC: {gain:+.4f}")
     lines.append("runs: " + ", ".join(f"{m} {r}" for m, r in table.attrs.get("runs", {}).items()))
     return "\n".join(lines)
+
+
+def _mean_of_known(values: list[float]) -> float:
+    """The mean of the values that are not NaN; NaN (without numpy's empty-slice warning) when none is."""
+    known = [v for v in values if not np.isnan(v)]
+    return float(np.mean(known)) if known else float("nan")

@@ -73,4 +73,5 @@ def test_compare_runs_each_strategy_and_both_references_on_one_split(tmp_path):
     for row in ("federated fedavg", "federated fedprox", "centralized", "local hospital_1", "local (mean)"):
         assert row in out.stdout
     assert "centralized - federated fedprox global AUROC" in out.stdout
+    assert "Warning" not in out.stderr, out.stderr  # the local rows have no operating point: "-", no numpy warning
     assert "unknown strategy fedmagic" in _cli(tmp_path, "compare", "--strategy", "fedavg,fedmagic").stderr
