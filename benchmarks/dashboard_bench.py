@@ -51,12 +51,7 @@ NAV = {"": "Overview", "train": "Train", "fairness": "Fairness", "diagnose": "Di
 def cpu_seconds(pids: list[int], descendants: bool = True) -> float:
     """User + system CPU seconds of these processes and (``descendants``) every descendant alive now (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
+    parents = _parents()
     todo, total = list(pids), 0.0
     while todo:
         pid = todo.pop()
@@ -154,14 +149,18 @@ def _chromium(pid: int) -> list[int]:
 
 
 def _children(pid: int) -> list[int]:
-    found = []
+    return [child for child, parent in _parents().items() if parent == pid]
+
+
+def _parents() -> dict[int, int]:
+    """Every live process's parent pid, by pid (Linux /proc)."""
+    parents = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-    return found
+    return parents
 
 
 def whole_page(page, path: Path) -> None:

@@ -73,8 +73,8 @@ def batch_plan(labels: np.ndarray, batch_size: int, rare_share: float, rng: np.r
     rare = int(np.argmin(counts))
     if not rare_share or counts[rare] == 0 or counts[rare] >= rare_share * n:
         order = rng.permutation(n)
-        return [(order[i:i + batch_size], np.ones(len(order[i:i + batch_size]), np.float32))
-                for i in range(0, n, batch_size)]
+        batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        return [(chosen, np.ones(len(chosen), np.float32)) for chosen in batches]
     pools = [np.flatnonzero(labels == c) for c in (0, 1)]
     queues = [np.zeros(0, int), np.zeros(0, int)]
 
@@ -172,24 +172,23 @@ class Hospital:
         trainer.start(weights, lr, float(instructions.get("proximal_mu", 0.0)),
                       self._control_shift(weights, instructions.get(CONTROL_KEY), lr))
         order_rng = np.random.default_rng(seed)
-        batch, n = self.config.batch_size, len(self._y_train)
         start, steps = time.perf_counter(), 0
         for _ in range(self.config.local_epochs):
             # Shuffled here, seeded per (run seed, round, hospital): a resumed run repeats it exactly.
-            losses = []
-            plan = batch_plan(self.data.train.labels, batch, self.config.rare_class_share, order_rng)
+            losses, sizes = [], []
+            plan = batch_plan(self.data.train.labels, self.config.batch_size, self.config.rare_class_share, order_rng)
             for chosen, factor in plan:
                 if should_stop and should_stop():
                     raise LocalTrainingStopped(self.name)
                 losses.append(trainer.step(self._x_train[chosen], self._y_train[chosen],
                                            self._sample_weight[chosen] * factor))
+                sizes.append(len(chosen))
                 steps += 1
         trained = trainer.trained_weights()
         seconds = time.perf_counter() - start
         if CONTROL_KEY in instructions:
             self.control = control_update(self.control, instructions[CONTROL_KEY], weights, trained, steps, lr)
         # The last epoch's mean loss over its images, as Keras' fit reports it.
-        sizes = [min(batch, n - first) for first in range(0, n, batch)]
         loss = float(np.average([float(x) for x in losses], weights=sizes)) if losses else math.nan
         return FitOutcome(trained, self.num_examples, {"train_loss": loss, "fit_seconds": seconds})
 

@@ -49,7 +49,7 @@ if latest is not None:
     fits = list(hospitals_only(rounds[-1]["fit"]).values()) if rounds else []
     bytes_each = fits[0]["bytes_sent"] if fits else None
 train_counts = {h: sum(s["train"].values()) for h, s in summary["hospitals"].items()}
-strategy = (latest["config"] if latest is not None else RunConfig().to_dict()).get("strategy", "fedavg")
+strategy = latest["config"].get("strategy", "fedavg") if latest is not None else RunConfig().strategy
 st.markdown(boundary_svg(train_counts, bytes_each, strategy), unsafe_allow_html=True)
 
 st.subheader("Global model", divider="gray")
