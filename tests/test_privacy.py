@@ -19,7 +19,7 @@ from fedcore.privacy import accounting, audit, dp_step
 from fedcore.privacy import report as privacy_report
 from fedcore.client import Hospital, make_hospital
 from fedcore.config import RunConfig
-from fedcore.data import load_federation
+from fedcore.data import HospitalData, Split, load_federation
 from fedcore.privacy.dp_strategy import DPFedAvg, clip_update, noisy_mean
 from fedcore.errors import FedXrayError
 from fedcore.model import build_model
@@ -142,6 +142,19 @@ def test_noise_has_the_stated_scale():
     std = np.std(out[0].numpy())
     assert std == pytest.approx(2.0 * 0.5 / 4.0, rel=0.03)
     assert not np.allclose(out[0].numpy()[0, :50], out[1].numpy())  # each variable its own stream
+
+
+def test_dp_class_weights_balance_a_nearly_one_class_hospital():
+    # 9 NORMAL among 2,321 (seed 3's hospital_1): the plain hospitals' cap of 10 would let
+    # PNEUMONIA outweigh NORMAL 13 to 1 in every DP step; clipping already bounds each example.
+    labels = np.array([0] * 9 + [1] * 2312, np.int8)
+    images = np.zeros((len(labels), 28, 28), np.uint8)
+    split = Split(images[:4], np.array([0, 1, 0, 1], np.int8))
+    config = tiny_config(dp="patient")
+    hospital = make_hospital(HospitalData("h", Split(images, labels), split, split), build_model(config), config, 0)
+    weights = hospital._example_weight
+    assert weights.max() == pytest.approx(1.0)
+    assert weights[labels == 0].sum() == pytest.approx(weights[labels == 1].sum(), rel=1e-4)
 
 
 def test_poisson_batches_have_the_sampling_rate():
