@@ -10,6 +10,7 @@ import streamlit as st
 
 from fedcore import launch
 from fedcore.config import RunConfig
+from fedcore.privacy.report import dp_label
 from fedcore.report import metrics_frame
 from fedcore.store import RunStore, default_home
 
@@ -76,10 +77,16 @@ def default_federation() -> dict:
 
 
 def run_label(run: dict) -> str:
-    """'20261127-020206-0580 · federated scaffold cnn · 10/10 rounds · finished', and the attack if any."""
-    attack = attack_label(run)
-    return (f"{run['id']} · {strategy_label(run)} {run['config']['backbone']} · {run['rounds_done']}/"
-            f"{run['rounds_total']} rounds · {run['status']}" + (f" · {attack}" if attack else ""))
+    """'20261127-020206-0580 · federated scaffold cnn · 10/10 rounds · finished', then DP and the attack if any.
+
+    Differential privacy is named ('patient-level DP, epsilon 8'): without it the Privacy
+    page's picker showed a DP run and its no-DP twin under the same words.
+    """
+    c, attack = run["config"], attack_label(run)
+    dp = "" if c.get("dp", "off") == "off" else dp_label(c) + (
+        f", epsilon {c['dp_target_epsilon']:g}" if c.get("dp_target_epsilon") else "")
+    return (f"{run['id']} · {strategy_label(run)} {c['backbone']} · {run['rounds_done']}/"
+            f"{run['rounds_total']} rounds · {run['status']}" + "".join(f" · {x}" for x in (dp, attack) if x))
 
 
 def pick_run(candidates: list[dict], key: str, label: str = "Run", prefer_running: bool = False) -> dict | None:

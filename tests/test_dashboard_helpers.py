@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard import estimate, round_curves, theme
+from dashboard import data, estimate, round_curves, theme
 
 
 def heartbeat(**values) -> dict:
@@ -85,3 +85,14 @@ def test_many_hospitals_draw_the_global_model_the_worst_the_best_and_those_asked
     assert round_curves.shown_scopes(frame, ("hospital_3",)) == ["hospital_3", "hospital_7", "hospital_20", "global"]
     few = frame[frame["scope"].isin(["global", "hospital_1", "hospital_2"])]
     assert round_curves.worst_and_best(few) is None and len(round_curves.shown_scopes(few)) == 3
+
+
+def test_a_run_label_names_differential_privacy_and_an_attack():
+    run = {"id": "r1", "mode": "federated", "rounds_done": 3, "rounds_total": 10, "status": "running",
+           "config": {"strategy": "scaffold", "backbone": "cnn", "dp": "off", "attack": "none", "attackers": 0}}
+    plain = data.run_label(run)
+    assert "DP" not in plain and "attacker" not in plain
+    run["config"].update(dp="patient", dp_target_epsilon=8.0, attack="sign-flip", attackers=2)
+    assert data.run_label(run) == plain + " · patient-level DP, epsilon 8 · 2 attackers: sign-flip"
+    run["config"].update(dp="hospital", dp_target_epsilon=None)
+    assert data.run_label(run).endswith(" · hospital-level DP · 2 attackers: sign-flip")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from dashboard.privacy_view import twin_config
+from dashboard.privacy_view import find_twin, twin_config
 from fedcore.privacy import audit
 from tests.conftest import tiny_config, wait_for
 
@@ -24,8 +24,9 @@ def render() -> AppTest:
     return at
 
 
-def add_run(store, dp: str, aurocs: list[float], audit_auroc: float | None = None, **overrides) -> str:
-    """A finished run written as the engine writes one, without training."""
+def add_run(store, dp: str, aurocs: list[float], audit_auroc: float | None = None, global_extra: dict | None = None,
+            **overrides) -> str:
+    """A finished run written as the engine writes one, without training; ``global_extra`` adds global figures."""
     config = tiny_config(dp=dp, dp_target_epsilon=8.0 if dp != "off" else None, **overrides)
     run_id = store.create_run(config.to_dict(), len(aurocs), "federated")
     hospitals = ("hospital_1", "hospital_2")
@@ -44,7 +45,8 @@ def add_run(store, dp: str, aurocs: list[float], audit_auroc: float | None = Non
         fit["_round"] = {"participants": list(hospitals), "failed": [], "bytes_received_each": 4000,
                          "payload": {"arrays": 2, "bytes": 4000, "shapes": [[10, 90], [10]],
                                      "dtypes": ["float32", "float32"]}}
-        store.record_round(run_id, rnd, {"global": metric, **{h: metric for h in hospitals}}, {}, fit, 1.0)
+        store.record_round(run_id, rnd, {"global": {**metric, **(global_extra or {})}, **{h: metric for h in hospitals}},
+                           {}, fit, 1.0)
     if audit_auroc is not None:
         audit.record(store, run_id, len(aurocs), {h: {"auroc": audit_auroc, "advantage": 0.1, "members": 100,
                                                       "non_members": 20, "member_loss": 0.2,
@@ -105,13 +107,21 @@ def test_a_dp_run_without_twin_offers_to_train_it_and_one_click_starts_it(store)
 
 
 def test_a_dp_run_beside_its_twin(store):
-    plain = add_run(store, "off", [0.8, 0.95], audit_auroc=0.7)
-    private = add_run(store, "patient", [0.7, 0.91], audit_auroc=0.52)
+    plain = add_run(store, "off", [0.8, 0.95], audit_auroc=0.7)  # recorded without an operating point
+    # As a DP model at epsilon 8 comes out: every image PNEUMONIA at 0.5, ranked well, usable at its operating point.
+    private = add_run(store, "patient", [0.7, 0.91], audit_auroc=0.52, global_extra={
+        "accuracy": 0.625, "sensitivity": 1.0, "specificity": 0.0, "op_threshold": 0.518, "op_accuracy": 0.861,
+        "op_sensitivity": 0.908, "op_specificity": 0.782})
     at = render()
     rows = [df.value for df in at.dataframe if "global AUROC" in df.value.columns]
     assert rows, "the twin table"
-    assert list(rows[0]["run"]) == [f"patient-level DP · {private}", f"no DP · {plain}"]
-    assert list(rows[0]["global AUROC"]) == ["0.910", "0.950"]
+    table = rows[0]
+    assert list(table["run"]) == [f"patient-level DP · {private}", f"no DP · {plain}"]
+    assert list(table["global AUROC"]) == ["0.910", "0.950"]
+    assert list(table["threshold"]) == ["0.518 (federated)", "0.5 (fixed)"]
+    assert list(table["accuracy"]) == ["0.861", "0.800"]
+    assert list(table["specificity"]) == ["0.782", "0.700"]
+    assert list(table["accuracy at 0.5"]) == ["0.625", "0.800"]
     assert not [b for b in at.button if b.key == "privacy_twin"]  # the twin exists: nothing to train
 
 
@@ -150,3 +160,14 @@ def test_docs_privacy_md_opens_on_the_page(store):
     at.button(key="privacy_doc").click().run()
     assert not at.exception
     assert any("Patient level: DP-SGD at each hospital" in m.value for m in at.markdown)
+
+
+def test_the_twin_of_a_patient_dp_run_trains_with_the_default_batch_and_learning_rate(store):
+    plain = add_run(store, "off", [0.8, 0.95])  # the default batch size and learning rate
+    private = add_run(store, "patient", [0.7, 0.91], batch_size=1024, learning_rate=0.5)
+    twin = twin_config(store.get_run(private)["config"])
+    assert (twin["batch_size"], twin["learning_rate"], twin["dp"]) == (32, None, "off")
+    assert twin == store.get_run(plain)["config"]
+    runs = store.list_runs()
+    assert find_twin(store.get_run(private), runs)["id"] == plain
+    assert find_twin(store.get_run(plain), runs)["id"] == private

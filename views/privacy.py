@@ -93,7 +93,8 @@ st.subheader("With and without differential privacy", divider="gray")
 twin = privacy_view.find_twin(run, runs)
 if twin is None and has_dp:
     st.markdown("The cost of privacy shows against the **same run without it**: same data split, model, rounds and "
-                "seed, DP off (and the default optimizer's learning rate).")
+                "seed, DP off (and the default optimizer's learning rate and batch size, which patient-level DP sets "
+                "for DP-SGD).")
     if st.button("Train the no-DP twin", key="privacy_twin", type="primary", icon=":material/compare_arrows:"):
         try:
             started = launch.start(RunConfig.from_dict(privacy_view.twin_config(run["config"])), data.store())
@@ -112,6 +113,10 @@ else:
         st.info(f"The twin, run {twin['id']}, has not completed a round yet.", icon=":material/hourglass_top:")
     else:
         st.dataframe(rows, hide_index=True)
+        st.caption("Accuracy, sensitivity and specificity at the threshold each run's server chose from its "
+                   "hospitals' validation counts (the federated operating point). A DP model's probabilities sit "
+                   "close to 0.5: at the fixed threshold it may call every image one class while it still ranks "
+                   "them well (its AUROC).")
         st.plotly_chart(charts.twin_curves(curves), key="twin", config=charts.PLOT_CONFIG)
 
 # ---------------------------------------------------------------- audit
