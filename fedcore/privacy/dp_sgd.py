@@ -77,7 +77,7 @@ class DPHospital(Hospital):
         # hospitals use balanced softmax (a prior in the loss, which this step's plain
         # cross-entropy does not take): without them seed 42 at epsilon 8 fell to AUROC 0.474.
         # Uncapped: clipping already bounds every example's share, and the plain hospitals'
-        # cap of 10 left a hospital with 9 NORMAL among 2,312 images pushing PNEUMONIA 13 to 1
+        # cap of 10 left a hospital with 9 NORMAL and 2,312 PNEUMONIA images pushing PNEUMONIA 13 to 1
         # (seed 5 at epsilon 8: AUROC 0.481 capped, 0.827 uncapped; README, Strategies).
         weights = class_weights(data.train.labels, cap=math.inf) if config.class_weighting else {0: 1.0, 1: 1.0}
         top = max(weights.values())
