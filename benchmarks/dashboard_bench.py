@@ -134,7 +134,8 @@ def _wait(done, timeout: float = 1800.0) -> None:
 
 def _chromium(pid: int) -> list[int]:
     """The Chromium browser processes below ``pid`` (not Playwright's driver, which is not the judge's browser)."""
-    found, todo = [], _children(pid)
+    parents = _parents()
+    found, todo = [], _children(pid, parents)
     while todo:
         child = todo.pop()
         try:
@@ -144,12 +145,12 @@ def _chromium(pid: int) -> list[int]:
         if b"chrom" in command:
             found.append(child)  # its renderers and helpers are its descendants: cpu_seconds counts them
         else:
-            todo += _children(child)
+            todo += _children(child, parents)
     return found
 
 
-def _children(pid: int) -> list[int]:
-    return [child for child, parent in _parents().items() if parent == pid]
+def _children(pid: int, parents: dict[int, int]) -> list[int]:
+    return [child for child, parent in parents.items() if parent == pid]
 
 
 def _parents() -> dict[int, int]:

@@ -74,8 +74,8 @@ def utility(store: RunStore, epsilon: float) -> None:
         print(f"{label:<28} {run_id:<22} {auroc:>6.3f} {acc:>6.3f} {op_acc:>6.3f} {eps:>8.2f} {attack:>12.3f} "
               f"{seconds:>8.0f}")
     print("AUROC, accuracy (at 0.5; acc@op at the federated operating point): global model on the 624 test images, "
-          "last round. max eps: the largest hospital's "
-          "epsilon at delta 1e-5 after all rounds. audit AUROC: highest per-hospital membership attack AUROC.")
+          "last round. max eps: the largest hospital's epsilon at delta 1e-5 after all rounds. audit AUROC: highest "
+          "per-hospital membership attack AUROC.")
 
 
 def speed(repeats: int = 3) -> None:

@@ -6,6 +6,8 @@ SQLite once, a running one again only when the engine has written something new.
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from fedcore import launch
@@ -74,6 +76,22 @@ def default_federation() -> dict:
     from fedcore.data import load_federation
 
     return load_federation(RunConfig()).summary()
+
+
+# Figures that depend on the decision threshold: shown at the federated operating point when a run has one.
+DECISION_METRICS = ("accuracy", "sensitivity", "specificity")
+
+
+def decision_figures(metrics) -> tuple[float, dict[str, float]]:
+    """A round's federated operating point and the :data:`DECISION_METRICS` there.
+
+    ``metrics`` is one scope's figures of one round (a dict or a pandas row). A run
+    recorded before the operating point existed has none: NaN, and the figures at its
+    fixed threshold.
+    """
+    op = float(metrics.get("op_threshold", math.nan))
+    prefix = "" if math.isnan(op) else "op_"
+    return op, {name: float(metrics[prefix + name]) for name in DECISION_METRICS}
 
 
 def run_label(run: dict) -> str:

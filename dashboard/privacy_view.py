@@ -98,10 +98,9 @@ def decisions(last: pd.Series, fixed: float) -> dict[str, str]:
     one class while it ranks them well: compared at 0.5 alone, DP looks useless. A run
     recorded before the operating point existed has none and is shown at ``fixed``.
     """
-    op = float(last.get("op_threshold", math.nan))
-    prefix = "" if math.isnan(op) else "op_"
+    op, decided = data.decision_figures(last)
     row = {"threshold": f"{fixed:g} (fixed)" if math.isnan(op) else f"{op:.3f} (federated)"}
-    row.update({name: f"{last[prefix + name]:.3f}" for name in ("accuracy", "sensitivity", "specificity")})
+    row.update({name: f"{value:.3f}" for name, value in decided.items()})
     row[f"accuracy at {fixed:g}"] = f"{last['accuracy']:.3f}"
     return row
 

@@ -96,3 +96,12 @@ def test_a_run_label_names_differential_privacy_and_an_attack():
     assert data.run_label(run) == plain + " · patient-level DP, epsilon 8 · 2 attackers: sign-flip"
     run["config"].update(dp="hospital", dp_target_epsilon=None)
     assert data.run_label(run).endswith(" · hospital-level DP · 2 attackers: sign-flip")
+
+
+def test_decision_figures_at_the_operating_point_and_at_the_fixed_threshold_without_one():
+    fixed = {"accuracy": 0.625, "sensitivity": 1.0, "specificity": 0.0, "auroc": 0.93}
+    assert data.decision_figures(fixed) == (pytest.approx(float("nan"), nan_ok=True),
+                                            {"accuracy": 0.625, "sensitivity": 1.0, "specificity": 0.0})
+    chosen = fixed | {"op_threshold": 0.518, "op_accuracy": 0.861, "op_sensitivity": 0.908, "op_specificity": 0.782}
+    op, decided = data.decision_figures(pd.Series(chosen))
+    assert op == 0.518 and decided == {"accuracy": 0.861, "sensitivity": 0.908, "specificity": 0.782}

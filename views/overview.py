@@ -12,9 +12,6 @@ from fedcore.config import RunConfig
 from fedcore.recorder import hospitals_only
 from fedcore.report import PUBLISHED_GLOBAL
 
-# Metrics that depend on the decision threshold: shown at the federated operating point when a run has one.
-THRESHOLD_METRICS = ("accuracy", "sensitivity", "specificity")
-
 st.title("FedXray")
 st.markdown("**Federated pneumonia detection on chest X-rays.** Hospitals train one shared model together: "
             "each trains on its own radiographs and sends back only model weights and image counts. "
@@ -66,7 +63,7 @@ by_round = rows.groupby("round").mean(numeric_only=True)
 last_round, best_round = latest["rounds_done"], latest["best_round"] or latest["rounds_done"]
 last, best = by_round.loc[last_round], by_round.loc[best_round]
 
-op = float(last.get("op_threshold", math.nan))
+op, decided = data.decision_figures(last)
 at_op = not math.isnan(op)  # a run recorded before the federated operating point has none
 config = RunConfig.from_dict(latest["config"])
 st.markdown(f"Run `{latest['id']}` · {latest['mode']} · model **{config.backbone} at {config.input_size} px** · "
@@ -78,8 +75,8 @@ for col, metric, label in zip(cards, ("accuracy", "auroc", "sensitivity", "speci
                               ("Accuracy", "AUROC", "Sensitivity", "Specificity", "Loss")):
     published = PUBLISHED_GLOBAL.get(metric)
     # Decisions (accuracy, sensitivity, specificity) at the federated operating point when the run has one.
-    chosen = at_op and metric in THRESHOLD_METRICS
-    value = last[f"op_{metric}"] if chosen else last[metric]
+    chosen = at_op and metric in decided
+    value = decided.get(metric, last[metric])
     delta = None if published is None or math.isnan(value) else f"{value - published:+.3f} vs published"
     col.metric(f"{label} · latest" + (f" · t = {op:.2f}" if chosen else ""), "n/a" if math.isnan(value)
                else f"{value:.3f}", delta, delta_color="inverse" if metric == "loss" else "normal", border=True,
