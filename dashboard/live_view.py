@@ -11,7 +11,8 @@ space between rounds), so the fragment writes nothing outside itself.
 The training runs on the same cores as the browser and the server, so a refresh must cost
 them little: the curves are Plotly figures (dashboard/round_curves.py) read from a cache
 keyed on the rounds done, the same figures between two rounds, so the browser keeps the
-charts it drew and draws again only when a round lands. Stop and Resume
+charts it drew and draws again only when a round lands; the new figures are drawn behind the
+ones on screen (dashboard/chart_slots.py), so a round's end never blanks them. Stop and Resume
 are in the fragment: a click is a fragment rerun, which waits for a refresh in progress
 instead of racing it.
 """
@@ -23,7 +24,7 @@ import time
 
 import streamlit as st
 
-from dashboard import charts, data, estimate, round_curves
+from dashboard import charts, chart_slots, data, estimate, round_curves
 from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
 from fedcore import flags, launch
 from fedcore.config import EMBEDDED, RunConfig
@@ -34,6 +35,8 @@ from fedcore.report import metrics_frame
 REFRESH_SECONDS = 1.5
 CURVES = ("accuracy", "auroc", "loss", "sensitivity", "specificity", "f1")
 PANELS_PER_ROW = 3
+# Session key: what the two stacked slots of each curve hold (dashboard/chart_slots.py).
+SLOTS_KEY = "live_curve_slots"
 
 
 def is_live(run_id: str) -> bool:
@@ -153,16 +156,32 @@ def _rounds(run: dict) -> None:
                + " Point at a dot for its value.")
     panels = _panels(str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes))
     st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
-    # Columns sit three side by side on a wide screen and stack on a phone.
-    for start in range(0, len(CURVES), PANELS_PER_ROW):
-        for column, metric in zip(st.columns(PANELS_PER_ROW), CURVES[start:start + PANELS_PER_ROW]):
-            column.plotly_chart(panels["figures"][metric], key=f"curve_{metric}", config=charts.PLOT_CONFIG)
+    _curve_grid(run["id"], (run["rounds_done"], tuple(scopes)), panels["figures"])
     st.dataframe(drawn["table"], hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in drawn["table"].columns[2:]})
     if drawn["problems"]:
         with st.expander(f"Events ({len(drawn['problems'])})", icon=":material/report:"):
             for e in drawn["problems"]:
                 st.markdown(f"- round {e['round'] or '–'}: {e['message']}")
+
+
+def _curve_grid(run_id: str, token: tuple, figures: dict) -> None:
+    """The six curves, each in two stacked slots (dashboard/chart_slots.py) so a round's end never blanks them.
+
+    Columns sit three side by side on a wide screen and stack on a phone.
+    """
+    slots = chart_slots.next_slots(st.session_state.get(SLOTS_KEY), run_id, token, figures)
+    st.session_state[SLOTS_KEY] = slots
+    for start in range(0, len(CURVES), PANELS_PER_ROW):
+        for column, metric in zip(st.columns(PANELS_PER_ROW), CURVES[start:start + PANELS_PER_ROW]):
+            with column.container(key=chart_slots.CELL_KEY.format(name=metric)):
+                for index, slot in enumerate(slots["slots"]):
+                    with st.container(key=chart_slots.SLOT_KEY.format(index=index, name=metric)):
+                        if slot is not None:
+                            st.plotly_chart(slot["figures"][metric], key=f"curve_{metric}_{index}",
+                                            config=charts.PLOT_CONFIG)
+                        if index == slots["front"]:  # after the chart: it is on its way before its slot comes forward
+                            st.html(chart_slots.FRONT_MARKER)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -260,12 +260,23 @@ def test_many_hospitals_and_attackers_on_the_train_page(store):
     assert legend(at).count("(attacker)") == 0, "neither extreme attacked; hospital 5 is not drawn"
     more.set_value(["hospital_5"]).run()
     assert drawn_lines(at) == {"Global", "Hospital 1", "Hospital 5", "Hospital 10"}
+    assert drawn_lines(at, slot="back") == {"Global", "Hospital 1", "Hospital 10"}, \
+        "the previous figures stay behind the new ones until those are drawn"
     assert legend(at).count("(attacker)") == 1
 
 
-def drawn_lines(at) -> set[str]:
-    """The names of the lines the Train page's six curve figures draw (the same in each)."""
+def drawn_lines(at, slot: str = "front") -> set[str]:
+    """The names of the lines the Train page's six curve figures draw (the same in each).
+
+    Each curve has two stacked slots (dashboard/chart_slots.py); once the figures changed both
+    hold one, cell by cell in slot order, and ``slot`` picks the one in front or behind.
+    """
+    from dashboard.live_view import SLOTS_KEY
+
     figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    if len(figures) == 12:
+        front = at.session_state[SLOTS_KEY]["front"]
+        figures = figures[front if slot == "front" else 1 - front::2]
     assert len(figures) == 6
     names = [{trace["name"] for trace in figure["data"]} for figure in figures]
     assert all(n == names[0] for n in names), names

@@ -11,6 +11,7 @@ under test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -142,16 +143,24 @@ def cpu_burner(seconds: float = 600.0):
 
 
 # What the Train page shows right now: the rounds in the "N of M rounds complete" line, the
-# curve panels on screen (a Plotly plot with drawn lines and a size), the most points any
-# trace of them holds, whether a progress bar or a Stop button is there, and the run's badge.
+# curve panels a person sees, the most points any trace of them holds, whether a progress
+# bar or a Stop button is there, and the run's badge. A panel is seen when the first plot
+# under the centre of its cell is drawn with its lines: each cell stacks two plots
+# (dashboard/chart_slots.py), a plot not drawn yet is transparent and a drawn one opaque.
 LOOK = """() => {
   const text = document.body.innerText;
   const done = text.match(/(\\d+) of (\\d+) rounds complete/);
-  const plots = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")];
-  const shown = plots.filter(p => {
-    const box = p.getBoundingClientRect();
-    return box.width > 50 && box.height > 50 && p.querySelector(".scatterlayer .trace path.point, .scatterlayer .trace path.js-line");
-  });
+  const seenIn = cell => {
+    const box = cell.getBoundingClientRect();
+    for (const hit of document.elementsFromPoint(box.left + box.width / 2, box.top + box.height / 2)) {
+      const plot = hit.closest(".js-plotly-plot");
+      const size = plot && plot.getBoundingClientRect();
+      if (!plot || !plot.querySelector(".main-svg") || size.width < 50 || size.height < 50) continue;
+      return plot.querySelector(".scatterlayer .trace path.point, .scatterlayer .trace path.js-line") ? plot : null;
+    }
+    return null;
+  };
+  const shown = [...document.querySelectorAll("div[class*='st-key-curves_cell_']")].map(seenIn).filter(p => p);
   const points = Math.max(0, ...shown.map(p => Math.max(0, ...(p.data || []).map(t => (t.x || []).length))));
   return {done: done ? Number(done[1]) : 0, total: done ? Number(done[2]) : 0, panels: shown.length, points,
           progress: !!document.querySelector("[data-testid='stProgress']"),
@@ -159,8 +168,6 @@ LOOK = """() => {
           resume: [...document.querySelectorAll("button")].some(b => b.innerText.trim().endsWith("Resume")),
           badge: (document.querySelector("[data-testid='stMain'] h4") || {innerText: ""}).innerText};
 }"""
-
-
 
 
 def test_a_cold_start_shows_no_file_name_sidebar(dashboard):
@@ -187,9 +194,9 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     The default settings (3 non-IID hospitals, 10 rounds, the small CNN) with at most CAP training
     images per hospital: the rounds are shorter, the page does the same work, and the test stays
     within the suite's budget. Looked at about every 0.2 s. After round 1 the curves must be on
-    screen in at least 95% of the looks and the rounds they show never go down; Stop after round 3
-    keeps them, and Resume, clicked once the moment it shows (while the page still redraws after
-    the stop), goes live again within 10 s without a reload.
+    screen in at least 95% of the looks, never all gone once drawn, and the rounds they show never
+    go down; Stop after round 3 keeps them, and Resume, clicked once the moment it shows (while the
+    page still redraws after the stop), goes live again within 10 s without a reload.
     """
     url, home = dashboard
     go(page, url, "")
@@ -201,6 +208,7 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     field.fill(str(CAP))
     field.press("Enter")
     wait_idle(page)
+    page.set_viewport_size({"width": 1440, "height": 2000})  # all six cells in view: LOOK hit-tests them
     looks: list[dict] = []
     acted = set()  # looks followed by a click: the gap after them is the click's, not the sampling's
     with cpu_burner():
@@ -233,6 +241,8 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
             if look["total"] and look["done"] == look["total"] and "finished" in look["badge"]:
                 break
             page.wait_for_timeout(100)
+    page.set_viewport_size({"width": 1440, "height": 1000})
+    (SHOTS.parent / "train-watch-looks.json").write_text(json.dumps(looks))
     assert looks[-1]["done"] == looks[-1]["total"] == 10, looks[-1]
     gaps = sorted(b["t"] - a["t"] for i, (a, b) in enumerate(zip(looks, looks[1:])) if i not in acted)
     first = next(i for i, look in enumerate(looks) if look["done"] >= 1)
@@ -251,6 +261,10 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     # Looked at every 0.1 s plus the look itself; on a loaded machine a look can take a second.
     assert gaps[int(len(gaps) * 0.9)] <= 0.5, f"looks too far apart: {report}"
     assert on_screen >= 0.95, report
+    # Once all six are drawn, never a look at an empty grid (a round's end used to blank them all).
+    drawn = next(i for i, look in enumerate(after_round_1) if look["panels"] == CURVES)
+    blank = [f"{look['t']:.1f}s" for look in after_round_1[drawn:] if look["panels"] == 0]
+    assert not blank, f"the curves blanked out at {blank}: {report}"
     assert all(b >= a for a, b in zip(shown_rounds, shown_rounds[1:])), f"the chart lost rounds: {shown_rounds}"
     assert stopped_at is not None and resumed_live is not None and resumed_live < 10, report
     wait_idle(page)
