@@ -92,7 +92,10 @@ def watched_run(page, url: str, home: Path, rounds: int, local_epochs: int, serv
     page.goto(url)
     page.wait_for_selector("text=What crosses the hospital boundary")
     page.goto(f"{url}/train")
-    page.wait_for_selector("text=Start training")
+    page.wait_for_selector("text=New run")
+    if not page.get_by_text("Start training").is_visible():  # folded once a run is on the page
+        page.get_by_text("New run").click()
+        page.wait_for_selector("text=Start training")
     for name, value in (("Rounds", rounds), ("Local epochs per round", local_epochs)):
         field = page.get_by_role("spinbutton", name=name, exact=True)
         field.fill(str(value))

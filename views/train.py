@@ -13,7 +13,9 @@ active = launch.active_run(store)
 st.title("Train a federation")
 
 # ---------------------------------------------------------------- the run configuration
-run_form.render(store, runs, expanded=active is None)
+# Open until there is a run to show. Then folded: opening it when a run stops or ends pushed
+# the curves and the Resume button 400 px down under the viewer's eyes (and their click).
+run_form.render(store, runs, expanded=not runs)
 
 # ---------------------------------------------------------------- the live view
 chosen = st.session_state.get(data.RUN_KEY)
