@@ -101,10 +101,16 @@ def run_label(run: dict) -> str:
     page's picker showed a DP run and its no-DP twin under the same words.
     """
     c, attack = run["config"], attack_label(run)
-    dp = "" if c.get("dp", "off") == "off" else dp_label(c) + (
-        f", epsilon {c['dp_target_epsilon']:g}" if c.get("dp_target_epsilon") else "")
+    dp = privacy_label(c)
     return (f"{run['id']} · {strategy_label(run)} {c['backbone']} · {run['rounds_done']}/"
             f"{run['rounds_total']} rounds · {run['status']}" + "".join(f" · {x}" for x in (dp, attack) if x))
+
+
+def privacy_label(config: dict) -> str:
+    """'patient-level DP, epsilon 8' for a run trained with differential privacy, '' without."""
+    if config.get("dp", "off") == "off":
+        return ""
+    return dp_label(config) + (f", epsilon {config['dp_target_epsilon']:g}" if config.get("dp_target_epsilon") else "")
 
 
 def pick_run(candidates: list[dict], key: str, label: str = "Run", prefer_running: bool = False) -> dict | None:

@@ -69,7 +69,8 @@ config = RunConfig.from_dict(latest["config"])
 st.markdown(f"Run `{latest['id']}` · {latest['mode']} · model **{config.backbone} at {config.input_size} px** · "
             f":{STATUS_COLORS[latest['status']]}-badge[{latest['status']}] · latest round {last_round} of "
             f"{latest['rounds_total']}, best round {best_round} (by global AUROC)"
-            + ("" if scope else " · mean of the hospitals' local models"))
+            + ("" if scope else " · mean of the hospitals' local models")
+            + (f" · {dp}" if (dp := data.privacy_label(latest["config"])) else ""))
 cards = st.columns(5)
 for col, metric, label in zip(cards, ("accuracy", "auroc", "sensitivity", "specificity", "loss"),
                               ("Accuracy", "AUROC", "Sensitivity", "Specificity", "Loss")):
