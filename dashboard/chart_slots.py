@@ -2,8 +2,8 @@
 
 Streamlit names a Plotly chart after its figure, so a chart whose figure changes is a new
 element: the browser drops the old plot and mounts a new one, which is blank until Plotly
-has sized and drawn it. Watched in Chromium with both cores busy, all six curves blanked
-at a round's end for up to a tenth of a second, once in a whole run caught by a look.
+has sized and drawn it. Watched in Chromium with both cores busy, looks caught some curves
+blank at 1 or 2 of a run's 9 round ends, and in CI all six at once.
 
 Each chart therefore has two slots stacked in one grid cell. A new figure goes into the slot
 that is not in front, and that slot comes to the front: until its plot is drawn it is
@@ -22,6 +22,8 @@ from typing import Any, Hashable
 # Container keys: Streamlit gives a keyed container the class st-key-<key>.
 CELL_KEY = "curves_cell_{name}"
 SLOT_KEY = "curves_slot_{index}_{name}"
+# The class of the marker written into the front slot (:data:`FRONT_MARKER`).
+FRONT_CLASS = "fx-front-slot"
 
 
 def next_slots(previous: dict | None, owner: Hashable, token: Hashable, figures: Any) -> dict:
@@ -74,5 +76,4 @@ def _stack_css() -> str:
 # refresh moves the front, both slots hold a marker and the later one in the page is on top:
 # the new figure when it went to slot 1, the previous one until the refresh ends when it went
 # to slot 0; an older figure is never on top.
-FRONT_CLASS = "fx-front-slot"
 FRONT_MARKER = _stack_css() + f"<span class='{FRONT_CLASS}'></span>"
