@@ -22,6 +22,7 @@ from __future__ import annotations
 import shlex
 import time
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, chart_slots, data, estimate, round_curves
@@ -109,19 +110,26 @@ def _controls(run: dict, live: bool) -> None:
             launch.stop(store, run["id"])
             st.toast("Stopping after the current step; finished rounds are kept.", icon=":material/pause:")
         return
-    if resumable and button.button("Resume", icon=":material/play_arrow:", key="resume", type="primary",
-                                   width="stretch"):
-        try:
-            launch.resume(store, run["id"])
-        except FedXrayError as exc:
-            state.error(str(exc), icon=":material/block:")
-            return
-        st.rerun(scope="app")  # the page draws the view again, refreshing while the run is live
+    if resumable:
+        # In a callback, before the fragment runs again: that run then finds the run live and reruns the
+        # page before drawing anything, as after Stop. Resuming in the fragment's body and rerunning from
+        # there, halfway through the view, made the browser drop the six curves and mount them afresh.
+        button.button("Resume", icon=":material/play_arrow:", key="resume", type="primary", width="stretch",
+                      on_click=_resume, args=(run["id"],))
     if run["status"] == "failed":
         state.error(f"This run failed: {run['error']}", icon=":material/error:")
     elif run["status"] == "stopped":
         state.warning(f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues from "
                       "the last completed round.", icon=":material/pause_circle:")
+
+
+def _resume(run_id: str) -> None:
+    """Resume's callback. A refusal (say, another run started meanwhile) is said in a toast,
+    whichever run the page shows next."""
+    try:
+        launch.resume(data.store(), run_id)
+    except FedXrayError as exc:
+        st.toast(str(exc), icon=":material/block:")
 
 
 def _progress(run: dict) -> None:
@@ -137,7 +145,12 @@ def _progress(run: dict) -> None:
 def _rounds(run: dict) -> None:
     drawn = _round_view(str(data.store().home), run["id"], run["rounds_done"], run["status"])
     if drawn is None:
+        # The six empty frames, laid out as they will be once round 1 lands (the same elements before the
+        # grid): the curves then grow into them, and the browser has Plotly loaded before the first draw.
+        st.markdown(f"**0 of {run['rounds_total']} rounds complete**")
         st.caption("The curves appear here when the first round completes.")
+        st.html("<div style='font-size:0.9rem'>&nbsp;</div>")
+        _curve_grid(run["id"], (0, ()), _empty_figures(run["rounds_total"]))
         return
     frame = drawn["frame"]
     st.markdown(f"**{run['rounds_done']} of {run['rounds_total']} rounds complete**")
@@ -182,6 +195,13 @@ def _curve_grid(run_id: str, token: tuple, figures: dict) -> None:
                                             config=charts.PLOT_CONFIG)
                         if index == slots["front"]:  # after the chart: it is on its way before its slot comes forward
                             st.html(chart_slots.FRONT_MARKER)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _empty_figures(rounds_total: int) -> dict:
+    """The six frames before round 1: axes over the whole run, no curve yet."""
+    empty = pd.DataFrame({"scope": [], "round": []})
+    return {m: round_curves.metric_figure(empty, m, [], rounds_total) for m in CURVES}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -285,3 +285,21 @@ def drawn_lines(at, slot: str = "front") -> set[str]:
 
 def legend(at) -> str:
     return next(h.proto.body for h in at.get("html") if "●" in h.proto.body)
+
+
+def test_a_refused_resume_says_why_and_keeps_the_run(store):
+    """Resume runs in a callback; when it is refused (here another run started meanwhile) the view says why."""
+    from tests.conftest import tiny_config
+
+    rest = {"accuracy": 0.8, "auroc": 0.9, "loss": 0.4, "sensitivity": 0.9, "specificity": 0.8, "f1": 0.85}
+    run_id = store.create_run(tiny_config().to_dict(), 2, "federated")
+    store.record_round(run_id, 1, {"global": rest, "hospital_1": rest}, {}, {}, 1.0, 1)
+    store.finish(run_id, "stopped")
+    at = open_page("views/train.py")
+    assert_clean(at)
+    other = store.create_run(tiny_config().to_dict(), 2, "federated")  # training now, as from another tab
+    at.button(key="resume").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(f"run {other} is still training" in t.value for t in at.toast), [t.value for t in at.toast]
+    assert store.get_run(run_id)["status"] == "stopped" and store.get_run(run_id)["rounds_done"] == 1
+    store.finish(other, "stopped")
