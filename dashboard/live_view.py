@@ -30,7 +30,7 @@ from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
 from fedcore import flags, launch
 from fedcore.config import EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.report import metrics_frame
+from fedcore.report import metrics_frame, rounds_table
 
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
@@ -166,12 +166,19 @@ def _rounds(run: dict) -> None:
     scopes = round_curves.shown_scopes(frame, asked)
     st.caption("Global: the global model on the global test set. Hospital k: on hospital k's own test set"
                + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else ".")
-               + " Point at a dot for its value.")
+               + f" Accuracy, sensitivity, specificity and F1 at the fixed threshold "
+               f"{run['config'].get('threshold', RunConfig.threshold):g}. Point at a dot for its value.")
     panels = _panels(str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes))
     st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
     _curve_grid(run["id"], (run["rounds_done"], tuple(scopes)), panels["figures"])
-    st.dataframe(drawn["table"], hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in drawn["table"].columns[2:]})
+    table = drawn["table"]
+    if "threshold" in table:
+        st.caption("The global model each round. Accuracy, sensitivity and specificity at the operating point "
+                   "the server chose that round from the hospitals' validation counts (threshold), then at the "
+                   "fixed threshold, as the curves above draw them.")
+    st.dataframe(table, hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="%.4f" if c == "threshold" else "%.3f")
+                                for c in table.columns[2:]})
     if drawn["problems"]:
         with st.expander(f"Events ({len(drawn['problems'])})", icon=":material/report:"):
             for e in drawn["problems"]:
@@ -225,9 +232,7 @@ def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict |
     frame = metrics_frame(snap)
     if frame.empty:
         return None
-    table = frame[frame["scope"].str.startswith("global")].copy()
-    table["seconds"] = table["round"].map({r["round"]: r["seconds"] for r in snap["rounds"]})
-    columns = ["round", "scope", "seconds", "accuracy", "auroc", "loss", "sensitivity", "specificity", "f1"]
-    return {"frame": frame, "attackers": data.attackers(snap),
-            "table": table[columns].sort_values(["round", "scope"], ascending=[False, True]),
+    threshold = float(snap["run"]["config"].get("threshold", RunConfig.threshold))
+    table = rounds_table(frame, {r["round"]: r["seconds"] for r in snap["rounds"]}, threshold)
+    return {"frame": frame, "attackers": data.attackers(snap), "table": table,
             "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")]}

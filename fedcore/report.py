@@ -98,6 +98,39 @@ def operating_point_table(snapshot: dict, which: str | int = "last") -> pd.DataF
     return table
 
 
+def rounds_table(frame: pd.DataFrame, seconds: dict[int, float], threshold: float) -> pd.DataFrame:
+    """The global model round by round, newest first: AUROC and loss, then the rates at the round's
+    federated operating point and, beside them, at the fixed ``threshold``.
+
+    Parameters
+    ----------
+    frame : pd.DataFrame
+        :func:`metrics_frame` rows.
+    seconds : dict
+        Each round's wall time, by round number.
+    threshold : float
+        The run's fixed threshold (``RunConfig.threshold``), named in its columns.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``round, model, seconds, AUROC, loss``, then ``threshold, accuracy, sensitivity,
+        specificity`` at the operating point (left out for a run without one), then accuracy,
+        sensitivity, specificity and F1 ``at <threshold>``. One row per round and global scope
+        (a local-mode run has one global line per hospital).
+    """
+    rows = frame[frame["scope"].str.startswith("global")].sort_values(["round", "scope"], ascending=[False, True])
+    table = pd.DataFrame({"round": rows["round"].astype(int), "model": [_model_label(s) for s in rows["scope"]],
+                          "seconds": rows["round"].map(seconds), "AUROC": rows["auroc"], "loss": rows["loss"]})
+    if "op_threshold" in rows and rows["op_threshold"].notna().any():
+        table["threshold"] = rows["op_threshold"]
+        for k in ("accuracy", "sensitivity", "specificity"):
+            table[k] = rows[f"op_{k}"]
+    for k in ("accuracy", "sensitivity", "specificity", "f1"):
+        table[f"{'F1' if k == 'f1' else k} at {threshold:g}"] = rows[k]
+    return table.reset_index(drop=True)
+
+
 def fairness_row(snapshot: dict, which: str | int = "last") -> dict:
     """The fairness summary of one round."""
     server_round = pick_round(snapshot, which)
