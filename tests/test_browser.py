@@ -143,7 +143,8 @@ def cpu_burner(seconds: float = 600.0):
 
 
 # What the Train page shows right now: the rounds in the "N of M rounds complete" line, the
-# curve panels a person sees, the most points any trace of them holds, whether a progress
+# curve panels a person sees, the most points any trace of them holds (and the fewest any
+# panel's longest trace holds, while they catch up one by one after a round), whether a progress
 # bar or a Stop button is there, and the run's badge. A panel is seen when the first plot
 # under the centre of its cell is drawn with its lines: each cell stacks two plots
 # (dashboard/chart_slots.py), a plot not drawn yet is transparent and a drawn one opaque.
@@ -161,8 +162,9 @@ LOOK = """() => {
     return null;
   };
   const shown = [...document.querySelectorAll("div[class*='st-key-curves_cell_']")].map(seenIn).filter(p => p);
-  const points = Math.max(0, ...shown.map(p => Math.max(0, ...(p.data || []).map(t => (t.x || []).length))));
-  return {done: done ? Number(done[1]) : 0, total: done ? Number(done[2]) : 0, panels: shown.length, points,
+  const each = shown.map(p => Math.max(0, ...(p.data || []).map(t => (t.x || []).length)));
+  const points = Math.max(0, ...each), least = Math.min(...each);
+  return {done: done ? Number(done[1]) : 0, total: done ? Number(done[2]) : 0, panels: shown.length, points, least,
           progress: !!document.querySelector("[data-testid='stProgress']"),
           stop: [...document.querySelectorAll("button")].some(b => b.innerText.trim().endsWith("Stop")),
           resume: [...document.querySelectorAll("button")].some(b => b.innerText.trim().endsWith("Resume")),
@@ -235,8 +237,8 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
                 acted.add(len(looks) - 1)
             elif resumed_at is not None and resumed_live is None and look["progress"] and look["stop"]:
                 resumed_live = look["t"] - resumed_at
-            if not shot_live and look["done"] >= 5 and look["progress"] and look["points"] == look["done"] \
-                    and look["panels"] == CURVES:  # not in the moment a round lands, with text and curves apart
+            if not shot_live and look["done"] >= 5 and look["progress"] and look["least"] == look["done"] \
+                    and look["panels"] == CURVES:  # not in the moment a round lands, as each curve catches up
                 page.screenshot(path=str(SHOTS / "2-train-live.png"))
                 shot_live = True
             if look["total"] and look["done"] == look["total"] and "finished" in look["badge"]:
