@@ -272,6 +272,36 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     assert stopped_at is not None and resumed_live is not None and resumed_live < 10, report
     wait_idle(page)
     shoot(page, "3-train-finished")
+    # Pointing at a dot of the plot in front (two are stacked in each cell) gives its value.
+    stacked = page.locator("div[class*='st-key-curves_cell_auroc'] .js-plotly-plot").count()
+    assert stacked == 2, f"the AUROC cell holds {stacked} plots, not the front and back pair"
+    label = hover_label(page, "auroc")
+    assert re.search(r"(Global|Hospital \d+), round \d+: [01]\.\d{3}", label), \
+        f"no value under the pointer on the AUROC curve: {label!r}"
+
+
+# The centres of the dots of one cell's front plot, and the hover labels drawn in that cell.
+FRONT_DOTS = """(cell) => [...document.querySelectorAll(cell + " [class*='st-key-curves_slot_']")]
+  .filter(slot => slot.querySelector(".fx-front-slot"))
+  .flatMap(slot => [...slot.querySelectorAll(".scatterlayer path.point")])
+  .map(dot => { const box = dot.getBoundingClientRect(); return [box.x + box.width / 2, box.y + box.height / 2]; })"""
+HOVER_TEXT = """(cell) => [...document.querySelectorAll(cell + " .hoverlayer .hovertext")].map(e => e.textContent).join(" | ")"""
+
+
+def hover_label(page, metric: str, seconds: float = 15.0) -> str:
+    """What Plotly shows when the pointer rests on the last dots of ``metric``'s curves ('' if nothing)."""
+    cell = f"div[class*='st-key-curves_cell_{metric}']"
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for x, y in page.evaluate(FRONT_DOTS, cell)[-4:]:
+            page.mouse.move(x - 20, y - 20)
+            page.mouse.move(x, y, steps=5)
+            page.wait_for_timeout(300)
+            text = page.evaluate(HOVER_TEXT, cell)
+            if text:
+                return text
+        page.wait_for_timeout(500)
+    return ""
 
 
 def test_pages_after_the_run(dashboard, page):
