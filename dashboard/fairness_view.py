@@ -6,21 +6,40 @@ import streamlit as st
 
 from dashboard import charts, data, verdict
 from fedcore import report
+from fedcore.metrics import fairness_summary
+from fedcore.operating_point import at_chosen_threshold
 
 
-def round_view(run: dict, server_round: int) -> dict:
+def operating_threshold(run: dict, server_round: int) -> float | None:
+    """The threshold the server chose in ``server_round`` when every hospital has its figures there, else None
+    (a run recorded before hospitals reported test counts, a local-mode run)."""
+    rows = [m for m in data.snapshot(run)["metrics"] if m["round"] == server_round]
+    if not rows or any("op_accuracy" not in m for m in rows if m["scope"] != "global" and
+                       not m["scope"].startswith("global:")):
+        return None
+    return next((m["op_threshold"] for m in rows if m["scope"] == "global" and "op_threshold" in m), None)
+
+
+def round_view(run: dict, server_round: int, at_operating_point: bool) -> dict:
     """t1, t2 (Tables 1 and 2), checks (the verdict's), heatmap, roc (None for a run without ROC points),
     confusion (the matrices' HTML) and errors, of one round of ``run``.
+
+    With ``at_operating_point`` the verdict, heatmap, confusion matrices and error bars read
+    every scope at the threshold the server chose that round (see :func:`operating_threshold`);
+    otherwise at the run's fixed threshold. Tables 1 and 2 keep the fixed threshold (the
+    original layout) and the ROC curves mark both.
 
     Building the Plotly figures in Python took longer than sending the page: cached under
     the run's update stamp, a second visit (or a second viewer) reuses them, which keeps a
     switch to the page under a second.
     """
-    return _round_view(str(data.store().home), run["id"], run["updated"], server_round, data.snapshot(run))
+    return _round_view(str(data.store().home), run["id"], run["updated"], server_round, at_operating_point,
+                       data.snapshot(run))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def _round_view(home: str, run_id: str, updated: float, server_round: int, _snap: dict) -> dict:
+def _round_view(home: str, run_id: str, updated: float, server_round: int, at_operating_point: bool,
+                _snap: dict) -> dict:
     # (home, run_id, updated) names the snapshot; _snap is not hashed.
     snap = _snap
     t1, t2 = report.table1(snap, server_round), report.table2(snap, server_round)
@@ -29,9 +48,17 @@ def _round_view(home: str, run_id: str, updated: float, server_round: int, _snap
     with_global = ({"global": rows["global"]} if "global" in rows else {})
     roc_rows = with_global | hospitals
     has_roc = any(k.startswith("roc_") for m in roc_rows.values() for k in m)
+    if at_operating_point:
+        shown = {s: at_chosen_threshold(m) for s, m in roc_rows.items()}
+        fairness = fairness_summary({s: m for s, m in shown.items() if s != "global"})
+        global_accuracy = shown["global"]["accuracy"] if "global" in shown else float(t1["Accuracy"].mean())
+    else:
+        shown, fairness, global_accuracy = roc_rows, report.fairness_row(snap, server_round), float(t1["Accuracy"].mean())
+    shown_hospitals = {s: m for s, m in shown.items() if s != "global"}
     return {"t1": t1, "t2": t2,
-            "checks": verdict.fairness_checks(report.fairness_row(snap, server_round), float(t1["Accuracy"].mean())),
-            "heatmap": charts.fairness_difference_heatmap(hospitals | with_global),
+            "checks": verdict.fairness_checks(fairness, global_accuracy),
+            "heatmap": charts.fairness_difference_heatmap(shown_hospitals | {s: m for s, m in shown.items()
+                                                                             if s == "global"}),
             "roc": charts.roc_curves(roc_rows, snap["run"]["config"]["threshold"]) if has_roc else None,
-            "confusion": charts.confusion_matrices_html(roc_rows),
-            "errors": charts.errors_by_hospital(hospitals)}
+            "confusion": charts.confusion_matrices_html(shown),
+            "errors": charts.errors_by_hospital(shown_hospitals)}

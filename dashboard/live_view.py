@@ -30,7 +30,7 @@ from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
 from fedcore import flags, launch
 from fedcore.config import EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.report import metrics_frame, rounds_table
+from fedcore.report import at_operating_points, metrics_frame, rounds_table
 
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
@@ -166,8 +166,10 @@ def _rounds(run: dict) -> None:
     scopes = round_curves.shown_scopes(frame, asked)
     st.caption("Global: the global model on the global test set. Hospital k: on hospital k's own test set"
                + (" (dotted: hospital k's local model on the global test set)." if run["mode"] == "local" else ".")
-               + f" Accuracy, sensitivity, specificity and F1 at the fixed threshold "
-               f"{run['config'].get('threshold', RunConfig.threshold):g}. Point at a dot for its value.")
+               + (" Accuracy, sensitivity, specificity and F1 at each round's federated operating point (the table "
+                  "below gives the threshold, and the same at the fixed threshold)." if drawn["at_point"] else
+                  f" Accuracy, sensitivity, specificity and F1 at the fixed threshold {drawn['threshold']:g}.")
+               + " Point at a dot for its value.")
     panels = _panels(str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes))
     st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
     _curve_grid(run["id"], (run["rounds_done"], tuple(scopes)), panels["figures"])
@@ -175,7 +177,7 @@ def _rounds(run: dict) -> None:
     if "threshold" in table:
         st.caption("The global model each round. Accuracy, sensitivity and specificity at the operating point "
                    "the server chose that round from the hospitals' validation counts (threshold), then at the "
-                   "fixed threshold, as the curves above draw them.")
+                   "fixed threshold.")
     st.dataframe(table, hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.4f" if c == "threshold" else "%.3f")
                                 for c in table.columns[2:]})
@@ -234,5 +236,7 @@ def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict |
         return None
     threshold = float(snap["run"]["config"].get("threshold", RunConfig.threshold))
     table = rounds_table(frame, {r["round"]: r["seconds"] for r in snap["rounds"]}, threshold)
-    return {"frame": frame, "attackers": data.attackers(snap), "table": table,
+    curves, at_point = at_operating_points(frame)
+    return {"frame": curves, "at_point": at_point, "threshold": threshold, "attackers": data.attackers(snap),
+            "table": table,
             "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")]}

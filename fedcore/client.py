@@ -17,7 +17,7 @@ import numpy as np
 from fedcore.balanced_loss import label_shares
 from fedcore.config import RunConfig
 from fedcore.data import HospitalData, Split, to_model_input
-from fedcore.operating_point import scored, threshold_counts
+from fedcore.operating_point import TEST_COUNT_PREFIX, scored, threshold_counts
 from fedcore.local_step import local_trainer
 from fedcore.model import BuiltModel, predict_pneumonia
 from fedcore.payload import FitOutcome
@@ -230,6 +230,18 @@ class Hospital:
     def counts(self, scores: np.ndarray) -> dict:
         """:meth:`validation_counts` from the model's scores on the validation images."""
         return threshold_counts(self.data.val.labels, scores)
+
+    def evaluate_report(self, weights: list[np.ndarray]) -> dict:
+        """:meth:`test_report` of ``weights``: what a Flower hospital answers the server's evaluation."""
+        self.built.model.set_weights(weights)
+        return self.test_report(predict_pneumonia(self.built.model, self.inputs("test")))
+
+    def test_report(self, scores: np.ndarray) -> dict:
+        """What this hospital reports of the model's ``scores`` on its test images: the metrics at the
+        fixed threshold and the confusion counts over the threshold grid, from which the server reads
+        its figures at the operating point it chooses (fedcore.operating_point.at_operating_point)."""
+        return self.scored("test", scores) | threshold_counts(self.data.test.labels, scores,
+                                                              prefix=TEST_COUNT_PREFIX)
 
 
 def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:

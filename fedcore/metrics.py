@@ -65,23 +65,39 @@ def binary_metrics(y_true, p_pneumonia, threshold: float = 0.5, scope: str = "th
     tp, fp = int(np.count_nonzero(called & positive)), int(np.count_nonzero(called & ~positive))
     fn, tn = int(np.count_nonzero(positive)) - tp, int(np.count_nonzero(~positive)) - fp
     clipped = np.clip(p, 1e-7, 1 - 1e-7)
-    f1 = _rate(2 * tp, 2 * tp + fp + fn)
     # Formulas on the four counts rather than scikit-learn's metric functions: same figures
     # (tests/test_metrics.py), and 0.2 ms instead of about 20 ms of input validation per call,
     # which every hospital paid every round (issue 12).
+    rates = count_rates(tp, fp, tn, fn)
     return {
         # Only the loss needs clipped scores (log 0); AUROC ranks the raw ones, so that
         # saturated scores (1.0 and 0.9999999) do not become ties.
         "loss": float(-np.mean(np.where(positive, np.log(clipped), np.log1p(-clipped)))),
-        "accuracy": (tp + tn) / y.size,
+        "accuracy": rates["accuracy"],
         "auroc": _auroc(positive, p),
+        **{k: rates[k] for k in ("sensitivity", "specificity", "precision", "f1", "f1_avg", "tp", "fp", "tn", "fn")},
+        "n": int(y.size),
+    }
+
+
+def count_rates(tp: int, fp: int, tn: int, fn: int) -> dict:
+    """Accuracy, sensitivity, specificity, precision, F1 (PNEUMONIA), macro F1 and the four counts, from the counts.
+
+    What :func:`binary_metrics` reports at its threshold, and what a hospital's confusion
+    counts at the federated operating point give (fedcore.operating_point): one set of
+    formulas, so the figures agree to the last digit. Undefined rates are NaN.
+    """
+    tp, fp, tn, fn = int(tp), int(fp), int(tn), int(fn)
+    f1 = _rate(2 * tp, 2 * tp + fp + fn)
+    return {
+        "accuracy": _rate(tp + tn, tp + fp + tn + fn),
         "sensitivity": _rate(tp, tp + fn),
         "specificity": _rate(tn, tn + fp),
         "precision": _rate(tp, tp + fp),
         "f1": f1,
         # Macro F1 over the classes for which it is defined (NORMAL's: 2 tn / (2 tn + fn + fp)).
         "f1_avg": float(np.nanmean([f1, _rate(2 * tn, 2 * tn + fn + fp)])),
-        "tp": tp, "fp": fp, "tn": tn, "fn": fn, "n": int(y.size),
+        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
     }
 
 

@@ -13,6 +13,7 @@ from fedcore.client import Hospital, make_hospital
 from fedcore.config import RunConfig
 from fedcore.data import Federation, HospitalData, Split, to_model_input
 from fedcore.model import BuiltModel, predict_pneumonia
+from fedcore.operating_point import at_operating_point
 from fedcore.payload import FitOutcome
 from fedcore.server import Server
 
@@ -92,15 +93,16 @@ class Federated:
         return [participants[i] for i in sorted(chosen)]
 
     def evaluate(self, evaluation: "Evaluation", state: dict[str, list]) -> dict[str, dict]:
-        """Metrics of the global model on the global test set (at the fixed threshold and at the operating
-        point the server chose from the hospitals' validation counts) and on each hospital's own test set
-        (at the fixed threshold: as a Flower run reports them, from one message per hospital)."""
+        """Metrics of the global model on the global test set and on each hospital's own test set, at the
+        fixed threshold and at the operating point the server chose from the hospitals' validation counts
+        (a hospital's from its test counts at that threshold: as a Flower run reports them, from one
+        message per hospital)."""
         server, hospitals = evaluation.server, evaluation.hospitals
         val, test, global_test = evaluation.scores(state["global"])
         point = server.operating_point([h.counts(p) for h, p in zip(hospitals, val)])
         metrics = {"global": server.scored(global_test, point)}
         for h, p in zip(hospitals, test):
-            metrics[h.name] = h.scored("test", p)
+            metrics[h.name] = at_operating_point(h.test_report(p), point)
         return metrics
 
     def score(self, metrics: dict[str, dict], hospitals: list[Hospital]) -> float:

@@ -16,9 +16,15 @@ from typing import Iterable
 
 import numpy as np
 
-from fedcore.metrics import at_or_above, binary_metrics, roc_points
+from fedcore.metrics import at_or_above, binary_metrics, count_rates, roc_points
 
 COUNT_PREFIX = "val_count:"
+# The same counts on a hospital's own test images: the server reads them at the threshold it
+# chose, so each hospital's figures at the operating point come from counts too (a Flower
+# hospital evaluates before the server has chosen; counts only leave it).
+TEST_COUNT_PREFIX = "test_count:"
+# What the operating point changes in a scope's metrics (``op_`` + each), beside the threshold.
+AT_POINT = ("accuracy", "sensitivity", "specificity", "precision", "f1", "f1_avg", "tp", "fp", "tn", "fn")
 # The grid is in log-odds, not in probability: fedcore.metrics' ROC grid (steps of 0.01 at
 # best near 0.5) could not tell apart the scores of a model whose outputs all sit within
 # 0.49-0.51 (measured: seed 5 after 10 rounds ranks at AUROC 0.93 inside that band), nor
@@ -33,21 +39,24 @@ GRID = tuple(sorted({float(f"{1 / (1 + np.exp(-s * z)):.6g}") for z in _LOG_ODDS
                     | {float(f"{1 / (1 + np.exp(z)):.6g}") for z in (20.0, 25.0, 30.0, 40.0)}))
 
 
-def threshold_counts(y_true, p_pneumonia, thresholds=GRID) -> dict:
-    """``val_count:tp@t``, ``fp``, ``tn``, ``fn`` for each threshold t: scores at or above t are PNEUMONIA."""
+def threshold_counts(y_true, p_pneumonia, thresholds=GRID, prefix: str = COUNT_PREFIX) -> dict:
+    """``val_count:tp@t``, ``fp``, ``tn``, ``fn`` for each threshold t: scores at or above t are PNEUMONIA.
+
+    ``prefix`` names the split counted (:data:`TEST_COUNT_PREFIX` for a hospital's test images).
+    """
     y = np.asarray(y_true).astype(int).ravel()
     p = np.asarray(p_pneumonia, dtype=np.float64).ravel()
     t = np.asarray(thresholds, dtype=np.float64)
     positives, negatives = int((y == 1).sum()), int((y == 0).sum())
     tp, fp = at_or_above(p[y == 1], t), at_or_above(p[y == 0], t)
     values = np.stack([tp, fp, positives - tp, negatives - fp], axis=1).ravel().tolist()
-    return dict(zip(_count_keys(tuple(thresholds)), values))
+    return dict(zip(_count_keys(tuple(thresholds), prefix), values))
 
 
 @functools.lru_cache(maxsize=8)
-def _count_keys(thresholds: tuple) -> tuple[str, ...]:
+def _count_keys(thresholds: tuple, prefix: str = COUNT_PREFIX) -> tuple[str, ...]:
     """The count names of a grid, in :func:`threshold_counts`' order (formatted once per grid)."""
-    return tuple(f"{COUNT_PREFIX}{k}@{t:g}" for t in thresholds for k in ("tp", "fp", "fn", "tn"))
+    return tuple(f"{prefix}{k}@{t:g}" for t in thresholds for k in ("tp", "fp", "fn", "tn"))
 
 
 def pooled_counts(reports: Iterable[dict], thresholds=GRID) -> dict[float, dict[str, int]]:
@@ -90,8 +99,46 @@ def choose_threshold(pooled: dict[float, dict[str, int]], target_sensitivity: fl
 
 
 def strip_counts(metrics: dict) -> dict:
-    """A hospital's metrics without the validation counts (they are the server's input, not results)."""
-    return {k: v for k, v in metrics.items() if not k.startswith(COUNT_PREFIX)}
+    """A hospital's metrics without the threshold counts (they are the server's input, not results)."""
+    return {k: v for k, v in metrics.items() if not k.startswith((COUNT_PREFIX, TEST_COUNT_PREFIX))}
+
+
+def at_operating_point(metrics: dict, operating_point: dict | None) -> dict:
+    """A hospital's test metrics with its figures at the chosen threshold added, read from its test counts.
+
+    Parameters
+    ----------
+    metrics : dict
+        The hospital's metrics at the fixed threshold and its :data:`TEST_COUNT_PREFIX`
+        counts over :data:`GRID` (from which :func:`choose_threshold` picks).
+    operating_point : dict or None
+        :func:`choose_threshold`'s result.
+
+    Returns
+    -------
+    dict
+        ``metrics`` without any counts, plus ``op_threshold`` and ``op_accuracy``,
+        ``op_sensitivity``, … (as :func:`scored` gives the global model) when the counts
+        at that threshold are there; otherwise only without the counts.
+    """
+    plain = strip_counts(metrics)
+    if operating_point is None:
+        return plain
+    t = operating_point["threshold"]
+    keys = {k: f"{TEST_COUNT_PREFIX}{k}@{t:g}" for k in ("tp", "fp", "tn", "fn")}
+    if not all(key in metrics for key in keys.values()):
+        return plain
+    rates = count_rates(**{k: metrics[key] for k, key in keys.items()})
+    return plain | {"op_threshold": t} | {f"op_{k}": rates[k] for k in AT_POINT}
+
+
+def at_chosen_threshold(metrics: dict) -> dict:
+    """A scope's metrics as they read at the federated operating point: accuracy, sensitivity, …
+    and the four counts replaced by their ``op_`` figures (AUROC and loss do not depend on a
+    threshold); unchanged for a scope without them (a run before operating points, local mode)."""
+    if "op_threshold" not in metrics or any(f"op_{k}" not in metrics for k in AT_POINT):
+        return metrics
+    return metrics | {k: metrics[f"op_{k}"] for k in AT_POINT}
 
 
 def scored(labels: np.ndarray, scores: np.ndarray, threshold: float, operating_point: dict | None,
@@ -102,6 +149,4 @@ def scored(labels: np.ndarray, scores: np.ndarray, threshold: float, operating_p
     if operating_point is None:
         return metrics
     at_op = binary_metrics(labels, scores, operating_point["threshold"], scope)
-    return metrics | {"op_threshold": operating_point["threshold"]} | {
-        f"op_{k}": at_op[k] for k in ("accuracy", "sensitivity", "specificity", "precision", "f1", "tp", "fp", "tn",
-                                      "fn")}
+    return metrics | {"op_threshold": operating_point["threshold"]} | {f"op_{k}": at_op[k] for k in AT_POINT}

@@ -13,7 +13,8 @@ import pandas as pd
 
 from fedcore.config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.metrics import ROC_PREFIX
+from fedcore.metrics import ROC_PREFIX, fairness_summary
+from fedcore.operating_point import AT_POINT, at_chosen_threshold
 
 # The original design's published figures (its own 624 / 208-image test sets).
 PUBLISHED_GLOBAL = {"loss": 0.402, "accuracy": 0.824}
@@ -98,6 +99,26 @@ def operating_point_table(snapshot: dict, which: str | int = "last") -> pd.DataF
     return table
 
 
+def at_operating_points(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """:func:`metrics_frame` rows as they read at each round's federated operating point.
+
+    Returns
+    -------
+    (pd.DataFrame, bool)
+        The rows with accuracy, sensitivity, specificity, precision, F1 and the four counts
+        replaced by their ``op_`` figures, and True; or ``frame`` unchanged and False when
+        any row lacks them (a run recorded before hospitals reported test counts, local
+        mode), so that one figure never mixes the two thresholds.
+    """
+    columns = [f"op_{k}" for k in AT_POINT]
+    if frame.empty or not all(c in frame for c in columns) or frame[columns].isna().all(axis=1).any():
+        return frame, False
+    shown = frame.copy()
+    for k in AT_POINT:
+        shown[k] = frame[f"op_{k}"]
+    return shown, True
+
+
 def rounds_table(frame: pd.DataFrame, seconds: dict[int, float], threshold: float) -> pd.DataFrame:
     """The global model round by round, newest first: AUROC and loss, then the rates at the round's
     federated operating point and, beside them, at the fixed ``threshold``.
@@ -140,6 +161,17 @@ def fairness_row(snapshot: dict, which: str | int = "last") -> dict:
     raise FedXrayError(f"round {server_round} has no fairness summary")
 
 
+def fairness_at_operating_point(snapshot: dict, which: str | int = "last") -> dict | None:
+    """:func:`fedcore.metrics.fairness_summary` of one round with every hospital read at the threshold the
+    server chose (None when a hospital lacks its figures there: older runs, local mode)."""
+    server_round = pick_round(snapshot, which)
+    hospitals = {m["scope"]: m for m in snapshot["metrics"]
+                 if m["round"] == server_round and not m["scope"].startswith("global")}
+    if not hospitals or any("op_accuracy" not in m for m in hospitals.values()):
+        return None
+    return fairness_summary({s: at_chosen_threshold(m) for s, m in hospitals.items()})
+
+
 def format_table(table: pd.DataFrame) -> str:
     """Fixed-width text: rates with 4 decimals, counts as integers."""
     def cell(value, column):
@@ -171,8 +203,12 @@ def text_report(snapshot: dict, which: str | int = "last") -> str:
         format_table(table2(snapshot, server_round)),
         "  original design, published accuracy: " + ", ".join(f"{h} {a}" for h, a in PUBLISHED_HOSPITAL_ACCURACY.items()),
         "",
-        "Fairness: " + ", ".join(f"{k} {_fmt(v)}" for k, v in fair.items()),
+        f"Fairness at the fixed threshold {run['config'].get('threshold', 0.5):g}: "
+        + ", ".join(f"{k} {_fmt(v)}" for k, v in fair.items()),
     ]
+    at_point = fairness_at_operating_point(snapshot, server_round)
+    if at_point is not None:
+        lines.append("Fairness at the federated operating point: " + ", ".join(f"{k} {_fmt(v)}" for k, v in at_point.items()))
     chosen = operating_point_table(snapshot, server_round)
     if not chosen.empty:
         lines[-2:-2] = ["", f"At the federated operating point (threshold chosen by the server from the hospitals' "

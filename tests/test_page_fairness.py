@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.contrast import AA_RATIO, contrast_ratio
 from fedcore.metrics import binary_metrics, fairness_summary, roc_points
+from fedcore.operating_point import at_chosen_threshold, scored
 from tests.conftest import tiny_config
 
 PAGE = Path(__file__).resolve().parent.parent / "views" / "fairness.py"
@@ -80,13 +81,46 @@ def test_the_verdict_on_a_real_run_is_the_one_its_figures_imply(tiny_run, monkey
     monkeypatch.setenv("FEDCORE_HOME", str(run_store.home))
     snapshot = run_store.snapshot(run_id)
     last = snapshot["run"]["rounds_done"]
-    fairness = next(r["fairness"] for r in snapshot["rounds"] if r["round"] == last)
-    global_accuracy = next(m["accuracy"] for m in snapshot["metrics"] if m["round"] == last and m["scope"] == "global")
-    fair = (fairness["fnr_gap"] <= 0.05 and fairness["accuracy_spread"] <= 0.05
-            and fairness["worst_accuracy"] >= global_accuracy - 0.03)
+    rows = {m["scope"]: m for m in snapshot["metrics"] if m["round"] == last}
+    assert all("op_accuracy" in m for m in rows.values()), "every hospital reports its figures at the operating point"
+    at_point = {s: at_chosen_threshold(m) for s, m in rows.items()}
+    stored = next(r["fairness"] for r in snapshot["rounds"] if r["round"] == last)
+
+    def fair(fairness, global_accuracy):
+        return (fairness["fnr_gap"] <= 0.05 and fairness["accuracy_spread"] <= 0.05
+                and fairness["worst_accuracy"] >= global_accuracy - 0.03)
+
     at = render()
-    assert ("Fair by every measured bar" if fair else "Not fair by at least one bar") in headline(at)
+    expected = fair(fairness_summary({s: m for s, m in at_point.items() if s != "global"}), at_point["global"]["accuracy"])
+    assert ("Fair by every measured bar" if expected else "Not fair by at least one bar") in headline(at)
     assert len(at.get("download_button")) == 2  # Tables 1 and 2 as CSV
+    at.button_group(key="fairness_threshold").set_value("fixed").run()
+    expected = fair(stored, rows["global"]["accuracy"])
+    assert ("Fair by every measured bar" if expected else "Not fair by at least one bar") in headline(at)
+
+
+def test_an_uncalibrated_model_is_judged_at_the_operating_point_not_at_one_half(store):
+    """Every image called PNEUMONIA at 0.5 looks fair (equal accuracy, no false negatives anywhere);
+    at the threshold the server chose, hospital 3 is served worse, and the verdict says so."""
+    run_id = store.create_run(tiny_config(rounds=1).to_dict(), 1, "federated")
+    point = {"threshold": 0.95}
+    metrics, pooled = {}, []
+    for i, (name, accuracy) in enumerate({"hospital_1": 0.92, "hospital_2": 0.92, "hospital_3": 0.70}.items()):
+        y, p = scores(200, accuracy, i)
+        squeezed = 0.9 + 0.1 * p  # every score above 0.5; above 0.95 exactly where p was above 0.5
+        metrics[name] = scored(y, squeezed, 0.5, point, name) | roc_points(y, squeezed)
+        pooled.append((y, squeezed))
+    y, p = (np.concatenate(a) for a in zip(*pooled))
+    metrics["global"] = scored(y, p, 0.5, point, "global") | roc_points(y, p)
+    store.record_round(run_id, 1, metrics, fairness_summary({h: metrics[h] for h in metrics if h != "global"}), {}, 1.0)
+    store.finish(run_id, "finished")
+    at = render()
+    assert "Not fair by at least one bar" in headline(at)
+    assert any("at the federated operating point, threshold 0.950" in c.value for c in at.caption)
+    assert any("Worst hospital (Hospital 3) accuracy" in c.value for c in at.caption)
+    at.button_group(key="fairness_threshold").set_value("fixed").run()
+    assert "Fair by every measured bar" in headline(at)
+    assert any("at the fixed threshold 0.5" in c.value for c in at.caption)
 
 
 def test_roc_curves_show_every_scope_with_its_operating_point(store):

@@ -37,3 +37,18 @@ def test_a_run_without_an_operating_point_shows_only_the_fixed_threshold():
                            "sensitivity": 0.2, "specificity": 1.0, "f1": 0.3}])
     table = report.rounds_table(frame, {1: 3.0}, 0.5)
     assert "threshold" not in table and table["accuracy at 0.5"].tolist() == [0.55]
+
+
+def test_the_curves_read_every_scope_at_its_rounds_operating_point_or_none_at_all():
+    at_op = {f"op_{k}": v for k, v in {"accuracy": 0.8, "sensitivity": 0.7, "specificity": 0.9, "precision": 0.85,
+                                        "f1": 0.77, "f1_avg": 0.78, "tp": 7, "fp": 1, "tn": 9, "fn": 3}.items()}
+    plain = {"accuracy": 0.5, "sensitivity": 1.0, "specificity": 0.0, "precision": 0.5, "f1": 0.67, "f1_avg": 0.33,
+             "tp": 10, "fp": 10, "tn": 0, "fn": 0, "auroc": 0.9}
+    frame = pd.DataFrame([{"round": 1, "scope": "global", **plain, **at_op},
+                          {"round": 1, "scope": "hospital_1", **plain, **at_op}])
+    shown, at_point = report.at_operating_points(frame)
+    assert at_point and shown["accuracy"].tolist() == [0.8, 0.8] and shown["fn"].tolist() == [3, 3]
+    assert shown["auroc"].tolist() == [0.9, 0.9] and frame["accuracy"].tolist() == [0.5, 0.5], "a copy"
+    older = pd.concat([frame, pd.DataFrame([{"round": 1, "scope": "hospital_2", **plain}])], ignore_index=True)
+    shown, at_point = report.at_operating_points(older)
+    assert not at_point and shown["accuracy"].tolist() == [0.5, 0.5, 0.5], "never two thresholds in one figure"

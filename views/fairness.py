@@ -30,13 +30,26 @@ if attackers:
     st.warning(f"{', '.join(scope_label(h) for h in attackers)} sent poisoned updates in this run (a simulated "
                f"{run['config']['attack']} attack, strategy {run['config']['strategy']}): the figures below are the "
                "global model's after it aggregated them.", icon=":material/gpp_bad:")
-view = fairness_view.round_view(run, server_round)
+fixed = run["config"]["threshold"]
+chosen = fairness_view.operating_threshold(run, server_round)
+at_point = chosen is not None and st.segmented_control(
+    "Judge at", ["operating point", "fixed"], default="operating point", required=True, key="fairness_threshold",
+    format_func=lambda o: (f"the federated operating point (threshold {chosen:.3f})" if o == "operating point"
+                           else f"the fixed threshold {fixed:g}"),
+    help="The operating point is the threshold the server chose this round from the hospitals' pooled "
+         "validation counts (maximum sensitivity + specificity, or the target sensitivity); it is what the "
+         "Overview, Diagnose and the tables use. At a fixed 0.5 an uncalibrated model (early rounds, "
+         "differential privacy) may call every image one class and look fair.") != "fixed"
+threshold_words = (f"at the federated operating point, threshold {chosen:.3f}" if at_point
+                   else f"at the fixed threshold {fixed:g}")
+view = fairness_view.round_view(run, server_round, at_point)
 t1, t2, checks = view["t1"], view["t2"], view["checks"]
 outcome = verdict.overall(checks)
 headline = {True: ("Fair by every measured bar", PASS_COLOR), False: ("Not fair by at least one bar", FAIL_COLOR),
             None: ("Cannot be judged: a hospital lacks a class", "#8C8C8C")}[outcome]
 st.markdown(f"### <span style='color:{headline[1]}'>●</span> Verdict, round {server_round}: {headline[0]}",
             unsafe_allow_html=True)
+st.caption(f"Every hospital's figures {threshold_words} (AUROC does not depend on a threshold).")
 for col, check in zip(st.columns(len(checks)), checks):
     with col.container(border=True):
         value = "n/a" if math.isnan(check.value) else f"{check.value:.3f}"
@@ -46,8 +59,8 @@ for col, check in zip(st.columns(len(checks)), checks):
         st.caption(check.name)
 
 st.subheader("Hospitals × metrics", divider="gray")
-st.caption("The global model on each hospital's own test set (the original design's Figure 2); the global row "
-           "is the global test set. Colours show each figure's difference from the global model's: blue better, "
+st.caption(f"The global model on each hospital's own test set (the original design's Figure 2), {threshold_words}; "
+           "the global row is the global test set. Colours show each figure's difference from the global model's: blue better, "
            "red worse, white the same; the scale is fitted to the largest gap.")
 st.plotly_chart(view["heatmap"], key="heatmap", config=charts.PLOT_CONFIG)
 
@@ -62,6 +75,7 @@ else:
             icon=":material/info:")
 
 st.subheader("Where the errors are", divider="gray")
+st.caption(f"Confusion counts and errors {threshold_words}.")
 st.markdown(view["confusion"], unsafe_allow_html=True)
 st.plotly_chart(view["errors"], key="errors", config=charts.PLOT_CONFIG)
 

@@ -76,10 +76,11 @@ class HospitalClient(NumPyClient):
         return self._identity()
 
     def evaluate(self, parameters, config):
-        """Metrics of the global weights on this hospital's test split, and its validation counts
-        over the threshold grid (the server chooses the operating point from their sum)."""
+        """Metrics of the global weights on this hospital's test split with its test counts over the
+        threshold grid, and its validation counts over the same grid (the server chooses the operating
+        point from their sum, then reads this hospital's figures there from its test counts)."""
         weights = unpack(parameters[0], self.shapes)
-        metrics = self.hospital.evaluate(weights, "test")
+        metrics = self.hospital.evaluate_report(weights)
         counts = self.hospital.validation_counts(weights)
         return metrics["loss"], metrics["n"], {**self._identity(), **metrics, **counts}
 

@@ -37,7 +37,7 @@ from fedcore.flower.packing import unpack
 from fedcore.model import build_model
 from fedcore.payload import FitOutcome
 from fedcore.privacy import mechanism
-from fedcore.operating_point import strip_counts
+from fedcore.operating_point import at_operating_point
 from fedcore.recorder import RoundRecorder, round_fit_info, server_state
 from fedcore.server import Server
 from fedcore.site_data import load_global_test
@@ -168,10 +168,11 @@ def _evaluate_round(grid: Grid, server: Server, weights: list[np.ndarray], serve
     """Metrics of the new global weights on the global test set and on every node's own test split."""
     evaluators = sorted(grid.get_node_ids())
     evaluated, failed = exchange.evaluate(grid, evaluators, weights, server_round, timeout)
-    metrics = {"global": server.evaluate(weights, server.operating_point(list(evaluated.values())))}
+    point = server.operating_point(list(evaluated.values()))
+    metrics = {"global": server.evaluate(weights, point)}
     for node_id, hospital_metrics in evaluated.items():
         name = known.setdefault(node_id, _name(hospital_metrics, node_id, known, evaluators))
-        metrics[name] = strip_counts(_strip(hospital_metrics))
+        metrics[name] = at_operating_point(_strip(hospital_metrics), point)
     for node_id, reason in failed.items():
         _dropped(books, server_round, node_id, known.get(node_id), "evaluation", reason)
     return metrics, len(evaluated)
