@@ -219,11 +219,8 @@ class Hospital:
         return scored(data.labels, scores, self.config.threshold, operating_point, f"{self.name} ({split} set)")
 
     def validation_counts(self, weights: list[np.ndarray]) -> dict:
-        """Confusion counts of ``weights`` on this hospital's validation images at every grid threshold.
-
-        Counts only (no scores, no labels) leave the hospital; the server sums them over
-        the hospitals to choose the operating point (fedcore.operating_point).
-        """
+        """Confusion counts of ``weights`` on this hospital's validation images at every grid threshold:
+        counts only leave it; the server sums them to choose the operating point (fedcore.operating_point)."""
         self.built.model.set_weights(weights)
         return self.counts(predict_pneumonia(self.built.model, self.inputs("val")))
 
@@ -232,16 +229,14 @@ class Hospital:
         return threshold_counts(self.data.val.labels, scores)
 
     def evaluate_report(self, weights: list[np.ndarray]) -> dict:
-        """:meth:`test_report` of ``weights``: what a Flower hospital answers the server's evaluation."""
+        """:meth:`test_report` of ``weights`` (a Flower hospital's answer to the server's evaluation)."""
         self.built.model.set_weights(weights)
         return self.test_report(predict_pneumonia(self.built.model, self.inputs("test")))
 
     def test_report(self, scores: np.ndarray) -> dict:
-        """What this hospital reports of the model's ``scores`` on its test images: the metrics at the
-        fixed threshold and the confusion counts over the threshold grid, from which the server reads
-        its figures at the operating point it chooses (fedcore.operating_point.at_operating_point)."""
-        return self.scored("test", scores) | threshold_counts(self.data.test.labels, scores,
-                                                              prefix=TEST_COUNT_PREFIX)
+        """Test metrics at the fixed threshold and test counts over the grid, from which the server reads
+        this hospital at the threshold it chooses (fedcore.operating_point.at_operating_point)."""
+        return self.scored("test", scores) | threshold_counts(self.data.test.labels, scores, prefix=TEST_COUNT_PREFIX)
 
 
 def make_hospital(data: HospitalData, built: BuiltModel, config: RunConfig, index: int) -> Hospital:

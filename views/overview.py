@@ -14,7 +14,8 @@ from fedcore.report import PUBLISHED_GLOBAL
 
 st.title("FedXray")
 st.markdown("**Federated pneumonia detection on chest X-rays.** Hospitals train one shared model together: "
-            "each trains on its own radiographs and sends back only model weights and image counts. "
+            "each trains on its own radiographs and sends back only model weights and counts (how many images it "
+            "trained on, how many the shared model called right and wrong). "
             "The X-rays never leave the hospital.")
 
 runs = data.runs()

@@ -179,7 +179,9 @@ if sent.empty:
 else:
     totals = sent.groupby("hospital")["bytes_sent"].sum().to_dict()
     st.markdown(f"Over **{run['rounds_done']} rounds** the hospitals sent **{sum(totals.values()) / 1e6:.2f} MB** "
-                "in all: model weights and a count of training images, **never an image or a label**.")
+                "of model weights in all, with a count of training images; after each round, the shared model's "
+                "metrics and confusion counts on its own validation and test images at about 350 thresholds "
+                "(the server picks the operating point from them). **Never an image, a label or a score.**")
     st.plotly_chart(charts.bytes_by_hospital(totals, run["rounds_done"]), key="bytes", config=charts.PLOT_CONFIG)
     arrays = privacy_report.payload_frame(snapshot)
     with st.expander("Per round: what each hospital sent"):
