@@ -6,18 +6,12 @@ import streamlit as st
 
 from dashboard import charts, data, verdict
 from fedcore import report
-from fedcore.metrics import fairness_summary
 from fedcore.operating_point import at_chosen_threshold
 
 
 def operating_threshold(run: dict, server_round: int) -> float | None:
-    """The threshold the server chose in ``server_round`` when every hospital has its figures there, else None
-    (a run recorded before hospitals reported test counts, a local-mode run)."""
-    rows = [m for m in data.snapshot(run)["metrics"] if m["round"] == server_round]
-    if not rows or any("op_accuracy" not in m for m in rows if m["scope"] != "global" and
-                       not m["scope"].startswith("global:")):
-        return None
-    return next((m["op_threshold"] for m in rows if m["scope"] == "global" and "op_threshold" in m), None)
+    """:func:`fedcore.report.operating_threshold` of ``run``'s round: None when it cannot be judged there."""
+    return report.operating_threshold(data.snapshot(run), server_round)
 
 
 def round_view(run: dict, server_round: int, at_operating_point: bool) -> dict:
@@ -48,17 +42,15 @@ def _round_view(home: str, run_id: str, updated: float, server_round: int, at_op
     with_global = ({"global": rows["global"]} if "global" in rows else {})
     roc_rows = with_global | hospitals
     has_roc = any(k.startswith("roc_") for m in roc_rows.values() for k in m)
-    if at_operating_point:
-        shown = {s: at_chosen_threshold(m) for s, m in roc_rows.items()}
-        fairness = fairness_summary({s: m for s, m in shown.items() if s != "global"})
-        global_accuracy = shown["global"]["accuracy"] if "global" in shown else float(t1["Accuracy"].mean())
+    if at_operating_point:  # the caller checked operating_threshold: the global row and every hospital have one
+        hospitals = {s: at_chosen_threshold(m) for s, m in hospitals.items()}
+        with_global = {"global": at_chosen_threshold(rows["global"])}
+        checks = verdict.fairness_checks(report.fairness_at_operating_point(snap, server_round),
+                                         with_global["global"]["accuracy"])
     else:
-        shown, fairness, global_accuracy = roc_rows, report.fairness_row(snap, server_round), float(t1["Accuracy"].mean())
-    shown_hospitals = {s: m for s, m in shown.items() if s != "global"}
-    return {"t1": t1, "t2": t2,
-            "checks": verdict.fairness_checks(fairness, global_accuracy),
-            "heatmap": charts.fairness_difference_heatmap(shown_hospitals | {s: m for s, m in shown.items()
-                                                                             if s == "global"}),
+        checks = verdict.fairness_checks(report.fairness_row(snap, server_round), float(t1["Accuracy"].mean()))
+    return {"t1": t1, "t2": t2, "checks": checks,
+            "heatmap": charts.fairness_difference_heatmap(hospitals | with_global),
             "roc": charts.roc_curves(roc_rows, snap["run"]["config"]["threshold"]) if has_roc else None,
-            "confusion": charts.confusion_matrices_html(shown),
-            "errors": charts.errors_by_hospital(shown_hospitals)}
+            "confusion": charts.confusion_matrices_html(with_global | hospitals),
+            "errors": charts.errors_by_hospital(hospitals)}

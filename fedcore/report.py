@@ -135,10 +135,9 @@ def rounds_table(frame: pd.DataFrame, seconds: dict[int, float], threshold: floa
     Returns
     -------
     pd.DataFrame
-        Columns ``round, model, seconds, AUROC, loss``, then ``threshold, accuracy, sensitivity,
-        specificity`` at the operating point (left out for a run without one), then accuracy,
-        sensitivity, specificity and F1 ``at <threshold>``. One row per round and global scope
-        (a local-mode run has one global line per hospital).
+        ``round, model, seconds, AUROC, loss``, ``threshold, accuracy, sensitivity, specificity`` at the
+        operating point (none for a run without one), accuracy, sensitivity, specificity and F1 ``at
+        <threshold>``; a row per round and global scope (local mode: a global line per hospital).
     """
     rows = frame[frame["scope"].str.startswith("global")].sort_values(["round", "scope"], ascending=[False, True])
     table = pd.DataFrame({"round": rows["round"].astype(int), "model": [_model_label(s) for s in rows["scope"]],
@@ -161,15 +160,26 @@ def fairness_row(snapshot: dict, which: str | int = "last") -> dict:
     raise FedXrayError(f"round {server_round} has no fairness summary")
 
 
+def operating_threshold(snapshot: dict, which: str | int = "last") -> float | None:
+    """The threshold the server chose in one round when the global model and every hospital have their
+    figures there; None otherwise (a run recorded before hospitals reported test counts, local mode)."""
+    server_round = pick_round(snapshot, which)
+    rows = {m["scope"]: m for m in snapshot["metrics"] if m["round"] == server_round}
+    hospitals = [m for s, m in rows.items() if not s.startswith("global")]
+    if "op_threshold" not in rows.get("global", {}) or not hospitals or any(
+            f"op_{k}" not in m for m in hospitals for k in AT_POINT):
+        return None
+    return rows["global"]["op_threshold"]
+
+
 def fairness_at_operating_point(snapshot: dict, which: str | int = "last") -> dict | None:
     """:func:`fedcore.metrics.fairness_summary` of one round with every hospital read at the threshold the
-    server chose (None when a hospital lacks its figures there: older runs, local mode)."""
+    server chose (None without one: :func:`operating_threshold`)."""
     server_round = pick_round(snapshot, which)
-    hospitals = {m["scope"]: m for m in snapshot["metrics"]
-                 if m["round"] == server_round and not m["scope"].startswith("global")}
-    if not hospitals or any("op_accuracy" not in m for m in hospitals.values()):
+    if operating_threshold(snapshot, server_round) is None:
         return None
-    return fairness_summary({s: at_chosen_threshold(m) for s, m in hospitals.items()})
+    return fairness_summary({m["scope"]: at_chosen_threshold(m) for m in snapshot["metrics"]
+                             if m["round"] == server_round and not m["scope"].startswith("global")})
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -203,7 +213,7 @@ def text_report(snapshot: dict, which: str | int = "last") -> str:
         format_table(table2(snapshot, server_round)),
         "  original design, published accuracy: " + ", ".join(f"{h} {a}" for h, a in PUBLISHED_HOSPITAL_ACCURACY.items()),
         "",
-        f"Fairness at the fixed threshold {run['config'].get('threshold', 0.5):g}: "
+        f"Fairness at the fixed threshold {run['config'].get('threshold', RunConfig.threshold):g}: "
         + ", ".join(f"{k} {_fmt(v)}" for k, v in fair.items()),
     ]
     at_point = fairness_at_operating_point(snapshot, server_round)
