@@ -28,7 +28,10 @@ demo: $(VENV)/.installed
 train: $(VENV)/.installed
 	$(PY) -m fedcore train
 
+# The formatter and the linter first (ruff, configured in pyproject.toml), then every test.
 test: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 .PHONY: federation

@@ -1,4 +1,5 @@
-"""FedXray dashboard: `streamlit run app.py`. A router over the page scripts in views/, nothing else."""
+"""FedXray dashboard: `streamlit run app.py`. A router over the page scripts in views/, nothing
+else."""
 
 import streamlit as st
 

@@ -13,7 +13,8 @@
 (b) Page switches with a finished 20-round run in the store: click each page in the
     top navigation and time until the page's last element is drawn. Bar: < 1 s.
 
-Usage: .venv/bin/python benchmarks/dashboard_bench.py [--rounds 10] [--local-epochs 1] [--repeats 1] [--skip-a]
+Usage: .venv/bin/python benchmarks/dashboard_bench.py [--rounds 10] [--local-epochs 1] [--repeats
+1] [--skip-a]
        [--skip-b] [--screenshots DIR]
 Needs Debian's chromium (apt-get install -y chromium).
 """
@@ -33,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fedcore.config import RunConfig  # noqa: E402
+from fedcore.config.run_config import RunConfig  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard  # noqa: E402
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard  # noqa: E402
 
 # The last element each page draws: the switch is done when it is on screen.
 PAGE_DONE = {
@@ -45,11 +46,18 @@ PAGE_DONE = {
     "diagnose": "text=P(pneumonia) =",
     "runs": "text=Delete run",
 }
-NAV = {"": "Overview", "train": "Train", "fairness": "Fairness", "diagnose": "Diagnose", "runs": "Runs"}
+NAV = {
+    "": "Overview",
+    "train": "Train",
+    "fairness": "Fairness",
+    "diagnose": "Diagnose",
+    "runs": "Runs",
+}
 
 
 def cpu_seconds(pids: list[int], descendants: bool = True) -> float:
-    """User + system CPU seconds of these processes and (``descendants``) every descendant alive now (Linux /proc)."""
+    """User + system CPU seconds of these processes and (``descendants``) every descendant alive now
+    (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     parents = _parents()
     todo, total = list(pids), 0.0
@@ -71,16 +79,29 @@ def training_seconds(store: RunStore, run_id: str) -> float:
 def cli_run(home: Path, flags: list[str]) -> tuple[float, float]:
     """(end-to-end seconds, training seconds) of one CLI run."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fedcore", "--home", str(home), "train", *flags], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "fedcore", "--home", str(home), "train", *flags],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - start
     store = RunStore(home)
     return wall, training_seconds(store, store.latest_run()["id"])
 
 
-def watched_run(page, url: str, home: Path, rounds: int, local_epochs: int, server_pid: int,
-                shots: Path | None = None) -> tuple[float, float, float, float, float]:
-    """(end-to-end seconds, training seconds, seconds to the first progress bar, browser CPU seconds,
+def watched_run(
+    page,
+    url: str,
+    home: Path,
+    rounds: int,
+    local_epochs: int,
+    server_pid: int,
+    shots: Path | None = None,
+) -> tuple[float, float, float, float, float]:
+    """(end-to-end seconds, training seconds, seconds to the first progress bar, browser CPU
+    seconds,
     server CPU seconds) of one run watched in the browser.
 
     The CPU seconds are what the browser (every Chromium process) and the Streamlit server
@@ -104,7 +125,10 @@ def watched_run(page, url: str, home: Path, rounds: int, local_epochs: int, serv
     store = RunStore(home)
     before = {r["id"] for r in store.list_runs()}
     browser_pids = _chromium(os.getpid())
-    browser_before, server_before = cpu_seconds(browser_pids), cpu_seconds([server_pid], descendants=False)
+    browser_before, server_before = (
+        cpu_seconds(browser_pids),
+        cpu_seconds([server_pid], descendants=False),
+    )
     start = time.perf_counter()
     page.get_by_role("button", name="Start training").click()
     page.locator("[data-testid='stProgress']").wait_for(timeout=60_000)
@@ -120,7 +144,9 @@ def watched_run(page, url: str, home: Path, rounds: int, local_epochs: int, serv
     _wait(lambda: store.get_run(run_id)["status"] != "running")
     wall = time.perf_counter() - start
     browser_cpu = cpu_seconds(browser_pids) - browser_before
-    server_cpu = cpu_seconds([server_pid], descendants=False) - server_before  # not its training child
+    server_cpu = (
+        cpu_seconds([server_pid], descendants=False) - server_before
+    )  # not its training child
     # The page kept up: it shows the last round without a reload.
     page.get_by_text(f"{rounds} of {rounds} rounds complete").wait_for(timeout=30_000)
     return wall, training_seconds(store, run_id), first_progress, browser_cpu, server_cpu
@@ -136,7 +162,8 @@ def _wait(done, timeout: float = 1800.0) -> None:
 
 
 def _chromium(pid: int) -> list[int]:
-    """The Chromium browser processes below ``pid`` (not Playwright's driver, which is not the judge's browser)."""
+    """The Chromium browser processes below ``pid`` (not Playwright's driver, which is not the
+    judge's browser)."""
     parents = _parents()
     found, todo = [], _children(pid, parents)
     while todo:
@@ -146,7 +173,9 @@ def _chromium(pid: int) -> list[int]:
         except OSError:
             continue
         if b"chrom" in command:
-            found.append(child)  # its renderers and helpers are its descendants: cpu_seconds counts them
+            found.append(
+                child
+            )  # its renderers and helpers are its descendants: cpu_seconds counts them
         else:
             todo += _children(child, parents)
     return found
@@ -161,7 +190,9 @@ def _parents() -> dict[int, int]:
     parents = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
         except (OSError, ValueError, IndexError):
             continue
     return parents
@@ -178,16 +209,28 @@ def whole_page(page, path: Path) -> None:
 
 def finished_pages(browser, url: str, shots: Path) -> None:
     """Every page on the finished default run, for the README and docs/dashboard.md."""
-    for name, dark in (("overview", False), ("fairness", False), ("privacy", False), ("diagnose", False),
-                       ("runs", False), ("train", True)):
-        page = browser.new_page(viewport={"width": 1440, "height": 1000}, color_scheme="dark" if dark else "light")
+    for name, dark in (
+        ("overview", False),
+        ("fairness", False),
+        ("privacy", False),
+        ("diagnose", False),
+        ("runs", False),
+        ("train", True),
+    ):
+        page = browser.new_page(
+            viewport={"width": 1440, "height": 1000}, color_scheme="dark" if dark else "light"
+        )
         page.goto(f"{url}/{'' if name == 'overview' else name}")
         page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
         if name == "diagnose":  # it imports TensorFlow and loads the model first
             page.wait_for_selector(PAGE_DONE[name], timeout=120_000)
         page.wait_for_timeout(1000)
-        page.wait_for_function("!document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=120_000)
-        page.wait_for_function("!document.querySelector(\"[data-testid='stSkeleton']\")", timeout=120_000)
+        page.wait_for_function(
+            "!document.querySelector(\"[data-testid='stStatusWidget']\")", timeout=120_000
+        )
+        page.wait_for_function(
+            "!document.querySelector(\"[data-testid='stSkeleton']\")", timeout=120_000
+        )
         page.wait_for_timeout(2500)  # Plotly and images finish drawing
         whole_page(page, shots / f"{name}{'-dark' if dark else ''}.png")
         page.close()
@@ -218,14 +261,26 @@ def page_switches(page, url: str, cycles: int = 3) -> dict[str, list[float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10, help="rounds of the watched and CLI runs (default 10)")
-    parser.add_argument("--local-epochs", type=int, default=1,
-                        help="local epochs per round of both runs (default 1; 3 makes rounds about 3x longer)")
-    parser.add_argument("--repeats", type=int, default=1, help="pairs of runs, alternating (default 1)")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="rounds of the watched and CLI runs (default 10)"
+    )
+    parser.add_argument(
+        "--local-epochs",
+        type=int,
+        default=1,
+        help="local epochs per round of both runs (default 1; 3 makes rounds about 3x longer)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="pairs of runs, alternating (default 1)"
+    )
     parser.add_argument("--skip-a", action="store_true", help="only the page-switch figure")
     parser.add_argument("--skip-b", action="store_true", help="only the watched-run figure")
-    parser.add_argument("--screenshots", type=Path, help="save the docs' screenshots here: Train during the first "
-                        "watched run, every page on the finished run")
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        help="save the docs' screenshots here: Train during the first "
+        "watched run, every page on the finished run",
+    )
     args = parser.parse_args()
     if CHROMIUM is None:
         print("chromium is not installed: apt-get install -y chromium", file=sys.stderr)
@@ -246,20 +301,45 @@ def main() -> int:
                 cli, watched = [], []
                 for _ in range(args.repeats):
                     cli.append(cli_run(cli_home, flags))
-                    watched.append(watched_run(page, url, dash_home, args.rounds, args.local_epochs, server.pid,
-                                               None if watched or args.screenshots is None else args.screenshots))
+                    watched.append(
+                        watched_run(
+                            page,
+                            url,
+                            dash_home,
+                            args.rounds,
+                            args.local_epochs,
+                            server.pid,
+                            None if watched or args.screenshots is None else args.screenshots,
+                        )
+                    )
                 cli_wall, cli_train = (statistics.median(x) for x in zip(*cli))
-                dash_wall, dash_train, first_progress, browser_cpu, server_cpu = (statistics.median(x)
-                                                                                  for x in zip(*watched))
-                print(f"(a) {args.rounds}-round default federation (cnn, embedded data), {args.local_epochs} local epoch(s) "
-                      f"a round, median of {args.repeats}:")
-                print(f"    training (sum of round seconds): CLI {cli_train:6.1f} s | watched {dash_train:6.1f} s"
-                      f" | ratio {dash_train / cli_train:.3f}  (bar <= 1.05)")
-                print(f"    end to end (start to finished):  CLI {cli_wall:6.1f} s | watched {dash_wall:6.1f} s"
-                      f" | ratio {dash_wall / cli_wall:.3f}  (bar <= 1.05)")
-                print(f"    Start click to the first progress bar on screen: {first_progress:.2f} s  (bar < 2 s)")
-                print(f"    CPU the dashboard used while the run trained: Chromium {browser_cpu:.1f} s, Streamlit server "
-                      f"{server_cpu:.1f} s ({(browser_cpu + server_cpu) / dash_wall:.2f} of a core)")
+                dash_wall, dash_train, first_progress, browser_cpu, server_cpu = (
+                    statistics.median(x) for x in zip(*watched)
+                )
+                print(
+                    f"(a) {args.rounds}-round default federation (cnn, embedded data), "
+                    f"{args.local_epochs} local epoch(s) "
+                    f"a round, median of {args.repeats}:"
+                )
+                print(
+                    f"    training (sum of round seconds): CLI {cli_train:6.1f} s | watched "
+                    f"{dash_train:6.1f} s"
+                    f" | ratio {dash_train / cli_train:.3f}  (bar <= 1.05)"
+                )
+                print(
+                    f"    end to end (start to finished):  CLI {cli_wall:6.1f} s | watched "
+                    f"{dash_wall:6.1f} s"
+                    f" | ratio {dash_wall / cli_wall:.3f}  (bar <= 1.05)"
+                )
+                print(
+                    f"    Start click to the first progress bar on screen: {first_progress:.2f} s  "
+                    "(bar < 2 s)"
+                )
+                print(
+                    f"    CPU the dashboard used while the run trained: Chromium {browser_cpu:.1f} "
+                    "s, Streamlit server "
+                    f"{server_cpu:.1f} s ({(browser_cpu + server_cpu) / dash_wall:.2f} of a core)"
+                )
                 if args.screenshots is not None:
                     finished_pages(browser, url, args.screenshots)
 
@@ -267,17 +347,25 @@ def main() -> int:
                 browser.close()
                 return 0
             home = work / "twenty"
-            from fedcore import engine
+            from fedcore.run import engine
 
-            engine.run(RunConfig(rounds=20, max_per_hospital=50), RunStore(home), log=lambda line: None)
+            engine.run(
+                RunConfig(rounds=20, max_per_hospital=50), RunStore(home), log=lambda line: None
+            )
             server, url = start_dashboard(home, work / "twenty.log")
             servers.append(server)
             times = page_switches(page, url)
-            print("(b) page switch with a finished 20-round run in the store (click to last element drawn):")
+            print(
+                "(b) page switch with a finished 20-round run in the store (click to last element "
+                "drawn):"
+            )
             for path, values in times.items():
                 name = NAV.get(path, path)
-                print(f"    {name:<44} median {statistics.median(values):.3f} s, max {max(values):.3f} s"
-                      f" (n={len(values)})  (bar < 1 s)")
+                print(
+                    f"    {name:<44} median {statistics.median(values):.3f} s, max "
+                    f"{max(values):.3f} s"
+                    f" (n={len(values)})  (bar < 1 s)"
+                )
             browser.close()
     finally:
         for server in servers:

@@ -1,4 +1,5 @@
-"""Seconds per round of a loopback Flower deployment beside the in-process engine, same config and seed.
+"""Seconds per round of a loopback Flower deployment beside the in-process engine, same config and
+seed.
 
 Usage::
 
@@ -26,11 +27,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedcore import engine  # noqa: E402
-from fedcore.config import RunConfig  # noqa: E402
-from fedcore.site_data import export_sites  # noqa: E402
+from fedcore.config.run_config import RunConfig  # noqa: E402
+from fedcore.data.site import export_sites  # noqa: E402
+from fedcore.run import engine  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
-from tests.loopback import LoopbackFederation  # noqa: E402
+from testkit.loopback import LoopbackFederation  # noqa: E402
 
 LOOPBACK_BYTES = Path("/sys/class/net/lo/statistics/tx_bytes")
 
@@ -48,7 +49,9 @@ def round_seconds(store: RunStore, run_id: str) -> list[float]:
 
 
 def metric_differences(a: RunStore, a_id: str, b: RunStore, b_id: str) -> list[str]:
-    """``round scope metric`` for every metric that is not the same in both runs, bit for bit (NaN equals NaN)."""
+    """``round scope metric`` for every metric that is not the same in both runs, bit for bit (NaN
+    equals NaN)."""
+
     def table(store, run_id):
         return {(m["round"], m["scope"]): m for m in store.snapshot(run_id)["metrics"]}
 
@@ -57,15 +60,31 @@ def metric_differences(a: RunStore, a_id: str, b: RunStore, b_id: str) -> list[s
     for key in sorted(set(left) & set(right)):
         for name in sorted(set(left[key]) | set(right[key])):
             x, y = left[key].get(name), right[key].get(name)
-            if not (x == y or (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))):
+            if not (
+                x == y
+                or (
+                    isinstance(x, float)
+                    and isinstance(y, float)
+                    and math.isnan(x)
+                    and math.isnan(y)
+                )
+            ):
                 differ.append(f"round {key[0]} {key[1]} {name}: {x} vs {y}")
     return differ
 
 
-def flower_run(work: Path, hospitals: list[Path], global_test: Path, config: RunConfig, secure: bool) -> dict:
-    """One Flower run on a fresh deployment: its store, run id, start-up seconds and loopback bytes per round."""
-    run_config = {"rounds": config.rounds, "seed": config.seed, "max-per-hospital": config.max_per_hospital or 0,
-                  "secure-aggregation": secure, "secagg-max-weight": 10000.0}
+def flower_run(
+    work: Path, hospitals: list[Path], global_test: Path, config: RunConfig, secure: bool
+) -> dict:
+    """One Flower run on a fresh deployment: its store, run id, start-up seconds and loopback bytes
+    per round."""
+    run_config = {
+        "rounds": config.rounds,
+        "seed": config.seed,
+        "max-per-hospital": config.max_per_hospital or 0,
+        "secure-aggregation": secure,
+        "secagg-max-weight": 10000.0,
+    }
     if secure:
         run_config["strategy"] = "fedavg"  # SecAgg+ reveals a weighted sum: FedAvg's
     start = time.perf_counter()
@@ -76,8 +95,12 @@ def flower_run(work: Path, hospitals: list[Path], global_test: Path, config: Run
         federation.run(run_config, timeout=120 + 120 * config.rounds)
         after = loopback_bytes()
     store = RunStore(federation.store_home)
-    return {"store": store, "run_id": store.list_runs()[0]["id"], "ready": ready,
-            "bytes": None if before is None else (after - before) / config.rounds}
+    return {
+        "store": store,
+        "run_id": store.list_runs()[0]["id"],
+        "ready": ready,
+        "bytes": None if before is None else (after - before) / config.rounds,
+    }
 
 
 def compare(work: Path, config: RunConfig, secure: bool) -> None:
@@ -89,31 +112,66 @@ def compare(work: Path, config: RunConfig, secure: bool) -> None:
     local_rounds = round_seconds(local, local_id)
     plain = flower_run(work / "plain", hospitals, paths["global_test"], config, secure=False)
     flower_rounds = round_seconds(plain["store"], plain["run_id"])
-    local_seconds, flower_seconds = sum(local_rounds) / len(local_rounds), sum(flower_rounds) / len(flower_rounds)
+    local_seconds, flower_seconds = (
+        sum(local_rounds) / len(local_rounds),
+        sum(flower_rounds) / len(flower_rounds),
+    )
     differ = metric_differences(local, local_id, plain["store"], plain["run_id"])
     images = f"{config.max_per_hospital} per hospital" if config.max_per_hospital else "every image"
-    print(f"\n{images}: {config.rounds} rounds, {config.hospitals} hospitals, cnn at {config.input_size}px, "
-          f"seed {config.seed}")
-    print(f"  in-process engine        {local_seconds:6.2f} s/round   rounds {_seconds(local_rounds)}")
-    print(f"  flower (TLS, loopback)   {flower_seconds:6.2f} s/round   flower - in-process "
-          f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3)   ratio {flower_seconds / local_seconds:4.2f}x"
-          f"   rounds {_seconds(flower_rounds)}")
+    print(
+        f"\n{images}: {config.rounds} rounds, {config.hospitals} hospitals, cnn at "
+        f"{config.input_size}px, "
+        f"seed {config.seed}"
+    )
+    print(
+        f"  in-process engine        {local_seconds:6.2f} s/round   rounds {_seconds(local_rounds)}"
+    )
+    print(
+        f"  flower (TLS, loopback)   {flower_seconds:6.2f} s/round   flower - in-process "
+        f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3)   ratio "
+        f"{flower_seconds / local_seconds:4.2f}x"
+        f"   rounds {_seconds(flower_rounds)}"
+    )
     if config.rounds > 1:
-        steady = sum(flower_rounds[1:]) / (config.rounds - 1) - sum(local_rounds[1:]) / (config.rounds - 1)
-        print(f"  rounds 2-{config.rounds} only           flower - in-process {steady:+6.2f} s/round (round 1 also "
-              "traces the model's functions, in every executor at once)")
-    print(f"  metrics                  {'identical in every round and scope' if not differ else 'DIFFER: ' + '; '.join(differ[:5])}")
+        steady = sum(flower_rounds[1:]) / (config.rounds - 1) - sum(local_rounds[1:]) / (
+            config.rounds - 1
+        )
+        print(
+            f"  rounds 2-{config.rounds} only           flower - in-process {steady:+6.2f} s/round "
+            "(round 1 also "
+            "traces the model's functions, in every executor at once)"
+        )
+    print(
+        "  metrics                  "
+        + (
+            "identical in every round and scope"
+            if not differ
+            else "DIFFER: " + "; ".join(differ[:5])
+        )
+    )
     fit = plain["store"].snapshot(plain["run_id"])["rounds"][0]["fit"]["_round"]
     moved = fit["bytes_moved"]
-    print(f"  model bytes per round    {moved:,}; loopback bytes per round "
-          + (f"{plain['bytes']:,.0f} ({plain['bytes'] / moved:.1f}x)" if plain["bytes"] is not None else "n/a"))
-    print(f"  deployment start         {plain['ready']:6.1f} s, once (SuperLink, SuperNodes, executors importing "
-          "TensorFlow); not in the rounds")
+    print(
+        f"  model bytes per round    {moved:,}; loopback bytes per round "
+        + (
+            f"{plain['bytes']:,.0f} ({plain['bytes'] / moved:.1f}x)"
+            if plain["bytes"] is not None
+            else "n/a"
+        )
+    )
+    print(
+        f"  deployment start         {plain['ready']:6.1f} s, once (SuperLink, SuperNodes, "
+        "executors importing "
+        "TensorFlow); not in the rounds"
+    )
     if secure:
         masked = flower_run(work / "secure", hospitals, paths["global_test"], config, secure=True)
         seconds = sum(round_seconds(masked["store"], masked["run_id"])) / config.rounds
-        print(f"  flower + SecAgg+         {seconds:6.2f} s/round   minus in-process {seconds - local_seconds:+6.2f} "
-              "s/round (FedAvg; in-process runs the default strategy)")
+        print(
+            f"  flower + SecAgg+         {seconds:6.2f} s/round   minus in-process "
+            f"{seconds - local_seconds:+6.2f} "
+            "s/round (FedAvg; in-process runs the default strategy)"
+        )
 
 
 def _seconds(rounds: list[float]) -> str:

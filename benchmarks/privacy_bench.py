@@ -27,14 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedcore import engine  # noqa: E402
-from fedcore.privacy import audit  # noqa: E402
-from fedcore.privacy import report as privacy_report  # noqa: E402
-from fedcore.client import Hospital  # noqa: E402
-from fedcore.config import RunConfig  # noqa: E402
+from fedcore.config.run_config import RunConfig  # noqa: E402
 from fedcore.data import load_federation  # noqa: E402
-from fedcore.privacy.dp_sgd import DPHospital  # noqa: E402
-from fedcore.model import build_model  # noqa: E402
+from fedcore.hospital.dp_training import DPHospital  # noqa: E402
+from fedcore.hospital.training import Hospital  # noqa: E402
+from fedcore.model.networks import build_model  # noqa: E402
+from fedcore.privacy import audit  # noqa: E402
+from fedcore.privacy import tables as privacy_report  # noqa: E402
+from fedcore.run import engine  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
 
 # Patient-level DP settings, tuned on the default federation (docs/privacy.md): large
@@ -49,14 +49,20 @@ def utility(store: RunStore, epsilon: float) -> None:
     built = build_model(base)
     configs = {
         "no DP": base,
-        f"patient-level DP, eps {epsilon:g}": dataclasses.replace(base, dp_target_epsilon=epsilon, **PATIENT),
-        f"hospital-level DP, eps {epsilon:g}": dataclasses.replace(base, dp_target_epsilon=epsilon, **HOSPITAL),
+        f"patient-level DP, eps {epsilon:g}": dataclasses.replace(
+            base, dp_target_epsilon=epsilon, **PATIENT
+        ),
+        f"hospital-level DP, eps {epsilon:g}": dataclasses.replace(
+            base, dp_target_epsilon=epsilon, **HOSPITAL
+        ),
     }
     rows = []
     for label, config in configs.items():
         print(f"--- {label}", flush=True)
         start = time.perf_counter()
-        result = engine.run(config, store, built=built, federation=federation, log=lambda s: print(s, flush=True))
+        result = engine.run(
+            config, store, built=built, federation=federation, log=lambda s: print(s, flush=True)
+        )
         if result.status != "finished":
             print(f"    {result.status}: {result.error}")
             continue
@@ -64,24 +70,45 @@ def utility(store: RunStore, epsilon: float) -> None:
         _, audited = audit.audit_run(store, result.run_id, "last", log=lambda s: None)
         snap = store.snapshot(result.run_id)
         glob = [m for m in snap["metrics"] if m["scope"] == "global"][-1]
-        rows.append((label, result.run_id, glob["auroc"], glob["accuracy"], glob.get("op_accuracy", float("nan")),
-                     privacy_report.final_epsilon(snap),
-                     max(r["auroc"] for r in audited.values()), seconds))
+        rows.append(
+            (
+                label,
+                result.run_id,
+                glob["auroc"],
+                glob["accuracy"],
+                glob.get("op_accuracy", float("nan")),
+                privacy_report.final_epsilon(snap),
+                max(r["auroc"] for r in audited.values()),
+                seconds,
+            )
+        )
     print()
-    print(f"{'setting':<28} {'run':<22} {'AUROC':>6} {'acc':>6} {'acc@op':>6} {'max eps':>8} {'audit AUROC':>12} "
-          f"{'seconds':>8}")
+    print(
+        f"{'setting':<28} {'run':<22} {'AUROC':>6} {'acc':>6} {'acc@op':>6} {'max eps':>8} "
+        f"{'audit AUROC':>12} "
+        f"{'seconds':>8}"
+    )
     for label, run_id, auroc, acc, op_acc, eps, attack, seconds in rows:
-        print(f"{label:<28} {run_id:<22} {auroc:>6.3f} {acc:>6.3f} {op_acc:>6.3f} {eps:>8.2f} {attack:>12.3f} "
-              f"{seconds:>8.0f}")
-    print("AUROC, accuracy (at 0.5; acc@op at the federated operating point): global model on the 624 test images, "
-          "last round. max eps: the largest hospital's epsilon at delta 1e-5 after all rounds. audit AUROC: highest "
-          "per-hospital membership attack AUROC.")
+        print(
+            f"{label:<28} {run_id:<22} {auroc:>6.3f} {acc:>6.3f} {op_acc:>6.3f} {eps:>8.2f} "
+            f"{attack:>12.3f} "
+            f"{seconds:>8.0f}"
+        )
+    print(
+        "AUROC, accuracy (at 0.5; acc@op at the federated operating point): global model on the "
+        "624 test images, "
+        "last round. max eps: the largest hospital's epsilon at delta 1e-5 after all rounds. audit "
+        "AUROC: highest "
+        "per-hospital membership attack AUROC."
+    )
 
 
 def speed(repeats: int = 3) -> None:
     rows = []
     for dp_batch in (32, PATIENT["batch_size"]):
-        config = dataclasses.replace(RunConfig(), dp="patient", batch_size=dp_batch, dp_noise_multiplier=1.0)
+        config = dataclasses.replace(
+            RunConfig(), dp="patient", batch_size=dp_batch, dp_noise_multiplier=1.0
+        )
         federation = load_federation(config)
         built = build_model(config)
         data = federation.hospitals[0]
@@ -91,21 +118,33 @@ def speed(repeats: int = 3) -> None:
         private.fit(weights, 1), plain.fit(weights, 1)  # warm-up: first execution of each graph
         dp_rates, plain_rates = [], []
         for r in range(repeats):
-            dp_rates.append(data.train.images.shape[0] / private.fit(weights, r + 2).metrics["fit_seconds"])
-            plain_rates.append(data.train.images.shape[0] / plain.fit(weights, r + 2).metrics["fit_seconds"])
+            dp_rates.append(
+                data.train.images.shape[0] / private.fit(weights, r + 2).metrics["fit_seconds"]
+            )
+            plain_rates.append(
+                data.train.images.shape[0] / plain.fit(weights, r + 2).metrics["fit_seconds"]
+            )
         rows.append((dp_batch, statistics.median(dp_rates), statistics.median(plain_rates)))
     print(f"{'DP batch':>8} {'DP-SGD img/s':>13} {'Keras fit img/s (batch 32)':>27} {'ratio':>6}")
     for batch, dp, plain in rows:
         print(f"{batch:>8} {dp:>13.0f} {plain:>27.0f} {dp / plain:>6.2f}")
-    print(f"One local epoch at hospital_1 ({len(data.train)} images), cnn 28x28, median of {repeats} "
-          "alternating repeats.")
+    print(
+        f"One local epoch at hospital_1 ({len(data.train)} images), cnn 28x28, median of {repeats} "
+        "alternating repeats."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=("utility", "speed"))
-    parser.add_argument("--epsilon", type=float, default=8.0, help="target epsilon per hospital (default 8)")
-    parser.add_argument("--home", default=None, help="run store folder (default $FEDCORE_HOME or ./runs)")
+    parser.add_argument(
+        "--epsilon", type=float, default=8.0, help="target epsilon per hospital (default 8)"
+    )
+    parser.add_argument(
+        "--home", default=None, help="run store folder (default $FEDCORE_HOME or ./runs)"
+    )
     args = parser.parse_args(argv)
     if args.only in (None, "speed"):
         speed()

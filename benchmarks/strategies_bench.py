@@ -1,8 +1,10 @@
 """Strategies over seeds: does the federation learn on every Dirichlet split? Printed figures.
 
-    nice -n 10 python benchmarks/strategies_bench.py                       # seeds 0-9 x 4 strategies
+    nice -n 10 python benchmarks/strategies_bench.py                       # seeds 0-9 x 4
+    strategies
     python benchmarks/strategies_bench.py --seeds 5 --strategies fedavg --set balanced_softmax=false
-    python benchmarks/strategies_bench.py --attack sign-flip --attackers 2 --hospitals 10 --seeds 0 \
+    python benchmarks/strategies_bench.py --attack sign-flip --attackers 2 --hospitals 10 --seeds
+    0 \
         --strategies fedavg,median,trimmed-mean,krum
 
 Each cell is one ordinary run of the default federation (3 Dirichlet(0.5) hospitals of
@@ -27,11 +29,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fedcore import engine  # noqa: E402
-from fedcore.config import RunConfig  # noqa: E402
+from fedcore.config.run_config import RunConfig  # noqa: E402
+from fedcore.config.settings import settings  # noqa: E402
 from fedcore.data import load_federation  # noqa: E402
-from fedcore.model import build_model  # noqa: E402
-from fedcore.settings import settings  # noqa: E402
+from fedcore.model.networks import build_model  # noqa: E402
+from fedcore.run import engine  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
 
 
@@ -46,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9", help="'0-9' or '0,3,5'")
     parser.add_argument("--strategies", default="scaffold,fedavg,fedprox,fedadam")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any run setting")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="any run setting"
+    )
     parser.add_argument("--attack", default="none")
     parser.add_argument("--attackers", type=int, default=0)
     parser.add_argument("--hospitals", type=int, default=3)
@@ -57,7 +61,9 @@ def main() -> None:
     seeds = list(range(int(a), int(b) + 1)) if b else [int(s) for s in args.seeds.split(",")]
     strategies = args.strategies.split(",")
     overrides = {k: _value(k, v) for k, v in (item.split("=", 1) for item in args.set)}
-    base = RunConfig(attack=args.attack, attackers=args.attackers, hospitals=args.hospitals, **overrides)
+    base = RunConfig(
+        attack=args.attack, attackers=args.attackers, hospitals=args.hospitals, **overrides
+    )
     store = RunStore(args.home)
     cells: dict[str, dict[int, dict]] = {s: {} for s in strategies}
     for seed in seeds:
@@ -66,30 +72,51 @@ def main() -> None:
         for strategy in strategies:
             config = dataclasses.replace(seeded, strategy=strategy).validate()
             start = time.perf_counter()
-            result = engine.run(config, store, built=built, federation=federation, log=lambda s: None)
-            last = [m for m in store.snapshot(result.run_id)["metrics"]
-                    if m["round"] == result.rounds_done and m["scope"] == "global"][0]
-            cells[strategy][seed] = {"auroc": last["auroc"], "op_accuracy": last.get("op_accuracy", np.nan),
-                                     "accuracy": last["accuracy"], "threshold": last.get("op_threshold", np.nan),
-                                     "seconds": time.perf_counter() - start, "run": result.run_id}
+            result = engine.run(
+                config, store, built=built, federation=federation, log=lambda s: None
+            )
+            last = [
+                m
+                for m in store.snapshot(result.run_id)["metrics"]
+                if m["round"] == result.rounds_done and m["scope"] == "global"
+            ][0]
+            cells[strategy][seed] = {
+                "auroc": last["auroc"],
+                "op_accuracy": last.get("op_accuracy", np.nan),
+                "accuracy": last["accuracy"],
+                "threshold": last.get("op_threshold", np.nan),
+                "seconds": time.perf_counter() - start,
+                "run": result.run_id,
+            }
             c = cells[strategy][seed]
-            print(f"seed {seed} {strategy:<13} auroc {c['auroc']:.3f} acc@op {c['op_accuracy']:.3f} "
-                  f"(t {c['threshold']:g}) acc@0.5 {c['accuracy']:.3f}  {c['seconds']:.0f}s  {result.status}",
-                  flush=True)
+            print(
+                f"seed {seed} {strategy:<13} auroc {c['auroc']:.3f} acc@op {c['op_accuracy']:.3f} "
+                f"(t {c['threshold']:g}) acc@0.5 {c['accuracy']:.3f}  {c['seconds']:.0f}s  "
+                f"{result.status}",
+                flush=True,
+            )
     print(table(cells, seeds))
     if args.json:
         Path(args.json).write_text(json.dumps(cells, indent=1))
 
 
 def table(cells: dict[str, dict[int, dict]], seeds: list[int]) -> str:
-    """Markdown: one row per strategy, AUROC / accuracy at the operating point per seed, then worst and mean."""
-    head = "| strategy | " + " | ".join(f"seed {s}" for s in seeds) + " | worst AUROC | mean AUROC | mean acc |"
+    """Markdown: one row per strategy, AUROC / accuracy at the operating point per seed, then worst
+    and mean."""
+    head = (
+        "| strategy | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | worst AUROC | mean AUROC | mean acc |"
+    )
     rows = [head, "|" + "---|" * (len(seeds) + 4)]
     for strategy, by_seed in cells.items():
         auroc = np.array([by_seed[s]["auroc"] for s in seeds])
         acc = np.array([by_seed[s]["op_accuracy"] for s in seeds])
-        rows.append(f"| {strategy} | " + " | ".join(f"{x:.3f} / {y:.3f}" for x, y in zip(auroc, acc))
-                    + f" | {auroc.min():.3f} | {auroc.mean():.3f} | {acc.mean():.3f} |")
+        rows.append(
+            f"| {strategy} | "
+            + " | ".join(f"{x:.3f} / {y:.3f}" for x, y in zip(auroc, acc))
+            + f" | {auroc.min():.3f} | {auroc.mean():.3f} | {acc.mean():.3f} |"
+        )
     return "\n".join(rows)
 
 

@@ -2,7 +2,7 @@
 
 By default the server listens on 127.0.0.1 only (.streamlit/config.toml) and no password
 is asked: only this machine's user can reach it. Served to a network
-(``FEDXRAY_PASSWORD`` set, see fedcore.serving), every page is behind the password, asked
+(``FEDXRAY_PASSWORD`` set, see fedcore.run.serving), every page is behind the password, asked
 once per browser session. A page that fails shows a short message of its own; the
 traceback goes to the server's log, never to the browser (``client.showErrorDetails``
 is "none" for whatever escapes this).
@@ -17,8 +17,8 @@ import time
 
 import streamlit as st
 
-from fedcore import serving
 from fedcore.errors import FedXrayError
+from fedcore.run import serving
 
 GRANTED_KEY = "access_granted"
 SIGN_IN_TITLE = "FedXray: sign in"
@@ -49,12 +49,20 @@ def run_page(navigation) -> None:
     except FedXrayError as exc:  # e.g. a damaged run store: the message says what to do
         log.error("page failed: %s", exc)
         # Its message names server paths: shown to this machine's user, kept from a network's.
-        st.error(f"This page cannot be shown: {exc}" if not serving.exposed() else
-                 "This page cannot be shown; the server's log says why.", icon=":material/error:")
+        st.error(
+            f"This page cannot be shown: {exc}"
+            if not serving.exposed()
+            else "This page cannot be shown; the server's log says why.",
+            icon=":material/error:",
+        )
     except Exception:
         log.exception("page failed")
-        st.error("Something went wrong while drawing this page. Reload it; if it happens again, the server's "
-                 "log has the details.", icon=":material/error:")
+        st.error(
+            "Something went wrong while drawing this page. Reload it; if it happens again, the "
+            "server's "
+            "log has the details.",
+            icon=":material/error:",
+        )
 
 
 def _ask_password() -> None:
@@ -75,6 +83,10 @@ def _ask_password() -> None:
 
 def _refuse_unprotected() -> None:
     st.title("FedXray")
-    st.error(f"This server listens on {st.get_option('server.address')} without a password: set "
-             f"{serving.PASSWORD_ENV} (and {serving.DATA_ROOT_ENV}) before serving it to a network, or listen "
-             "on 127.0.0.1.", icon=":material/lock:")
+    st.error(
+        f"This server listens on {st.get_option('server.address')} without a password: set "
+        f"{serving.PASSWORD_ENV} (and {serving.DATA_ROOT_ENV}) before serving it to a network, or "
+        "listen "
+        "on 127.0.0.1.",
+        icon=":material/lock:",
+    )

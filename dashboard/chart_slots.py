@@ -61,12 +61,14 @@ def next_slots(previous: dict | None, owner: Hashable, token: Hashable, figures:
 
 def _stack_css() -> str:
     cell = f"div[class*='st-key-{CELL_KEY.format(name='')}']"
-    return ("<style>"
-            f"{cell} {{ display: grid !important; grid-template-columns: minmax(0, 1fr); }}"
-            f"{cell} > div {{ grid-area: 1 / 1; width: 100%; min-width: 0; }}"
-            f"{cell} > div:has(.{FRONT_CLASS}) {{ z-index: 1; }}"
-            f"div[data-testid='stElementContainer']:has(.{FRONT_CLASS}) {{ display: none; }}"
-            "</style>")
+    return (
+        "<style>"
+        f"{cell} {{ display: grid !important; grid-template-columns: minmax(0, 1fr); }}"
+        f"{cell} > div {{ grid-area: 1 / 1; width: 100%; min-width: 0; }}"
+        f"{cell} > div:has(.{FRONT_CLASS}) {{ z-index: 1; }}"
+        f"div[data-testid='stElementContainer']:has(.{FRONT_CLASS}) {{ display: none; }}"
+        "</style>"
+    )
 
 
 # Written into the front slot after its chart. Its style stacks each cell's two slots in one

@@ -12,8 +12,16 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.theme import (ATTACKER_COLOR, CLASS_COLORS, GLOBAL_COLOR, METRIC_LABELS, RATE_METRICS, RUN_COLORS,
-                             hospital_color, scope_label)
+from dashboard.theme import (
+    ATTACKER_COLOR,
+    CLASS_COLORS,
+    GLOBAL_COLOR,
+    METRIC_LABELS,
+    RATE_METRICS,
+    RUN_COLORS,
+    hospital_color,
+    scope_label,
+)
 
 # No mode bar: less to draw on every page switch; zoom and hover still work.
 PLOT_CONFIG = {"displayModeBar": False}
@@ -25,15 +33,22 @@ def dot_label(scope: str) -> str:
     return f"<span style='color:{hospital_color(scope)}'>●</span> {scope_label(scope)}"
 
 
-def _layout(fig: go.Figure, height: int, title: str | None = None, top: int | None = None, **extra) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=8, r=8, t=top if top is not None else 40 if title else 10, b=8),
-                      title=dict(text=title, font=dict(size=15)) if title else None,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), **extra)
+def _layout(
+    fig: go.Figure, height: int, title: str | None = None, top: int | None = None, **extra
+) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=8, r=8, t=top if top is not None else 40 if title else 10, b=8),
+        title=dict(text=title, font=dict(size=15)) if title else None,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        **extra,
+    )
     return fig
 
 
 def class_balance(summary: dict, split: str = "train") -> go.Figure:
-    """NORMAL and PNEUMONIA images per hospital in one split, side by side, each count beside its bar.
+    """NORMAL and PNEUMONIA images per hospital in one split, side by side, each count beside its
+    bar.
 
     Side by side rather than stacked: a hospital with 1% NORMAL images would show its count
     in a sliver too thin to read.
@@ -50,12 +65,23 @@ def class_balance(summary: dict, split: str = "train") -> go.Figure:
     fig = go.Figure()
     for cls in ("NORMAL", "PNEUMONIA"):
         counts = [summary["hospitals"][h][split][cls] for h in names]
-        fig.add_bar(y=[dot_label(h) for h in names], x=counts, name=cls, orientation="h",
-                    marker_color=CLASS_COLORS[cls], text=[f"{c:,}" for c in counts], textposition="outside",
-                    cliponaxis=False)
+        fig.add_bar(
+            y=[dot_label(h) for h in names],
+            x=counts,
+            name=cls,
+            orientation="h",
+            marker_color=CLASS_COLORS[cls],
+            text=[f"{c:,}" for c in counts],
+            textposition="outside",
+            cliponaxis=False,
+        )
     most = max((summary["hospitals"][h][split][c] for h in names for c in CLASS_COLORS), default=1)
-    fig.update_layout(barmode="group", yaxis=dict(autorange="reversed"), xaxis_title=f"{split} images",
-                      legend_traceorder="normal")
+    fig.update_layout(
+        barmode="group",
+        yaxis=dict(autorange="reversed"),
+        xaxis_title=f"{split} images",
+        legend_traceorder="normal",
+    )
     fig.update_xaxes(range=[0, most * 1.18])  # room for the count outside the longest bar
     return _layout(fig, 110 + 62 * len(names))
 
@@ -73,16 +99,27 @@ def pneumonia_share(summary: dict, split: str = "train") -> go.Figure:
         c = summary["hospitals"][h][split]
         total = c["NORMAL"] + c["PNEUMONIA"]
         shares.append(c["PNEUMONIA"] / total if total else 0.0)
-    fig = go.Figure(go.Bar(x=labels, y=shares, marker_color=[hospital_color(h) for h in names],
-                           text=[f"{s:.0%}" for s in shares], textposition="outside", cliponaxis=False,
-                           showlegend=False, hovertemplate="%{x}: %{y:.1%} pneumonia<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=shares,
+            marker_color=[hospital_color(h) for h in names],
+            text=[f"{s:.0%}" for s in shares],
+            textposition="outside",
+            cliponaxis=False,
+            showlegend=False,
+            hovertemplate="%{x}: %{y:.1%} pneumonia<extra></extra>",
+        )
+    )
     g = summary.get("global_test")
     if g and g["NORMAL"] + g["PNEUMONIA"]:
         share = g["PNEUMONIA"] / (g["NORMAL"] + g["PNEUMONIA"])
         line = dict(color=GLOBAL_COLOR, dash="dash", width=2)
         fig.add_hline(y=share, line=line)
         # The line across the whole plot has no legend entry of its own: an empty trace names it.
-        fig.add_scatter(x=[None], y=[None], mode="lines", line=line, name=f"global test set: {share:.0%}")
+        fig.add_scatter(
+            x=[None], y=[None], mode="lines", line=line, name=f"global test set: {share:.0%}"
+        )
     fig.update_yaxes(range=[0, 1.15], tickformat=".0%", title="pneumonia share")
     fig = _layout(fig, 110 + 62 * max(len(names), 3), top=40, showlegend=True)
     fig.update_layout(legend=dict(y=1.0, yanchor="bottom"))
@@ -103,9 +140,15 @@ def scope_legend(scopes, attackers=()) -> str:
         Hospitals that sent poisoned updates (a simulated attack): marked in red.
     """
     attackers = set(attackers)
-    return " &nbsp; ".join(dot_label(s) + (f" <b style='color:{ATTACKER_COLOR}'>(attacker)</b>"
-                                           if s.split(":", 1)[-1] in attackers else "")
-                           for s in _ordered(scopes))
+    return " &nbsp; ".join(
+        dot_label(s)
+        + (
+            f" <b style='color:{ATTACKER_COLOR}'>(attacker)</b>"
+            if s.split(":", 1)[-1] in attackers
+            else ""
+        )
+        for s in _ordered(scopes)
+    )
 
 
 def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:
@@ -114,11 +157,24 @@ def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:
     labels = [dot_label(h) for h in names]
     colors = [hospital_color(h) for h in names]
     fig = go.Figure()
-    fig.add_bar(x=labels, y=[rows[h]["fn"] for h in names], name="false negatives (missed pneumonia)",
-                marker=dict(color=colors), text=[rows[h]["fn"] for h in names], textposition="outside")
-    fig.add_bar(x=labels, y=[rows[h]["fp"] for h in names], name="false positives (false alarm)",
-                marker=dict(color=colors, pattern=dict(shape="/", fillmode="overlay", fgcolor="white"), opacity=0.6),
-                text=[rows[h]["fp"] for h in names], textposition="outside")
+    fig.add_bar(
+        x=labels,
+        y=[rows[h]["fn"] for h in names],
+        name="false negatives (missed pneumonia)",
+        marker=dict(color=colors),
+        text=[rows[h]["fn"] for h in names],
+        textposition="outside",
+    )
+    fig.add_bar(
+        x=labels,
+        y=[rows[h]["fp"] for h in names],
+        name="false positives (false alarm)",
+        marker=dict(
+            color=colors, pattern=dict(shape="/", fillmode="overlay", fgcolor="white"), opacity=0.6
+        ),
+        text=[rows[h]["fp"] for h in names],
+        textposition="outside",
+    )
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="images", rangemode="tozero")
     return _layout(fig, 300)
@@ -127,10 +183,24 @@ def errors_by_hospital(rows: dict[str, dict]) -> go.Figure:
 def probability_gauge(probability: float, threshold: float) -> go.Figure:
     """P(pneumonia) on a 0..1 gauge with the decision threshold marked."""
     color = CLASS_COLORS["PNEUMONIA"] if probability >= threshold else CLASS_COLORS["NORMAL"]
-    fig = go.Figure(go.Indicator(
-        mode="gauge+number", value=probability, number=dict(valueformat=".3f"),
-        gauge=dict(axis=dict(range=[0, 1], tickvals=[0, threshold, 1], ticktext=["0", f"{threshold:.2f}", "1"]), bar=dict(color=color, thickness=0.6),
-                   threshold=dict(line=dict(color=GLOBAL_COLOR, width=4), thickness=0.9, value=threshold))))
+    fig = go.Figure(
+        go.Indicator(
+            mode="gauge+number",
+            value=probability,
+            number=dict(valueformat=".3f"),
+            gauge=dict(
+                axis=dict(
+                    range=[0, 1],
+                    tickvals=[0, threshold, 1],
+                    ticktext=["0", f"{threshold:.2f}", "1"],
+                ),
+                bar=dict(color=color, thickness=0.6),
+                threshold=dict(
+                    line=dict(color=GLOBAL_COLOR, width=4), thickness=0.9, value=threshold
+                ),
+            ),
+        )
+    )
     return _layout(fig, 220, "P(pneumonia)")
 
 
@@ -144,8 +214,13 @@ def compare_runs(frames: dict[str, pd.DataFrame], metric: str) -> go.Figure:
     """
     fig = go.Figure()
     for i, (label, rows) in enumerate(frames.items()):
-        fig.add_scatter(x=rows["round"], y=rows[metric], name=label, mode="lines+markers",
-                        line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5))
+        fig.add_scatter(
+            x=rows["round"],
+            y=rows[metric],
+            name=label,
+            mode="lines+markers",
+            line=dict(color=RUN_COLORS[i % len(RUN_COLORS)], width=2.5),
+        )
     fig.update_xaxes(title="round", rangemode="tozero")
     if metric in RATE_METRICS:
         fig.update_yaxes(range=[0, 1.02])
@@ -160,7 +235,13 @@ def _nan_none(value):
 
 # Worse than the global model: orange-red; the same: near white; better: blue. A diverging
 # scale without green, so red/green colour blindness does not hide the sign.
-DIFFERENCE_SCALE = [[0.0, "#B2182B"], [0.25, "#EF8A62"], [0.5, "#F7F7F7"], [0.75, "#67A9CF"], [1.0, "#2166AC"]]
+DIFFERENCE_SCALE = [
+    [0.0, "#B2182B"],
+    [0.25, "#EF8A62"],
+    [0.5, "#F7F7F7"],
+    [0.75, "#67A9CF"],
+    [1.0, "#2166AC"],
+]
 # Smallest half-range of the difference scale: below it, noise-sized gaps would look vivid.
 MIN_DIFFERENCE_RANGE = 0.02
 
@@ -190,28 +271,54 @@ def fairness_difference_heatmap(rows: dict[str, dict], reference: str = "global"
         else:
             present = [row[j] for row in values if row[j] is not None]
             centre.append(sum(present) / len(present) if present else None)
-    diff = [[None if v is None or c is None else v - c for v, c in zip(row, centre)] for row in values]
+    diff = [
+        [None if v is None or c is None else v - c for v, c in zip(row, centre)] for row in values
+    ]
     spread = max([abs(d) for row in diff for d in row if d is not None] + [MIN_DIFFERENCE_RANGE])
     labels = [METRIC_LABELS[m] for m in HEATMAP_METRICS]
     ticks = [dot_label(s) for s in scopes]
-    fig = go.Figure(go.Heatmap(
-        z=diff, x=labels, y=ticks, zmin=-spread, zmax=spread, colorscale=DIFFERENCE_SCALE, xgap=3, ygap=3,
-        customdata=[[("n/a" if v is None else f"{v:.4f}") for v in row] for row in values],
-        hovertemplate="%{y}<br>%{x}: %{customdata} (%{z:+.3f} vs " + scope_label(reference) + ")<extra></extra>",
-        colorbar=dict(thickness=12, len=0.9, title=dict(text="vs global", side="right"), tickformat="+.2f")))
+    fig = go.Figure(
+        go.Heatmap(
+            z=diff,
+            x=labels,
+            y=ticks,
+            zmin=-spread,
+            zmax=spread,
+            colorscale=DIFFERENCE_SCALE,
+            xgap=3,
+            ygap=3,
+            customdata=[[("n/a" if v is None else f"{v:.4f}") for v in row] for row in values],
+            hovertemplate="%{y}<br>%{x}: %{customdata} (%{z:+.3f} vs "
+            + scope_label(reference)
+            + ")<extra></extra>",
+            colorbar=dict(
+                thickness=12, len=0.9, title=dict(text="vs global", side="right"), tickformat="+.2f"
+            ),
+        )
+    )
     for i, row in enumerate(values):
         for j, value in enumerate(row):
             d = diff[i][j]
-            tile = "#F7F7F7" if d is None else interpolate(DIFFERENCE_SCALE, (d + spread) / (2 * spread))
-            fig.add_annotation(x=labels[j], y=ticks[i], showarrow=False, font=dict(size=13, color=text_color(tile)),
-                               text="n/a" if value is None else f"{value:.3f}")
+            tile = (
+                "#F7F7F7"
+                if d is None
+                else interpolate(DIFFERENCE_SCALE, (d + spread) / (2 * spread))
+            )
+            fig.add_annotation(
+                x=labels[j],
+                y=ticks[i],
+                showarrow=False,
+                font=dict(size=13, color=text_color(tile)),
+                text="n/a" if value is None else f"{value:.3f}",
+            )
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(side="top")
     return _layout(fig, 70 + 52 * len(scopes))
 
 
 def confusion_matrices_html(rows: dict[str, dict]) -> str:
-    """One 2x2 confusion matrix per scope (rows actual, columns predicted) as HTML tables in a responsive grid.
+    """One 2x2 confusion matrix per scope (rows actual, columns predicted) as HTML tables in a
+    responsive grid.
 
     HTML rather than Plotly: the Fairness page drew four Plotly figures for sixteen numbers,
     the larger part of its time to first paint. Tiles are opaque (a light tint of the scope's
@@ -237,35 +344,55 @@ def confusion_matrices_html(rows: dict[str, dict]) -> str:
             tiles = ""
             for name, count in row:
                 tile = interpolate(scale, count / top)
-                tiles += (f"<td class='fx-tile' style='background:{tile};color:{text_color(tile)};text-align:center;"
-                          f"padding:14px 4px;border:none'><b style='font-size:1.05rem'>{count}</b><br>"
-                          f"{name} {count / total:.0%}</td>")
-            body += f"<tr><th style='text-align:right;font-weight:400;border:none;padding-right:8px'>actual {actual}</th>{tiles}</tr>"
-        head = "".join(f"<th style='font-weight:400;text-align:center;border:none'>predicted {c}</th>"
-                       for c in ("NORMAL", "PNEUMONIA"))
-        cards.append(f"<div><div style='text-align:center;margin-bottom:4px'>{dot_label(scope)}</div>"
-                     f"<table style='width:100%;table-layout:fixed;border-collapse:separate;border-spacing:3px;"
-                     f"font-size:0.85rem;margin:0'><tr><th style='border:none'></th>{head}</tr>{body}</table></div>")
-    return ("<div style='display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,420px),1fr));"
-            f"gap:12px 28px;margin-bottom:12px'>{''.join(cards)}</div>")
+                tiles += (
+                    "<td class='fx-tile' "
+                    f"style='background:{tile};color:{text_color(tile)};text-align:center;"
+                    f"padding:14px 4px;border:none'><b style='font-size:1.05rem'>{count}</b><br>"
+                    f"{name} {count / total:.0%}</td>"
+                )
+            row_head = "text-align:right;font-weight:400;border:none;padding-right:8px"
+            body += f"<tr><th style='{row_head}'>actual {actual}</th>{tiles}</tr>"
+        head = "".join(
+            f"<th style='font-weight:400;text-align:center;border:none'>predicted {c}</th>"
+            for c in ("NORMAL", "PNEUMONIA")
+        )
+        cards.append(
+            f"<div><div style='text-align:center;margin-bottom:4px'>{dot_label(scope)}</div>"
+            "<table style='width:100%;table-layout:fixed;border-collapse:separate;"
+            "border-spacing:3px;"
+            "font-size:0.85rem;margin:0'><tr><th "
+            f"style='border:none'></th>{head}</tr>{body}</table></div>"
+        )
+    return (
+        "<div style='display:grid;"
+        "grid-template-columns:repeat(auto-fill,minmax(min(100%,420px),1fr));"
+        f"gap:12px 28px;margin-bottom:12px'>{''.join(cards)}</div>"
+    )
 
 
 def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
-    """The ROC curve of each scope, with its operating points: a dot at the fixed threshold, a diamond at the federated one.
+    """The ROC curve of each scope, with its operating points: a dot at the fixed threshold, a
+    diamond at the federated one.
 
     Parameters
     ----------
     rows : dict of scope to metrics
         Each scope's metrics of one round, with the ROC points of
-        :func:`fedcore.metrics.roc_points`; scopes without them are left out.
+        :func:`fedcore.results.roc.roc_points`; scopes without them are left out.
     threshold : float
         The run's decision threshold: the operating point is (1 - specificity, sensitivity).
     """
-    from fedcore.metrics import roc_curve_of
+    from fedcore.results.roc import roc_curve_of
 
     fig = go.Figure()
-    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color=GLOBAL_COLOR, dash="dot", width=1),
-                    name="chance", hoverinfo="skip")
+    fig.add_scatter(
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        line=dict(color=GLOBAL_COLOR, dash="dot", width=1),
+        name="chance",
+        hoverinfo="skip",
+    )
     for scope in _ordered(rows):
         m = rows[scope]
         thresholds, fpr, tpr = roc_curve_of(m)
@@ -273,25 +400,58 @@ def roc_curves(rows: dict[str, dict], threshold: float) -> go.Figure:
             continue
         color, label = hospital_color(scope), scope_label(scope)
         auroc = m.get("auroc")
-        name = f"{label} (AUROC {auroc:.3f})" if auroc is not None and not math.isnan(auroc) else label
-        fig.add_scatter(x=fpr, y=tpr, mode="lines", name=name, legendgroup=scope,
-                        line=dict(color=color, width=3.5 if scope == "global" else 2.2, shape="linear"),
-                        customdata=thresholds, hovertemplate=f"{label}<br>threshold %{{customdata:g}}<br>"
-                        "FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>")
+        name = (
+            f"{label} (AUROC {auroc:.3f})" if auroc is not None and not math.isnan(auroc) else label
+        )
+        fig.add_scatter(
+            x=fpr,
+            y=tpr,
+            mode="lines",
+            name=name,
+            legendgroup=scope,
+            line=dict(color=color, width=3.5 if scope == "global" else 2.2, shape="linear"),
+            customdata=thresholds,
+            hovertemplate=f"{label}<br>threshold %{{customdata:g}}<br>"
+            "FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>",
+        )
         spec, sens = m.get("specificity"), m.get("sensitivity")
         if spec is not None and sens is not None and not (math.isnan(spec) or math.isnan(sens)):
-            fig.add_scatter(x=[1 - spec], y=[sens], mode="markers", legendgroup=scope, showlegend=False,
-                            marker=dict(color=color, size=12, symbol="circle", line=dict(color="white", width=2)),
-                            hovertemplate=f"{label} at threshold {threshold:g}<br>sensitivity {sens:.3f}, "
-                            f"specificity {spec:.3f}<extra></extra>")
-        op_spec, op_sens, op = m.get("op_specificity"), m.get("op_sensitivity"), m.get("op_threshold")
+            fig.add_scatter(
+                x=[1 - spec],
+                y=[sens],
+                mode="markers",
+                legendgroup=scope,
+                showlegend=False,
+                marker=dict(
+                    color=color, size=12, symbol="circle", line=dict(color="white", width=2)
+                ),
+                hovertemplate=f"{label} at threshold {threshold:g}<br>sensitivity {sens:.3f}, "
+                f"specificity {spec:.3f}<extra></extra>",
+            )
+        op_spec, op_sens, op = (
+            m.get("op_specificity"),
+            m.get("op_sensitivity"),
+            m.get("op_threshold"),
+        )
         if not any(v is None or math.isnan(v) for v in (op_spec, op_sens, op)):
-            fig.add_scatter(x=[1 - op_spec], y=[op_sens], mode="markers", legendgroup=scope, showlegend=False,
-                            marker=dict(color=color, size=13, symbol="diamond", line=dict(color="white", width=2)),
-                            hovertemplate=f"{label} at the federated operating point, threshold {op:.3f}<br>"
-                            f"sensitivity {op_sens:.3f}, specificity {op_spec:.3f}<extra></extra>")
-    fig.update_xaxes(title="false-positive rate (1 - specificity)", range=[-0.01, 1.01], constrain="domain")
-    fig.update_yaxes(title="true-positive rate (sensitivity)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1)
+            fig.add_scatter(
+                x=[1 - op_spec],
+                y=[op_sens],
+                mode="markers",
+                legendgroup=scope,
+                showlegend=False,
+                marker=dict(
+                    color=color, size=13, symbol="diamond", line=dict(color="white", width=2)
+                ),
+                hovertemplate=f"{label} at the federated operating point, threshold {op:.3f}<br>"
+                f"sensitivity {op_sens:.3f}, specificity {op_spec:.3f}<extra></extra>",
+            )
+    fig.update_xaxes(
+        title="false-positive rate (1 - specificity)", range=[-0.01, 1.01], constrain="domain"
+    )
+    fig.update_yaxes(
+        title="true-positive rate (sensitivity)", range=[-0.01, 1.01], scaleanchor="x", scaleratio=1
+    )
     fig = _layout(fig, 520, showlegend=True)
     # Below the square plot, so a narrow screen keeps the whole width for the curves.
     fig.update_layout(legend=dict(orientation="h", x=0, y=-0.16, yanchor="top"), margin=dict(b=90))
@@ -304,18 +464,28 @@ def epsilon_by_round(frame: pd.DataFrame, target: float | None = None) -> go.Fig
     Parameters
     ----------
     frame : pd.DataFrame
-        :func:`fedcore.privacy.report.epsilon_frame` (round, hospital, epsilon).
+        :func:`fedcore.privacy.tables.epsilon_frame` (round, hospital, epsilon).
     target : float, optional
         The run's target epsilon, drawn as a dotted line.
     """
     fig = go.Figure()
     for hospital, rows in frame.groupby("hospital", sort=True):
-        fig.add_scatter(x=rows["round"], y=rows["epsilon"], mode="lines+markers", name=scope_label(hospital),
-                        line=dict(color=hospital_color(hospital), width=2.5),
-                        hovertemplate=f"{scope_label(hospital)}<br>round %{{x}}: epsilon %{{y:.2f}}<extra></extra>")
+        fig.add_scatter(
+            x=rows["round"],
+            y=rows["epsilon"],
+            mode="lines+markers",
+            name=scope_label(hospital),
+            line=dict(color=hospital_color(hospital), width=2.5),
+            hovertemplate=f"{scope_label(hospital)}<br>round %{{x}}: epsilon "
+            f"%{{y:.2f}}<extra></extra>",
+        )
     if target:
-        fig.add_hline(y=target, line=dict(color=GLOBAL_COLOR, dash="dot"), annotation_text=f"target {target:g}",
-                      annotation_position="top left")
+        fig.add_hline(
+            y=target,
+            line=dict(color=GLOBAL_COLOR, dash="dot"),
+            annotation_text=f"target {target:g}",
+            annotation_position="top left",
+        )
     fig.update_xaxes(title="round", dtick=1)
     fig.update_yaxes(title="epsilon spent so far", rangemode="tozero")
     return _layout(fig, 320, showlegend=True)
@@ -331,11 +501,18 @@ def bytes_by_hospital(totals: dict[str, float], rounds: int) -> go.Figure:
         Rounds the totals cover (for the hover text).
     """
     names = list(totals)
-    fig = go.Figure(go.Bar(
-        y=[dot_label(h) for h in names], x=[totals[h] / 1e6 for h in names], orientation="h",
-        marker=dict(color=[hospital_color(h) for h in names]),
-        text=[f"{totals[h] / 1e6:.2f} MB" for h in names], textposition="outside", cliponaxis=False,
-        hovertemplate="%{y}: %{x:.2f} MB in " + str(rounds) + " rounds<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            y=[dot_label(h) for h in names],
+            x=[totals[h] / 1e6 for h in names],
+            orientation="h",
+            marker=dict(color=[hospital_color(h) for h in names]),
+            text=[f"{totals[h] / 1e6:.2f} MB" for h in names],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.2f} MB in " + str(rounds) + " rounds<extra></extra>",
+        )
+    )
     fig.update_xaxes(title="MB sent to the server (model weights only)", rangemode="tozero")
     fig.update_yaxes(autorange="reversed")
     fig = _layout(fig, 60 + 48 * len(names))
@@ -355,17 +532,31 @@ def audit_bars(audits: dict[str, pd.DataFrame]) -> go.Figure:
     fig = go.Figure()
     for i, (label, rows) in enumerate(audits.items()):
         pattern = dict(shape="/" if i else "", fgcolor="white", fillmode="overlay")
-        fig.add_bar(x=[dot_label(h) for h in rows["hospital"]], y=rows["auroc"], name=label,
-                    marker=dict(color=[hospital_color(h) for h in rows["hospital"]], pattern=pattern,
-                                opacity=0.65 if i else 1.0),
-                    text=[f"{v:.3f}" for v in rows["auroc"]], textposition="outside",
-                    customdata=rows["advantage"],
-                    hovertemplate=f"{label}<br>%{{x}}: attack AUROC %{{y:.3f}}, advantage %{{customdata:.3f}}"
-                                  "<extra></extra>")
+        fig.add_bar(
+            x=[dot_label(h) for h in rows["hospital"]],
+            y=rows["auroc"],
+            name=label,
+            marker=dict(
+                color=[hospital_color(h) for h in rows["hospital"]],
+                pattern=pattern,
+                opacity=0.65 if i else 1.0,
+            ),
+            text=[f"{v:.3f}" for v in rows["auroc"]],
+            textposition="outside",
+            customdata=rows["advantage"],
+            hovertemplate=f"{label}<br>%{{x}}: attack AUROC %{{y:.3f}}, advantage "
+            f"%{{customdata:.3f}}"
+            "<extra></extra>",
+        )
     fig.add_hline(y=0.5, line=dict(color=GLOBAL_COLOR, dash="dot"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title="attack AUROC (dotted: 0.5, chance)", range=[0.4, max(0.75, max((r["auroc"].max() for r in audits.values()),
-                                                                     default=0.5) + 0.05)])
+    fig.update_yaxes(
+        title="attack AUROC (dotted: 0.5, chance)",
+        range=[
+            0.4,
+            max(0.75, max((r["auroc"].max() for r in audits.values()), default=0.5) + 0.05),
+        ],
+    )
     return _layout(fig, 340, showlegend=True)
 
 
@@ -379,8 +570,13 @@ def twin_curves(curves: dict[str, pd.DataFrame], metric: str = "auroc") -> go.Fi
     """
     fig = go.Figure()
     for i, (label, rows) in enumerate(curves.items()):
-        fig.add_scatter(x=rows["round"], y=rows[metric], name=label, mode="lines+markers",
-                        line=dict(color=RUN_COLORS[i], width=2.5, dash="dash" if i else "solid"))
+        fig.add_scatter(
+            x=rows["round"],
+            y=rows[metric],
+            name=label,
+            mode="lines+markers",
+            line=dict(color=RUN_COLORS[i], width=2.5, dash="dash" if i else "solid"),
+        )
     fig.update_xaxes(title="round", dtick=1)
     fig.update_yaxes(title=f"global {METRIC_LABELS.get(metric, metric)}", range=[0.4, 1.0])
     return _layout(fig, 300, showlegend=True)

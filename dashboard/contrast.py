@@ -22,6 +22,7 @@ def rgb(color: str) -> tuple[int, int, int]:
 
 def relative_luminance(color: str) -> float:
     """WCAG relative luminance of a #RRGGBB colour, 0 (black) to 1 (white)."""
+
     def linear(channel: int) -> float:
         c = channel / 255.0
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
@@ -42,7 +43,11 @@ def text_color(background: str) -> str:
     One of the two always reaches at least 4.58:1 (the worst case is a background whose
     contrast is equal with both), so the chosen text passes WCAG AA on any opaque tile.
     """
-    return DARK_TEXT if contrast_ratio(background, DARK_TEXT) >= contrast_ratio(background, LIGHT_TEXT) else LIGHT_TEXT
+    return (
+        DARK_TEXT
+        if contrast_ratio(background, DARK_TEXT) >= contrast_ratio(background, LIGHT_TEXT)
+        else LIGHT_TEXT
+    )
 
 
 def interpolate(scale: list[tuple[float, str]], t: float) -> str:

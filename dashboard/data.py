@@ -10,10 +10,10 @@ import math
 
 import streamlit as st
 
-from fedcore import launch
-from fedcore.config import RunConfig
-from fedcore.privacy.report import dp_label
-from fedcore.report import metrics_frame
+from fedcore.config.run_config import RunConfig
+from fedcore.privacy.tables import dp_label
+from fedcore.results.report import metrics_frame
+from fedcore.run import launch
 from fedcore.store import RunStore, default_home
 
 RUN_KEY = "run_id"  # session state: the run the user last picked, shared by every page
@@ -51,7 +51,8 @@ def frame(run: dict):
 
 
 def strategy_label(run: dict) -> str:
-    """'federated scaffold', or the mode alone for centralized and local runs (they aggregate nothing)."""
+    """'federated scaffold', or the mode alone for centralized and local runs (they aggregate
+    nothing)."""
     strategy = run["config"].get("strategy")
     return f"{run['mode']} {strategy}" if run["mode"] == "federated" and strategy else run["mode"]
 
@@ -65,9 +66,16 @@ def attack_label(run: dict) -> str:
 
 
 def attackers(snapshot: dict) -> list[str]:
-    """The hospitals that sent poisoned updates in a run (its ``attack`` events), for the pages to mark."""
-    return sorted({name for e in snapshot["events"] if e["kind"] == "attack" for name in (e["data"] or {}).get(
-        "attackers", [])})
+    """The hospitals that sent poisoned updates in a run (its ``attack`` events), for the pages to
+    mark."""
+    return sorted(
+        {
+            name
+            for e in snapshot["events"]
+            if e["kind"] == "attack"
+            for name in (e["data"] or {}).get("attackers", [])
+        }
+    )
 
 
 @st.cache_data(show_spinner=False)
@@ -78,7 +86,8 @@ def default_federation() -> dict:
     return load_federation(RunConfig()).summary()
 
 
-# Figures that depend on the decision threshold: shown at the federated operating point when a run has one.
+# Figures that depend on the decision threshold: shown at the federated operating point when a run
+# has one.
 DECISION_METRICS = ("accuracy", "sensitivity", "specificity")
 
 
@@ -95,25 +104,33 @@ def decision_figures(metrics) -> tuple[float, dict[str, float]]:
 
 
 def run_label(run: dict) -> str:
-    """'20261127-020206-0580 · federated scaffold cnn · 10/10 rounds · finished', then DP and the attack if any.
+    """'20261127-020206-0580 · federated scaffold cnn · 10/10 rounds · finished', then DP and the
+    attack if any.
 
     Differential privacy is named ('patient-level DP, epsilon 8'): without it the Privacy
     page's picker showed a DP run and its no-DP twin under the same words.
     """
     c, attack = run["config"], attack_label(run)
     dp = privacy_label(c)
-    return (f"{run['id']} · {strategy_label(run)} {c['backbone']} · {run['rounds_done']}/"
-            f"{run['rounds_total']} rounds · {run['status']}" + "".join(f" · {x}" for x in (dp, attack) if x))
+    return (
+        f"{run['id']} · {strategy_label(run)} {c['backbone']} · {run['rounds_done']}/"
+        f"{run['rounds_total']} rounds · {run['status']}"
+        + "".join(f" · {x}" for x in (dp, attack) if x)
+    )
 
 
 def privacy_label(config: dict) -> str:
     """'patient-level DP, epsilon 8' for a run trained with differential privacy, '' without."""
     if config.get("dp", "off") == "off":
         return ""
-    return dp_label(config) + (f", epsilon {config['dp_target_epsilon']:g}" if config.get("dp_target_epsilon") else "")
+    return dp_label(config) + (
+        f", epsilon {config['dp_target_epsilon']:g}" if config.get("dp_target_epsilon") else ""
+    )
 
 
-def pick_run(candidates: list[dict], key: str, label: str = "Run", prefer_running: bool = False) -> dict | None:
+def pick_run(
+    candidates: list[dict], key: str, label: str = "Run", prefer_running: bool = False
+) -> dict | None:
     """A run selectbox that remembers the choice across pages (session state ``run_id``).
 
     Parameters
@@ -133,26 +150,32 @@ def pick_run(candidates: list[dict], key: str, label: str = "Run", prefer_runnin
         wanted = next((r["id"] for r in candidates if r["status"] == "running"), None)
     index = ids.index(wanted) if wanted in ids else 0
     by_id = {r["id"]: r for r in candidates}
-    chosen = st.selectbox(label, ids, index=index, key=key, format_func=lambda i: run_label(by_id[i]))
+    chosen = st.selectbox(
+        label, ids, index=index, key=key, format_func=lambda i: run_label(by_id[i])
+    )
     st.session_state[RUN_KEY] = chosen
     return by_id[chosen]
 
 
 @st.cache_resource(show_spinner=False)
 def diagnosis_engine():
-    """fedcore.diagnosis, imported on first use: it brings TensorFlow, which only Diagnose needs."""
-    from fedcore import diagnosis
+    """fedcore.diagnosis.score, imported on first use: it brings TensorFlow, which only Diagnose
+    needs."""
+    from fedcore.diagnosis import score as diagnosis
 
     return diagnosis
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _run_model(home: str, run_id: str, checkpoint: str, model_name: str | None, checkpoint_round: int):
+def _run_model(
+    home: str, run_id: str, checkpoint: str, model_name: str | None, checkpoint_round: int
+):
     # checkpoint_round is part of the key only: a running run's best/last checkpoint moves on.
     return diagnosis_engine().load_run_model(_store(home), run_id, checkpoint, model_name)
 
 
 def run_model(run: dict, checkpoint: str = "best", model_name: str | None = None):
-    """A run's model with one checkpoint's weights, loaded once per checkpoint and shared by sessions."""
+    """A run's model with one checkpoint's weights, loaded once per checkpoint and shared by
+    sessions."""
     moved = run["best_round"] if checkpoint == "best" else run["rounds_done"]
     return _run_model(str(store().home), run["id"], checkpoint, model_name, moved or 0)

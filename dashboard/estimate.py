@@ -7,12 +7,15 @@ demo machine), scaled by pixel count.
 
 from __future__ import annotations
 
-from fedcore.config import DEFAULT_IMAGE_SIZE, RunConfig
-from fedcore.recorder import hospitals_only
+from fedcore.config.run_config import DEFAULT_IMAGE_SIZE, RunConfig
+from fedcore.server.fit_facts import hospitals_only
 
-# What a run does before its first round, in the heartbeat's words (fedcore.recorder).
-STARTING = {"loading data": "loading the data", "building model": "building the model",
-            "waiting for hospitals": "waiting for the hospitals' SuperNodes to connect"}
+# What a run does before its first round, in the heartbeat's words (fedcore.server.recorder).
+STARTING = {
+    "loading data": "loading the data",
+    "building model": "building the model",
+    "waiting for hospitals": "waiting for the hospitals' SuperNodes to connect",
+}
 
 # Milliseconds per image on 2 CPU cores at the backbone's default size: (training one
 # epoch, evaluating). Measured with `python -m fedcore train` on the embedded data;
@@ -53,8 +56,14 @@ def per_image_ms(snapshot: dict) -> tuple[float, float] | None:
     return 1000 * fit_s / examples, 1000 * eval_s / evaluated
 
 
-def round_seconds(backbone: str, image_size: int | None, train_images: int, eval_images: int,
-                  local_epochs: int = 1, measured: tuple[float, float] | None = None) -> float:
+def round_seconds(
+    backbone: str,
+    image_size: int | None,
+    train_images: int,
+    eval_images: int,
+    local_epochs: int = 1,
+    measured: tuple[float, float] | None = None,
+) -> float:
     """Estimated wall time of one federated round.
 
     Parameters
@@ -91,7 +100,8 @@ def images(federation: dict, cap: int | None, hospitals: int) -> tuple[int, int]
     Parameters
     ----------
     federation : dict
-        A federation's summary (``Federation.summary()``): per-hospital and global-test class counts.
+        A federation's summary (``Federation.summary()``): per-hospital and global-test class
+        counts.
     cap : int or None
         The per-hospital training cap; the training count is at most ``cap * hospitals``.
     hospitals : int
@@ -105,8 +115,16 @@ def images(federation: dict, cap: int | None, hospitals: int) -> tuple[int, int]
 
 def comparable_run(runs: list[dict], config: RunConfig) -> dict | None:
     """The newest run with a completed round of the same model at the same input size, or None."""
-    return next((r for r in runs if r["rounds_done"] and r["config"]["backbone"] == config.backbone
-                 and RunConfig.from_dict(r["config"]).input_size == config.input_size), None)
+    return next(
+        (
+            r
+            for r in runs
+            if r["rounds_done"]
+            and r["config"]["backbone"] == config.backbone
+            and RunConfig.from_dict(r["config"]).input_size == config.input_size
+        ),
+        None,
+    )
 
 
 def _eval_images(summary: dict) -> int:
@@ -138,7 +156,10 @@ def progress(heartbeat: dict | None, since_start: float = 0.0) -> tuple[float, s
     """
     p = heartbeat
     if not p:
-        return 0.0, f"Starting the training process (Python, TensorFlow, the data)… {since_start:.0f} s"
+        return (
+            0.0,
+            f"Starting the training process (Python, TensorFlow, the data)… {since_start:.0f} s",
+        )
     step = str(p.get("step") or "working")
     if p.get("round", 0) < 1:
         return 0.0, f"Getting ready: {STARTING.get(step, step)}…"
@@ -155,7 +176,9 @@ def progress(heartbeat: dict | None, since_start: float = 0.0) -> tuple[float, s
     else:
         words = step
     if p.get("mean_round_seconds"):
-        remaining = p["mean_round_seconds"] * (p["rounds"] - p["round"] + 1) - (p.get("round_elapsed") or 0.0)
+        remaining = p["mean_round_seconds"] * (p["rounds"] - p["round"] + 1) - (
+            p.get("round_elapsed") or 0.0
+        )
         left = f" · about {format_seconds(max(remaining, 0.0))} left"
     else:
         left = " · time left known when this round completes"

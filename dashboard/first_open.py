@@ -1,13 +1,13 @@
-"""What a page shows before any run has a round: what it will show, and one click that starts one."""
+"""What a page shows before any run has a round: what it will show, and one click to start."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import data
-from fedcore import launch
-from fedcore.config import RunConfig
+from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.run import launch
 
 TRAIN_PAGE = "views/train.py"
 
@@ -31,12 +31,20 @@ def offer_default_run(what: str, key: str) -> None:
     store = data.store()
     active = launch.active_run(store)
     if active is not None:
-        st.page_link(TRAIN_PAGE, label=f"Run {active['id']} is training: watch it on the Train page",
-                     icon=":material/model_training:")
+        st.page_link(
+            TRAIN_PAGE,
+            label=f"Run {active['id']} is training: watch it on the Train page",
+            icon=":material/model_training:",
+        )
         return
-    if st.button("Start the default federation", key=key, type="primary", icon=":material/play_arrow:",
-                 help="3 hospitals from the embedded PneumoniaMNIST, non-IID, 10 rounds, the small CNN: "
-                      "under a minute on a laptop CPU (39 s on 2 cores here)"):
+    if st.button(
+        "Start the default federation",
+        key=key,
+        type="primary",
+        icon=":material/play_arrow:",
+        help="3 hospitals from the embedded PneumoniaMNIST, non-IID, 10 rounds, the small CNN: "
+        "under a minute on a laptop CPU (39 s on 2 cores here)",
+    ):
         try:
             st.session_state[data.RUN_KEY] = launch.start(RunConfig(), store)
         except FedXrayError as exc:

@@ -1,4 +1,5 @@
-"""Pictures for the Diagnose page: the model's input enlarged, the crop it sees, Grad-CAM on the radiograph."""
+"""Pictures for the Diagnose page: the model's input enlarged, the crop it sees, Grad-CAM on the
+radiograph."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import numpy as np
 from PIL import Image
 
 # A perceptually ordered ramp (dark blue -> teal -> yellow -> red) for "where the model looked".
-_RAMP = np.array([[48, 18, 59], [40, 120, 200], [30, 190, 160], [250, 220, 60], [230, 60, 30]], dtype=np.float32)
+_RAMP = np.array(
+    [[48, 18, 59], [40, 120, 200], [30, 190, 160], [250, 220, 60], [230, 60, 30]], dtype=np.float32
+)
 
 
 def enlarge(image: np.ndarray, side: int = 336) -> np.ndarray:
@@ -32,7 +35,7 @@ def colorize(heatmap: np.ndarray) -> np.ndarray:
 
 
 def crop_box(height: int, width: int) -> tuple[int, int, int]:
-    """(top, left, side) of the central square the model sees, as fedcore.images crops it."""
+    """(top, left, side) of the central square the model sees, cropped as in imaging.decode."""
     side = min(height, width)
     return (height - side) // 2, (width - side) // 2, side
 
@@ -54,8 +57,12 @@ def outline_crop(image: np.ndarray, color=(250, 220, 60)) -> np.ndarray:
         return out  # already square: the model sees all of it
     line = max(2, side // 150)
     edges = np.zeros(image.shape, dtype=bool)
-    edges[top:top + side, left:left + line] = edges[top:top + side, left + side - line:left + side] = True
-    edges[top:top + line, left:left + side] = edges[top + side - line:top + side, left:left + side] = True
+    edges[top : top + side, left : left + line] = edges[
+        top : top + side, left + side - line : left + side
+    ] = True
+    edges[top : top + line, left : left + side] = edges[
+        top + side - line : top + side, left : left + side
+    ] = True
     out[edges] = color
     return out
 
@@ -78,11 +85,14 @@ def cam_on_radiograph(image: np.ndarray, heatmap: np.ndarray, strength: float = 
         The central square of ``image`` at its displayed resolution, heat map blended on.
     """
     top, left, side = crop_box(*image.shape)
-    square = image[top:top + side, left:left + side].astype(np.float32)
-    cam = np.asarray(Image.fromarray(np.clip(heatmap, 0, 1).astype(np.float32), mode="F")
-                     .resize((side, side), Image.Resampling.BICUBIC))
+    square = image[top : top + side, left : left + side].astype(np.float32)
+    cam = np.asarray(
+        Image.fromarray(np.clip(heatmap, 0, 1).astype(np.float32), mode="F").resize(
+            (side, side), Image.Resampling.BICUBIC
+        )
+    )
     cam = np.clip(cam, 0.0, 1.0)
     gray = np.repeat(square[..., None], 3, axis=2)
-    alpha = (strength * cam ** 0.8)[..., None]
+    alpha = (strength * cam**0.8)[..., None]
     blended = gray * (1 - alpha) + colorize(cam).astype(np.float32) * alpha
     return np.clip(blended, 0, 255).astype(np.uint8)

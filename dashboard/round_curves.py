@@ -1,4 +1,5 @@
-"""The Train page's round-by-round curves: which hospitals they draw, and one Plotly figure per metric.
+"""The Train page's round-by-round curves: which hospitals they draw, and one Plotly figure per
+metric.
 
 The live Train page shows these while the training runs on the same cores as the
 browser, so they must cost the browser little: each figure is built once a round (the
@@ -25,7 +26,8 @@ MAX_HOSPITAL_LINES = 6
 def worst_and_best(frame: pd.DataFrame) -> tuple[str, str] | None:
     """(worst, best) hospital by the latest round's accuracy on its own test set.
 
-    None when there are :data:`MAX_HOSPITAL_LINES` hospitals or fewer: the panels then draw every one.
+    None when there are :data:`MAX_HOSPITAL_LINES` hospitals or fewer: the panels then draw every
+    one.
     """
     hospitals = {s for s in frame["scope"] if not s.startswith("global")}
     if len(hospitals) <= MAX_HOSPITAL_LINES:
@@ -36,12 +38,13 @@ def worst_and_best(frame: pd.DataFrame) -> tuple[str, str] | None:
 
 
 def shown_scopes(frame: pd.DataFrame, asked: tuple[str, ...] = ()) -> list[str]:
-    """The scopes a panel draws: every one for a few hospitals; for many, the global model, worst, best and ``asked``.
+    """The scopes a panel draws: every one for a few hospitals; for many, the global model, worst,
+    best and ``asked``.
 
     Parameters
     ----------
     frame : pd.DataFrame
-        :func:`fedcore.report.metrics_frame` rows: round, scope, one column per metric.
+        :func:`fedcore.results.report.metrics_frame` rows: round, scope, one column per metric.
     asked : tuple of str
         Hospitals the viewer picked to see as well.
 
@@ -59,9 +62,11 @@ def shown_scopes(frame: pd.DataFrame, asked: tuple[str, ...] = ()) -> list[str]:
     return [s for s in scopes if s == "global" or s.split(":", 1)[-1] in keep]
 
 
-def metric_figure(frame: pd.DataFrame, metric: str, scopes: list[str], rounds_total: int,
-                  height: int = 250) -> go.Figure:
-    """One metric over rounds as a Plotly figure: a line per scope, the global model thick and on top.
+def metric_figure(
+    frame: pd.DataFrame, metric: str, scopes: list[str], rounds_total: int, height: int = 250
+) -> go.Figure:
+    """One metric over rounds as a Plotly figure: a line per scope, the global model thick and on
+    top.
 
     The x axis spans the whole run from round 1, so the curves grow into a fixed frame
     instead of rescaling every round. Built from the same rows it gives the same figure,
@@ -71,7 +76,7 @@ def metric_figure(frame: pd.DataFrame, metric: str, scopes: list[str], rounds_to
     Parameters
     ----------
     frame : pd.DataFrame
-        :func:`fedcore.report.metrics_frame` rows.
+        :func:`fedcore.results.report.metrics_frame` rows.
     metric : str
         The column to draw.
     scopes : list of str
@@ -88,17 +93,33 @@ def metric_figure(frame: pd.DataFrame, metric: str, scopes: list[str], rounds_to
         if metric not in part or part[metric].isna().all():
             continue
         is_global, name = scope == "global", scope_label(scope)
-        fig.add_scatter(x=part["round"].tolist(), y=pd.to_numeric(part[metric], errors="coerce").tolist(),
-                        name=name, mode="lines+markers", showlegend=False,
-                        line=dict(color=hospital_color(scope), width=4 if is_global else 2,
-                                  dash="dot" if ":" in scope else "solid"),
-                        marker=dict(size=7 if is_global else 5),
-                        hovertemplate=f"{name}, round %{{x}}: %{{y:.3f}}<extra></extra>")
-    fig.update_xaxes(range=[0.7, last + 0.3], dtick=1 if last <= 12 else None, title=None, fixedrange=True)
-    low, high, _ = _y_scale(metric, pd.to_numeric(frame.get(metric, pd.Series(dtype=float)), errors="coerce").dropna())
+        fig.add_scatter(
+            x=part["round"].tolist(),
+            y=pd.to_numeric(part[metric], errors="coerce").tolist(),
+            name=name,
+            mode="lines+markers",
+            showlegend=False,
+            line=dict(
+                color=hospital_color(scope),
+                width=4 if is_global else 2,
+                dash="dot" if ":" in scope else "solid",
+            ),
+            marker=dict(size=7 if is_global else 5),
+            hovertemplate=f"{name}, round %{{x}}: %{{y:.3f}}<extra></extra>",
+        )
+    fig.update_xaxes(
+        range=[0.7, last + 0.3], dtick=1 if last <= 12 else None, title=None, fixedrange=True
+    )
+    low, high, _ = _y_scale(
+        metric, pd.to_numeric(frame.get(metric, pd.Series(dtype=float)), errors="coerce").dropna()
+    )
     fig.update_yaxes(range=[low, high], fixedrange=True)
-    fig.update_layout(height=height, margin=dict(l=8, r=8, t=34, b=8), hovermode="closest",
-                      title=dict(text=METRIC_LABELS.get(metric, metric), font=dict(size=15)))
+    fig.update_layout(
+        height=height,
+        margin=dict(l=8, r=8, t=34, b=8),
+        hovermode="closest",
+        title=dict(text=METRIC_LABELS.get(metric, metric), font=dict(size=15)),
+    )
     return fig
 
 

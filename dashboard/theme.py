@@ -12,18 +12,37 @@ HOSPITAL_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E
 GLOBAL_COLOR = "#8C8C8C"
 CLASS_COLORS = {"NORMAL": "#9DB4C0", "PNEUMONIA": "#C8553D"}
 # Runs compared on the Runs page take colours that no hospital uses.
-RUN_COLORS = ("#6A3D9A", "#1B9E77", "#B15928", "#E7298A", "#1F78B4", "#66A61E", "#A6761D", "#666666")
+RUN_COLORS = (
+    "#6A3D9A",
+    "#1B9E77",
+    "#B15928",
+    "#E7298A",
+    "#1F78B4",
+    "#66A61E",
+    "#A6761D",
+    "#666666",
+)
 PASS_COLOR, FAIL_COLOR = "#2E9E5B", "#D1495B"
 # A hospital that sent poisoned updates (a simulated attack), wherever it is named.
 ATTACKER_COLOR = FAIL_COLOR
 
-STATUS_ICONS = {"running": ":material/progress_activity:", "finished": ":material/check_circle:",
-                "stopped": ":material/pause_circle:", "failed": ":material/error:"}
+STATUS_ICONS = {
+    "running": ":material/progress_activity:",
+    "finished": ":material/check_circle:",
+    "stopped": ":material/pause_circle:",
+    "failed": ":material/error:",
+}
 STATUS_COLORS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red"}
 
 METRIC_LABELS = {
-    "accuracy": "Accuracy", "auroc": "AUROC", "loss": "Loss", "sensitivity": "Sensitivity",
-    "specificity": "Specificity", "precision": "Precision", "f1": "F1", "f1_avg": "F1 (macro)",
+    "accuracy": "Accuracy",
+    "auroc": "AUROC",
+    "loss": "Loss",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "precision": "Precision",
+    "f1": "F1",
+    "f1_avg": "F1 (macro)",
 }
 # Metrics where higher is better; loss is the one exception and is not put on a 0..1 scale.
 RATE_METRICS = ("accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg")
@@ -51,7 +70,8 @@ def hospital_color(scope: str) -> str:
 
 
 def scope_label(scope: str) -> str:
-    """'global' -> 'Global', 'hospital_2' -> 'Hospital 2', 'global:hospital_1' -> 'Hospital 1 model'."""
+    """'global' -> 'Global', 'hospital_2' -> 'Hospital 2', 'global:hospital_1' -> 'Hospital 1
+    model'."""
     if scope == "global":
         return "Global"
     if scope.startswith("global:"):

@@ -42,7 +42,7 @@ def fairness_checks(fairness: dict, global_accuracy: float) -> list[Check]:
     Parameters
     ----------
     fairness : dict
-        The round's :func:`fedcore.metrics.fairness_summary` (fnr_gap, accuracy_spread,
+        The round's :func:`fedcore.results.fairness.fairness_summary` (fnr_gap, accuracy_spread,
         worst_accuracy, worst_hospital).
     global_accuracy : float
         The global model's accuracy on the global test set in that round.
@@ -55,17 +55,30 @@ def fairness_checks(fairness: dict, global_accuracy: float) -> list[Check]:
     floor = global_accuracy - WORST_BELOW_GLOBAL
     worst = fairness["worst_accuracy"]
     return [
-        Check("False-negative-rate gap between hospitals", fairness["fnr_gap"], f"<= {MAX_FNR_GAP:.2f}",
-              _at_most(fairness["fnr_gap"], MAX_FNR_GAP)),
-        Check("Accuracy spread between hospitals", fairness["accuracy_spread"], f"<= {MAX_ACCURACY_SPREAD:.2f}",
-              _at_most(fairness["accuracy_spread"], MAX_ACCURACY_SPREAD)),
-        Check(f"Worst hospital ({scope_label(fairness['worst_hospital'])}) accuracy", worst,
-              f">= global - {WORST_BELOW_GLOBAL:.2f} = {floor:.3f}", None if _nan(worst) or _nan(floor) else worst >= floor),
+        Check(
+            "False-negative-rate gap between hospitals",
+            fairness["fnr_gap"],
+            f"<= {MAX_FNR_GAP:.2f}",
+            _at_most(fairness["fnr_gap"], MAX_FNR_GAP),
+        ),
+        Check(
+            "Accuracy spread between hospitals",
+            fairness["accuracy_spread"],
+            f"<= {MAX_ACCURACY_SPREAD:.2f}",
+            _at_most(fairness["accuracy_spread"], MAX_ACCURACY_SPREAD),
+        ),
+        Check(
+            f"Worst hospital ({scope_label(fairness['worst_hospital'])}) accuracy",
+            worst,
+            f">= global - {WORST_BELOW_GLOBAL:.2f} = {floor:.3f}",
+            None if _nan(worst) or _nan(floor) else worst >= floor,
+        ),
     ]
 
 
 def overall(checks: list[Check]) -> bool | None:
-    """True when every measurable check passes, False when any fails, None when none could be measured."""
+    """True when every measurable check passes, False when any fails, None when none could be
+    measured."""
     measured = [c.passed for c in checks if c.passed is not None]
     if not measured:
         return None

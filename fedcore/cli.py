@@ -1,7 +1,8 @@
-"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, export-hospitals, settings, bench.
+"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, export-hospitals, settings,
+bench.
 
 The run flags, their defaults and their checks come from RunConfig's declared settings
-(fedcore.flags); this module only wires the commands.
+(fedcore.config.flags); this module only wires the commands.
 Errors a user can cause print one line starting with 'error:' and exit with status 2.
 """
 
@@ -14,61 +15,83 @@ import signal
 import sys
 from pathlib import Path
 
-from fedcore.config import STRATEGIES, RunConfig
+from fedcore.config.flags import add_config_flags, config_from_args, given_settings
+from fedcore.config.run_config import STRATEGIES, RunConfig
+from fedcore.config.settings import settings
 from fedcore.errors import FedXrayError
-from fedcore.flags import add_config_flags, config_from_args, given_settings
-from fedcore.settings import settings
 
 EXIT_USER_ERROR = 2
 EXIT_STOPPED = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fedcore", description="FedXray federated pneumonia engine")
-    parser.add_argument("--home", default=None, help="run store folder (default $FEDCORE_HOME or ./runs)")
+    parser = argparse.ArgumentParser(
+        prog="python -m fedcore", description="FedXray federated pneumonia engine"
+    )
+    parser.add_argument(
+        "--home", default=None, help="run store folder (default $FEDCORE_HOME or ./runs)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a federation and print Tables 1 and 2")
     add_config_flags(train)
-    train.add_argument("--resume", metavar="RUN", help="continue a stopped or failed run from its last round")
+    train.add_argument(
+        "--resume", metavar="RUN", help="continue a stopped or failed run from its last round"
+    )
     train.add_argument("--run-id", help=argparse.SUPPRESS)  # a row the dashboard created beforehand
-    train.add_argument("--json", metavar="PATH", help="write the full result (config, every round, tables) here")
+    train.add_argument(
+        "--json", metavar="PATH", help="write the full result (config, every round, tables) here"
+    )
 
     sub.add_parser("runs", help="list the runs in the store")
 
     report = sub.add_parser("report", help="Tables 1 and 2 of a run")
     report.add_argument("run", help="run id (see `runs`)")
     report.add_argument("--round", default="last", help="'last', 'best' or a round number")
-    report.add_argument("--csv", metavar="PREFIX", help="also write PREFIX_table1.csv and PREFIX_table2.csv")
+    report.add_argument(
+        "--csv", metavar="PREFIX", help="also write PREFIX_table1.csv and PREFIX_table2.csv"
+    )
 
     diagnose = sub.add_parser("diagnose", help="probability of pneumonia for one image")
     diagnose.add_argument("image", help="PNG, JPEG or DICOM file")
     diagnose.add_argument("--run", help="run id (default: the newest run with a completed round)")
     diagnose.add_argument("--checkpoint", choices=("best", "last"), default="best")
 
-    audit = sub.add_parser("audit", help="membership-inference audit of a run's model, per hospital")
+    audit = sub.add_parser(
+        "audit", help="membership-inference audit of a run's model, per hospital"
+    )
     audit.add_argument("run", help="run id (see `runs`)")
     audit.add_argument("--checkpoint", choices=("last", "best"), default="last")
 
-    compare = sub.add_parser("compare", help="federated (one or more strategies) vs centralized vs local on the "
-                             "same split")
+    compare = sub.add_parser(
+        "compare",
+        help="federated (one or more strategies) vs centralized vs local on the same split",
+    )
     add_config_flags(compare)
     # Here --strategy takes a list (fedavg,fedprox,fedadam): one federated row per strategy.
     strategy = next(a for a in compare._actions if a.dest == "strategy")
     strategy.type, strategy.choices = _strategy_list, None
     strategy.help += " (compare: a comma-separated list)"
 
-    export = sub.add_parser("export-hospitals",
-                            help="write a federation as one .npz per hospital plus global_test.npz (for Flower nodes)")
+    export = sub.add_parser(
+        "export-hospitals",
+        help="write a federation as one .npz per hospital plus global_test.npz (for Flower nodes)",
+    )
     add_config_flags(export)
-    export.add_argument("--out", required=True, help="folder to write (one file per SuperNode, one for the server)")
+    export.add_argument(
+        "--out", required=True, help="folder to write (one file per SuperNode, one for the server)"
+    )
 
     listing = sub.add_parser("settings", help="every run setting with its default, range and help")
     listing.add_argument("--markdown", action="store_true", help="as the README's options table")
-    listing.add_argument("--flower", action="store_true", help="as pyproject.toml's [tool.flwr.app.config]")
+    listing.add_argument(
+        "--flower", action="store_true", help="as pyproject.toml's [tool.flwr.app.config]"
+    )
 
     bench = sub.add_parser("bench", help="speed figures, measured side by side")
-    bench.add_argument("--quick", action="store_true", help="skip the EfficientNetV2S throughput figure (minutes)")
+    bench.add_argument(
+        "--quick", action="store_true", help="skip the EfficientNetV2S throughput figure (minutes)"
+    )
     return parser
 
 
@@ -87,13 +110,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _store(args):
     from fedcore.store import RunStore
+
     return RunStore(args.home)
 
 
 def cmd_train(args) -> int:
     if args.json:
         _check_output_file(args.json)
-    from fedcore import engine, report
+    from fedcore.results import text
+    from fedcore.run import engine
 
     store = _store(args)
     stop = engine.StopSignal()
@@ -105,12 +130,18 @@ def cmd_train(args) -> int:
         config = None
     else:
         config = config_from_args(args).validate()
-    result = engine.run(config, store, resume=args.resume, stop=stop, run_id=args.run_id,
-                        log=lambda line: print(line, flush=True))
+    result = engine.run(
+        config,
+        store,
+        resume=args.resume,
+        stop=stop,
+        run_id=args.run_id,
+        log=lambda line: print(line, flush=True),
+    )
     snapshot = store.snapshot(result.run_id)
     if result.rounds_done:
         print()
-        print(report.text_report(snapshot))
+        print(text.text_report(snapshot))
     if args.json:
         _write_json(args.json, snapshot, result)
     if result.status == "failed":
@@ -128,18 +159,25 @@ def _refuse_typed_settings(args) -> None:
     if typed:
         which = "--resume" if args.resume else "--run-id"
         flags = ", ".join(s.flag for s in settings(RunConfig) if s.name in typed)
-        raise FedXrayError(f"{which} continues a run with the settings it started with, so {flags} cannot "
-                           "change it: drop them, or start a new run with the settings you want")
+        raise FedXrayError(
+            f"{which} continues a run with the settings it started with, so {flags} cannot "
+            "change it: drop them, or start a new run with the settings you want"
+        )
 
 
 def _check_output_file(path: str) -> None:
-    """Refuse an output path that cannot be written, before anything runs (the result would be lost)."""
+    """Refuse an output path that cannot be written, before anything runs (the result would be
+    lost)."""
     target = Path(path)
     if target.is_dir():
-        raise FedXrayError(f"{target} is a folder: give a file path for the output, e.g. {target / 'result.json'}")
+        raise FedXrayError(
+            f"{target} is a folder: give a file path for the output, e.g. {target / 'result.json'}"
+        )
     folder = target.parent
     if not folder.is_dir():
-        raise FedXrayError(f"cannot write {target}: the folder {folder} does not exist (create it first)")
+        raise FedXrayError(
+            f"cannot write {target}: the folder {folder} does not exist (create it first)"
+        )
     if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise FedXrayError(f"cannot write {target}: permission denied (choose another path)")
 
@@ -149,8 +187,10 @@ def _write_json(path: str, snapshot: dict, result) -> None:
     try:
         Path(path).write_text(json.dumps(out, indent=1, default=str, allow_nan=True))
     except OSError as exc:
-        raise FedXrayError(f"cannot write {path} ({exc.strerror or exc}): the run is kept in the store; "
-                           "`python -m fedcore report` shows it") from exc
+        raise FedXrayError(
+            f"cannot write {path} ({exc.strerror or exc}): the run is kept in the store; "
+            "`python -m fedcore report` shows it"
+        ) from exc
 
 
 def cmd_runs(args) -> int:
@@ -164,27 +204,31 @@ def cmd_runs(args) -> int:
     print(f"{'run':<22} {'status':<9} {'mode':<12} {'model':<17} {'rounds':>7}  {'best':>4}")
     for r in runs:
         c = r["config"]
-        print(f"{r['id']:<22} {r['status']:<9} {r['mode']:<12} {c.get('backbone', '?'):<17} "
-              f"{r['rounds_done']:>3}/{r['rounds_total']:<3}  {r['best_round'] or '-':>4}"
-              + (f"  {r['error']}" if r["error"] else ""))
+        print(
+            f"{r['id']:<22} {r['status']:<9} {r['mode']:<12} {c.get('backbone', '?'):<17} "
+            f"{r['rounds_done']:>3}/{r['rounds_total']:<3}  {r['best_round'] or '-':>4}"
+            + (f"  {r['error']}" if r["error"] else "")
+        )
     return 0
 
 
 def cmd_report(args) -> int:
-    from fedcore import report
+    from fedcore.results import report, text
 
     which = _round_choice(args.round)
     if args.csv:
         for table in ("table1", "table2"):
             _check_output_file(f"{args.csv}_{table}.csv")
     snapshot = _store(args).snapshot(args.run)
-    print(report.text_report(snapshot, which))
+    print(text.text_report(snapshot, which))
     if args.csv:
         try:
             report.table1(snapshot, which).to_csv(f"{args.csv}_table1.csv")
             report.table2(snapshot, which).to_csv(f"{args.csv}_table2.csv")
         except OSError as exc:
-            raise FedXrayError(f"cannot write {args.csv}_table*.csv ({exc.strerror or exc})") from exc
+            raise FedXrayError(
+                f"cannot write {args.csv}_table*.csv ({exc.strerror or exc})"
+            ) from exc
         print(f"wrote {args.csv}_table1.csv and {args.csv}_table2.csv")
     return 0
 
@@ -195,25 +239,34 @@ def _round_choice(value: str) -> str | int:
         return value
     if value.isdigit() and int(value) >= 1:
         return int(value)
-    raise FedXrayError(f"--round must be 'last', 'best' or a round number such as 3 (got '{value}')")
+    raise FedXrayError(
+        f"--round must be 'last', 'best' or a round number such as 3 (got '{value}')"
+    )
 
 
 def cmd_diagnose(args) -> int:
-    from fedcore import diagnosis
-
-    from fedcore.image_budget import MAX_FILE_BYTES
-    from fedcore.images import read_file
+    from fedcore.diagnosis import score as diagnosis
+    from fedcore.imaging.budget import MAX_FILE_BYTES
+    from fedcore.imaging.decode import read_file
 
     path = Path(args.image)
     if not path.is_file():
         raise FedXrayError(f"{path} is not a file")
     data = read_file(path)
     loaded = diagnosis.load_run_model(_store(args), args.run, args.checkpoint)
-    result = diagnosis.diagnose(loaded, data, str(path), with_heatmap=False, max_bytes=MAX_FILE_BYTES)
+    result = diagnosis.diagnose(
+        loaded, data, str(path), with_heatmap=False, max_bytes=MAX_FILE_BYTES
+    )
     auroc = loaded.test_metrics.get("auroc")
-    print(f"P(pneumonia) = {result.probability:.4f}  ->  {result.label} (threshold {result.threshold})")
-    print(f"model: run {loaded.run_id}, round {loaded.server_round} ({loaded.checkpoint}), "
-          f"{loaded.config.backbone}" + (f", global test AUROC {auroc:.3f}" if auroc is not None else ""))
+    print(
+        f"P(pneumonia) = {result.probability:.4f}  ->  {result.label} (threshold "
+        f"{result.threshold})"
+    )
+    print(
+        f"model: run {loaded.run_id}, round {loaded.server_round} ({loaded.checkpoint}), "
+        f"{loaded.config.backbone}"
+        + (f", global test AUROC {auroc:.3f}" if auroc is not None else "")
+    )
     print(diagnosis.DISCLAIMER)
     return 0
 
@@ -223,8 +276,10 @@ def cmd_audit(args) -> int:
 
     server_round, results = audit.audit_run(_store(args), args.run, args.checkpoint)
     print(audit.format_results(results))
-    print("Loss-threshold attack, training images (members) vs the same hospital's validation images "
-          "(non-members): AUROC 0.5 and advantage 0 mean the attacker does no better than chance.")
+    print(
+        "Loss-threshold attack, training images (members) vs the same hospital's validation images "
+        "(non-members): AUROC 0.5 and advantage 0 mean the attacker does no better than chance."
+    )
     return 0
 
 
@@ -232,26 +287,32 @@ def _strategy_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in STRATEGIES]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown strategy {', '.join(unknown) or repr(text)}: choose from "
-                                         f"{', '.join(STRATEGIES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown strategy {', '.join(unknown) or repr(text)}: choose from "
+            f"{', '.join(STRATEGIES)}"
+        )
     return names
 
 
 def cmd_compare(args) -> int:
-    from fedcore import baselines
+    from fedcore.run import baselines
 
     strategies = getattr(args, "strategy", None)
     if strategies:
         args.strategy = strategies[0]
-    table = baselines.compare(config_from_args(args).validate(), _store(args), log=lambda s: print(s, flush=True),
-                              strategies=strategies)
+    table = baselines.compare(
+        config_from_args(args).validate(),
+        _store(args),
+        log=lambda s: print(s, flush=True),
+        strategies=strategies,
+    )
     print()
     print(baselines.format_comparison(table))
     return 0
 
 
 def cmd_export_hospitals(args) -> int:
-    from fedcore.site_data import export_sites
+    from fedcore.data.site import export_sites
 
     for name, path in export_sites(config_from_args(args), args.out).items():
         print(f"{name}: {path}")
@@ -259,13 +320,13 @@ def cmd_export_hospitals(args) -> int:
 
 
 def cmd_settings(args) -> int:
-    from fedcore.settings import markdown_table
+    from fedcore.config.settings import markdown_table
 
     if args.markdown:
         print(markdown_table(RunConfig))
         return 0
     if args.flower:
-        from fedcore.flower.config import app_config_toml
+        from fedcore.flower.app_config import app_config_toml
 
         print(app_config_toml(RunConfig))
         return 0
@@ -276,10 +337,19 @@ def cmd_settings(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from fedcore import bench
+    from fedcore.run import bench
 
     return bench.main(quick=args.quick, home=args.home)
 
 
-COMMANDS = {"train": cmd_train, "runs": cmd_runs, "report": cmd_report, "diagnose": cmd_diagnose,
-            "audit": cmd_audit, "compare": cmd_compare, "bench": cmd_bench, "settings": cmd_settings, "export-hospitals": cmd_export_hospitals}
+COMMANDS = {
+    "train": cmd_train,
+    "runs": cmd_runs,
+    "report": cmd_report,
+    "diagnose": cmd_diagnose,
+    "audit": cmd_audit,
+    "compare": cmd_compare,
+    "bench": cmd_bench,
+    "settings": cmd_settings,
+    "export-hospitals": cmd_export_hospitals,
+}

@@ -1,4 +1,5 @@
-"""What crosses from a hospital to the server: the one type both sides import, described and checked.
+"""What crosses from a hospital to the server: the one type both sides import, described and
+checked.
 
 A hospital sends a :class:`FitOutcome`: one array per model weight,
 its number of training examples, and a few scalar figures. :func:`check` refuses
@@ -45,7 +46,9 @@ def manifest(weights: Sequence[np.ndarray]) -> dict:
     }
 
 
-def check(outcome: FitOutcome, model_shapes: Sequence[tuple[int, ...]], masked: bool = False) -> None:
+def check(
+    outcome: FitOutcome, model_shapes: Sequence[tuple[int, ...]], masked: bool = False
+) -> None:
     """Raise ValueError unless ``outcome`` holds exactly the model's arrays, a count and scalars.
 
     Parameters
@@ -61,12 +64,16 @@ def check(outcome: FitOutcome, model_shapes: Sequence[tuple[int, ...]], masked: 
     shapes = [tuple(np.shape(w)) for w in outcome.weights]
     expected = [] if masked else [tuple(s) for s in model_shapes]
     if shapes != expected:
-        raise ValueError(f"the hospital sent {len(shapes)} arrays that are not the model's "
-                         f"{len(expected)} weights")
+        raise ValueError(
+            f"the hospital sent {len(shapes)} arrays that are not the model's "
+            f"{len(expected)} weights"
+        )
     if not all(isinstance(w, np.ndarray) and w.dtype.kind == "f" for w in outcome.weights):
         raise ValueError("the hospital sent arrays that are not floating-point model weights")
     if not isinstance(outcome.num_examples, numbers.Integral) or outcome.num_examples < 0:
-        raise ValueError(f"the example count must be a non-negative integer (got {outcome.num_examples!r})")
+        raise ValueError(
+            f"the example count must be a non-negative integer (got {outcome.num_examples!r})"
+        )
     for key, value in outcome.metrics.items():
         if not isinstance(value, numbers.Real):
             raise ValueError(f"metric '{key}' is a {type(value).__name__}, not a number")

@@ -26,22 +26,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fedcore.data import EMBEDDED_NPZ, SAMPLES_DIR  # noqa: E402
-from fedcore.image_check import TWIN_DISTANCE, sample_paths, twin_distances  # noqa: E402
-from fedcore.images import load_image  # noqa: E402
+from fedcore.diagnosis.lookalike import TWIN_DISTANCE, sample_paths, twin_distances  # noqa: E402
+from fedcore.imaging.decode import load_image  # noqa: E402
 
 KEYS = ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
 HELD_OUT_SPLITS = ("train", "val")
 
 
 def find_twins(arrays: dict, samples: list[Path]) -> list[tuple[str, str, int, float]]:
-    """(sample name, split, index, distance) for every train/val image within TWIN_DISTANCE of a sample."""
+    """(sample name, split, index, distance) for every train/val image within TWIN_DISTANCE of a
+    sample."""
     twins = []
     for path in samples:
         view = load_image(path, 28)
         for split in HELD_OUT_SPLITS:
             distances = twin_distances(view, arrays[f"{split}_images"])
             for index in np.flatnonzero(distances < TWIN_DISTANCE):
-                twins.append((f"{path.parent.name}/{path.name}", split, int(index), float(distances[index])))
+                twins.append(
+                    (f"{path.parent.name}/{path.name}", split, int(index), float(distances[index]))
+                )
     return twins
 
 
@@ -58,8 +61,12 @@ def write_npz(path: Path, arrays: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", type=Path, default=ROOT.parent / "shared" / "data" / "pneumoniamnist.npz",
-                        help="the unchanged MedMNIST PneumoniaMNIST file (sha256 in assets/SHA256SUMS.source)")
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "pneumoniamnist.npz",
+        help="the unchanged MedMNIST PneumoniaMNIST file (sha256 in assets/SHA256SUMS.source)",
+    )
     parser.add_argument("--out", type=Path, default=EMBEDDED_NPZ)
     args = parser.parse_args(argv)
     with np.load(args.source) as npz:
@@ -75,8 +82,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {name} | {split} | {index} | {distance:.2f} |")
     for split in ("train", "val", "test"):
         labels = arrays[f"{split}_labels"].ravel()
-        print(f"{split}: {len(labels)} images ({int((labels == 0).sum())} NORMAL / {int((labels == 1).sum())} PNEUMONIA)")
-    print(f"sha256 {hashlib.sha256(args.out.read_bytes()).hexdigest()}  {args.out.relative_to(ROOT)}")
+        print(
+            f"{split}: {len(labels)} images ({int((labels == 0).sum())} NORMAL / "
+            f"{int((labels == 1).sum())} PNEUMONIA)"
+        )
+    print(
+        f"sha256 {hashlib.sha256(args.out.read_bytes()).hexdigest()}  {args.out.relative_to(ROOT)}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Make the checkpoint the Diagnose page uses before anyone has trained: the default federation's best round.
+"""Make the checkpoint the Diagnose page uses before anyone has trained: the default federation's
+best round.
 
 Runs exactly what a user runs, ``python -m fedcore train`` with the default config, in a
 throw-away run store, then writes the best checkpoint's global weights to
@@ -25,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fedcore.data import EMBEDDED_NPZ  # noqa: E402
-from fedcore.diagnosis import SHIPPED_MODEL  # noqa: E402
-from fedcore.metrics import METRIC_NAMES  # noqa: E402
+from fedcore.diagnosis.score import SHIPPED_MODEL  # noqa: E402
+from fedcore.results.metrics import METRIC_NAMES  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
 
 COMMAND = ["python", "-m", "fedcore", "train"]
@@ -34,18 +35,31 @@ COMMAND = ["python", "-m", "fedcore", "train"]
 
 def main() -> None:
     # The code that trains is the code at the start: read the commit before training.
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "fedcore", "assets/pneumoniamnist"],
-                                cwd=ROOT, capture_output=True, text=True).stdout.strip())
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--", "fedcore", "assets/pneumoniamnist"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     with tempfile.TemporaryDirectory() as home:
-        subprocess.run([sys.executable, "-m", "fedcore", "--home", home, "train"], cwd=ROOT, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "fedcore", "--home", home, "train"], cwd=ROOT, check=True
+        )
         store = RunStore(home)
         run = store.list_runs()[0]
         server_round, models = store.load_checkpoint(run["id"], "best")
         snapshot = store.snapshot(run["id"])
     # The figures at 0.5 and at the federated operating point (op_*), which Diagnose calls with.
-    metrics = {m["scope"]: {k: m[k] for k in m if k in METRIC_NAMES or k.startswith("op_")}
-               for m in snapshot["metrics"] if m["round"] == server_round}
+    metrics = {
+        m["scope"]: {k: m[k] for k in m if k in METRIC_NAMES or k.startswith("op_")}
+        for m in snapshot["metrics"]
+        if m["round"] == server_round
+    }
     provenance = {
         "command": " ".join(COMMAND),
         "made_by": "python scripts/make_demo_model.py",
@@ -63,10 +77,14 @@ def main() -> None:
     }
     SHIPPED_MODEL.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(SHIPPED_MODEL, **{f"w{i:02d}": w for i, w in enumerate(models["global"])})
-    SHIPPED_MODEL.with_suffix(".json").write_text(json.dumps(provenance, indent=1, allow_nan=True) + "\n")
+    SHIPPED_MODEL.with_suffix(".json").write_text(
+        json.dumps(provenance, indent=1, allow_nan=True) + "\n"
+    )
     g = metrics["global"]
-    print(f"wrote {SHIPPED_MODEL.relative_to(ROOT)}: round {server_round} of {run['rounds_total']}, "
-          f"global AUROC {g['auroc']:.4f}, accuracy {g['accuracy']:.4f}")
+    print(
+        f"wrote {SHIPPED_MODEL.relative_to(ROOT)}: round {server_round} of {run['rounds_total']}, "
+        f"global AUROC {g['auroc']:.4f}, accuracy {g['accuracy']:.4f}"
+    )
 
 
 if __name__ == "__main__":

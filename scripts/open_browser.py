@@ -1,4 +1,5 @@
-"""Open the dashboard in the default browser once it answers: what `make demo` runs beside Streamlit.
+"""Open the dashboard in the default browser once it answers: what `make demo` runs beside
+Streamlit.
 
 Streamlit opens a browser itself only when it is not headless, and then it also asks for an
 e-mail address on a first run and advertises add-ons in the terminal. The dashboard serves

@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from fedcore.config import RunConfig  # noqa: E402
+from fedcore.config.run_config import RunConfig  # noqa: E402
 
 
 def tiny_config(**overrides) -> RunConfig:
@@ -42,7 +42,7 @@ def store(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """(store, run_id) of a finished 2-round federation, trained for real once per session."""
-    from fedcore import engine
+    from fedcore.run import engine
     from fedcore.store import RunStore
 
     home = tmp_path_factory.mktemp("tiny-home")

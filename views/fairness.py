@@ -4,17 +4,22 @@ import math
 
 import streamlit as st
 
-from dashboard import charts, data, fairness_view, verdict
+from dashboard import charts, data, verdict
+from dashboard import fairness_figures as fairness_view
 from dashboard.first_open import offer_default_run
 from dashboard.theme import FAIL_COLOR, PASS_COLOR, scope_label
-from fedcore import report
+from fedcore.results import report
 
 st.title("Fairness and bias")
 done = [r for r in data.runs() if r["rounds_done"]]
 if not done:
-    offer_default_run("Does the global model serve every hospital equally well? Once a run has completed a round, "
-                      "this page shows a pass/fail verdict with its bars, each hospital's metrics beside the "
-                      "global model's, their ROC curves, and where the errors are.", key="fairness_first_run")
+    offer_default_run(
+        "Does the global model serve every hospital equally well? Once a run has completed a "
+        "round, "
+        "this page shows a pass/fail verdict with its bars, each hospital's metrics beside the "
+        "global model's, their ROC curves, and where the errors are.",
+        key="fairness_first_run",
+    )
     st.stop()
 
 left, right = st.columns([3, 1])
@@ -22,57 +27,102 @@ with left:
     run = data.pick_run(done, key="fairness_run")
 best, last = run["best_round"], run["rounds_done"]
 marks = {best: " · best", last: " · last"} if best != last else {last: " · best, last"}
-server_round = right.selectbox("Round", list(range(last, 0, -1)),
-                               format_func=lambda r: f"round {r}{marks.get(r, '')}", key="fairness_round")
+server_round = right.selectbox(
+    "Round",
+    list(range(last, 0, -1)),
+    format_func=lambda r: f"round {r}{marks.get(r, '')}",
+    key="fairness_round",
+)
 
 attackers = data.attackers(data.snapshot(run))
 if attackers:
-    st.warning(f"{', '.join(scope_label(h) for h in attackers)} sent poisoned updates in this run (a simulated "
-               f"{run['config']['attack']} attack, strategy {run['config']['strategy']}): the figures below are the "
-               "global model's after it aggregated them.", icon=":material/gpp_bad:")
+    st.warning(
+        f"{', '.join(scope_label(h) for h in attackers)} sent poisoned updates in this run (a "
+        "simulated "
+        f"{run['config']['attack']} attack, strategy {run['config']['strategy']}): the figures "
+        "below are the "
+        "global model's after it aggregated them.",
+        icon=":material/gpp_bad:",
+    )
 fixed = run["config"]["threshold"]
 chosen = fairness_view.operating_threshold(run, server_round)
-at_point = chosen is not None and st.segmented_control(
-    "Judge at", ["operating point", "fixed"], default="operating point", required=True, key="fairness_threshold",
-    format_func=lambda o: (f"the federated operating point (threshold {chosen:.3f})" if o == "operating point"
-                           else f"the fixed threshold {fixed:g}"),
-    help="The operating point is the threshold the server chose this round from the hospitals' pooled "
-         "validation counts (maximum sensitivity + specificity, or the target sensitivity); it is what the "
-         "Overview, Diagnose and the tables use. At a fixed 0.5 an uncalibrated model (early rounds, "
-         "differential privacy) may call every image one class and look fair.") != "fixed"
-threshold_words = (f"at the federated operating point, threshold {chosen:.3f}" if at_point
-                   else f"at the fixed threshold {fixed:g}")
+at_point = (
+    chosen is not None
+    and st.segmented_control(
+        "Judge at",
+        ["operating point", "fixed"],
+        default="operating point",
+        required=True,
+        key="fairness_threshold",
+        format_func=lambda o: (
+            f"the federated operating point (threshold {chosen:.3f})"
+            if o == "operating point"
+            else f"the fixed threshold {fixed:g}"
+        ),
+        help="The operating point is the threshold the server chose this round from the hospitals' "
+        "pooled "
+        "validation counts (maximum sensitivity + specificity, or the target sensitivity); it is "
+        "what the "
+        "Overview, Diagnose and the tables use. At a fixed 0.5 an uncalibrated model (early "
+        "rounds, "
+        "differential privacy) may call every image one class and look fair.",
+    )
+    != "fixed"
+)
+threshold_words = (
+    f"at the federated operating point, threshold {chosen:.3f}"
+    if at_point
+    else f"at the fixed threshold {fixed:g}"
+)
 view = fairness_view.round_view(run, server_round, at_point)
 t1, t2, checks = view["t1"], view["t2"], view["checks"]
 outcome = verdict.overall(checks)
-headline = {True: ("Fair by every measured bar", PASS_COLOR), False: ("Not fair by at least one bar", FAIL_COLOR),
-            None: ("Cannot be judged: a hospital lacks a class", "#8C8C8C")}[outcome]
-st.markdown(f"### <span style='color:{headline[1]}'>●</span> Verdict, round {server_round}: {headline[0]}",
-            unsafe_allow_html=True)
+headline = {
+    True: ("Fair by every measured bar", PASS_COLOR),
+    False: ("Not fair by at least one bar", FAIL_COLOR),
+    None: ("Cannot be judged: a hospital lacks a class", "#8C8C8C"),
+}[outcome]
+st.markdown(
+    f"### <span style='color:{headline[1]}'>●</span> Verdict, round {server_round}: {headline[0]}",
+    unsafe_allow_html=True,
+)
 st.caption(f"Every hospital's figures {threshold_words} (AUROC does not depend on a threshold).")
 for col, check in zip(st.columns(len(checks)), checks):
     with col.container(border=True):
         value = "n/a" if math.isnan(check.value) else f"{check.value:.3f}"
-        badge = {True: ":green-badge[:material/check: PASS]", False: ":red-badge[:material/close: FAIL]",
-                 None: ":gray-badge[n/a]"}[check.passed]
+        badge = {
+            True: ":green-badge[:material/check: PASS]",
+            False: ":red-badge[:material/close: FAIL]",
+            None: ":gray-badge[n/a]",
+        }[check.passed]
         st.markdown(f"{badge}  \n**{value}** &nbsp; bar {check.rule}")
         st.caption(check.name)
 
 st.subheader("Hospitals × metrics", divider="gray")
-st.caption(f"The global model on each hospital's own test set (the original design's Figure 2), {threshold_words}; "
-           "the global row is the global test set. Colours show each figure's difference from the global model's: blue better, "
-           "red worse, white the same; the scale is fitted to the largest gap.")
+st.caption(
+    "The global model on each hospital's own test set (the original design's Figure 2), "
+    f"{threshold_words}; "
+    "the global row is the global test set. Colours show each figure's difference from the global "
+    "model's: blue better, "
+    "red worse, white the same; the scale is fitted to the largest gap."
+)
 st.plotly_chart(view["heatmap"], key="heatmap", config=charts.PLOT_CONFIG)
 
 st.subheader("ROC curves", divider="gray")
 if view["roc"] is not None:
-    st.caption(f"Every threshold's trade-off between missed pneumonia and false alarms; the dot is where the "
-               f"model works at the fixed threshold {run['config']['threshold']:g}, the diamond at the federated "
-               "operating point (the threshold the server chose from the hospitals' validation counts).")
+    st.caption(
+        "Every threshold's trade-off between missed pneumonia and false alarms; the dot is where "
+        "the "
+        f"model works at the fixed threshold {run['config']['threshold']:g}, the diamond at the "
+        "federated "
+        "operating point (the threshold the server chose from the hospitals' validation counts)."
+    )
     st.plotly_chart(view["roc"], key="roc", config=charts.PLOT_CONFIG)
 else:
-    st.info("This run was recorded before ROC curves were kept: train a new run to see them.",
-            icon=":material/info:")
+    st.info(
+        "This run was recorded before ROC curves were kept: train a new run to see them.",
+        icon=":material/info:",
+    )
 
 st.subheader("Where the errors are", divider="gray")
 st.caption(f"Confusion counts and errors {threshold_words}.")
@@ -80,17 +130,39 @@ st.markdown(view["confusion"], unsafe_allow_html=True)
 st.plotly_chart(view["errors"], key="errors", config=charts.PLOT_CONFIG)
 
 st.subheader("Tables", divider="gray")
-st.markdown(f"**Table 1.** Global model on the global test set (PNEUMONIA positive), round {server_round}")
-st.dataframe(t1, column_config={c: st.column_config.NumberColumn(format="%.4f") for c in t1.columns[:8]})
-st.caption(f"Original design, published: loss {report.PUBLISHED_GLOBAL['loss']}, accuracy "
-           f"{report.PUBLISHED_GLOBAL['accuracy']} (its precision and recall averaged both classes).")
+st.markdown(
+    f"**Table 1.** Global model on the global test set (PNEUMONIA positive), round {server_round}"
+)
+st.dataframe(
+    t1, column_config={c: st.column_config.NumberColumn(format="%.4f") for c in t1.columns[:8]}
+)
+st.caption(
+    f"Original design, published: loss {report.PUBLISHED_GLOBAL['loss']}, accuracy "
+    f"{report.PUBLISHED_GLOBAL['accuracy']} (its precision and recall averaged both classes)."
+)
 st.markdown(f"**Table 2.** Per hospital, on each hospital's own test set, round {server_round}")
 t2_shown = t2.rename(index=scope_label).assign(
-    **{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]})
-st.dataframe(t2_shown, column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                      for c in [*t2.columns[:8], "Published accuracy"]})
+    **{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]}
+)
+st.dataframe(
+    t2_shown,
+    column_config={
+        c: st.column_config.NumberColumn(format="%.4f")
+        for c in [*t2.columns[:8], "Published accuracy"]
+    },
+)
 downloads = st.container(horizontal=True)
-downloads.download_button("Table 1 (CSV)", t1.to_csv().encode(), f"{run['id']}_round{server_round}_table1.csv",
-                  "text/csv", icon=":material/download:")
-downloads.download_button("Table 2 (CSV)", t2.to_csv().encode(), f"{run['id']}_round{server_round}_table2.csv",
-                  "text/csv", icon=":material/download:")
+downloads.download_button(
+    "Table 1 (CSV)",
+    t1.to_csv().encode(),
+    f"{run['id']}_round{server_round}_table1.csv",
+    "text/csv",
+    icon=":material/download:",
+)
+downloads.download_button(
+    "Table 2 (CSV)",
+    t2.to_csv().encode(),
+    f"{run['id']}_round{server_round}_table2.csv",
+    "text/csv",
+    icon=":material/download:",
+)

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from dashboard import data, live_view, run_form
+from dashboard import data, run_form
+from dashboard import live_run as live_view
 from dashboard.first_open import offer_default_run
-from fedcore import launch
+from fedcore.run import launch
 
 store = data.store()
 runs = data.runs()
@@ -21,9 +22,12 @@ run_form.render(store, runs, expanded=not runs)
 chosen = st.session_state.get(data.RUN_KEY)
 shown = active or next((r for r in runs if r["id"] == chosen), None) or (runs[0] if runs else None)
 if shown is None:
-    offer_default_run("Your runs appear here: progress round by round (which hospital is training, the time "
-                      "left), then the global and per-hospital accuracy, AUROC, loss, sensitivity, specificity "
-                      "and F1 as curves that grow by one round at a time. Pick settings above and press **Start "
-                      "training**, or start the default federation in one click.", key="first_open_train")
+    offer_default_run(
+        "Your runs appear here: progress round by round (which hospital is training, the time "
+        "left), then the global and per-hospital accuracy, AUROC, loss, sensitivity, specificity "
+        "and F1 as curves that grow by one round at a time. Pick settings above and press **Start "
+        "training**, or start the default federation in one click.",
+        key="first_open_train",
+    )
     st.stop()
 live_view.show(shown["id"])

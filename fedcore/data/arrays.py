@@ -1,4 +1,5 @@
-"""Stacks of images brought to the model's grid: uint8 grayscale, square, and the model's float input."""
+"""Stacks of images brought to the model's grid: uint8 grayscale, square, and the model's float
+input."""
 
 from __future__ import annotations
 
@@ -23,9 +24,15 @@ def gray_uint8(images: np.ndarray) -> np.ndarray:
     if images.ndim == 4:
         images = images[..., :3].mean(axis=-1) if images.shape[-1] >= 3 else images[..., 0]
     if images.ndim != 3:
-        raise FedXrayError(f"images must be (n, h, w) or (n, h, w, channels), got shape {images.shape}")
+        raise FedXrayError(
+            f"images must be (n, h, w) or (n, h, w, channels), got shape {images.shape}"
+        )
     if images.dtype != np.uint8:
-        top = 65535.0 if images.max(initial=0) > 255 else (1.0 if images.max(initial=0) <= 1.0 else 255.0)
+        top = (
+            65535.0
+            if images.max(initial=0) > 255
+            else (1.0 if images.max(initial=0) <= 1.0 else 255.0)
+        )
         images = np.clip(images.astype(np.float32) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return images
 
@@ -39,7 +46,7 @@ def resize_stack(images: np.ndarray, size: int) -> np.ndarray:
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
     for i in range(n):
-        img = Image.fromarray(images[i, top:top + side, left:left + side])
+        img = Image.fromarray(images[i, top : top + side, left : left + side])
         out[i] = np.asarray(img.resize((size, size), Image.Resampling.BILINEAR))
     return out
 

@@ -1,4 +1,5 @@
-"""A run's federation: the embedded PneumoniaMNIST or a user's .npz divided among hospitals, or a user's folders.
+"""A run's federation: the embedded PneumoniaMNIST or a user's .npz divided among hospitals, or a
+user's folders.
 
 Then checked (the global test set holds both classes) and capped (``max_per_hospital``),
 the same way whichever source it came from.
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fedcore import partition
-from fedcore.config import EMBEDDED, RunConfig
+from fedcore.config.run_config import EMBEDDED, RunConfig
+from fedcore.data import partition
 from fedcore.data.folders import federation_from_folders
 from fedcore.data.npz import read_npz
 from fedcore.data.splits import Federation, HospitalData, Split
@@ -51,15 +52,21 @@ def load_federation(config: RunConfig) -> Federation:
         elif path.is_dir():
             fed = federation_from_folders(path, config.input_size)
         else:
-            raise FedXrayError(f"{path} is neither a folder in the ROOT/HOSPITAL/hospital_k/"
-                               "{train,val,test} layout nor a MedMNIST-format .npz")
+            raise FedXrayError(
+                f"{path} is neither a folder in the ROOT/HOSPITAL/hospital_k/"
+                "{train,val,test} layout nor a MedMNIST-format .npz"
+            )
     check_both_classes(fed.global_test, f"the global test set of {fed.source}")
-    fed.hospitals = [cap_training(h, config.max_per_hospital, config.seed, i) for i, h in enumerate(fed.hospitals)]
+    fed.hospitals = [
+        cap_training(h, config.max_per_hospital, config.seed, i)
+        for i, h in enumerate(fed.hospitals)
+    ]
     return fed
 
 
 def cap_training(data: HospitalData, cap: int | None, seed: int, index: int) -> HospitalData:
-    """Keep at most ``cap`` training images, stratified, drawn by (seed, index); a no-op under the cap.
+    """Keep at most ``cap`` training images, stratified, drawn by (seed, index); a no-op under the
+    cap.
 
     One random stream per hospital, so a Flower node capping its own data alone keeps
     the very images an in-process run of the same config keeps.
@@ -85,15 +92,17 @@ def check_both_classes(split: Split, where: str) -> None:
     counts = split.class_counts()
     absent = [name for name, n in counts.items() if n == 0]
     if absent:
-        raise FedXrayError(f"{where} holds no {' or '.join(absent)} image ({counts}): AUROC, which chooses the "
-                           f"best round, needs both classes; add {' and '.join(absent)} images to it")
-
+        raise FedXrayError(
+            f"{where} holds no {' or '.join(absent)} image ({counts}): AUROC, which chooses the "
+            f"best round, needs both classes; add {' and '.join(absent)} images to it"
+        )
 
 
 def federation_from_npz(path: str | Path, config: RunConfig, source: str) -> Federation:
-    """Make ``config.hospitals`` hospitals from an .npz's train/val splits; tests from its test split.
+    """Make ``config.hospitals`` hospitals from an .npz's train/val splits; tests from its test
+    split.
 
-    How: the train split is divided by :func:`fedcore.partition.dirichlet_partition`
+    How: the train split is divided by :func:`fedcore.data.partition.dirichlet_partition`
     (or IID); the val split with the same per-class shares, so each hospital's
     validation mirrors its training data; the test split into equal stratified parts
     (3 x 208 for the 624 official test images). The global test set is the union of
@@ -104,10 +113,14 @@ def federation_from_npz(path: str | Path, config: RunConfig, source: str) -> Fed
     k = config.hospitals
     train, val, test = splits["train"], splits["val"], splits["test"]
     if min(len(train), len(val), len(test)) < k:
-        raise FedXrayError(f"{source} is too small for {k} hospitals: each split needs at least {k} images")
+        raise FedXrayError(
+            f"{source} is too small for {k} hospitals: each split needs at least {k} images"
+        )
     try:
         if config.partition == "dirichlet":
-            train_parts, proportions = partition.dirichlet_partition(train.labels, k, config.alpha, rng)
+            train_parts, proportions = partition.dirichlet_partition(
+                train.labels, k, config.alpha, rng
+            )
             val_parts = partition.split_by_proportions(val.labels, proportions, rng)
         else:
             train_parts = partition.iid_partition(len(train), k, rng)
@@ -118,18 +131,33 @@ def federation_from_npz(path: str | Path, config: RunConfig, source: str) -> Fed
     looks = partition.acquisition_params(k, rng) if config.acquisition_shift else None
     hospitals = []
     for i in range(k):
-        parts = {"train": train.take(train_parts[i]), "val": val.take(val_parts[i]),
-                 "test": test.take(test_parts[i])}
+        parts = {
+            "train": train.take(train_parts[i]),
+            "val": val.take(val_parts[i]),
+            "test": test.take(test_parts[i]),
+        }
         if looks:
             noise_rng = np.random.default_rng([config.seed, 11, i])
-            parts = {s: Split(partition.apply_acquisition(p.images, looks[i], noise_rng), p.labels)
-                     for s, p in parts.items()}
+            parts = {
+                s: Split(partition.apply_acquisition(p.images, looks[i], noise_rng), p.labels)
+                for s, p in parts.items()
+            }
         hospitals.append(HospitalData(f"hospital_{i + 1}", **parts))
-    global_test = Split(np.concatenate([h.test.images for h in hospitals]),
-                        np.concatenate([h.test.labels for h in hospitals]))
-    notes = [f"partition={config.partition}" + (f" alpha={config.alpha}" if config.partition == "dirichlet" else "")]
+    global_test = Split(
+        np.concatenate([h.test.images for h in hospitals]),
+        np.concatenate([h.test.labels for h in hospitals]),
+    )
+    notes = [
+        f"partition={config.partition}"
+        + (f" alpha={config.alpha}" if config.partition == "dirichlet" else "")
+    ]
     if looks:
-        notes.append("acquisition shift: " + "; ".join(
-            f"hospital_{i + 1} contrast {p['contrast']:.2f} gamma {p['gamma']:.2f} noise {p['noise']:.3f}"
-            for i, p in enumerate(looks)))
+        notes.append(
+            "acquisition shift: "
+            + "; ".join(
+                f"hospital_{i + 1} contrast {p['contrast']:.2f} gamma {p['gamma']:.2f} noise "
+                f"{p['noise']:.3f}"
+                for i, p in enumerate(looks)
+            )
+        )
     return Federation(hospitals, global_test, source, notes=notes)

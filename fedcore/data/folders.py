@@ -1,4 +1,5 @@
-"""The folder layout reader: ROOT/HOSPITAL/hospital_k/{train,val,test}/{NORMAL,PNEUMONIA}/ and the global test set.
+"""The folder layout reader: ROOT/HOSPITAL/hospital_k/{train,val,test}/{NORMAL,PNEUMONIA}/ and the
+global test set.
 
 Unreadable files, non-images, loose files and symbolic links that cannot be followed are
 skipped and listed, never a reason to stop the load.
@@ -13,7 +14,8 @@ import numpy as np
 
 from fedcore.data.splits import CLASSES, SPLITS, Federation, HospitalData, Split
 from fedcore.errors import FedXrayError
-from fedcore.images import IMAGE_SUFFIXES, load_image
+from fedcore.imaging.decode import IMAGE_SUFFIXES, load_image
+
 
 def federation_from_folders(root: str | Path, size: int) -> Federation:
     """Read the original layout: ROOT/HOSPITAL/hospital_k/{train,val,test}/{NORMAL,PNEUMONIA}/
@@ -33,21 +35,31 @@ def federation_from_folders(root: str | Path, size: int) -> Federation:
     global_root = _child(root, "GLOBAL_TEST_DATASET")
     hospital_dirs = sorted((d for d in hospital_root.iterdir() if d.is_dir()), key=_natural_key)
     if not hospital_dirs:
-        raise FedXrayError(f"{hospital_root} holds no hospital folders: add hospital_1/, hospital_2/, ... "
-                           "each with train/, val/ and test/")
+        raise FedXrayError(
+            f"{hospital_root} holds no hospital folders: add hospital_1/, hospital_2/, ... "
+            "each with train/, val/ and test/"
+        )
     skipped: list[tuple[str, str]] = []
     hospitals = []
     for hdir in hospital_dirs:
         parts = {split: read_class_folders(_child(hdir, split), size, skipped) for split in SPLITS}
         if len(parts["train"]) == 0:
-            raise FedXrayError(f"{hdir / 'train'} holds no readable images: hospital '{hdir.name}' "
-                               "cannot train (put images in NORMAL/ and PNEUMONIA/)")
+            raise FedXrayError(
+                f"{hdir / 'train'} holds no readable images: hospital '{hdir.name}' "
+                "cannot train (put images in NORMAL/ and PNEUMONIA/)"
+            )
         if len(parts["test"]) == 0:
-            raise FedXrayError(f"{hdir / 'test'} holds no readable images: hospital '{hdir.name}' cannot be evaluated")
+            raise FedXrayError(
+                f"{hdir / 'test'} holds no readable images: hospital '{hdir.name}' cannot be "
+                "evaluated"
+            )
         hospitals.append(HospitalData(hdir.name, **parts))
     global_test = read_class_folders(global_root, size, skipped)
     if len(global_test) == 0:
-        raise FedXrayError(f"{global_root} holds no readable images: put the global test images in NORMAL/ and PNEUMONIA/")
+        raise FedXrayError(
+            f"{global_root} holds no readable images: put the global test images in NORMAL/ and "
+            "PNEUMONIA/"
+        )
     return Federation(hospitals, global_test, str(root), skipped=skipped)
 
 
@@ -60,12 +72,19 @@ def read_class_folders(folder: Path, size: int, skipped: list[tuple[str, str]]) 
     images, labels = [], []
     for entry in sorted(folder.iterdir()):
         if not entry.is_dir():
-            skipped.append((str(entry), _not_a_file_reason(entry) or "not inside a NORMAL/ or PNEUMONIA/ folder"))
+            skipped.append(
+                (
+                    str(entry),
+                    _not_a_file_reason(entry) or "not inside a NORMAL/ or PNEUMONIA/ folder",
+                )
+            )
             continue
         name = entry.name.upper()
         if name not in CLASSES:
-            raise FedXrayError(f"unknown class folder {entry}: only NORMAL and PNEUMONIA are allowed "
-                               "(rename or move it)")
+            raise FedXrayError(
+                f"unknown class folder {entry}: only NORMAL and PNEUMONIA are allowed "
+                "(rename or move it)"
+            )
         label = CLASSES.index(name)
         for path in sorted(entry.rglob("*")):
             if path.name.startswith("."):
@@ -117,8 +136,10 @@ def _child(parent: Path, name: str) -> Path:
     for entry in parent.iterdir():
         if entry.is_dir() and entry.name.lower() == name.lower():
             return entry
-    raise FedXrayError(f"missing folder {parent / name}: the expected layout is ROOT/HOSPITAL/hospital_k/"
-                       "{train,val,test}/{NORMAL,PNEUMONIA}/ and ROOT/GLOBAL_TEST_DATASET/{NORMAL,PNEUMONIA}/")
+    raise FedXrayError(
+        f"missing folder {parent / name}: the expected layout is ROOT/HOSPITAL/hospital_k/"
+        "{train,val,test}/{NORMAL,PNEUMONIA}/ and ROOT/GLOBAL_TEST_DATASET/{NORMAL,PNEUMONIA}/"
+    )
 
 
 def _looks_like_dicom(path: Path) -> bool:

@@ -1,4 +1,6 @@
-"""The MedMNIST-format .npz reader, with what a .npz may cost and hold checked before it is trusted."""
+"""The MedMNIST-format .npz reader, with what a .npz may cost and hold checked before it is
+trusted.
+"""
 
 from __future__ import annotations
 
@@ -61,30 +63,41 @@ def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
             members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
             missing = [k for k in keys if k not in members]
             if missing:
-                raise FedXrayError(f"{path} has no {', '.join(missing)}: a MedMNIST-format .npz holds "
-                                   "train_images, train_labels, val_images, val_labels, test_images, test_labels")
+                raise FedXrayError(
+                    f"{path} has no {', '.join(missing)}: a MedMNIST-format .npz holds "
+                    "train_images, train_labels, val_images, val_labels, test_images, test_labels"
+                )
             total = 0
             for key in keys:
                 with archive.open(members[key]) as member:
                     version = np.lib.format.read_magic(member)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read_header(member)
                 total += max(members[key].file_size, math.prod(shape) * dtype.itemsize)
             if total > MAX_NPZ_BYTES:
-                raise FedXrayError(f"{path} would take {total / 1e9:.1f} GB once loaded, more than the "
-                                   f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: store fewer or smaller images, "
-                                   "as uint8")
+                raise FedXrayError(
+                    f"{path} would take {total / 1e9:.1f} GB once loaded, more than the "
+                    f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: store fewer or smaller images, "
+                    "as uint8"
+                )
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in keys}
     except FedXrayError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
-        raise FedXrayError(f"{path} is not a readable .npz archive ({exc}): it may be empty, truncated, or a "
-                           ".npy renamed; save it with numpy.savez") from exc
+        raise FedXrayError(
+            f"{path} is not a readable .npz archive ({exc}): it may be empty, truncated, or a "
+            ".npy renamed; save it with numpy.savez"
+        ) from exc
     except ValueError as exc:  # object arrays (pickles are never loaded), bad .npy headers
-        raise FedXrayError(f"{path} holds an array that cannot be read ({exc}): store numbers only, "
-                           "with numpy.savez") from exc
+        raise FedXrayError(
+            f"{path} holds an array that cannot be read ({exc}): store numbers only, "
+            "with numpy.savez"
+        ) from exc
     except OSError as exc:
         raise FedXrayError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -92,24 +105,34 @@ def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
 def _checked_images(images: np.ndarray, name: str) -> np.ndarray:
     """Images must be numbers, (n, h, w) or (n, h, w, c) with h, w > 0 and finite values."""
     if images.dtype.kind not in "uifb":
-        raise FedXrayError(f"{name} holds {images.dtype} values: images must be numbers (uint8 ideally)")
+        raise FedXrayError(
+            f"{name} holds {images.dtype} values: images must be numbers (uint8 ideally)"
+        )
     if images.ndim not in (3, 4) or 0 in images.shape[1:]:
-        raise FedXrayError(f"{name} has shape {images.shape}: images must be (n, h, w) or (n, h, w, channels) "
-                           "with every side above 0")
+        raise FedXrayError(
+            f"{name} has shape {images.shape}: images must be (n, h, w) or (n, h, w, channels) "
+            "with every side above 0"
+        )
     if images.dtype.kind == "f" and not np.isfinite(images).all():
         raise FedXrayError(f"{name} holds NaN or infinite values: images must be finite")
     return images
 
 
 def _checked_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    """Labels must be 0 (NORMAL) or 1 (PNEUMONIA), checked before any cast (256 must not wrap to 0)."""
+    """Labels must be 0 (NORMAL) or 1 (PNEUMONIA), checked before any cast (256 must not wrap to
+    0).
+    """
     if labels.ndim not in (1, 2) or (labels.ndim == 2 and labels.shape[1] != 1):
         raise FedXrayError(f"{name} has shape {labels.shape}: labels must be (n,) or (n, 1)")
     if labels.dtype.kind not in "uifb":
-        raise FedXrayError(f"{name} holds {labels.dtype} values: labels must be the integers 0 or 1")
+        raise FedXrayError(
+            f"{name} holds {labels.dtype} values: labels must be the integers 0 or 1"
+        )
     labels = labels.reshape(-1)
     if not np.isin(labels, (0, 1)).all():
         bad = np.unique(labels[~np.isin(labels, (0, 1))])[:3]
-        raise FedXrayError(f"{name} holds {', '.join(repr(v.item()) for v in bad)}: labels must be 0 (NORMAL) "
-                           "or 1 (PNEUMONIA)")
+        raise FedXrayError(
+            f"{name} holds {', '.join(repr(v.item()) for v in bad)}: labels must be 0 (NORMAL) "
+            "or 1 (PNEUMONIA)"
+        )
     return labels.astype(np.int8)

@@ -1,6 +1,5 @@
-"""The Flower deployment: the ClientApp (a hospital's SuperNode), the ServerApp, and their run config.
+"""The same federation on Flower: ClientApp, ServerApp, SuperNode with a warm executor.
 
-- client: a SuperNode's ClientApp around fedcore's hospital side.
-- server: the ServerApp: the rounds over real SuperNodes, recorded like an in-process run.
-- config: a Flower run config (pyproject.toml's [tool.flwr.app.config]) as a RunConfig.
+May import from fedcore: errors, payload, config, data, model, results, store, strategies,
+server, privacy, hospital.
 """

@@ -1,13 +1,14 @@
-"""A warm ClientApp executor: one long-lived process per SuperNode runs every message of FedXray's ClientApp.
+"""A warm ClientApp executor: one long-lived process per SuperNode runs every message of FedXray's
+ClientApp.
 
 Flower 1.42 runs each message in a fresh ``flwr-clientapp`` process, which imports
 TensorFlow, loads the hospital's images and builds the model every time: about 5 s
 per message, two to five messages per round. This process does what
 ``flwr-clientapp`` does for one message (the same Runtime API calls, from
 ``flwr.supernode.runtime.run_clientapp``), in a loop: it acquires the SuperNode's next
-ClientApp task, pulls the message, runs :data:`fedcore.flower.client.app` and pushes
+ClientApp task, pulls the message, runs :data:`fedcore.flower.client_app.app` and pushes
 the reply. TensorFlow is imported once, at start, and the hospital (its data and
-compiled model) stays in :mod:`fedcore.flower.client`'s module state for the run.
+compiled model) stays in :mod:`fedcore.flower.client_app`'s module state for the run.
 
 It runs this hospital's own FedXray, not the code the server sent: each run's app
 bundle (FAB) is compared with the local ``fedcore`` package first, and a run whose
@@ -15,7 +16,7 @@ code differs is answered with an error saying to update both sides to one commit
 
 Started and restarted by :mod:`fedcore.flower.supernode`, never by hand. It uses
 Flower-internal modules (the Runtime API client and messages), so ``flwr`` is pinned
-in requirements.txt and ``tests/test_flower_runtime_api.py`` fails when they change.
+in requirements.txt and ``tests/flower/test_flower_runtime_api.py`` fails when they change.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ PACKAGE_ROOT = Path(fedcore.__file__).resolve().parent.parent
 _checked: dict[str, str] = {}
 
 
-def serve(runtime_api_address: str, poll: float, heartbeat: float, parent_pid: int | None = None) -> None:
+def serve(
+    runtime_api_address: str, poll: float, heartbeat: float, parent_pid: int | None = None
+) -> None:
     """Run this SuperNode's ClientApp tasks one after another, forever.
 
     Parameters
@@ -65,12 +68,14 @@ def serve(runtime_api_address: str, poll: float, heartbeat: float, parent_pid: i
     """
     if parent_pid is not None:
         _exit_with(parent_pid)
-    import fedcore.model  # noqa: F401  (TensorFlow, once, before the first message)
-    from fedcore.flower.client import app
+    import fedcore.model.networks  # noqa: F401  (TensorFlow, once, before the first message)
+    from fedcore.flower.client_app import app
 
     timing.tune(heartbeat=heartbeat)
 
-    tasks = _runtime_client(runtime_api_address, RuntimeVersionHttpInterceptor(component_name="SuperExec"))
+    tasks = _runtime_client(
+        runtime_api_address, RuntimeVersionHttpInterceptor(component_name="SuperExec")
+    )
     log(logging.INFO, "FedXray ClientApp executor ready (pid %d)", os.getpid())
     while True:
         acquired = tasks.AcquireTask(AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP]))
@@ -86,8 +91,11 @@ def run_task(runtime_api_address: str, token: str, app) -> None:
     An exception in the ClientApp becomes an error reply (the server records the
     hospital as dropped from the round with the reason) and the executor goes on.
     """
-    client = _runtime_client(runtime_api_address, RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
-                             RuntimeTokenHttpInterceptor(token))
+    client = _runtime_client(
+        runtime_api_address,
+        RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
+        RuntimeTokenHttpInterceptor(token),
+    )
     heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
     heartbeat.start()
     message = context = reply = None
@@ -101,7 +109,9 @@ def run_task(runtime_api_address: str, token: str, app) -> None:
         log(logging.ERROR, "ClientApp raised an exception", exc_info=exc)
         details = f"{type(exc).__name__}: {exc}"
         if message is not None:
-            reply = Message(Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message)
+            reply = Message(
+                Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message
+            )
     finally:
         try:
             if reply is not None and context is not None:
@@ -121,27 +131,44 @@ def bundle_differences(content: bytes, root: Path = PACKAGE_ROOT) -> list[str]:
         Paths relative to ``root``, sorted; empty when the bundle's code is this machine's.
     """
     with zipfile.ZipFile(io.BytesIO(content)) as bundle:
-        sent = {name: bundle.read(name) for name in bundle.namelist()
-                if name.startswith("fedcore/") and name.endswith(".py")}
+        sent = {
+            name: bundle.read(name)
+            for name in bundle.namelist()
+            if name.startswith("fedcore/") and name.endswith(".py")
+        }
     local = {p.relative_to(root).as_posix(): p for p in (root / "fedcore").rglob("*.py")}
-    return sorted(name for name in set(sent) | set(local)
-                  if name not in sent or name not in local or local[name].read_bytes() != sent[name])
+    return sorted(
+        name
+        for name in set(sent) | set(local)
+        if name not in sent or name not in local or local[name].read_bytes() != sent[name]
+    )
 
 
 def _check_bundle(fab_hash: str, content: bytes) -> None:
     if fab_hash not in _checked:
         differ = bundle_differences(content)
-        _checked[fab_hash] = "" if not differ else (
-            f"this hospital's FedXray differs from the app the server sent ({len(differ)} file(s), e.g. "
-            f"{', '.join(differ[:3])}): install the same FedXray commit on the server and every hospital")
+        _checked[fab_hash] = (
+            ""
+            if not differ
+            else (
+                f"this hospital's FedXray differs from the app the server sent ({len(differ)} "
+                "file(s), e.g. "
+                f"{', '.join(differ[:3])}): install the same FedXray commit on the server and "
+                "every hospital"
+            )
+        )
     if _checked[fab_hash]:
         raise FedXrayError(_checked[fab_hash])
 
 
 def _runtime_client(address: str, *interceptors) -> RuntimeHttpClient:
-    return RuntimeHttpClient.from_server_address(server_address=address, insecure=True, root_certificates=None,
-                                                 interceptors=list(interceptors),
-                                                 retry_invoker=make_simple_http_retry_invoker())
+    return RuntimeHttpClient.from_server_address(
+        server_address=address,
+        insecure=True,
+        root_certificates=None,
+        interceptors=list(interceptors),
+        retry_invoker=make_simple_http_retry_invoker(),
+    )
 
 
 def _exit_with(parent_pid: int) -> None:
@@ -155,7 +182,8 @@ def _exit_with(parent_pid: int) -> None:
 
 
 def main() -> None:
-    """``python -m fedcore.flower.executor --runtime-api-address HOST:PORT``, started by the SuperNode."""
+    """``python -m fedcore.flower.executor --runtime-api-address HOST:PORT``, started by the
+    SuperNode."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-api-address", required=True)
     parser.add_argument("--poll-interval", type=float, default=timing.POLL)

@@ -33,5 +33,10 @@ def unpack(flat: np.ndarray, shapes: list[tuple]) -> list[np.ndarray]:
     sizes = [int(np.prod(shape)) for shape in shapes]
     flat = np.asarray(flat)
     if flat.ndim != 1 or flat.size != sum(sizes):
-        raise ValueError(f"update of shape {flat.shape} is not the model's {sum(sizes)} packed values")
-    return [piece.reshape(shape).copy() for piece, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes)]
+        raise ValueError(
+            f"update of shape {flat.shape} is not the model's {sum(sizes)} packed values"
+        )
+    return [
+        piece.reshape(shape).copy()
+        for piece, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes)
+    ]

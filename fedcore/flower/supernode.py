@@ -2,7 +2,8 @@
 
 One per hospital, with ``flower-supernode``'s own arguments::
 
-    python -m fedcore.flower.supernode --superlink server.example.org:9093 --root-certificates ca.pem \\
+    python -m fedcore.flower.supernode --superlink server.example.org:9093 --root-certificates
+    ca.pem \\
         --node-config 'partition-id=0 data-path="/data/xray/hospital_1"'
 
 It runs Flower's SuperNode in this process with ``--isolation process`` (the SuperNode
@@ -53,9 +54,19 @@ class ExecutorSupervisor:
     """
 
     def __init__(self, runtime_api_address: str, poll: float):
-        self.command = [sys.executable, "-m", "fedcore.flower.executor", "--runtime-api-address", runtime_api_address,
-                        "--poll-interval", str(poll), "--heartbeat-interval", str(timing.HEARTBEAT),
-                        "--parent-pid", str(os.getpid())]
+        self.command = [
+            sys.executable,
+            "-m",
+            "fedcore.flower.executor",
+            "--runtime-api-address",
+            runtime_api_address,
+            "--poll-interval",
+            str(poll),
+            "--heartbeat-interval",
+            str(timing.HEARTBEAT),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
         self.process: subprocess.Popen | None = None
         self._stopping = threading.Event()
 
@@ -81,9 +92,16 @@ class ExecutorSupervisor:
             code = self.process.wait()
             if self._stopping.is_set():
                 return
-            delay = RESTART_FIRST if time.monotonic() - started > 60 else min(delay * 2, RESTART_MAX)
-            log(logging.WARNING, "the ClientApp executor (pid %d) exited with %s; restarting it in %.0f s",
-                self.process.pid, code, delay)
+            delay = (
+                RESTART_FIRST if time.monotonic() - started > 60 else min(delay * 2, RESTART_MAX)
+            )
+            log(
+                logging.WARNING,
+                "the ClientApp executor (pid %d) exited with %s; restarting it in %.0f s",
+                self.process.pid,
+                code,
+                delay,
+            )
             if self._stopping.wait(delay):
                 return
             self.process = self._spawn()
@@ -94,7 +112,8 @@ class ExecutorSupervisor:
 
 
 def main() -> None:
-    """Start the executor, then run Flower's SuperNode (with ``--isolation process``) until it stops."""
+    """Start the executor, then run Flower's SuperNode (with ``--isolation process``) until it
+    stops."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--poll-interval", type=float, default=timing.POLL)
     parser.add_argument("--host", default=UVICORN_DEFAULT_HOST)
@@ -102,13 +121,23 @@ def main() -> None:
     parser.add_argument("--isolation")
     ours, flower_args = parser.parse_known_args()
     if ours.isolation is not None:
-        parser.error("--isolation is not an option here: the ClientApp always runs in the warm executor")
+        parser.error(
+            "--isolation is not an option here: the ClientApp always runs in the warm executor"
+        )
     timing.tune(poll=ours.poll_interval)
     supervisor = ExecutorSupervisor(f"{ours.host}:{ours.port}", ours.poll_interval)
     supervisor.start()
     add_exit_handler(supervisor.stop)
-    sys.argv = ["flower-supernode", *flower_args, "--isolation", "process", "--host", ours.host,
-                "--port", str(ours.port)]
+    sys.argv = [
+        "flower-supernode",
+        *flower_args,
+        "--isolation",
+        "process",
+        "--host",
+        ours.host,
+        "--port",
+        str(ours.port),
+    ]
     try:
         flower_supernode()
     finally:

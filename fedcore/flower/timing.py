@@ -17,7 +17,7 @@ them in this process only:
   doubling up to 0.5 s.
 
 This reaches into flwr's modules, so flwr is pinned in requirements.txt and
-``tests/test_flower_runtime_api.py`` fails when one of them changes.
+``tests/flower/test_flower_runtime_api.py`` fails when one of them changes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ import flwr.supercore.inflatable.inflatable_utils as _objects
 import flwr.supernode.fleet_http_connection as _fleet_connection
 import flwr.supernode.start_client_internal as _supernode_loop
 
-# The shortest node heartbeat interval the SuperLink accepts (flwr.common.constant.HEARTBEAT_MIN_INTERVAL).
+# The shortest node heartbeat interval the SuperLink accepts
+# (flwr.common.constant.HEARTBEAT_MIN_INTERVAL).
 HEARTBEAT = 10.0
 # Seconds between a SuperNode's asks for work when idle: a message waits 0.1 s on average
 # instead of 1.5 s, for 5 small requests a second per hospital.
@@ -63,4 +64,3 @@ def tune(poll: float | None = None, heartbeat: float | None = HEARTBEAT) -> None
     _fleet_connection.HEARTBEAT_DEFAULT_INTERVAL = heartbeat
     _heartbeat_sender.HEARTBEAT_DEFAULT_INTERVAL = heartbeat
     _task_state.HEARTBEAT_DEFAULT_INTERVAL = heartbeat
-

@@ -1,4 +1,5 @@
-"""Privacy accounting: the (epsilon, delta) a mechanism has spent, computed with Google's dp-accounting.
+"""Privacy accounting: the (epsilon, delta) a mechanism has spent, computed with Google's
+dp-accounting.
 
 Pure functions of the mechanism's parameters; nothing here trains or touches data.
 Two mechanisms are accounted:
@@ -28,7 +29,9 @@ DEFAULT_DELTA = 1e-5
 # minimum, so the warning says nothing the user can act on: it is silenced below.
 
 
-def dp_sgd_event(noise_multiplier: float, sampling_rate: float, steps: int) -> dp_accounting.DpEvent:
+def dp_sgd_event(
+    noise_multiplier: float, sampling_rate: float, steps: int
+) -> dp_accounting.DpEvent:
     """The DpEvent of ``steps`` DP-SGD steps: Poisson sampling at rate q, then a Gaussian sum.
 
     Parameters
@@ -41,11 +44,16 @@ def dp_sgd_event(noise_multiplier: float, sampling_rate: float, steps: int) -> d
         Steps taken so far, over every round.
     """
     return dp_accounting.SelfComposedDpEvent(
-        dp_accounting.PoissonSampledDpEvent(sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier)), steps)
+        dp_accounting.PoissonSampledDpEvent(
+            sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier)
+        ),
+        steps,
+    )
 
 
-def dp_sgd_epsilon(noise_multiplier: float, sampling_rate: float, steps: int,
-                   delta: float = DEFAULT_DELTA) -> float:
+def dp_sgd_epsilon(
+    noise_multiplier: float, sampling_rate: float, steps: int, delta: float = DEFAULT_DELTA
+) -> float:
     """Epsilon of DP-SGD after ``steps`` steps, at ``delta``, by the RDP accountant.
 
     Parameters
@@ -74,25 +82,38 @@ def dp_sgd_epsilon(noise_multiplier: float, sampling_rate: float, steps: int,
         return float(accountant.get_epsilon(delta))
 
 
-def dp_sgd_noise_for_epsilon(target_epsilon: float, sampling_rate: float, steps: int,
-                             delta: float = DEFAULT_DELTA) -> float:
-    """The smallest noise multiplier whose DP-SGD epsilon after ``steps`` is at most ``target_epsilon``.
+def dp_sgd_noise_for_epsilon(
+    target_epsilon: float, sampling_rate: float, steps: int, delta: float = DEFAULT_DELTA
+) -> float:
+    """The smallest noise multiplier whose DP-SGD epsilon after ``steps`` is at most
+    ``target_epsilon``.
 
     Solved by dp-accounting's calibrate_dp_mechanism with the same RDP accountant as
     :func:`dp_sgd_epsilon`, so the two agree: the returned sigma never overshoots the target.
     """
     with quiet_logger("absl"):
-        return float(dp_accounting.calibrate_dp_mechanism(
-            RdpAccountant, lambda sigma: dp_sgd_event(sigma, sampling_rate, steps), target_epsilon, delta,
-            dp_accounting.LowerEndpointAndGuess(0.1, 1.0), tol=1e-4))
+        return float(
+            dp_accounting.calibrate_dp_mechanism(
+                RdpAccountant,
+                lambda sigma: dp_sgd_event(sigma, sampling_rate, steps),
+                target_epsilon,
+                delta,
+                dp_accounting.LowerEndpointAndGuess(0.1, 1.0),
+                tol=1e-4,
+            )
+        )
 
 
 def gaussian_rounds_event(noise_multiplier: float, rounds: int) -> dp_accounting.DpEvent:
     """The DpEvent of one Gaussian mechanism per round (sensitivity 1, std ``noise_multiplier``)."""
-    return dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(noise_multiplier), rounds)
+    return dp_accounting.SelfComposedDpEvent(
+        dp_accounting.GaussianDpEvent(noise_multiplier), rounds
+    )
 
 
-def gaussian_rounds_epsilon(noise_multiplier: float, rounds: int, delta: float = DEFAULT_DELTA) -> float:
+def gaussian_rounds_epsilon(
+    noise_multiplier: float, rounds: int, delta: float = DEFAULT_DELTA
+) -> float:
     """Epsilon of ``rounds`` Gaussian mechanisms of noise multiplier sigma, at ``delta``.
 
     Exact: the composition of T Gaussian mechanisms of multiplier sigma is itself a
@@ -108,6 +129,9 @@ def gaussian_rounds_epsilon(noise_multiplier: float, rounds: int, delta: float =
     return float(dp_accounting.get_epsilon_gaussian(noise_multiplier / math.sqrt(rounds), delta))
 
 
-def gaussian_noise_for_epsilon(target_epsilon: float, rounds: int, delta: float = DEFAULT_DELTA) -> float:
-    """The noise multiplier whose ``rounds``-fold Gaussian composition spends exactly ``target_epsilon``."""
+def gaussian_noise_for_epsilon(
+    target_epsilon: float, rounds: int, delta: float = DEFAULT_DELTA
+) -> float:
+    """The noise multiplier whose ``rounds``-fold Gaussian composition spends exactly
+    ``target_epsilon``."""
     return float(dp_accounting.get_sigma_gaussian(target_epsilon, delta) * math.sqrt(rounds))

@@ -1,6 +1,7 @@
-"""One DP-SGD step on the process's compiled model: per-example gradients, clipping, noise, the update.
+"""One DP-SGD step on the process's compiled model: per-example gradients, clipping, noise, the
+update.
 
-Steps 2 to 5 of fedcore.privacy.dp_sgd's recipe, in TensorFlow, traced once per model;
+Steps 2 to 5 of fedcore.hospital.dp_training's recipe, in TensorFlow, traced once per model;
 the hospital that drives them (sampling, accounting, the round) is in dp_sgd.
 """
 
@@ -43,7 +44,9 @@ def per_example_gradients(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> lis
     def one(example):
         xi, yi = example
         with tf.GradientTape() as tape:
-            loss = keras.losses.categorical_crossentropy(yi[None], model(xi[None], training=True))[0]
+            loss = keras.losses.categorical_crossentropy(yi[None], model(xi[None], training=True))[
+                0
+            ]
         return tape.gradient(loss, variables)
 
     return tf.vectorized_map(one, (x, y))
@@ -74,8 +77,9 @@ def clip_per_example(grads: list[tf.Tensor], clip_norm) -> tuple[list[tf.Tensor]
     return clipped, norms
 
 
-def noisy_mean(sums: list[tf.Tensor], clip_norm, noise_multiplier, denominator,
-               seed: tf.Tensor) -> list[tf.Tensor]:
+def noisy_mean(
+    sums: list[tf.Tensor], clip_norm, noise_multiplier, denominator, seed: tf.Tensor
+) -> list[tf.Tensor]:
     """(sum_i clipped g_i + N(0, (sigma C)^2)) / denominator, per variable.
 
     Parameters
@@ -91,8 +95,12 @@ def noisy_mean(sums: list[tf.Tensor], clip_norm, noise_multiplier, denominator,
     out = []
     for index, total in enumerate(sums):
         # fold_in gives each variable its own stream: equal seeds would repeat the same draws.
-        noise = tf.random.stateless_normal(tf.shape(total), seed=tf.random.experimental.stateless_fold_in(seed, index),
-                                           stddev=noise_multiplier * clip_norm, dtype=total.dtype)
+        noise = tf.random.stateless_normal(
+            tf.shape(total),
+            seed=tf.random.experimental.stateless_fold_in(seed, index),
+            stddev=noise_multiplier * clip_norm,
+            dtype=total.dtype,
+        )
         out.append((total + noise) / denominator)
     return out
 
@@ -124,10 +132,17 @@ class DPTrainer:
         shape = tuple(model.input_shape[1:])
         classes = model.output_shape[-1]
 
-        @tf.function(input_signature=[
-            tf.TensorSpec((None, *shape), tf.float32), tf.TensorSpec((None, classes), tf.float32),
-            tf.TensorSpec((None,), tf.float32), tf.TensorSpec((), tf.float32), tf.TensorSpec((), tf.float32),
-            tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, *shape), tf.float32),
+                tf.TensorSpec((None, classes), tf.float32),
+                tf.TensorSpec((None,), tf.float32),
+                tf.TensorSpec((), tf.float32),
+                tf.TensorSpec((), tf.float32),
+                tf.TensorSpec((), tf.float32),
+                tf.TensorSpec((2,), tf.int32),
+            ]
+        )
         def step(x, y, example_weight, clip_norm, noise_multiplier, denominator, seed):
             variables = model.trainable_variables
 
@@ -138,8 +153,11 @@ class DPTrainer:
 
             # Poisson sampling can draw an empty batch; the step still adds its noise, as
             # the accountant assumes, but vectorized_map cannot stack zero examples.
-            sums = tf.cond(tf.shape(x)[0] > 0, clipped_sum,
-                           lambda: [tf.zeros(v.shape, tf.float32) for v in variables])
+            sums = tf.cond(
+                tf.shape(x)[0] > 0,
+                clipped_sum,
+                lambda: [tf.zeros(v.shape, tf.float32) for v in variables],
+            )
             update = noisy_mean(sums, clip_norm, noise_multiplier, denominator, seed)
             self.optimizer.apply_gradients(zip(update, variables))
 

@@ -1,4 +1,5 @@
-"""Hospital-level differential privacy: a wrapper that makes any strategy's input a Gaussian mechanism.
+"""Hospital-level differential privacy: a wrapper that makes any strategy's input a Gaussian
+mechanism.
 
 The original design's "noise on the weights" (DP-FedAvg, McMahan et al., 2018), with a
 fixed denominator. Each round, for K hospitals in the federation:
@@ -57,8 +58,13 @@ def clip_update(update: NDArrays, clip_norm: float) -> tuple[NDArrays, float]:
     return [np.asarray(u, np.float64) * factor for u in update], norm
 
 
-def noisy_mean(updates: Sequence[NDArrays], hospitals: int, clip_norm: float, noise_multiplier: float,
-               rng: np.random.Generator) -> NDArrays:
+def noisy_mean(
+    updates: Sequence[NDArrays],
+    hospitals: int,
+    clip_norm: float,
+    noise_multiplier: float,
+    rng: np.random.Generator,
+) -> NDArrays:
     """sum_k clip(u_k) / K + N(0, (sigma C / K)^2) per coordinate.
 
     Parameters
@@ -81,8 +87,10 @@ def noisy_mean(updates: Sequence[NDArrays], hospitals: int, clip_norm: float, no
         raise ValueError(f"{len(updates)} updates from a federation of {hospitals} hospitals")
     clipped = [clip_update(u, clip_norm)[0] for u in updates]
     std = noise_multiplier * clip_norm / hospitals
-    return [sum(c[layer] for c in clipped) / hospitals + rng.normal(0.0, std, clipped[0][layer].shape)
-            for layer in range(len(clipped[0]))]
+    return [
+        sum(c[layer] for c in clipped) / hospitals + rng.normal(0.0, std, clipped[0][layer].shape)
+        for layer in range(len(clipped[0]))
+    ]
 
 
 class DPFedAvg:
@@ -105,8 +113,15 @@ class DPFedAvg:
         entropy from the operating system (what a deployment should do).
     """
 
-    def __init__(self, strategy: Strategy, hospitals: int, noise_multiplier: float, clip_norm: float,
-                 delta: float = accounting.DEFAULT_DELTA, seed: int | None = None):
+    def __init__(
+        self,
+        strategy: Strategy,
+        hospitals: int,
+        noise_multiplier: float,
+        clip_norm: float,
+        delta: float = accounting.DEFAULT_DELTA,
+        seed: int | None = None,
+    ):
         self.inner = strategy
         self.name = f"dp-{strategy.name}"
         self.hospitals = hospitals
@@ -120,7 +135,9 @@ class DPFedAvg:
         """The wrapped strategy's instructions."""
         return self.inner.configure_fit(server_round, global_weights)
 
-    def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    def aggregate_fit(
+        self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays
+    ) -> NDArrays:
         """The wrapped strategy's aggregate of ``global + noisy mean of clipped updates``.
 
         Example counts in ``results`` are ignored (see the module docstring). The raw
@@ -128,13 +145,19 @@ class DPFedAvg:
         """
         if not results:
             raise ValueError("nothing to aggregate: no hospital returned weights")
-        updates = [[np.asarray(w, np.float64) - g for w, g in zip(weights, global_weights)] for weights, _ in results]
+        updates = [
+            [np.asarray(w, np.float64) - g for w, g in zip(weights, global_weights)]
+            for weights, _ in results
+        ]
         self.last_update_norms = [update_norm(u) for u in updates]
         rng = np.random.default_rng(None if self.seed is None else [self.seed, server_round])
         mean = noisy_mean(updates, self.hospitals, self.clip_norm, self.noise_multiplier, rng)
         private = [(g + m).astype(g.dtype) for g, m in zip(global_weights, mean)]
-        # One result, carrying the round's total count (SCAFFOLD derives its local step count from it).
-        return self.inner.aggregate_fit(server_round, [(private, sum(n for _, n in results))], global_weights)
+        # One result, carrying the round's total count (SCAFFOLD derives its local step count from
+        # it).
+        return self.inner.aggregate_fit(
+            server_round, [(private, sum(n for _, n in results))], global_weights
+        )
 
     def state(self) -> dict:
         """The wrapped strategy's state (the noise is seeded by round, so it needs none)."""
@@ -145,9 +168,12 @@ class DPFedAvg:
         self.inner.load_state(state)
 
     def spent(self, server_round: int) -> dict:
-        """Epsilon (at ``delta``) of every hospital after ``server_round`` rounds, and the mechanism."""
+        """Epsilon (at ``delta``) of every hospital after ``server_round`` rounds, and the
+        mechanism."""
         return {
-            "epsilon": accounting.gaussian_rounds_epsilon(self.noise_multiplier, server_round, self.delta),
+            "epsilon": accounting.gaussian_rounds_epsilon(
+                self.noise_multiplier, server_round, self.delta
+            ),
             "delta": self.delta,
             "noise_multiplier": self.noise_multiplier,
             "clip_norm": self.clip_norm,

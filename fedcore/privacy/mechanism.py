@@ -1,13 +1,13 @@
 """Which privacy mechanism a run uses, chosen once from its config where the run is set up.
 
 - ``dp='off'``: plain hospitals and the plain strategy.
-- ``dp='patient'``: every hospital is a :class:`fedcore.privacy.dp_sgd.DPHospital` (DP-SGD);
+- ``dp='patient'``: every hospital is a :class:`fedcore.hospital.dp_training.DPHospital` (DP-SGD);
   each reports its own cumulative epsilon with its weights.
 - ``dp='hospital'``: the strategy is wrapped in :class:`fedcore.privacy.dp_strategy.DPFedAvg`;
   the server reports one epsilon that holds for every hospital.
 
 Neither the hospitals nor the strategy read the ``dp`` setting: the choice is made here
-for the server (the strategy) and in :func:`fedcore.client.make_hospital` for the
+for the server (the strategy) and in :func:`fedcore.hospital.kinds.make_hospital` for the
 hospitals. Nothing here imports the hospital side, so the Flower server can use it.
 See docs/privacy.md for what each guarantee means.
 """
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 
+from fedcore.config.run_config import RunConfig
 from fedcore.privacy import accounting
-from fedcore.config import RunConfig
 from fedcore.privacy.dp_strategy import DPFedAvg
-from fedcore.recorder import hospitals_only
+from fedcore.server.fit_facts import hospitals_only
 from fedcore.strategies import Strategy, make_strategy
 
 
@@ -45,34 +45,70 @@ def protect(strategy: Strategy, config: RunConfig, hospitals: int) -> Strategy:
     """
     if config.dp != "hospital":
         return strategy
-    sigma = (accounting.gaussian_noise_for_epsilon(config.dp_target_epsilon, config.rounds, config.dp_delta)
-             if config.dp_target_epsilon is not None else config.dp_noise_multiplier)
-    return DPFedAvg(strategy, hospitals, sigma, config.dp_clip_norm, config.dp_delta, seed=config.seed)
+    sigma = (
+        accounting.gaussian_noise_for_epsilon(
+            config.dp_target_epsilon, config.rounds, config.dp_delta
+        )
+        if config.dp_target_epsilon is not None
+        else config.dp_noise_multiplier
+    )
+    return DPFedAvg(
+        strategy, hospitals, sigma, config.dp_clip_norm, config.dp_delta, seed=config.seed
+    )
 
 
 def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:
     """(level, message, data) events that state the run's privacy mechanism and its caveats."""
     if config.dp == "off":
         return []
-    settings = {"dp": config.dp, "noise_multiplier": config.dp_noise_multiplier, "clip_norm": config.dp_clip_norm,
-                "delta": config.dp_delta, "target_epsilon": config.dp_target_epsilon}
+    settings = {
+        "dp": config.dp,
+        "noise_multiplier": config.dp_noise_multiplier,
+        "clip_norm": config.dp_clip_norm,
+        "delta": config.dp_delta,
+        "target_epsilon": config.dp_target_epsilon,
+    }
     if config.dp == "patient":
-        settings["hospitals"] = {h.name: {"noise_multiplier": h.noise_multiplier, "sampling_rate": h.sampling_rate,
-                                          "steps_per_round": h.steps_per_round} for h in hospitals}
-        message = (f"patient-level DP-SGD: clip {config.dp_clip_norm}, delta {config.dp_delta:g}, noise "
-                   + ", ".join(f"{h.name} sigma {h.noise_multiplier:.3f}" for h in hospitals))
+        settings["hospitals"] = {
+            h.name: {
+                "noise_multiplier": h.noise_multiplier,
+                "sampling_rate": h.sampling_rate,
+                "steps_per_round": h.steps_per_round,
+            }
+            for h in hospitals
+        }
+        message = (
+            f"patient-level DP-SGD: clip {config.dp_clip_norm}, delta {config.dp_delta:g}, noise "
+            + ", ".join(f"{h.name} sigma {h.noise_multiplier:.3f}" for h in hospitals)
+        )
     else:
-        message = (f"hospital-level DP: each update clipped to {config.dp_clip_norm}, Gaussian noise on the "
-                   f"unweighted mean over {len(hospitals)} hospitals, delta {config.dp_delta:g}")
+        message = (
+            f"hospital-level DP: each update clipped to {config.dp_clip_norm}, Gaussian noise on "
+            "the "
+            f"unweighted mean over {len(hospitals)} hospitals, delta {config.dp_delta:g}"
+        )
     out = [("info", message, settings)]
     if config.dp == "patient" and config.strategy in ("fedprox", "scaffold"):
-        out.append(("warning", f"DP-SGD hospitals take only clipped, noised steps: {config.strategy}'s local "
-                    "correction is not applied, and the server aggregates as FedAvg does", {}))
+        out.append(
+            (
+                "warning",
+                f"DP-SGD hospitals take only clipped, noised steps: {config.strategy}'s local "
+                "correction is not applied, and the server aggregates as FedAvg does",
+                {},
+            )
+        )
     for h in hospitals:
         if config.dp == "patient" and config.dp_delta >= 1.0 / h.num_examples:
-            out.append(("warning", f"delta {config.dp_delta:g} is not below 1/{h.num_examples}, one over "
-                        f"{h.name}'s images: a mechanism that leaks one patient's record outright would meet "
-                        "it; lower --dp-delta", {"hospital": h.name}))
+            out.append(
+                (
+                    "warning",
+                    f"delta {config.dp_delta:g} is not below 1/{h.num_examples}, one over "
+                    f"{h.name}'s images: a mechanism that leaks one patient's record outright "
+                    "would meet "
+                    "it; lower --dp-delta",
+                    {"hospital": h.name},
+                )
+            )
     return out
 
 
@@ -82,4 +118,8 @@ def epsilon_note(fit_info: dict) -> str:
     if not spent:
         return ""
     worst = max(s["epsilon"] for s in spent)
-    return f"  | eps <= {worst:.2f} @ delta {spent[0]['delta']:g}" if math.isfinite(worst) else "  | eps = inf"
+    return (
+        f"  | eps <= {worst:.2f} @ delta {spent[0]['delta']:g}"
+        if math.isfinite(worst)
+        else "  | eps = inf"
+    )

@@ -1,4 +1,5 @@
-"""A run's weight checkpoints ('last' and 'best'), as .npz files under the store's folder, written atomically."""
+"""A run's weight checkpoints ('last' and 'best'), as .npz files under the store's folder, written
+atomically."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ class CheckpointFiles:
         """Folder of a run's checkpoints."""
         return self.home / run_id
 
-    def save_checkpoint(self, run_id: str, name: str, server_round: int, models: dict[str, list]) -> Path:
+    def save_checkpoint(
+        self, run_id: str, name: str, server_round: int, models: dict[str, list]
+    ) -> Path:
         """Write weights atomically (temp file, then rename) as ``name``.npz: 'last' or 'best'.
 
         Parameters
@@ -35,7 +38,9 @@ class CheckpointFiles:
         """
         folder = self.run_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
-        arrays = {f"{model}/{i}": w for model, weights in models.items() for i, w in enumerate(weights)}
+        arrays = {
+            f"{model}/{i}": w for model, weights in models.items() for i, w in enumerate(weights)
+        }
         meta = {"round": server_round, "models": {m: len(w) for m, w in models.items()}}
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         tmp = folder / f".{name}.tmp.npz"
@@ -45,9 +50,11 @@ class CheckpointFiles:
             os.replace(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)  # never leave half a checkpoint behind
-            raise FedXrayError(f"cannot write the '{name}' checkpoint of round {server_round} to {folder} "
-                               f"({exc.strerror or exc}): free some space; the run keeps its last completed "
-                               "checkpoint and can be resumed") from exc
+            raise FedXrayError(
+                f"cannot write the '{name}' checkpoint of round {server_round} to {folder} "
+                f"({exc.strerror or exc}): free some space; the run keeps its last completed "
+                "checkpoint and can be resumed"
+            ) from exc
         return target
 
     def load_checkpoint(self, run_id: str, name: str = "best") -> tuple[int, dict[str, list]]:
@@ -56,14 +63,24 @@ class CheckpointFiles:
         if not path.exists():
             done = self.get_run(run_id)["rounds_done"]
             if not done:
-                raise FedXrayError(f"run {run_id} has no '{name}' checkpoint yet: it completed no round")
-            raise FedXrayError(f"run {run_id} completed {done} round(s) but its '{name}' checkpoint {path} is missing "
-                               "(deleted or moved, or never written): use the other checkpoint, or retrain the run")
+                raise FedXrayError(
+                    f"run {run_id} has no '{name}' checkpoint yet: it completed no round"
+                )
+            raise FedXrayError(
+                f"run {run_id} completed {done} round(s) but its '{name}' checkpoint {path} is "
+                "missing "
+                "(deleted or moved, or never written): use the other checkpoint, or retrain the run"
+            )
         try:
             with np.load(path, allow_pickle=False) as archive:
                 meta = json.loads(archive["__meta__"].tobytes().decode())
-                models = {m: [archive[f"{m}/{i}"] for i in range(n)] for m, n in meta["models"].items()}
+                models = {
+                    m: [archive[f"{m}/{i}"] for i in range(n)] for m, n in meta["models"].items()
+                }
             return int(meta["round"]), models
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
-            raise FedXrayError(f"the '{name}' checkpoint {path} of run {run_id} is damaged ({exc}): move it aside; "
-                               "the run's other checkpoint still works") from exc
+            raise FedXrayError(
+                f"the '{name}' checkpoint {path} of run {run_id} is damaged ({exc}): move it "
+                "aside; "
+                "the run's other checkpoint still works"
+            ) from exc

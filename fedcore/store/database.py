@@ -1,4 +1,5 @@
-"""The run store's SQLite file: its schema, its connections, what its failures mean, and its JSON columns.
+"""The run store's SQLite file: its schema, its connections, what its failures mean, and its JSON
+columns.
 
 One short-lived connection per operation in WAL mode: readers in other processes run
 beside the writer without blocking it.
@@ -65,7 +66,8 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
 
 
 def default_home() -> Path:
-    """FEDCORE_HOME, or ./runs when it is unset or empty (an empty one must not mean the current folder)."""
+    """FEDCORE_HOME, or ./runs when it is unset or empty (an empty one must not mean the current
+    folder)."""
     return Path(os.environ.get("FEDCORE_HOME") or "runs")
 
 
@@ -102,7 +104,8 @@ def storable_text(value: str | None) -> str | None:
 
 
 class Database:
-    """The SQLite file under ``home``, created with its schema if missing; the base of :class:`RunStore`.
+    """The SQLite file under ``home``, created with its schema if missing; the base of
+    :class:`RunStore`.
 
     ``_connect`` and ``_write`` are for the subclass: every operation opens its own
     connection, and every write is one transaction.
@@ -118,8 +121,10 @@ class Database:
         try:
             self.home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise FedXrayError(f"cannot create the run store folder {self.home} ({exc.strerror}): "
-                               "set FEDCORE_HOME to a writable folder") from exc
+            raise FedXrayError(
+                f"cannot create the run store folder {self.home} ({exc.strerror}): "
+                "set FEDCORE_HOME to a writable folder"
+            ) from exc
         self.path = self.home / "fedxray.sqlite"
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -153,17 +158,27 @@ class Database:
             db.execute("COMMIT")
 
     def _database_error(self, exc: sqlite3.DatabaseError) -> FedXrayError:
-        """What a user can do about an SQLite failure: a full disk, a busy store, or a damaged file."""
+        """What a user can do about an SQLite failure: a full disk, a busy store, or a damaged
+        file.
+        """
         text = str(exc)
         if "full" in text:
-            return FedXrayError(f"the disk holding the run store {self.path} is full ({text}): free some space; "
-                                "a run that was training keeps its last completed round and can be resumed")
+            return FedXrayError(
+                f"the disk holding the run store {self.path} is full ({text}): free some space; "
+                "a run that was training keeps its last completed round and can be resumed"
+            )
         if "locked" in text or "busy" in text:
-            return FedXrayError(f"the run store {self.path} stayed busy for 30 s ({text}): try again")
+            return FedXrayError(
+                f"the run store {self.path} stayed busy for 30 s ({text}): try again"
+            )
         if self.path.is_dir():
-            return FedXrayError(f"the run store {self.path} is a folder, not a database: move it aside (e.g. "
-                                f"`mv {self.path} {self.path}.folder`) and the next command starts an empty store")
-        return FedXrayError(f"the run store {self.path} is damaged or not a database ({text}): move it aside "
-                            f"(with its -wal and -shm files), e.g. `mv {self.path} {self.path}.damaged`, and the "
-                            "next command starts an empty store; the checkpoints under "
-                            f"{self.home} are left as they are")
+            return FedXrayError(
+                f"the run store {self.path} is a folder, not a database: move it aside (e.g. "
+                f"`mv {self.path} {self.path}.folder`) and the next command starts an empty store"
+            )
+        return FedXrayError(
+            f"the run store {self.path} is damaged or not a database ({text}): move it aside "
+            f"(with its -wal and -shm files), e.g. `mv {self.path} {self.path}.damaged`, and the "
+            "next command starts an empty store; the checkpoints under "
+            f"{self.home} are left as they are"
+        )

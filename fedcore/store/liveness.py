@@ -20,7 +20,9 @@ def alive(pid: int, last_update: float) -> bool:
     except PermissionError:
         return True
     started = _process_start_time(pid)
-    if started is None:  # no /proc (macOS) or a zombie whose stat could not be read: trust kill(pid, 0)
+    if (
+        started is None
+    ):  # no /proc (macOS) or a zombie whose stat could not be read: trust kill(pid, 0)
         return True
     state, start_time = started
     return state != "Z" and start_time <= last_update + 1.0  # /proc's boot time has 1 s resolution
@@ -30,8 +32,11 @@ def _process_start_time(pid: int) -> tuple[str, float] | None:
     """(state, start time in epoch seconds) of a process, from Linux's /proc; None elsewhere."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime"))
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
         return fields[0], boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError, StopIteration):
         return None

@@ -36,17 +36,23 @@ def aggregate(results: Sequence[FitResult]) -> NDArrays:
         raise ValueError("nothing to aggregate: no hospital returned weights")
     counts = np.array([n for _, n in results], dtype=np.float64)
     if (counts < 0).any() or counts.sum() <= 0:
-        raise ValueError(f"example counts must be non-negative with a positive total, got {counts.tolist()}")
+        raise ValueError(
+            f"example counts must be non-negative with a positive total, got {counts.tolist()}"
+        )
     shares = counts / counts.sum()
     first = results[0][0]
     for weights, _ in results[1:]:
         if len(weights) != len(first) or any(a.shape != b.shape for a, b in zip(weights, first)):
-            raise ValueError("hospitals returned weights of different shapes: they are not the same model")
+            raise ValueError(
+                "hospitals returned weights of different shapes: they are not the same model"
+            )
     merged = []
     for layer in range(len(first)):
         dtype = first[layer].dtype
         # Accumulate in place into one buffer: three 20 M-parameter sets stay under 100 ms.
-        acc = np.multiply(results[0][0][layer], shares[0], dtype=np.float64 if dtype.kind != "f" else dtype)
+        acc = np.multiply(
+            results[0][0][layer], shares[0], dtype=np.float64 if dtype.kind != "f" else dtype
+        )
         for (weights, _), share in zip(results[1:], shares[1:]):
             acc += weights[layer] * acc.dtype.type(share)
         merged.append(acc.astype(dtype, copy=False))
@@ -60,32 +66,44 @@ def mean_update(results: Sequence[FitResult], global_weights: NDArrays) -> NDArr
     optimizers step along it.
     """
     merged = aggregate(results)
-    return [np.asarray(m, np.float64) - np.asarray(g, np.float64) for m, g in zip(merged, global_weights)]
+    return [
+        np.asarray(m, np.float64) - np.asarray(g, np.float64)
+        for m, g in zip(merged, global_weights)
+    ]
 
 
 def updates_of(results: Sequence[FitResult], global_weights: NDArrays) -> list[np.ndarray]:
-    """Each hospital's update w_k - w_global flattened into one float64 row: shape (hospitals, parameters)."""
+    """Each hospital's update w_k - w_global flattened into one float64 row: shape (hospitals,
+    parameters)."""
     if not results:
         raise ValueError("nothing to aggregate: no hospital returned weights")
     flat_global = flatten(global_weights)
     rows = []
     for weights, _ in results:
-        if len(weights) != len(global_weights) or any(a.shape != b.shape for a, b in zip(weights, global_weights)):
-            raise ValueError("hospitals returned weights of different shapes: they are not the same model")
+        if len(weights) != len(global_weights) or any(
+            a.shape != b.shape for a, b in zip(weights, global_weights)
+        ):
+            raise ValueError(
+                "hospitals returned weights of different shapes: they are not the same model"
+            )
         rows.append(flatten(weights) - flat_global)
     return rows
 
 
 def flatten(weights: NDArrays) -> np.ndarray:
     """All layers as one float64 vector."""
-    return np.concatenate([np.asarray(w, np.float64).ravel() for w in weights]) if weights else np.zeros(0)
+    return (
+        np.concatenate([np.asarray(w, np.float64).ravel() for w in weights])
+        if weights
+        else np.zeros(0)
+    )
 
 
 def unflatten(vector: np.ndarray, like: NDArrays) -> NDArrays:
     """``vector`` cut back into arrays shaped (and typed) as ``like``."""
     out, start = [], 0
     for w in like:
-        out.append(vector[start:start + w.size].reshape(w.shape).astype(w.dtype))
+        out.append(vector[start : start + w.size].reshape(w.shape).astype(w.dtype))
         start += w.size
     return out
 
@@ -98,7 +116,9 @@ class Strategy(Protocol):
     def configure_fit(self, server_round: int, global_weights: NDArrays) -> dict:
         """Per-round instructions sent to the hospitals with the global weights."""
 
-    def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    def aggregate_fit(
+        self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays
+    ) -> NDArrays:
         """The next global weights from this round's results."""
 
     def state(self) -> dict[str, NDArrays]:
@@ -108,7 +128,9 @@ class Strategy(Protocol):
         """Continue from :meth:`state` as saved with a checkpoint."""
 
 
-def cosine_learning_rate(server_round: int, rounds: int, start: float, end_fraction: float = 0.1) -> float:
+def cosine_learning_rate(
+    server_round: int, rounds: int, start: float, end_fraction: float = 0.1
+) -> float:
     """Client learning rate for a round: cosine decay from ``start`` to ``start * end_fraction``.
 
     Large early steps learn fast; small late steps stop non-IID hospitals from pulling
@@ -143,9 +165,13 @@ class FedAvg:
         """The round's client learning rate, when a schedule is set."""
         if self.learning_rate is None or self.rounds is None:
             return {}
-        return {"learning_rate": cosine_learning_rate(server_round, self.rounds, self.learning_rate)}
+        return {
+            "learning_rate": cosine_learning_rate(server_round, self.rounds, self.learning_rate)
+        }
 
-    def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    def aggregate_fit(
+        self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays
+    ) -> NDArrays:
         """Example-weighted mean of the hospitals' weights (:func:`aggregate`)."""
         return aggregate(results)
 

@@ -3,7 +3,7 @@
 On non-IID hospitals each local model walks towards its own optimum during a round
 (client drift); these send the hospitals something with the round's instructions that
 holds their local steps back: a proximal weight (FedProx) or a control variate
-(SCAFFOLD). The hospital side of both is the compiled local step (fedcore.local_step).
+(SCAFFOLD). The hospital side of both is the compiled local step (fedcore.hospital.local_step).
 """
 
 from __future__ import annotations
@@ -47,16 +47,26 @@ def local_steps(num_examples: int, local_epochs: int, batch_size: int) -> int:
     return max(1, local_epochs * math.ceil(num_examples / batch_size))
 
 
-def control_update(control: NDArrays, server_control: NDArrays, start: NDArrays, trained: NDArrays, steps: int,
-                   learning_rate: float) -> NDArrays:
+def control_update(
+    control: NDArrays,
+    server_control: NDArrays,
+    start: NDArrays,
+    trained: NDArrays,
+    steps: int,
+    learning_rate: float,
+) -> NDArrays:
     """SCAFFOLD's option II: c_i+ = c_i - c + (x - y_i) / (K lr), layer by layer, float64.
 
     Both sides compute it: the hospital for its own c_i, the server for the change
     c_i+ - c_i (with c_i = 0), so no control variate has to travel back.
     """
     scale = 1.0 / (steps * learning_rate)
-    return [np.asarray(ci, np.float64) - c + (np.asarray(x, np.float64) - np.asarray(y, np.float64)) * scale
-            for ci, c, x, y in zip(control, server_control, start, trained)]
+    return [
+        np.asarray(ci, np.float64)
+        - c
+        + (np.asarray(x, np.float64) - np.asarray(y, np.float64)) * scale
+        for ci, c, x, y in zip(control, server_control, start, trained)
+    ]
 
 
 class Scaffold(FedAvg):
@@ -87,8 +97,16 @@ class Scaffold(FedAvg):
 
     name = "scaffold"
 
-    def __init__(self, client_learning_rate: float, rounds: int, hospitals: int, local_epochs: int,
-                 batch_size: int, cosine: bool = True, server_learning_rate: float = 1.0):
+    def __init__(
+        self,
+        client_learning_rate: float,
+        rounds: int,
+        hospitals: int,
+        local_epochs: int,
+        batch_size: int,
+        cosine: bool = True,
+        server_learning_rate: float = 1.0,
+    ):
         super().__init__(client_learning_rate, rounds)
         self.hospitals, self.local_epochs, self.batch_size = hospitals, local_epochs, batch_size
         self.cosine, self.server_learning_rate = cosine, server_learning_rate
@@ -106,20 +124,35 @@ class Scaffold(FedAvg):
             self.control = [np.zeros(np.shape(w), np.float64) for w in global_weights]
         return {"learning_rate": self.round_learning_rate(server_round), CONTROL_KEY: self.control}
 
-    def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    def aggregate_fit(
+        self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays
+    ) -> NDArrays:
         """Step x along the weighted mean update; move c by the hospitals' control changes."""
         if self.control is None:
             self.configure_fit(server_round, global_weights)
         lr = self.round_learning_rate(server_round)
         zero = [np.zeros_like(c) for c in self.control]
-        changes = [control_update(zero, self.control, global_weights, weights,
-                                  local_steps(n, self.local_epochs, self.batch_size), lr) for weights, n in results]
+        changes = [
+            control_update(
+                zero,
+                self.control,
+                global_weights,
+                weights,
+                local_steps(n, self.local_epochs, self.batch_size),
+                lr,
+            )
+            for weights, n in results
+        ]
         share = len(results) / self.hospitals
-        self.control = [c + share * np.mean([d[i] for d in changes], axis=0) for i, c in enumerate(self.control)]
+        self.control = [
+            c + share * np.mean([d[i] for d in changes], axis=0) for i, c in enumerate(self.control)
+        ]
         merged = aggregate(results)
         eta = self.server_learning_rate
-        return [(np.asarray(g, np.float64) + eta * (np.asarray(m, np.float64) - g)).astype(g.dtype)
-                for g, m in zip(global_weights, merged)]
+        return [
+            (np.asarray(g, np.float64) + eta * (np.asarray(m, np.float64) - g)).astype(g.dtype)
+            for g, m in zip(global_weights, merged)
+        ]
 
     def state(self) -> dict[str, NDArrays]:
         """The server's control variate."""

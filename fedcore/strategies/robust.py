@@ -23,7 +23,9 @@ class _Robust(FedAvg):
         """One update from the (hospitals, parameters) matrix."""
         raise NotImplementedError
 
-    def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    def aggregate_fit(
+        self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays
+    ) -> NDArrays:
         """w + combine(updates)."""
         updates = np.stack(updates_of(results, global_weights))
         return unflatten(flatten(global_weights) + self.combine(updates), global_weights)
@@ -61,7 +63,7 @@ class TrimmedMean(_Robust):
         """The mean of each coordinate's middle values."""
         cut = int(np.floor(self.beta * len(updates)))
         ordered = np.sort(updates, axis=0)
-        return ordered[cut:len(updates) - cut].mean(axis=0)
+        return ordered[cut : len(updates) - cut].mean(axis=0)
 
 
 class Krum(_Robust):
@@ -92,16 +94,18 @@ class Krum(_Robust):
         n = len(updates)
         neighbours = n - self.byzantine - 2
         if neighbours < 1:
-            raise FedXrayError(f"krum with {n} hospital update(s) and krum-byzantine {self.byzantine} has no "
-                               "neighbours to compare (it needs hospitals >= krum-byzantine + 3): lower "
-                               "--krum-byzantine or train with more hospitals")
-        squared = (updates ** 2).sum(axis=1)
+            raise FedXrayError(
+                f"krum with {n} hospital update(s) and krum-byzantine {self.byzantine} has no "
+                "neighbours to compare (it needs hospitals >= krum-byzantine + 3): lower "
+                "--krum-byzantine or train with more hospitals"
+            )
+        squared = (updates**2).sum(axis=1)
         distances = np.maximum(squared[:, None] + squared[None, :] - 2 * updates @ updates.T, 0.0)
         np.fill_diagonal(distances, np.inf)
         return np.sort(distances, axis=1)[:, :neighbours].sum(axis=1)
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         """The mean of the ``select`` updates with the lowest scores."""
-        chosen = np.argsort(self.scores(updates), kind="stable")[:min(self.select, len(updates))]
+        chosen = np.argsort(self.scores(updates), kind="stable")[: min(self.select, len(updates))]
         self.last_selected = sorted(int(i) for i in chosen)
         return updates[chosen].mean(axis=0)

@@ -32,17 +32,27 @@ class FedAvgM(FedAvg):
 
     name = "fedavgm"
 
-    def __init__(self, learning_rate=None, rounds=None, server_learning_rate: float = 1.0, momentum: float = 0.9):
+    def __init__(
+        self,
+        learning_rate=None,
+        rounds=None,
+        server_learning_rate: float = 1.0,
+        momentum: float = 0.9,
+    ):
         super().__init__(learning_rate, rounds)
         self.server_learning_rate, self.momentum = server_learning_rate, momentum
         self.m: NDArrays | None = None
 
-    def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    def aggregate_fit(
+        self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays
+    ) -> NDArrays:
         """w + eta (beta m + Delta)."""
         delta = mean_update(results, global_weights)
         self.m = delta if self.m is None else [self.momentum * m + d for m, d in zip(self.m, delta)]
-        return [(np.asarray(g, np.float64) + self.server_learning_rate * m).astype(g.dtype)
-                for g, m in zip(global_weights, self.m)]
+        return [
+            (np.asarray(g, np.float64) + self.server_learning_rate * m).astype(g.dtype)
+            for g, m in zip(global_weights, self.m)
+        ]
 
     def state(self) -> dict[str, NDArrays]:
         """The momentum, once a round has made one."""
@@ -54,7 +64,8 @@ class FedAvgM(FedAvg):
 
 
 class FedAdam(FedAvg):
-    """Adaptive server optimizer (Reddi et al., 2021, "Adaptive Federated Optimization", Algorithm 2).
+    """Adaptive server optimizer (Reddi et al., 2021, "Adaptive Federated Optimization", Algorithm
+    2).
 
     m_t = beta1 m_{t-1} + (1 - beta1) Delta_t;
     v_t = beta2 v_{t-1} + (1 - beta2) Delta_t^2          (FedAdam);
@@ -73,26 +84,44 @@ class FedAdam(FedAvg):
 
     name = "fedadam"
 
-    def __init__(self, learning_rate=None, rounds=None, server_learning_rate: float = 0.01, beta1: float = 0.9,
-                 beta2: float = 0.99, tau: float = 1e-3):
+    def __init__(
+        self,
+        learning_rate=None,
+        rounds=None,
+        server_learning_rate: float = 0.01,
+        beta1: float = 0.9,
+        beta2: float = 0.99,
+        tau: float = 1e-3,
+    ):
         super().__init__(learning_rate, rounds)
-        self.server_learning_rate, self.beta1, self.beta2, self.tau = server_learning_rate, beta1, beta2, tau
+        self.server_learning_rate, self.beta1, self.beta2, self.tau = (
+            server_learning_rate,
+            beta1,
+            beta2,
+            tau,
+        )
         self.m: NDArrays | None = None
         self.v: NDArrays | None = None
 
     def second_moment(self, v: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """Adam's v update."""
-        return self.beta2 * v + (1 - self.beta2) * delta ** 2
+        return self.beta2 * v + (1 - self.beta2) * delta**2
 
-    def aggregate_fit(self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays) -> NDArrays:
+    def aggregate_fit(
+        self, server_round: int, results: Sequence[FitResult], global_weights: NDArrays
+    ) -> NDArrays:
         """w + eta m / (sqrt(v) + tau), after updating m and v with this round's Delta."""
         delta = mean_update(results, global_weights)
         if self.m is None:
             self.m, self.v = [np.zeros_like(d) for d in delta], [np.zeros_like(d) for d in delta]
         self.m = [self.beta1 * m + (1 - self.beta1) * d for m, d in zip(self.m, delta)]
         self.v = [self.second_moment(v, d) for v, d in zip(self.v, delta)]
-        return [(np.asarray(g, np.float64) + self.server_learning_rate * m / (np.sqrt(v) + self.tau)).astype(g.dtype)
-                for g, m, v in zip(global_weights, self.m, self.v)]
+        return [
+            (
+                np.asarray(g, np.float64) + self.server_learning_rate * m / (np.sqrt(v) + self.tau)
+            ).astype(g.dtype)
+            for g, m, v in zip(global_weights, self.m, self.v)
+        ]
 
     def state(self) -> dict[str, NDArrays]:
         """Both moments, once a round has made them."""
@@ -112,5 +141,5 @@ class FedYogi(FedAdam):
 
     def second_moment(self, v: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """Yogi's v update."""
-        squared = delta ** 2
+        squared = delta**2
         return v - (1 - self.beta2) * squared * np.sign(v - squared)

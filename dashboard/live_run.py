@@ -1,0 +1,323 @@
+"""The Train page's view of one run: status, progress, Stop / Resume, curves and table, live while
+it trains.
+
+What changes while the run trains (progress, Stop / Resume, curves, table) is drawn inside
+one ``st.fragment`` that looks at the store again every :data:`REFRESH_SECONDS` while the
+run is live; the header above it and the form are drawn by the page, which reruns only
+when the run goes live or stops (a fragment's ``run_every`` is fixed when the page draws
+it). A fragment clears what it wrote outside its own container the next time it runs (a
+fragment that drew the curves into a slot outside itself left the viewer looking at white
+space between rounds), so the fragment writes nothing outside itself.
+
+The training runs on the same cores as the browser and the server, so a refresh must cost
+them little: the curves are Plotly figures (dashboard/round_curves.py) read from a cache
+keyed on the rounds done, the same figures between two rounds, so the browser keeps the
+charts it drew and draws again only when a round lands; the new figures are drawn behind the
+ones on screen (dashboard/chart_slots.py), so a round's end never blanks them. Stop and Resume
+are in the fragment: a click is a fragment rerun, which waits for a refresh in progress
+instead of racing it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import chart_slots, charts, data, estimate, round_curves
+from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
+from fedcore.config import flags
+from fedcore.config.run_config import EMBEDDED, RunConfig
+from fedcore.errors import FedXrayError
+from fedcore.results.report import at_operating_points, metrics_frame, rounds_table
+from fedcore.run import launch
+
+# Seconds between two looks at the store while a run is live.
+REFRESH_SECONDS = 1.5
+CURVES = ("accuracy", "auroc", "loss", "sensitivity", "specificity", "f1")
+PANELS_PER_ROW = 3
+# Session key: what the two stacked slots of each curve hold (dashboard/chart_slots.py).
+SLOTS_KEY = "live_curve_slots"
+
+
+def is_live(run_id: str) -> bool:
+    """Whether ``run_id`` is training now, or its training process is starting (a fresh Resume).
+
+    A resumed run stays 'stopped' in the store until its child has imported TensorFlow
+    and marked it running; :func:`fedcore.run.launch.active_run` already counts that child.
+    """
+    active = launch.active_run(data.store())
+    return active is not None and active["id"] == run_id
+
+
+def show(run_id: str) -> None:
+    """Draw one run; while it is live, look at the store again every :data:`REFRESH_SECONDS`.
+
+    Parameters
+    ----------
+    run_id : str
+        The run to show (the active one, or the one the user last picked).
+    """
+    live = is_live(run_id)
+    try:
+        run = data.store().get_run(run_id)
+    except FedXrayError:
+        st.warning(f"Run {run_id} was deleted.", icon=":material/delete:")
+        return
+    _header(run, live)
+    st.fragment(_run_view, run_every=REFRESH_SECONDS if live else None)(run_id, live)
+
+
+def _run_view(run_id: str, was_live: bool) -> None:
+    live = is_live(run_id)
+    if live != was_live:
+        # Started, resumed or ended: the page draws the header and this view again, with or without
+        # a refresh.
+        st.rerun(scope="app")
+    try:
+        run = data.store().get_run(run_id)
+    except FedXrayError:
+        st.rerun(scope="app")  # deleted meanwhile: the page says so
+    _controls(run, live)
+    _rounds(run)
+
+
+def _header(run: dict, live: bool) -> None:
+    c = run["config"]
+    status = "running" if live else run["status"]
+    st.markdown(
+        f"#### Run `{run['id']}` :{STATUS_COLORS[status]}-badge[{STATUS_ICONS[status]} {status}]"
+    )
+    attack = data.attack_label(run)
+    st.caption(
+        f"{data.strategy_label(run)} · {c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
+        f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
+        f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
+        + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else "")
+        + (f" · :red[{attack}]" if attack else "")
+    )
+    with st.expander("The same run from the command line", icon=":material/terminal:"):
+        st.code(
+            shlex.join(
+                ["python", "-m", "fedcore", "train", *flags.train_flags(RunConfig.from_dict(c))]
+            ),
+            language="bash",
+        )
+
+
+def _controls(run: dict, live: bool) -> None:
+    """The progress bar and Stop while the run is live; why it ended and Resume when it can
+    continue."""
+    resumable = run["status"] in ("stopped", "failed") and run["rounds_done"] < run["rounds_total"]
+    if not live and run["status"] == "finished":
+        return
+    state, button = st.columns([6, 1], vertical_alignment="center")
+    store = data.store()
+    if live:
+        with state:
+            _progress(run)
+        if button.button("Stop", icon=":material/stop_circle:", key="stop", width="stretch"):
+            launch.stop(store, run["id"])
+            st.toast(
+                "Stopping after the current step; finished rounds are kept.",
+                icon=":material/pause:",
+            )
+        return
+    if resumable:
+        # In a callback, before the fragment runs again: that run then finds the run live and reruns
+        # the
+        # page before drawing anything, as after Stop. Resuming in the fragment's body and rerunning
+        # from
+        # there, halfway through the view, made the browser drop the six curves and mount them
+        # afresh.
+        button.button(
+            "Resume",
+            icon=":material/play_arrow:",
+            key="resume",
+            type="primary",
+            width="stretch",
+            on_click=_resume,
+            args=(run["id"],),
+        )
+    if run["status"] == "failed":
+        state.error(f"This run failed: {run['error']}", icon=":material/error:")
+    elif run["status"] == "stopped":
+        state.warning(
+            f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues "
+            "from "
+            "the last completed round.",
+            icon=":material/pause_circle:",
+        )
+
+
+def _resume(run_id: str) -> None:
+    """Resume's callback. A refusal (say, another run started meanwhile) is said in a toast,
+    whichever run the page shows next."""
+    try:
+        launch.resume(data.store(), run_id)
+    except FedXrayError as exc:
+        st.toast(str(exc), icon=":material/block:")
+
+
+def _progress(run: dict) -> None:
+    # Before the child's first heartbeat: time since it was launched, from the newest
+    # 'launched' or 'resumed' moment the store knows (the row's creation, or its pid change).
+    since = time.time() - (run["updated"] if run["status"] != "running" else run["created"])
+    fraction, words = estimate.progress(run.get("progress"), since)
+    if run["status"] != "running":
+        words = "Resuming: " + words[0].lower() + words[1:]
+    st.progress(fraction, text=words)
+
+
+def _rounds(run: dict) -> None:
+    drawn = _round_view(str(data.store().home), run["id"], run["rounds_done"], run["status"])
+    if drawn is None:
+        # The six empty frames, laid out as they will be once round 1 lands (the same elements
+        # before the
+        # grid): the curves then grow into them, and the browser has Plotly loaded before the first
+        # draw.
+        st.markdown(f"**0 of {run['rounds_total']} rounds complete**")
+        st.caption("The curves appear here when the first round completes.")
+        st.html("<div style='font-size:0.9rem'>&nbsp;</div>")
+        _curve_grid(run["id"], (0, ()), _empty_figures(run["rounds_total"]))
+        return
+    frame = drawn["frame"]
+    st.markdown(f"**{run['rounds_done']} of {run['rounds_total']} rounds complete**")
+    extremes = round_curves.worst_and_best(frame)
+    asked: tuple[str, ...] = ()
+    if extremes is not None:
+        others = sorted(
+            {s for s in frame["scope"] if not s.startswith("global")} - set(extremes),
+            key=lambda s: int("".join(ch for ch in s if ch.isdigit()) or 0),
+        )
+        asked = tuple(
+            st.multiselect(
+                f"{len(others) + 2} hospitals: the curves show the worst "
+                f"({scope_label(extremes[0])}) and the best "
+                f"({scope_label(extremes[1])}) by the latest accuracy. Add others:",
+                others,
+                key="curves_more",
+                format_func=scope_label,
+                placeholder="more hospitals",
+            )
+        )
+    scopes = round_curves.shown_scopes(frame, asked)
+    st.caption(
+        "Global: the global model on the global test set. Hospital k: on hospital k's own test set"
+        + (
+            " (dotted: hospital k's local model on the global test set)."
+            if run["mode"] == "local"
+            else "."
+        )
+        + (
+            " Accuracy, sensitivity, specificity and F1 at each round's federated operating point "
+            "(the table "
+            "below gives the threshold, and the same at the fixed threshold)."
+            if drawn["at_point"]
+            else " Accuracy, sensitivity, specificity and F1 at the fixed threshold "
+            f"{drawn['threshold']:g}."
+        )
+        + " Point at a dot for its value."
+    )
+    panels = _panels(
+        str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes)
+    )
+    st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
+    _curve_grid(run["id"], (run["rounds_done"], tuple(scopes)), panels["figures"])
+    table = drawn["table"]
+    if "threshold" in table:
+        st.caption(
+            "The global model each round. Accuracy, sensitivity and specificity at the operating "
+            "point "
+            "the server chose that round from the hospitals' validation counts (threshold), then "
+            "at the "
+            "fixed threshold."
+        )
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="%.4f" if c == "threshold" else "%.3f")
+            for c in table.columns[2:]
+        },
+    )
+    if drawn["problems"]:
+        with st.expander(f"Events ({len(drawn['problems'])})", icon=":material/report:"):
+            for e in drawn["problems"]:
+                st.markdown(f"- round {e['round'] or '–'}: {e['message']}")
+
+
+def _curve_grid(run_id: str, token: tuple, figures: dict) -> None:
+    """The six curves, each in two stacked slots (dashboard/chart_slots.py) so a round's end never
+    blanks them.
+
+    Columns sit three side by side on a wide screen and stack on a phone.
+    """
+    slots = chart_slots.next_slots(st.session_state.get(SLOTS_KEY), run_id, token, figures)
+    st.session_state[SLOTS_KEY] = slots
+    for start in range(0, len(CURVES), PANELS_PER_ROW):
+        for column, metric in zip(
+            st.columns(PANELS_PER_ROW), CURVES[start : start + PANELS_PER_ROW]
+        ):
+            with column.container(key=chart_slots.CELL_KEY.format(name=metric)):
+                for index, slot in enumerate(slots["slots"]):
+                    with st.container(key=chart_slots.SLOT_KEY.format(index=index, name=metric)):
+                        if slot is not None:
+                            st.plotly_chart(
+                                slot["figures"][metric],
+                                key=f"curve_{metric}_{index}",
+                                config=charts.PLOT_CONFIG,
+                            )
+                        if (
+                            index == slots["front"]
+                        ):  # after the chart: it is on its way before its slot comes forward
+                            st.html(chart_slots.FRONT_MARKER)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _empty_figures(rounds_total: int) -> dict:
+    """The six frames before round 1: axes over the whole run, no curve yet."""
+    empty = pd.DataFrame({"scope": [], "round": []})
+    return {m: round_curves.metric_figure(empty, m, [], rounds_total) for m in CURVES}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple[str, ...]) -> dict:
+    """The legend and the six figures, built once a round and handed unchanged to every refresh."""
+    drawn = _round_view(home, run_id, rounds_done, status)
+    rounds_total = data.store().get_run(run_id)["rounds_total"]
+    return {
+        "legend": charts.scope_legend(scopes, drawn["attackers"]),
+        "figures": {
+            m: round_curves.metric_figure(drawn["frame"], m, list(scopes), rounds_total)
+            for m in CURVES
+        },
+    }
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict | None:
+    """The metrics, table, attackers and warnings of a run as of ``rounds_done``, read once and
+    shared by every session.
+
+    Keyed on the rounds done rather than the run's update stamp, which every heartbeat moves:
+    between two rounds each refresh reuses them instead of reading the store again.
+    ``status`` is in the key so that a run's closing events show when it stops or fails.
+    """
+    snap = data.store().snapshot(run_id)
+    frame = metrics_frame(snap)
+    if frame.empty:
+        return None
+    threshold = float(snap["run"]["config"].get("threshold", RunConfig.threshold))
+    table = rounds_table(frame, {r["round"]: r["seconds"] for r in snap["rounds"]}, threshold)
+    curves, at_point = at_operating_points(frame)
+    return {
+        "frame": curves,
+        "at_point": at_point,
+        "threshold": threshold,
+        "attackers": data.attackers(snap),
+        "table": table,
+        "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")],
+    }

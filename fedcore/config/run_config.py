@@ -1,0 +1,377 @@
+"""Every default of a run in one place.
+
+A run's hyper-parameters live in :class:`RunConfig`; they are overridden only at the
+entry points (CLI, dashboard form, Flower run config) and logged with every run.
+Which hospital a process is, and where its images are, is a node's identity and is
+not part of this config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from fedcore.config.data_check import EMBEDDED, check_data
+from fedcore.config.settings import setting, settings
+from fedcore.errors import FedXrayError
+
+BACKBONES = ("cnn", "efficientnetv2s", "mobilenetv3small")
+MODES = ("federated", "centralized", "local")
+PARTITIONS = ("iid", "dirichlet")
+STRATEGIES = (
+    "fedavg",
+    "fedprox",
+    "fedavgm",
+    "fedadam",
+    "fedyogi",
+    "scaffold",
+    "median",
+    "trimmed-mean",
+    "krum",
+)
+ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
+LR_SCHEDULES = ("cosine", "constant")
+DP_MODES = ("off", "patient", "hospital")
+# Patient-level DP trains with SGD + momentum (see fedcore.hospital.dp_training); its step size is
+# not Adam's.
+DP_LEARNING_RATE = 0.5
+
+# The image size each backbone is designed for when --image-size is not given.
+DEFAULT_IMAGE_SIZE = {"cnn": 28, "efficientnetv2s": 100, "mobilenetv3small": 96}
+
+
+@dataclass
+class RunConfig:
+    """Hyper-parameters of one run (federated, centralized or local).
+
+    Each field is declared with :func:`fedcore.config.settings.setting`: its help, choices,
+    range and group sit next to its default, and the CLI, the dashboard form, the
+    Flower run config and the README's options table are read from there
+    (``python -m fedcore settings`` lists them). ``extra`` holds what a runtime adds
+    (Flower's own settings) and keys of a stored config this version does not know.
+    """
+
+    # ---------------------------------------------------------------- model
+    backbone: str = setting(
+        "cnn",
+        "model: cnn (small, the CPU default), efficientnetv2s (the original design), "
+        "mobilenetv3small",
+        choices=BACKBONES,
+        group="model",
+    )
+    weights: str = setting(
+        "random",
+        "initial weights: random, imagenet (falls back to random with a notice "
+        "offline) or a local .weights.h5 path",
+        group="model",
+    )
+    image_size: int | None = setting(
+        None,
+        "model input side in pixels",
+        none="28 cnn, 100 efficientnetv2s, 96 mobilenetv3small",
+        minimum=16,
+        maximum=512,
+        group="model",
+    )
+    # ---------------------------------------------------------------- data and hospitals
+    data: str = setting(
+        EMBEDDED,
+        "'embedded' (PneumoniaMNIST), a folder in the ROOT/HOSPITAL/hospital_k "
+        "layout, or a MedMNIST-format .npz",
+        group="data",
+        flower=False,
+    )
+    hospitals: int = setting(
+        3,
+        "hospitals made from the embedded data or an .npz (a folder brings its own)",
+        minimum=1,
+        maximum=100,
+        group="data",
+    )
+    partition: str = setting(
+        "dirichlet",
+        "how the embedded data is split: dirichlet (non-IID by label, unequal sizes) or iid",
+        choices=PARTITIONS,
+        group="data",
+        flower=False,
+    )
+    alpha: float = setting(
+        0.5, "Dirichlet concentration; smaller is more skewed", above=0, group="data", flower=False
+    )
+    acquisition_shift: bool = setting(
+        False,
+        "give each hospital its own scanner look (contrast, gamma, noise)",
+        group="data",
+        flower=False,
+    )
+    max_per_hospital: int | None = setting(
+        None,
+        "cap on training images per hospital (a quick look at a big data set)",
+        none="no cap",
+        minimum=2,
+        group="data",
+    )
+    # ---------------------------------------------------------------- training
+    mode: str = setting(
+        "federated",
+        "federated, centralized (pooled training data: the upper reference) or "
+        "local (each hospital alone)",
+        choices=MODES,
+        flower=False,
+    )
+    rounds: int = setting(
+        10, "federated rounds (centralized and local: epochs, one per round)", minimum=1
+    )
+    local_epochs: int = setting(
+        1, "epochs each hospital trains per round on its own images", minimum=1
+    )
+    batch_size: int = setting(32, "local mini-batch size", minimum=1)
+    learning_rate: float | None = setting(
+        None,
+        "local learning rate",
+        none="Adam 1e-3 cnn, 1e-4 others; SGD 0.5 with patient DP",
+        above=0,
+    )
+    adam_epsilon: float = setting(
+        1e-7,
+        "epsilon of the hospitals' Adam; 1e-3 makes gradients far below it take "
+        "SGD-sized steps, which stops a one-class hospital from saturating a FedAvg "
+        "model but slows learning elsewhere (README, Strategies)",
+        above=0,
+    )
+    rare_class_share: float = setting(
+        0.25,
+        "a hospital whose rarer class is under this share of its images puts "
+        "that share of them in every local batch (drawn again as needed, their "
+        "loss weighted down so the hospital's loss is unchanged): a hospital with "
+        "a handful of one class no longer runs away with the other in its first "
+        "Adam steps (README, Strategies); 0: plain shuffling; patient-level DP "
+        "keeps its Poisson-sampled batches",
+        minimum=0,
+        below=0.5,
+    )
+    lr_schedule: str = setting(
+        "cosine",
+        "clients' learning rate over the rounds: cosine (decays to a tenth) or constant",
+        choices=LR_SCHEDULES,
+    )
+    balanced_softmax: bool = setting(
+        True,
+        "each hospital adds the log of its own class shares to the logits "
+        "in its loss (balanced softmax / logit adjustment): a hospital's label skew "
+        "no longer pulls the shared model to its majority class; replaces class "
+        "weighting",
+    )
+    class_weighting: bool = setting(
+        True,
+        "weight the loss by each hospital's inverse class frequency (used only "
+        "with --no-balanced-softmax)",
+    )
+    threshold: float = setting(
+        0.5, "P(pneumonia) at or above which an image is called PNEUMONIA", above=0, below=1
+    )
+    target_sensitivity: float = setting(
+        0.0,
+        "choose the operating point as the highest threshold whose pooled "
+        "validation sensitivity reaches this (0: the maximum Youden J, "
+        "sensitivity + specificity - 1)",
+        minimum=0,
+        maximum=1,
+    )
+    # ---------------------------------------------------------------- strategy
+    strategy: str = setting(
+        "scaffold", "server aggregation (README, Strategies)", choices=STRATEGIES, group="strategy"
+    )
+    fraction_fit: float = setting(
+        1.0,
+        "share of the hospitals sampled to train each round (at least one; "
+        "in-process runs: Flower asks every connected SuperNode)",
+        above=0,
+        maximum=1,
+        group="strategy",
+        flower=False,
+    )
+    proximal_mu: float = setting(
+        0.01,
+        "fedprox: weight mu of the proximal term mu/2 ||w - w_global||^2",
+        minimum=0,
+        group="strategy",
+    )
+    server_learning_rate: float = setting(
+        0.0,
+        "server step along the averaged update (fedavgm, fedadam, "
+        "fedyogi, scaffold; 0: 1 for fedavgm and scaffold, 0.01 for fedadam "
+        "and fedyogi)",
+        minimum=0,
+        group="strategy",
+    )
+    server_momentum: float = setting(
+        0.9,
+        "fedavgm: server momentum; fedadam/fedyogi: beta1",
+        minimum=0,
+        below=1,
+        group="strategy",
+    )
+    trim_beta: float = setting(
+        0.2,
+        "trimmed-mean: share of the updates cut at each end, per coordinate",
+        minimum=0,
+        below=0.5,
+        group="strategy",
+    )
+    krum_byzantine: int = setting(
+        1, "krum: hospitals that may be malicious (f)", minimum=0, group="strategy"
+    )
+    krum_select: int = setting(
+        1, "krum: updates averaged (1: Krum, more: multi-Krum)", minimum=1, group="strategy"
+    )
+    attack: str = setting(
+        "none",
+        "simulate misbehaving hospitals: sign-flip or scale (update times "
+        "-attack-scale or +attack-scale), label-flip (train on swapped labels), noise "
+        "(Gaussian update)",
+        choices=ATTACKS,
+        group="strategy",
+        flower=False,
+    )
+    attackers: int = setting(
+        0,
+        "how many hospitals attack (chosen by the seed)",
+        minimum=0,
+        group="strategy",
+        flower=False,
+    )
+    attack_scale: float = setting(
+        10.0,
+        "factor of sign-flip and scale attacks; noise std in update norms",
+        above=0,
+        group="strategy",
+        flower=False,
+    )
+    seed: int = setting(
+        42,
+        "seeds the partition, the initial weights and every local step",
+        minimum=0,
+        maximum=2**31 - 1,
+    )
+    # ---------------------------------------------------------------- differential privacy
+    dp: str = setting(
+        "off",
+        "patient: DP-SGD at each hospital (epsilon per hospital); hospital: each "
+        "update clipped, noise on the aggregate",
+        choices=DP_MODES,
+        group="privacy",
+        label="privacy mode",
+    )
+    dp_noise_multiplier: float = setting(
+        1.0,
+        "sigma: noise standard deviation over the clipping norm",
+        above=0,
+        group="privacy",
+        label="the DP noise multiplier",
+        why="without noise epsilon is infinite; use dp 'off' to train without privacy",
+    )
+    dp_clip_norm: float = setting(
+        1.0,
+        "C: L2 bound on one example's gradient (patient) or one hospital's update (hospital)",
+        above=0,
+        group="privacy",
+        label="the DP clipping norm",
+        why="it bounds what one patient or hospital can change; 1.0 is a good start",
+    )
+    dp_delta: float = setting(
+        1e-5,
+        "the delta of (epsilon, delta); keep it below 1 / (images at the smallest hospital)",
+        above=0,
+        below=1,
+        group="privacy",
+        label="DP delta",
+        why="it is a probability of failure; 1e-5 is usual",
+    )
+    dp_target_epsilon: float | None = setting(
+        None,
+        "solve sigma with dp-accounting so that epsilon after all "
+        "rounds is at most this (overrides the noise multiplier)",
+        none="none: use the noise multiplier",
+        above=0,
+        group="privacy",
+        label="the target epsilon",
+    )
+    audit_every: int = setting(
+        0,
+        "membership-inference audit every N rounds (0: only `audit RUN`)",
+        minimum=0,
+        group="privacy",
+        flower=False,
+    )
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        """The model's input side in pixels."""
+        return self.image_size or DEFAULT_IMAGE_SIZE[self.backbone]
+
+    @property
+    def lr(self) -> float:
+        """The learning rate actually used."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        if self.dp == "patient":
+            return DP_LEARNING_RATE
+        return 1e-3 if self.backbone == "cnn" else 1e-4
+
+    def validate(self) -> "RunConfig":
+        """Raise FedXrayError naming the first setting that cannot run.
+
+        Every declared range and choice first (numbers must be finite), then the
+        rules that tie two settings together.
+
+        Returns
+        -------
+        RunConfig
+            self, for chaining.
+        """
+        for declared in settings(type(self)):
+            problem = declared.problem(getattr(self, declared.name))
+            if problem:
+                raise FedXrayError(problem)
+        checks = [
+            (
+                self.dp != "patient" or self.backbone == "cnn",
+                f"patient-level DP needs the cnn backbone (got {self.backbone}): the ImageNet "
+                "backbones' "
+                "batch normalisation mixes the examples of a batch, which per-example clipping "
+                "cannot bound",
+            ),
+            (
+                self.attackers <= self.hospitals
+                and (self.attack == "none") == (self.attackers == 0),
+                f"--attack {self.attack} with --attackers {self.attackers}: name an attack and 1 "
+                f"to {self.hospitals} "
+                "attackers, or neither",
+            ),
+            (
+                self.dp != "hospital" or self.mode == "federated",
+                "hospital-level DP protects what hospitals send to a server: it needs mode "
+                f"federated (got {self.mode})",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise FedXrayError(message)
+        check_data(self.data)
+        return self
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON and the run store."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        """Inverse of :meth:`to_dict`; unknown keys go to ``extra`` rather than failing."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in values.items() if k in names}
+        unknown = {k: v for k, v in values.items() if k not in names}
+        config = cls(**known)
+        config.extra.update(unknown)
+        return config

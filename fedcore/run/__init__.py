@@ -1,0 +1,5 @@
+"""A whole run: the in-process engine and its modes, child-process launches, bench, baselines.
+
+May import from fedcore: errors, payload, config, data, model, results, store, strategies,
+server, privacy, hospital.
+"""

@@ -1,0 +1,220 @@
+"""Start, stop and resume training runs as child processes (what the dashboard's buttons do).
+
+The dashboard never trains in its own process: Start runs ``python -m fedcore train
+--run-id ID`` as a child, so the web server stays responsive and the run survives a
+reloaded page. The run row is created here first, so the caller knows the id at once.
+Stop is SIGTERM: the engine ends after the current step with status 'stopped'.
+
+One run trains at a time per store: a second Start (another tab, a double click, a
+run started from the CLI) is refused with a message saying which run is going.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fedcore.config.data_check import EMBEDDED
+from fedcore.config.run_config import RunConfig
+from fedcore.errors import FedXrayError
+from fedcore.run import serving
+from fedcore.server.resume import refuse_resume
+from fedcore.store import RunStore
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOG_NAME = "train.log"
+
+# Children started by this process, by (store folder, run id), with when they were
+# started; kept so that they are reaped (a zombie still answers kill(pid, 0), which
+# would keep its run 'running' forever).
+_children: dict[tuple[str, str], tuple[subprocess.Popen, float]] = {}
+# Held from the "is anything running?" check to the child being registered, so that two
+# browser tabs clicking Start at once cannot both pass the check.
+_lock = threading.Lock()
+
+
+def active_run(store: RunStore) -> dict | None:
+    """The run now training in this store (from here or the CLI), or None.
+
+    Reaps finished children first, so a run whose process died is reported failed
+    rather than running.
+    """
+    reap(store)
+    running = [r for r in store.list_runs() if r["status"] == "running"]
+    if running:
+        return running[0]
+    for run_id, _child, _started in _own_children(store):
+        if _starting(store, run_id):
+            return store.get_run(run_id)
+    return None
+
+
+def start(config: RunConfig, store: RunStore) -> str:
+    """Validate ``config`` and start training it in a child process.
+
+    Parameters
+    ----------
+    config : RunConfig
+    store : RunStore
+        The child writes to the same store (``--home``).
+
+    Returns
+    -------
+    str
+        The new run's id, known before the child has imported anything.
+
+    Raises
+    ------
+    FedXrayError
+        For a config that cannot run, a data path outside FEDXRAY_DATA_ROOT while the
+        dashboard is exposed (checked first, so that a visitor learns nothing about
+        which server paths exist), or while another run is training.
+    """
+    if config.data != EMBEDDED:
+        serving.check_data_root(config.data)
+    config.validate()
+    with _lock:
+        _refuse_if_busy(store)
+        run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
+        store.event(run_id, "launched", "started from the dashboard")
+        try:
+            _spawn(store, run_id, ["train", "--run-id", run_id])
+        except OSError as exc:
+            store.finish(run_id, "failed", f"could not start the training process ({exc})")
+            raise FedXrayError(f"could not start the training process ({exc})") from exc
+    return run_id
+
+
+def resume(store: RunStore, run_id: str) -> None:
+    """Continue a stopped or failed run from its last completed round, in a child process.
+
+    Raises
+    ------
+    FedXrayError
+        When the run finished or is running, or while another run is training.
+    """
+    refuse_resume(store.get_run(run_id))
+    with _lock:
+        _refuse_if_busy(store)
+        _spawn(store, run_id, ["train", "--resume", run_id])
+
+
+def stop(store: RunStore, run_id: str) -> bool:
+    """Ask a running run to stop after its current step (SIGTERM to its process).
+
+    Returns
+    -------
+    bool
+        True when a signal was sent; False when the run was not running.
+    """
+    record = store.get_run(run_id)
+    starting = _starting(store, run_id)
+    if record["status"] != "running" and not starting:
+        return False
+    pid = _children[(str(store.home), run_id)][0].pid if starting else record["pid"]
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        reap(store)
+        return False
+    return True
+
+
+def reap(store: RunStore) -> None:
+    """Collect exited children; a child that died before closing its run marks it failed."""
+    for run_id, child, _started in _own_children(store):
+        code = child.poll()
+        if code is None:
+            continue
+        del _children[(str(store.home), run_id)]
+        try:
+            record = store.get_run(run_id)
+        except FedXrayError:  # deleted meanwhile
+            continue
+        if record["status"] == "running":
+            store.finish(run_id, "failed", _exit_reason(store, run_id, code))
+
+
+def log_path(store: RunStore, run_id: str) -> Path:
+    """Where a dashboard-started run's output (stdout and stderr) is written."""
+    return store.run_dir(run_id) / LOG_NAME
+
+
+def _starting(store: RunStore, run_id: str) -> bool:
+    """A resumed child that is alive but has not yet marked its run running (nothing written since
+    it started)."""
+    child, started = _children.get((str(store.home), run_id), (None, 0.0))
+    return child is not None and child.poll() is None and store.get_run(run_id)["updated"] < started
+
+
+def _own_children(store: RunStore) -> list[tuple[str, subprocess.Popen, float]]:
+    home = str(store.home)
+    return [
+        (run_id, child, started)
+        for (h, run_id), (child, started) in list(_children.items())
+        if h == home
+    ]
+
+
+def _refuse_if_busy(store: RunStore) -> None:
+    busy = active_run(store)
+    if busy is not None:
+        progress = f"round {busy['rounds_done']}/{busy['rounds_total']} done"
+        raise FedXrayError(
+            f"run {busy['id']} is still training ({progress}): stop it or wait for it "
+            "to finish before starting another; one run trains at a time"
+        )
+
+
+def _spawn(store: RunStore, run_id: str, args: list[str]) -> None:
+    child = spawn_cli(store, args, log_path(store, run_id))
+    store.set_pid(run_id, child.pid)
+    _children[(str(store.home), run_id)] = (child, time.time())
+
+
+def spawn_cli(store: RunStore, args: list[str], log: Path) -> subprocess.Popen:
+    """``python -m fedcore --home STORE ARGS`` as a child, its output appended to ``log``.
+
+    The dashboard's training runs and membership audits start this way: never in the
+    web server's own process.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "fedcore", "--home", str(store.home), *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def last_error(log: Path) -> str | None:
+    """The last ``error:`` line (a CLI user error) a child wrote to ``log``, or None."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else None
+
+
+def _exit_reason(store: RunStore, run_id: str, code: int) -> str:
+    error = last_error(log_path(store, run_id))
+    if error:
+        return error
+    if code < 0:
+        return (
+            f"the training process was killed ({signal.Signals(-code).name}); "
+            "the last completed round is kept: resume the run to continue"
+        )
+    return f"the training process exited with code {code} before finishing; see the run's log"

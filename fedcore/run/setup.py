@@ -1,0 +1,111 @@
+"""What a run needs before its first round: its config and start point, and its hospitals,
+strategy and server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from fedcore.config.run_config import RunConfig
+from fedcore.data import Federation
+from fedcore.hospital import attacks
+from fedcore.hospital.kinds import make_hospital
+from fedcore.hospital.training import Hospital
+from fedcore.model.networks import BuiltModel
+from fedcore.privacy import mechanism
+from fedcore.run.modes import MODES, Evaluation, Federated
+from fedcore.server.best_round import BestTracker, best_so_far
+from fedcore.server.global_model import Server
+from fedcore.server.recorder import RoundRecorder
+from fedcore.server.resume import refuse_resume
+from fedcore.store import RunStore
+from fedcore.strategies import Strategy
+
+
+@dataclass
+class Setup:
+    """What the loop needs, built once per run from its config, data and model."""
+
+    mode: Federated
+    hospitals: list[Hospital]
+    participants: list[Hospital]
+    strategy: Strategy
+    server: Server
+    model_shapes: list[tuple]
+    evaluation: Evaluation
+    attackers: list[str] = field(default_factory=list)
+
+
+def open_run(
+    config: RunConfig | None, store: RunStore, resume: str | None, run_id: str | None
+) -> tuple[RunConfig, str | None, int, dict | None, BestTracker]:
+    """(config, run id or None for a run not yet created, first round, last state or None, best so
+    far)."""
+    if resume:
+        record = store.get_run(resume)
+        refuse_resume(record)
+        config = RunConfig.from_dict(record["config"])
+        done, state, best = 0, None, BestTracker()
+        if record["rounds_done"]:
+            # Read first: a damaged checkpoint is named and the run keeps its status (no silent
+            # restart).
+            done, state = store.load_checkpoint(resume, "last")
+            best = best_so_far(store, resume)
+        store.mark_running(resume)
+        store.event(resume, "resumed", f"resumed at round {done + 1}", done + 1)
+        return config, resume, done + 1, state, best
+    if config is None and run_id is not None:
+        # A row created beforehand (by the dashboard) carries the whole config.
+        config = RunConfig.from_dict(store.get_run(run_id)["config"])
+    return (config or RunConfig()).validate(), run_id, 1, None, BestTracker()
+
+
+def build_setup(
+    config: RunConfig, federation: Federation, built: BuiltModel, books: RoundRecorder
+) -> Setup:
+    """The hospitals, the participants of the run's mode, the strategy and the server; their
+    notices."""
+    store, run_id = books.store, books.run_id
+    if federation.skipped:
+        store.event(
+            run_id,
+            "skipped_files",
+            f"{len(federation.skipped)} file(s) could not be read and were skipped",
+            level="warning",
+            data={"files": federation.skipped},
+        )
+        books.log(
+            f"warning: skipped {len(federation.skipped)} unreadable file(s); "
+            f"see `python -m fedcore report {run_id}`"
+        )
+    store.set_data_summary(run_id, federation.summary(), built.notice)
+    books.log(f"model: {built.notice}")
+    mode = MODES[config.mode]
+    attackers = attacks.attackers(config, [h.name for h in federation.hospitals])
+    if attackers:
+        message, data = attacks.announcement(config, attackers)
+        store.event(run_id, "attack", message, level="warning", data=data)
+    hospitals = [
+        make_hospital(attacks.training_data(h, config, attackers), built, config, i)
+        for i, h in enumerate(federation.hospitals)
+    ]
+    participants = mode.participants(hospitals, federation, built, config)
+    # Centralized and local runs aggregate nothing: only the learning-rate schedule applies.
+    strategy = mechanism.run_strategy(
+        replace(config, strategy=config.strategy if config.mode == "federated" else "fedavg"),
+        len(participants),
+    )
+    for level, message, data in mechanism.notices(config, participants):
+        store.event(run_id, "privacy", message, level=level, data=data)
+    server = Server(
+        strategy, built, federation.global_test, config.threshold, config.target_sensitivity or None
+    )
+    return Setup(
+        mode,
+        hospitals,
+        participants,
+        strategy,
+        server,
+        [w.shape for w in built.initial_weights],
+        Evaluation(server, hospitals),
+        attackers,
+    )

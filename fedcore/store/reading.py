@@ -1,0 +1,121 @@
+"""Reading runs back: the list, one run, and a whole run's snapshot read in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from fedcore.errors import FedXrayError
+from fedcore.store.database import loads, nan_for_null
+
+
+class RunReader:
+    """The reading half of :class:`fedcore.store.RunStore` (it supplies ``_connect``, ``path``
+    and ``reconcile``)."""
+
+    def list_runs(self) -> list[dict]:
+        """Every run, newest first, with its config and status (stale 'running' runs reconciled)."""
+        self.reconcile()
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()
+        runs, self.unreadable = [], []
+        for row in rows:
+            try:
+                runs.append(self._run_row(row))
+            except FedXrayError as exc:  # one damaged record must not hide the others
+                self.unreadable.append(str(exc))
+        return runs
+
+    def get_run(self, run_id: str) -> dict:
+        """One run; FedXrayError when there is none."""
+        self.reconcile(run_id)
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise FedXrayError(
+                f"no run '{run_id}' in {self.path}: `python -m fedcore runs` lists them"
+            )
+        return self._run_row(row)
+
+    def latest_run(self, status: str | None = None) -> dict | None:
+        """The newest run, optionally only of one status."""
+        runs = [r for r in self.list_runs() if status is None or r["status"] == status]
+        return runs[0] if runs else None
+
+    def snapshot(self, run_id: str) -> dict:
+        """The run, its rounds, metrics and events, read in one transaction.
+
+        Returns
+        -------
+        dict
+            run (dict), rounds (list of dict: round, seconds, fairness, fit),
+            metrics (list of dict: round, scope, and every metric), events (list of dict).
+        """
+        self.reconcile(run_id)
+        with self._connect() as db:
+            db.execute("BEGIN")
+            run = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+            if run is None:
+                db.execute("COMMIT")
+                raise FedXrayError(f"no run '{run_id}' in {self.path}")
+            rounds = db.execute(
+                "SELECT * FROM rounds WHERE run_id=? ORDER BY round", (run_id,)
+            ).fetchall()
+            metrics = db.execute(
+                "SELECT * FROM metrics WHERE run_id=? ORDER BY round, scope", (run_id,)
+            ).fetchall()
+            events = db.execute(
+                "SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,)
+            ).fetchall()
+            db.execute("COMMIT")
+        try:
+            return {
+                "run": self._run_row(run),
+                "rounds": [
+                    {
+                        "round": r["round"],
+                        "seconds": r["seconds"],
+                        "finished": r["finished"],
+                        "fairness": loads(r["fairness"]),
+                        "fit": loads(r["fit"]),
+                    }
+                    for r in rounds
+                ],
+                "metrics": [
+                    {
+                        "round": m["round"],
+                        "scope": m["scope"],
+                        **nan_for_null(loads(m["values_json"])),
+                    }
+                    for m in metrics
+                ],
+                "events": [
+                    {
+                        "time": e["time"],
+                        "round": e["round"],
+                        "level": e["level"],
+                        "kind": e["kind"],
+                        "message": e["message"],
+                        "data": loads(e["data"]),
+                    }
+                    for e in events
+                ],
+            }
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise self._damaged_record(run_id, exc) from exc
+
+    def _run_row(self, row: sqlite3.Row) -> dict:
+        out = dict(row)
+        try:
+            for key in ("config", "data_summary", "progress"):
+                out[key] = loads(out[key])
+            if not isinstance(out["config"], dict):
+                raise ValueError("config is not a JSON object")
+        except (ValueError, TypeError) as exc:
+            raise self._damaged_record(out["id"], exc) from exc
+        return out
+
+    def _damaged_record(self, run_id: str, exc: Exception) -> FedXrayError:
+        return FedXrayError(
+            f"run {run_id}'s record in {self.path} is damaged ({exc}): it cannot be shown, "
+            "the other runs are readable (move the store aside to start afresh)"
+        )

@@ -1,0 +1,105 @@
+"""A loopback Flower deployment (TLS, SuperNode authentication, warm executors) gives the in-process
+run.
+
+One deployment serves both runs, as one federation serves many runs: the plain run
+must equal the in-process engine's, and the SecAgg+ run's revealed aggregate must be
+plain FedAvg's within the quantisation error.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flower_support import (
+    MAX_PER_HOSPITAL,
+    flower_run_config,
+    max_abs_difference,
+    same_metrics,
+    sites,
+    small_config,
+)
+
+from fedcore.run import engine
+from fedcore.store import RunStore
+from testkit.loopback import LoopbackFederation
+
+# Flower's SecAgg+ defaults: parameters clipped to +-8 and quantised to 2**22 levels.
+CLIPPING_RANGE, QUANTIZATION_RANGE = 8.0, 2**22
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    """Three authenticated SuperNodes over the small federation (seed 7, 100 images each)."""
+    work = tmp_path_factory.mktemp("flower")
+    hospitals, global_test = sites(small_config(), work / "sites")
+    with LoopbackFederation(work / "deployment", hospitals, global_test, auth=True) as deployment:
+        yield deployment
+    assert deployment.leftovers() == []
+
+
+def _run(federation: LoopbackFederation, run_config: dict) -> dict:
+    """Submit a run; its record in the deployment's store once it finished."""
+    store = RunStore(federation.store_home)
+    earlier = {r["id"] for r in store.list_runs()}
+    federation.run(run_config, timeout=300)
+    (record,) = [r for r in store.list_runs() if r["id"] not in earlier]
+    assert record["status"] == "finished", record["error"]
+    return record
+
+
+def test_flower_deployment_equals_in_process_run(federation, tmp_path):
+    # Prepare: the same config and seed in process
+    config = small_config(rounds=2)
+    in_process = RunStore(tmp_path / "in-process")
+    expected = engine.run(config, in_process, log=lambda line: None)
+
+    # Execute: `flwr run . local-deployment` on the real SuperLink and SuperNodes
+    run = _run(federation, flower_run_config(config))
+
+    # Assert: same global weights, same metrics in every scope and round
+    flower = RunStore(federation.store_home)
+    assert run["mode"] == "federated" and run["config"]["extra"]["runtime"] == "flower"
+    _, got = flower.load_checkpoint(run["id"], "last")
+    _, want = in_process.load_checkpoint(expected.run_id, "last")
+    assert max_abs_difference(got["global"], want["global"]) <= 1e-5
+    got_metrics = {(m["round"], m["scope"]): m for m in flower.snapshot(run["id"])["metrics"]}
+    want_metrics = {
+        (m["round"], m["scope"]): m for m in in_process.snapshot(expected.run_id)["metrics"]
+    }
+    assert sorted(got_metrics) == sorted(want_metrics)
+    for key, metrics in want_metrics.items():
+        assert same_metrics(got_metrics[key], metrics) == [], key
+    rounds = flower.snapshot(run["id"])["rounds"]
+    assert [r["fit"]["_round"]["participants"] for r in rounds] == [
+        ["hospital_1", "hospital_2", "hospital_3"]
+    ] * 2
+
+
+def test_secagg_plus_aggregate_equals_fedavg(federation, tmp_path):
+    # Prepare: one round (later rounds would train on from slightly different weights),
+    # and plain FedAvg of the same seeded updates from the in-process engine
+    config = small_config(rounds=1, strategy="fedavg")  # SecAgg+ reveals a weighted sum: FedAvg's
+    plain = RunStore(tmp_path / "in-process")
+    expected = engine.run(config, plain, log=lambda line: None)
+    max_weight = float(MAX_PER_HOSPITAL)
+
+    # Execute: SecAgg+ (with SuperNode authentication on, as the deployment has it)
+    run = _run(
+        federation,
+        flower_run_config(config, **{"secure-aggregation": True, "secagg-max-weight": max_weight}),
+    )
+
+    # Assert: each hospital's weighted update is quantised with step 2*clip/levels; the
+    # K errors add up, then divide by the total weight sum(n_k)/max_weight.
+    secure = RunStore(federation.store_home)
+    snapshot = secure.snapshot(run["id"])
+    assert snapshot["rounds"][0]["fit"]["_round"]["secure_aggregation"] is True
+    counts = [
+        snapshot["rounds"][0]["fit"][h]["num_examples"]
+        for h in ("hospital_1", "hospital_2", "hospital_3")
+    ]
+    step = 2 * CLIPPING_RANGE / QUANTIZATION_RANGE
+    tolerance = 2 * len(counts) * step * max_weight / sum(counts)
+    _, got = secure.load_checkpoint(run["id"], "last")
+    _, want = plain.load_checkpoint(expected.run_id, "last")
+    difference = max_abs_difference(got["global"], want["global"])
+    assert difference <= tolerance, f"{difference:.2e} > {tolerance:.2e}"

@@ -1,0 +1,78 @@
+"""Faults mid-run: a SuperNode killed drops out of its round and rejoins; a killed executor is
+restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from flower_support import flower_run_config, sites, small_config
+
+from fedcore.store import RunStore
+from testkit.loopback import LoopbackFederation
+from tests.conftest import wait_for
+
+
+def _round_done(store_home, server_round: int) -> bool:
+    if not (store_home / "fedxray.sqlite").exists():
+        return False
+    runs = RunStore(store_home).list_runs()
+    return (
+        bool(runs) and len(RunStore(store_home).snapshot(runs[0]["id"])["rounds"]) >= server_round
+    )
+
+
+def test_killed_supernode_drops_out_and_rejoins_and_a_killed_executor_restarts(tmp_path):
+    # Prepare: three hospitals, three rounds, any one makes a round
+    config = small_config(rounds=3, max_per_hospital=60, seed=3)
+    hospitals, global_test = sites(config, tmp_path / "sites")
+
+    with LoopbackFederation(tmp_path / "deployment", hospitals, global_test) as federation:
+        first_executor = wait_for(
+            lambda: federation.executor_pid(0), timeout=60, what="hospital_1's executor"
+        )
+        run = federation.submit(
+            flower_run_config(config, **{"min-hospitals": 1, "round-timeout": 90.0})
+        )
+        try:
+            # Execute: once round 1 is recorded, SIGKILL hospital_3's SuperNode (and with it its
+            # executor) and hospital_1's executor, as crashes would; then bring hospital_3 back
+            wait_for(
+                lambda: _round_done(federation.store_home, 1), timeout=240, what="round 1", poll=0.1
+            )
+            os.kill(first_executor, signal.SIGKILL)
+            federation.kill_node(2)
+            federation.start_node(2)
+            log, _ = run.communicate(timeout=300)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+        assert run.returncode == 0, log[-3000:]
+        restarted = federation.executor_pid(0)
+    assert federation.leftovers() == []
+
+    # Assert: round 2 went on without hospital_3 and says so, hospital_1's executor came
+    # back (a new process), and round 3 has all three hospitals
+    assert restarted not in (None, first_executor)
+    store = RunStore(federation.store_home)
+    (record,) = store.list_runs()
+    assert record["status"] == "finished", record["error"]
+    snapshot = store.snapshot(record["id"])
+    dropped = {
+        (e["round"], e["data"]["hospital"])
+        for e in snapshot["events"]
+        if e["kind"] == "hospital_dropped"
+    }
+    # hospital_3 is dropped in round 2; hospital_1 too where its executor died holding round 2's
+    # message
+    assert (2, "hospital_3") in dropped and dropped <= {(2, "hospital_3"), (2, "hospital_1")}
+    participants = [r["fit"]["_round"]["participants"] for r in snapshot["rounds"]]
+    assert participants[0] == participants[2] == ["hospital_1", "hospital_2", "hospital_3"]
+    assert "hospital_2" in participants[1]
+    assert {m["scope"] for m in snapshot["metrics"] if m["round"] == 3} == {
+        "global",
+        "hospital_1",
+        "hospital_2",
+        "hospital_3",
+    }
