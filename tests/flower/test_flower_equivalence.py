@@ -9,7 +9,11 @@ plain FedAvg's within the quantisation error.
 from __future__ import annotations
 
 import pytest
-from flower_support import (
+
+from fedcore.run import engine
+from fedcore.store import RunStore
+from testkit.loopback import LoopbackFederation
+from tests.flower.flower_support import (
     MAX_PER_HOSPITAL,
     flower_run_config,
     max_abs_difference,
@@ -17,10 +21,6 @@ from flower_support import (
     sites,
     small_config,
 )
-
-from fedcore.run import engine
-from fedcore.store import RunStore
-from testkit.loopback import LoopbackFederation
 
 # Flower's SecAgg+ defaults: parameters clipped to +-8 and quantised to 2**22 levels.
 CLIPPING_RANGE, QUANTIZATION_RANGE = 8.0, 2**22

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import signal
 
-from flower_support import flower_run_config, sites, small_config
-
 from fedcore.store import RunStore
 from testkit.loopback import LoopbackFederation
 from tests.conftest import wait_for
+from tests.flower.flower_support import flower_run_config, sites, small_config
 
 
 def _round_done(store_home, server_round: int) -> bool:
