@@ -120,7 +120,9 @@ def check_dicom_before_decoding(data: bytes, name: str) -> None:
         pydicom.dcmread(io.BytesIO(head), force=True, stop_before_pixels=True), name
     )
     inflated = len(head)
-    while inflater.unconsumed_tail and inflated <= MAX_DECODED_BYTES:
+    # Stop at the stream's end: CPython leaves the bytes after it (the pad byte of an odd-length
+    # stream) in unconsumed_tail as well as unused_data, and inflating them yields nothing.
+    while not inflater.eof and inflater.unconsumed_tail and inflated <= MAX_DECODED_BYTES:
         inflated += len(inflater.decompress(inflater.unconsumed_tail, 2**24))
     if inflated > MAX_DECODED_BYTES:
         raise FedXrayError(
