@@ -25,7 +25,7 @@ import pytest
 from fedcore.data import SAMPLES_DIR
 from testkit.browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard, wait_idle
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 # Training images per hospital in the watched run (the default uses all, up to 3,369).
 CAP = 400

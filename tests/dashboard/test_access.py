@@ -16,7 +16,7 @@ from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.run import launch, serving
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
+APP = Path(__file__).resolve().parents[2] / "app.py"
 PASSWORD = "correct horse battery staple"
 
 

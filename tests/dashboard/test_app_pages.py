@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from fedcore.data import SAMPLES_DIR
 from tests.conftest import wait_for
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
+APP = Path(__file__).resolve().parents[2] / "app.py"
 
 PAGES = (
     "views/overview.py",

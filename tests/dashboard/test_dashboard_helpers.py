@@ -130,9 +130,9 @@ def test_many_hospitals_draw_the_global_model_the_worst_the_best_and_those_asked
     assert round_curves.worst_and_best(few) is None and len(round_curves.shown_scopes(few)) == 3
 
 
-def test_a_run_label_names_differential_privacy_and_an_attack():
+def test_a_run_label_names_strategy_privacy_attack_seed_state_and_start():
     run = {
-        "id": "r1",
+        "id": "20261202-050423-ab12",
         "mode": "federated",
         "rounds_done": 3,
         "rounds_total": 10,
@@ -143,31 +143,13 @@ def test_a_run_label_names_differential_privacy_and_an_attack():
             "dp": "off",
             "attack": "none",
             "attackers": 0,
+            "seed": 3,
         },
     }
-    plain = data.run_label(run)
-    assert "DP" not in plain and "attacker" not in plain
+    assert data.run_label(run) == "SCAFFOLD · cnn · seed 3 · running 3/10 · 12-02 05:04"
     run["config"].update(dp="patient", dp_target_epsilon=8.0, attack="sign-flip", attackers=2)
-    assert data.run_label(run) == plain + " · patient-level DP, epsilon 8 · 2 attackers: sign-flip"
+    assert data.run_title(run) == "SCAFFOLD · cnn · DP ε 8 (patient) · sign-flip ×2 · seed 3"
     run["config"].update(dp="hospital", dp_target_epsilon=None)
-    assert data.run_label(run).endswith(" · hospital-level DP · 2 attackers: sign-flip")
-
-
-def test_decision_figures_at_the_operating_point_and_at_the_fixed_threshold_without_one():
-    fixed = {"accuracy": 0.625, "sensitivity": 1.0, "specificity": 0.0, "auroc": 0.93}
-    assert data.decision_figures(fixed) == (
-        pytest.approx(float("nan"), nan_ok=True),
-        {"accuracy": 0.625, "sensitivity": 1.0, "specificity": 0.0},
-    )
-    chosen = fixed | {
-        "op_threshold": 0.518,
-        "op_accuracy": 0.861,
-        "op_sensitivity": 0.908,
-        "op_specificity": 0.782,
-    }
-    op, decided = data.decision_figures(pd.Series(chosen))
-    assert op == 0.518 and decided == {
-        "accuracy": 0.861,
-        "sensitivity": 0.908,
-        "specificity": 0.782,
-    }
+    assert "DP (hospital)" in data.run_label(run)
+    run["mode"] = "centralized"
+    assert data.run_title(run).startswith("Centralized · cnn · DP (hospital)")

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from fedcore.data import SAMPLES_DIR
 from fedcore.diagnosis.score import SHIPPED_MODEL
 
-PAGE = Path(__file__).resolve().parent.parent / "views" / "diagnose.py"
+PAGE = Path(__file__).resolve().parents[2] / "views" / "diagnose.py"
 NOT_XRAY = "does not look like a chest X-ray"
 
 

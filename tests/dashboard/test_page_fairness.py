@@ -17,7 +17,7 @@ from fedcore.results.operating_point import at_chosen_threshold, scored
 from fedcore.results.roc import roc_points
 from tests.conftest import tiny_config
 
-PAGE = Path(__file__).resolve().parent.parent / "views" / "fairness.py"
+PAGE = Path(__file__).resolve().parents[2] / "views" / "fairness.py"
 
 
 def render() -> AppTest:

@@ -12,7 +12,7 @@ from dashboard.privacy_actions import find_twin, twin_config
 from fedcore.privacy import audit
 from tests.conftest import tiny_config, wait_for
 
-PAGE = Path(__file__).resolve().parent.parent / "views" / "privacy.py"
+PAGE = Path(__file__).resolve().parents[2] / "views" / "privacy.py"
 
 
 def render() -> AppTest:

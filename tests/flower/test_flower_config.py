@@ -16,7 +16,7 @@ from fedcore.flower.app_config import (
     from_run_config,
 )
 
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def test_pyproject_run_config_is_runconfigs_defaults():

@@ -26,7 +26,7 @@ from flwr.supernode.runtime import run_clientapp
 from fedcore.flower import timing
 from fedcore.flower.executor import bundle_differences
 
-REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements.txt"
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 
 
 def test_flwr_is_the_pinned_version():

@@ -21,7 +21,7 @@ import pytest
 from fedcore.imaging.budget import MAX_DECODED_BYTES
 from fedcore.imaging.decode import decode_pixels, read_file
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
 
 # Decodes one file and reports, as JSON, the outcome and the peak memory the decoding added.

@@ -25,7 +25,7 @@ import pytest
 from fedcore.data import SAMPLES_DIR
 from fedcore.imaging.budget import MAX_PIXELS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Over what the same command costs on a normal radiograph, in KiB (ru_maxrss on Linux).
 ALLOWED_EXTRA_KIB = 300 * 1024
 

@@ -47,12 +47,12 @@ def test_report_tables_leave_the_roc_points_out():
     y, p = np.array([0, 1, 1, 0]), np.array([0.2, 0.7, 0.4, 0.1])
     metrics = binary_metrics(y, p) | roc_points(y, p)
     snapshot = {
-        "run": {"id": "r", "rounds_done": 1, "best_round": 1},
+        "run": {"id": "r", "mode": "federated", "rounds_done": 1, "best_round": 1, "config": {}},
         "metrics": [{"round": 1, "scope": "global", **metrics, "note": [1, 2]}],
     }
     frame = metrics_frame(snapshot)
     assert not [c for c in frame.columns if c.startswith("roc_")] and "note" not in frame.columns
     assert (
         isinstance(table1(snapshot), pd.DataFrame)
-        and table1(snapshot).loc["global model", "Accuracy"] == 0.75
+        and table1(snapshot).loc["Global model", "Accuracy"] == 0.75
     )

@@ -27,7 +27,7 @@ from fedcore.imaging.decode import decode_image
 from fedcore.store import PROCESS_GONE, default_home
 from tests.store.test_store_damage import assert_one_error_line, filled_store, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted(data.SAMPLES_DIR.glob("*/*.jpeg"))
 
 

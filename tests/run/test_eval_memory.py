@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fedcore.model.networks import predict_batch_size
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import resource, sys
 import numpy as np

@@ -18,7 +18,7 @@ from fedcore.config.settings import markdown_table, setting, settings
 from fedcore.errors import FedXrayError
 from fedcore.flower.app_config import app_config_toml, from_run_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_with_a_new_setting():
