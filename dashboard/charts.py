@@ -22,9 +22,14 @@ from dashboard.theme import (
     hospital_color,
     scope_label,
 )
+from fedcore.results.scope import Scope, is_global_test
 
-# No mode bar: less to draw on every page switch; zoom and hover still work.
-PLOT_CONFIG = {"displayModeBar": False}
+# Every chart offers one button: download it as a PNG (at twice the screen's resolution).
+PLOT_CONFIG = {
+    "displaylogo": False,
+    "modeBarButtons": [["toImage"]],
+    "toImageButtonOptions": {"format": "png", "filename": "fedxray", "scale": 2},
+}
 HEATMAP_METRICS = ("accuracy", "auroc", "sensitivity", "specificity", "precision", "f1", "f1_avg")
 
 
@@ -127,7 +132,7 @@ def pneumonia_share(summary: dict, split: str = "train") -> go.Figure:
 
 
 def _ordered(scopes) -> list[str]:
-    return sorted(set(scopes), key=lambda s: (s != "global", not s.startswith("global"), s))
+    return sorted(set(scopes), key=lambda s: (s != "global", not is_global_test(s), s))
 
 
 def scope_legend(scopes, attackers=()) -> str:
@@ -144,7 +149,7 @@ def scope_legend(scopes, attackers=()) -> str:
         dot_label(s)
         + (
             f" <b style='color:{ATTACKER_COLOR}'>(attacker)</b>"
-            if s.split(":", 1)[-1] in attackers
+            if Scope.parse(s).hospital in attackers
             else ""
         )
         for s in _ordered(scopes)

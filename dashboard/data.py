@@ -6,17 +6,18 @@ SQLite once, a running one again only when the engine has written something new.
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
+from dashboard.theme import STATUS_COLORS, STATUS_ICONS
 from fedcore.config.run_config import RunConfig
-from fedcore.privacy.tables import dp_label
+from fedcore.results import health as run_health
+from fedcore.results import showcase
 from fedcore.results.report import metrics_frame
 from fedcore.run import launch
 from fedcore.store import RunStore, default_home
 
 RUN_KEY = "run_id"  # session state: the run the user last picked, shared by every page
+RUN_PARAM = "run"  # the same in the URL, so a link opens the same run
 
 
 @st.cache_resource(show_spinner=False)
@@ -86,52 +87,95 @@ def default_federation() -> dict:
     return load_federation(RunConfig()).summary()
 
 
-# Figures that depend on the decision threshold: shown at the federated operating point when a run
-# has one.
-DECISION_METRICS = ("accuracy", "sensitivity", "specificity")
-
-
-def decision_figures(metrics) -> tuple[float, dict[str, float]]:
-    """A round's federated operating point and the :data:`DECISION_METRICS` there.
-
-    ``metrics`` is one scope's figures of one round (a dict or a pandas row). A run
-    recorded before the operating point existed has none: NaN, and the figures at its
-    fixed threshold.
-    """
-    op = float(metrics.get("op_threshold", math.nan))
-    prefix = "" if math.isnan(op) else "op_"
-    return op, {name: float(metrics[prefix + name]) for name in DECISION_METRICS}
+def run_title(run: dict) -> str:
+    """'SCAFFOLD · cnn · DP ε 8 (patient) · sign-flip ×2 · seed 3': what a run is, in words."""
+    c, attack = run["config"], run["config"].get("attack", "none")
+    parts = [strategy_name(run), c["backbone"]]
+    if dp := privacy_label(c):
+        parts.append(dp)
+    if attack != "none" and c.get("attackers") and run["mode"] == "federated":
+        parts.append(f"{attack} ×{c['attackers']}")
+    parts.append(f"seed {c['seed']}")
+    return " · ".join(parts)
 
 
 def run_label(run: dict) -> str:
-    """'20261127-020206-0580 · federated scaffold cnn · 10/10 rounds · finished', then DP and the
-    attack if any.
-
-    Differential privacy is named ('patient-level DP, epsilon 8'): without it the Privacy
-    page's picker showed a DP run and its no-DP twin under the same words.
-    """
-    c, attack = run["config"], attack_label(run)
-    dp = privacy_label(c)
+    """The title, then its state and when it started: 'SCAFFOLD · cnn · seed 42 · finished
+    10/10 · 12-02 05:04', so a picker tells runs apart."""
+    status, _, _ = shown_status(run)
     return (
-        f"{run['id']} · {strategy_label(run)} {c['backbone']} · {run['rounds_done']}/"
-        f"{run['rounds_total']} rounds · {run['status']}"
-        + "".join(f" · {x}" for x in (dp, attack) if x)
+        f"{run_title(run)} · {status} {run['rounds_done']}/{run['rounds_total']} · {_started(run)}"
     )
+
+
+def _started(run: dict) -> str:
+    """'12-02 05:04' from a run id '20261202-050423-ab12'; the id itself otherwise."""
+    stamp = run["id"]
+    if len(stamp) >= 15 and stamp[8] == "-":
+        return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
+    return stamp
+
+
+STRATEGY_NAMES = {
+    "fedavg": "FedAvg",
+    "fedprox": "FedProx",
+    "fedavgm": "FedAvgM",
+    "fedadam": "FedAdam",
+    "fedyogi": "FedYogi",
+    "scaffold": "SCAFFOLD",
+    "median": "Median",
+    "trimmed-mean": "Trimmed mean",
+    "krum": "Krum",
+}
+
+
+def strategy_name(run: dict) -> str:
+    """'SCAFFOLD' for a federated run; 'Centralized' or 'Local' for the references."""
+    if run["mode"] != "federated":
+        return run["mode"].capitalize()
+    strategy = run["config"].get("strategy", "fedavg")
+    return STRATEGY_NAMES.get(strategy, strategy)
 
 
 def privacy_label(config: dict) -> str:
-    """'patient-level DP, epsilon 8' for a run trained with differential privacy, '' without."""
+    """'DP ε 8 (patient)' for a run trained with differential privacy, '' without."""
     if config.get("dp", "off") == "off":
         return ""
-    return dp_label(config) + (
-        f", epsilon {config['dp_target_epsilon']:g}" if config.get("dp_target_epsilon") else ""
-    )
+    epsilon = config.get("dp_target_epsilon")
+    level = "patient" if config["dp"] == "patient" else "hospital"
+    return f"DP ε {epsilon:g} ({level})" if epsilon else f"DP ({level})"
+
+
+def health(run: dict):
+    """The run's :class:`fedcore.results.health.Health`, None before its first round."""
+    if not run["rounds_done"]:
+        return None
+    return run_health.assess(snapshot(run))
+
+
+def shown_status(run: dict) -> tuple[str, str, str]:
+    """(words, badge colour, icon): a finished run whose model did not learn says so."""
+    status = run["status"]
+    if status == "finished":
+        verdict = health(run)
+        if verdict is not None and not verdict.learned:
+            return "did not learn", "orange", ":material/warning:"
+    return status, STATUS_COLORS[status], STATUS_ICONS[status]
+
+
+def showcase_run(candidates: list[dict]) -> dict | None:
+    """The best finished run that learned (:func:`fedcore.results.showcase.showcase`)."""
+    return showcase.showcase(candidates, snapshot)
 
 
 def pick_run(
-    candidates: list[dict], key: str, label: str = "Run", prefer_running: bool = False
+    candidates: list[dict],
+    key: str,
+    label: str = "Run",
+    prefer_running: bool = False,
+    none_label: str | None = None,
 ) -> dict | None:
-    """A run selectbox that remembers the choice across pages (session state ``run_id``).
+    """One run picker for every page, remembered across pages and in the URL (``?run=ID``).
 
     Parameters
     ----------
@@ -140,21 +184,57 @@ def pick_run(
     key : str
         The widget key (one per page).
     prefer_running : bool
-        Start on a running run when the user has not picked one.
+        Start on a running run when the user has not picked one (Train).
+    none_label : str, optional
+        Offer "no run" under this label (Diagnose: the shipped model); with it, nothing picked
+        and no run that learned starts there rather than on a run that did not learn.
+
+    Returns
+    -------
+    dict or None
+        The run shown: the one picked, else the running one (``prefer_running``), else the best
+        finished run that learned, else (without ``none_label``) the newest.
     """
     if not candidates:
         return None
     ids = [r["id"] for r in candidates]
-    wanted = st.session_state.get(RUN_KEY)
-    if prefer_running and wanted not in ids:
-        wanted = next((r["id"] for r in candidates if r["status"] == "running"), None)
-    index = ids.index(wanted) if wanted in ids else 0
     by_id = {r["id"]: r for r in candidates}
+    wanted = st.query_params.get(RUN_PARAM) or st.session_state.get(RUN_KEY)
+    if wanted not in ids and prefer_running:
+        wanted = next((r["id"] for r in candidates if r["status"] == "running"), None)
+    if wanted not in ids:
+        best = showcase_run(candidates)
+        wanted = best["id"] if best else (None if none_label else ids[0])
+    options = ([None] if none_label else []) + ids
     chosen = st.selectbox(
-        label, ids, index=index, key=key, format_func=lambda i: run_label(by_id[i])
+        label,
+        options,
+        index=options.index(wanted),
+        key=key,
+        format_func=lambda i: none_label if i is None else run_label(by_id[i]),
     )
-    st.session_state[RUN_KEY] = chosen
-    return by_id[chosen]
+    remember(chosen)
+    return by_id.get(chosen)
+
+
+def remember(run_id: str | None) -> None:
+    """The run every page opens on next, in the session and in the URL."""
+    st.session_state[RUN_KEY] = run_id
+    if run_id is None:
+        st.query_params.pop(RUN_PARAM, None)
+    else:
+        st.query_params[RUN_PARAM] = run_id
+
+
+def warn_if_unhealthy(run: dict) -> None:
+    """A run that did not learn is shown only with its reason and what to try."""
+    verdict = health(run)
+    if verdict is not None and not verdict.learned and run["status"] != "running":
+        st.warning(
+            f"**This run's model did not learn**: {verdict.reason}. Try: {verdict.advice}. "
+            "Its figures are shown because you picked it.",
+            icon=":material/warning:",
+        )
 
 
 @st.cache_resource(show_spinner=False)

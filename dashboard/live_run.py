@@ -31,7 +31,9 @@ from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
 from fedcore.config import flags
 from fedcore.config.run_config import EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.results.report import at_operating_points, metrics_frame, rounds_table
+from fedcore.results.decision import curves_at_decision
+from fedcore.results.report import metrics_frame, rounds_table
+from fedcore.results.scope import is_global_test
 from fedcore.run import launch
 
 # Seconds between two looks at the store while a run is live.
@@ -86,13 +88,17 @@ def _run_view(run_id: str, was_live: bool) -> None:
 
 def _header(run: dict, live: bool) -> None:
     c = run["config"]
-    status = "running" if live else run["status"]
-    st.markdown(
-        f"#### Run `{run['id']}` :{STATUS_COLORS[status]}-badge[{STATUS_ICONS[status]} {status}]"
-    )
+    if live:
+        status, color, icon = "running", STATUS_COLORS["running"], STATUS_ICONS["running"]
+    else:
+        status, color, icon = data.shown_status(run)
+    st.markdown(f"#### {data.run_title(run)} :{color}-badge[{icon} {status}]")
     attack = data.attack_label(run)
+    dp = data.privacy_label(c)
     st.caption(
-        f"{data.strategy_label(run)} · {c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
+        f"Run `{run['id']}` · {data.strategy_name(run)} · "
+        + (f":violet[{dp}] · " if dp else "")
+        + f"{c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
         f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
         f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
         + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else "")
@@ -112,6 +118,7 @@ def _controls(run: dict, live: bool) -> None:
     continue."""
     resumable = run["status"] in ("stopped", "failed") and run["rounds_done"] < run["rounds_total"]
     if not live and run["status"] == "finished":
+        _ending(run)
         return
     state, button = st.columns([6, 1], vertical_alignment="center")
     store = data.store()
@@ -152,6 +159,27 @@ def _controls(run: dict, live: bool) -> None:
         )
 
 
+def _ending(run: dict) -> None:
+    """A finished run's headline (its model's AUROC, accuracy at its threshold, health) and the
+    way on to Fairness and Diagnose."""
+    verdict = data.health(run)
+    if verdict is None:
+        return
+    if verdict.learned:
+        st.success(f"**Finished: the model learned.** {verdict.reason}.", icon=":material/check:")
+    else:
+        st.warning(
+            f"**Finished, but the model did not learn**: {verdict.reason}. Try: {verdict.advice}.",
+            icon=":material/warning:",
+        )
+    data.remember(run["id"])
+    links = st.container(horizontal=True)
+    links.page_link(
+        "views/fairness.py", label="Fairness across hospitals", icon=":material/balance:"
+    )
+    links.page_link("views/diagnose.py", label="Diagnose an X-ray", icon=":material/radiology:")
+
+
 def _resume(run_id: str) -> None:
     """Resume's callback. A refusal (say, another run started meanwhile) is said in a toast,
     whichever run the page shows next."""
@@ -189,7 +217,7 @@ def _rounds(run: dict) -> None:
     asked: tuple[str, ...] = ()
     if extremes is not None:
         others = sorted(
-            {s for s in frame["scope"] if not s.startswith("global")} - set(extremes),
+            {s for s in frame["scope"] if not is_global_test(s)} - set(extremes),
             key=lambda s: int("".join(ch for ch in s if ch.isdigit()) or 0),
         )
         asked = tuple(
@@ -227,14 +255,12 @@ def _rounds(run: dict) -> None:
     st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
     _curve_grid(run["id"], (run["rounds_done"], tuple(scopes)), panels["figures"])
     table = drawn["table"]
-    if "threshold" in table:
-        st.caption(
-            "The global model each round. Accuracy, sensitivity and specificity at the operating "
-            "point "
-            "the server chose that round from the hospitals' validation counts (threshold), then "
-            "at the "
-            "fixed threshold."
-        )
+    st.caption(
+        "The global model each round: accuracy, sensitivity and specificity at the round's "
+        "decision threshold (the federated operating point the server chose from the hospitals' "
+        "validation counts, where the round has one), then at the fixed threshold "
+        f"{drawn['threshold']:g}."
+    )
     st.dataframe(
         table,
         hide_index=True,
@@ -311,8 +337,8 @@ def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict |
     if frame.empty:
         return None
     threshold = float(snap["run"]["config"].get("threshold", RunConfig.threshold))
-    table = rounds_table(frame, {r["round"]: r["seconds"] for r in snap["rounds"]}, threshold)
-    curves, at_point = at_operating_points(frame)
+    table = rounds_table(snap, {r["round"]: r["seconds"] for r in snap["rounds"]})
+    curves, at_point = curves_at_decision(frame)
     return {
         "frame": curves,
         "at_point": at_point,

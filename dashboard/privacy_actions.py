@@ -20,6 +20,8 @@ import streamlit as st
 from dashboard import data
 from fedcore.config.run_config import RunConfig
 from fedcore.privacy.tables import AUDIT_EVENT, audit_frame, bytes_frame, dp_label, final_epsilon
+from fedcore.results import decision
+from fedcore.results.scope import Scope
 from fedcore.run import launch
 from fedcore.server.fit_facts import hospitals_only
 from fedcore.store import RunStore
@@ -72,10 +74,9 @@ def side_by_side(runs: list[dict]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
     Returns
     -------
     (rows, curves)
-        rows: run, status, epsilon, the global model's last-round AUROC; the threshold its
-        decisions use (the federated operating point, or the fixed threshold for a run
-        recorded without one) with accuracy, sensitivity and specificity there, and accuracy
-        at the fixed threshold beside them; the highest attack AUROC of its latest audit. All
+        rows: run, status, epsilon, the global model's AUROC in the run's model round; its
+        decision threshold with accuracy, sensitivity and specificity there, and accuracy at
+        the fixed threshold beside them; the highest attack AUROC of its latest audit. All
         as text ('–' or 'not audited' where nothing applies); curves: label -> global rows by
         round. Runs without a completed round are left out.
     """
@@ -87,36 +88,27 @@ def side_by_side(runs: list[dict]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
             continue
         label = run_label(run)
         curves[label] = glob
-        last, snapshot = glob.iloc[-1], data.snapshot(run)
+        snapshot = data.snapshot(run)
+        shown = decision.model_round(run)
+        chosen, figures = decision.global_figures(snapshot, shown)
+        at_fixed = decision.round_rows(snapshot, shown).get(Scope("global"), figures)
         audit, eps = latest_audit(snapshot), final_epsilon(snapshot)
         rows.append(
             {
                 "run": label,
-                "status": f"{run['status']}, {run['rounds_done']}/{run['rounds_total']} rounds",
+                "status": f"{data.shown_status(run)[0]}, round {shown} of {run['rounds_total']}",
                 "epsilon": "–" if math.isnan(eps) else f"{eps:.2f}",
-                "global AUROC": f"{last['auroc']:.3f}",
-                **decisions(last, run["config"]["threshold"]),
+                "global AUROC": f"{figures['auroc']:.3f}",
+                "threshold": f"{chosen.threshold:.3f}"
+                + (" (operating point)" if chosen.operating_point else " (fixed)"),
+                **{k: f"{figures[k]:.3f}" for k in ("accuracy", "sensitivity", "specificity")},
+                f"accuracy at {chosen.fixed:g}": f"{at_fixed['accuracy']:.3f}",
                 "highest attack AUROC": "not audited"
                 if audit.empty
                 else f"{audit['auroc'].max():.3f}",
             }
         )
     return pd.DataFrame(rows), curves
-
-
-def decisions(last: pd.Series, fixed: float) -> dict[str, str]:
-    """Accuracy, sensitivity and specificity at the federated operating point, accuracy at ``fixed``
-    beside them.
-
-    A DP model's probabilities sit close to 0.5, so at a fixed 0.5 it may call every image
-    one class while it ranks them well: compared at 0.5 alone, DP looks useless. A run
-    recorded before the operating point existed has none and is shown at ``fixed``.
-    """
-    op, decided = data.decision_figures(last)
-    row = {"threshold": f"{fixed:g} (fixed)" if math.isnan(op) else f"{op:.3f} (federated)"}
-    row.update({name: f"{value:.3f}" for name, value in decided.items()})
-    row[f"accuracy at {fixed:g}"] = f"{last['accuracy']:.3f}"
-    return row
 
 
 def noise_table(settings: dict, names: dict[str, str]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.theme import METRIC_LABELS, RATE_METRICS, hospital_color, scope_label
+from fedcore.results.scope import Scope, is_global_test
 
 # More hospitals than this: each panel draws the global model, the worst and the best hospital
 # (by the latest round's accuracy on their own test sets) and the hospitals asked for by name.
@@ -29,7 +30,7 @@ def worst_and_best(frame: pd.DataFrame) -> tuple[str, str] | None:
     None when there are :data:`MAX_HOSPITAL_LINES` hospitals or fewer: the panels then draw every
     one.
     """
-    hospitals = {s for s in frame["scope"] if not s.startswith("global")}
+    hospitals = {s for s in frame["scope"] if not is_global_test(s)}
     if len(hospitals) <= MAX_HOSPITAL_LINES:
         return None
     latest = frame[(frame["round"] == frame["round"].max()) & frame["scope"].isin(hospitals)]
@@ -59,7 +60,7 @@ def shown_scopes(frame: pd.DataFrame, asked: tuple[str, ...] = ()) -> list[str]:
     if extremes is None:
         return scopes
     keep = set(asked) | set(extremes)
-    return [s for s in scopes if s == "global" or s.split(":", 1)[-1] in keep]
+    return [s for s in scopes if s == "global" or Scope.parse(s).hospital in keep]
 
 
 def metric_figure(
@@ -140,4 +141,4 @@ def _nice_step(raw: float) -> float:
 def _order(scope: str) -> tuple:
     # Hospitals by number, then the local models' global-test lines, then the global model (on top).
     digits = "".join(ch for ch in scope if ch.isdigit())
-    return (scope == "global", scope.startswith("global"), int(digits) if digits else 0, scope)
+    return (scope == "global", is_global_test(scope), int(digits) if digits else 0, scope)

@@ -6,6 +6,8 @@ at mid lightness, so the same hex reads on Streamlit's light and dark background
 
 from __future__ import annotations
 
+from fedcore.results.scope import Scope
+
 # hospital_1, hospital_2, ... in this order; more hospitals than colours wrap around.
 HOSPITAL_COLORS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 # The global model: a neutral grey that stays visible on white and on near-black.
@@ -61,7 +63,7 @@ def hospital_color(scope: str) -> str:
     str
         A hex colour.
     """
-    name = scope.split(":", 1)[1] if scope.startswith("global:") else scope
+    name = Scope.parse(scope).hospital or "global"
     if name == "global":
         return GLOBAL_COLOR
     digits = "".join(ch for ch in name if ch.isdigit())
@@ -74,6 +76,4 @@ def scope_label(scope: str) -> str:
     model'."""
     if scope == "global":
         return "Global"
-    if scope.startswith("global:"):
-        return scope_label(scope.split(":", 1)[1]) + " model"
-    return scope.replace("_", " ").capitalize()
+    return Scope.parse(scope).label

@@ -9,6 +9,8 @@ from dashboard.theme import scope_label
 
 # A federation is called fair here when the global model serves every hospital about
 # equally: these are the bars the dashboard states next to the measured values.
+# Figures are shown with 3 decimals, and a verdict compares the numbers it shows.
+SHOWN_DECIMALS = 3
 MAX_FNR_GAP = 0.05
 MAX_ACCURACY_SPREAD = 0.05
 WORST_BELOW_GLOBAL = 0.03
@@ -52,20 +54,20 @@ def fairness_checks(fairness: dict, global_accuracy: float) -> list[Check]:
     list of Check
         FNR gap, accuracy spread, worst hospital against global.
     """
-    floor = global_accuracy - WORST_BELOW_GLOBAL
-    worst = fairness["worst_accuracy"]
+    floor = _shown(global_accuracy - WORST_BELOW_GLOBAL)
+    worst = _shown(fairness["worst_accuracy"])
     return [
         Check(
             "False-negative-rate gap between hospitals",
-            fairness["fnr_gap"],
+            _shown(fairness["fnr_gap"]),
             f"<= {MAX_FNR_GAP:.2f}",
-            _at_most(fairness["fnr_gap"], MAX_FNR_GAP),
+            _at_most(_shown(fairness["fnr_gap"]), MAX_FNR_GAP),
         ),
         Check(
             "Accuracy spread between hospitals",
-            fairness["accuracy_spread"],
+            _shown(fairness["accuracy_spread"]),
             f"<= {MAX_ACCURACY_SPREAD:.2f}",
-            _at_most(fairness["accuracy_spread"], MAX_ACCURACY_SPREAD),
+            _at_most(_shown(fairness["accuracy_spread"]), MAX_ACCURACY_SPREAD),
         ),
         Check(
             f"Worst hospital ({scope_label(fairness['worst_hospital'])}) accuracy",
@@ -83,6 +85,11 @@ def overall(checks: list[Check]) -> bool | None:
     if not measured:
         return None
     return all(measured)
+
+
+def _shown(value: float) -> float:
+    """The value as the page prints it, so a bar is judged on the digits a person reads."""
+    return value if _nan(value) else round(float(value), SHOWN_DECIMALS)
 
 
 def _at_most(value: float, limit: float) -> bool | None:

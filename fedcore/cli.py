@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", help="run id (see `runs`)")
     report.add_argument("--round", default="last", help="'last', 'best' or a round number")
     report.add_argument(
-        "--csv", metavar="PREFIX", help="also write PREFIX_table1.csv and PREFIX_table2.csv"
+        "--csv",
+        metavar="PREFIX",
+        help="also write PREFIX_table1.csv, PREFIX_table2.csv (at the run's decision threshold) "
+        "and PREFIX_rounds.csv (every round and scope, at its decision and at the fixed "
+        "threshold)",
     )
 
     diagnose = sub.add_parser("diagnose", help="probability of pneumonia for one image")
@@ -217,7 +221,7 @@ def cmd_report(args) -> int:
 
     which = _round_choice(args.round)
     if args.csv:
-        for table in ("table1", "table2"):
+        for table in ("table1", "table2", "rounds"):
             _check_output_file(f"{args.csv}_{table}.csv")
     snapshot = _store(args).snapshot(args.run)
     print(text.text_report(snapshot, which))
@@ -225,11 +229,10 @@ def cmd_report(args) -> int:
         try:
             report.table1(snapshot, which).to_csv(f"{args.csv}_table1.csv")
             report.table2(snapshot, which).to_csv(f"{args.csv}_table2.csv")
+            report.every_figure(snapshot).to_csv(f"{args.csv}_rounds.csv", index=False)
         except OSError as exc:
-            raise FedXrayError(
-                f"cannot write {args.csv}_table*.csv ({exc.strerror or exc})"
-            ) from exc
-        print(f"wrote {args.csv}_table1.csv and {args.csv}_table2.csv")
+            raise FedXrayError(f"cannot write {args.csv}_*.csv ({exc.strerror or exc})") from exc
+        print(f"wrote {args.csv}_table1.csv, {args.csv}_table2.csv and {args.csv}_rounds.csv")
     return 0
 
 

@@ -50,3 +50,11 @@ def tiny_run(tmp_path_factory):
     result = engine.run(tiny_config(), run_store, log=lambda line: None)
     assert result.status == "finished", result.error
     return run_store, result.run_id
+
+
+@pytest.fixture
+def tiny_home(tiny_run, monkeypatch):
+    """FEDCORE_HOME pointing at the session's trained tiny run."""
+    run_store, run_id = tiny_run
+    monkeypatch.setenv("FEDCORE_HOME", str(run_store.home))
+    return run_store, run_id

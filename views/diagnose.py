@@ -9,13 +9,16 @@ import streamlit as st
 from dashboard import charts, data
 from dashboard import diagnose_models as diagnose_view
 from dashboard.first_open import offer_default_run
+from dashboard.glossary import GLOSSARY
 from dashboard.overlay import cam_on_radiograph, enlarge, outline_crop
 from dashboard.theme import CLASS_COLORS, METRIC_LABELS
 from fedcore.data import CLASSES, SAMPLES_DIR
 from fedcore.diagnosis.lookalike import check_upload
 from fedcore.errors import FedXrayError
+from fedcore.results import decision
 
 MAX_UPLOAD_MB = 25
+SHIPPED_LABEL = "The model shipped with FedXray (default federation, seed 42)"
 
 st.title("Diagnose a chest X-ray")
 banner = st.empty()
@@ -28,14 +31,19 @@ run = None
 if done:
     a, b, c = st.columns([3, 1, 1])
     with a:
-        run = data.pick_run(done, key="diagnose_run", label="Model from run")
+        run = data.pick_run(
+            done, key="diagnose_run", label="Model from run", none_label=SHIPPED_LABEL
+        )
+if run is not None:
+    data.warn_if_unhealthy(run)
     checkpoint = b.segmented_control(
         "Checkpoint",
         ("best", "last"),
         default="best",
         required=True,
         key="diagnose_ckpt",
-        help="best: the round with the highest global AUROC",
+        format_func={"best": "the run's model", "last": "last round"}.get,
+        help="The run's model is its best round by global AUROC, the one every page shows.",
     )
     model_name = None
     if run["mode"] == "local":
@@ -47,7 +55,7 @@ if done:
     except FedXrayError as exc:
         st.error(f"Cannot load this run's model: {exc}", icon=":material/error:")
         st.stop()
-else:
+if run is None:
     try:
         loaded = diagnose_view.shipped_model()
     except FedXrayError as exc:
@@ -58,21 +66,37 @@ else:
         )
         st.stop()
     p = loaded.provenance
-    offer_default_run(
-        "No run of yours has completed a round yet, so this page uses the model shipped with "
-        "FedXray: the "
-        f"default federation (`{p['command']}`, seed {p['seed']}), {p['checkpoint']} round "
-        f"{p['round']} of "
-        f"{p['rounds_total']}, global test AUROC {p['global_test']['auroc']:.3f}, made {p['date']} "
-        "from commit "
-        f"`{p['git_commit'][:10]}`. Train a federation and your own model replaces it.",
-        key="diagnose_first_run",
+    shipped = (
+        f"the default federation (`{p['command']}`, seed {p['seed']}), {p['checkpoint']} round "
+        f"{p['round']} of {p['rounds_total']}, global test AUROC "
+        f"{p['global_test']['auroc']:.3f}, made {p['date']} from commit `{p['git_commit'][:10]}`"
     )
+    if done:
+        st.info(
+            f"The model shipped with FedXray: {shipped}. None of your runs has finished with a "
+            "model that learned; pick one above to use it anyway.",
+            icon=":material/info:",
+        )
+    else:
+        offer_default_run(
+            "No run of yours has completed a round yet, so this page uses the model shipped "
+            f"with FedXray: {shipped}. Train a federation and your own model replaces it.",
+            key="diagnose_first_run",
+        )
 
-# Calls at the federated operating point when the checkpoint's round has one (the server chose it
-# from the hospitals' validation counts); the run's fixed threshold stays beside it.
-op = loaded.test_metrics.get("op_threshold")
-threshold = op if op is not None and not math.isnan(op) else loaded.config.threshold
+# The run's decision threshold for the checkpoint's round, as every page reads it; the shipped
+# model carries its round's operating point in its metrics.
+if run is not None:
+    chosen = decision.decision(data.snapshot(run), loaded.server_round)
+else:
+    op = loaded.test_metrics.get("op_threshold")
+    fixed = loaded.config.threshold
+    chosen = (
+        decision.Decision(op, True, fixed)
+        if op is not None and not math.isnan(op)
+        else decision.Decision(fixed, False, fixed)
+    )
+threshold = chosen.threshold
 scores = diagnose_view.sample_scores(loaded, threshold)
 right = sum(s["correct"] for s in scores)
 
@@ -103,9 +127,8 @@ else:
     )
     name, payload, truth = path.name, path.read_bytes(), path.parent.name
 st.caption(
-    f"This model calls **{right} of the {len(scores)}** sample radiographs right. Their twins were "
-    "removed "
-    "from the embedded training data, so the model never saw them."
+    f"This model calls **{right} of the {len(scores)}** sample radiographs right {chosen.short}. "
+    "Their twins were removed from the embedded training data, so the model never saw them."
 )
 
 # Everything that depends on the choice lives in one slot, emptied before the work
@@ -130,7 +153,9 @@ with slot.container():
             + "\n".join(f"- {w}" for w in check.warnings),
             icon=":material/report:",
         )
-    as_uploaded, on_xray, view, verdict = st.columns([1.15, 1, 1, 1.25])
+    # The verdict first: on a narrow screen the columns stack, and the answer comes before the
+    # images.
+    verdict, as_uploaded, on_xray, view = st.columns([1.25, 1.15, 1, 1])
     as_uploaded.image(
         outline_crop(original),
         width="stretch",
@@ -157,12 +182,12 @@ with slot.container():
             unsafe_allow_html=True,
         )
         st.markdown(
-            f"P(pneumonia) = **{result.probability:.3f}** against the threshold **{threshold:.3f}**"
-            + (" (the federated operating point)" if threshold != result.threshold else "")
-            + (f" · true label: **{truth}**" if truth else "")
+            f"P(pneumonia) = **{result.probability:.3f}**, called {chosen.words}"
+            + (f" · true label: **{truth}**" if truth else ""),
+            help=GLOSSARY["threshold"],
         )
-        if threshold != result.threshold:
-            st.caption(f"At the fixed threshold {result.threshold:g}: **{result.label}**.")
+        if chosen.operating_point:
+            st.caption(f"At the fixed threshold {chosen.fixed:g}: **{result.label}**.")
         st.plotly_chart(
             charts.probability_gauge(result.probability, threshold),
             key="gauge",
@@ -185,25 +210,27 @@ with slot.container():
             "model "
             f"`{loaded.model_name}`"
         )
-    test = loaded.test_metrics
+    test = decision.at_decision(loaded.test_metrics, chosen)
     for col, metric in zip(
         st.columns(5), ("accuracy", "auroc", "sensitivity", "specificity", "f1")
     ):
         value = test.get(metric, math.nan)
         col.metric(
-            f"{METRIC_LABELS[metric]} (global test)",
+            METRIC_LABELS[metric] + (f" · {chosen.short}" if metric in decision.DECIDED else ""),
             "n/a" if value is None or math.isnan(value) else f"{value:.3f}",
             border=True,
+            help=GLOSSARY.get(metric),
         )
+    fixed_test = loaded.test_metrics
     st.caption(
-        f"On the global test set ({test.get('n', '?')} images) in round {loaded.server_round}, at "
-        "the fixed "
-        f"threshold {loaded.config.threshold:g}"
+        f"On the global test set ({test.get('n', '?')} images) in round {loaded.server_round}, "
+        f"{chosen.words}"
         + (
-            f"; at the federated operating point ({threshold:.3f}): accuracy "
-            f"{test['op_accuracy']:.3f}, "
-            f"sensitivity {test['op_sensitivity']:.3f}, specificity {test['op_specificity']:.3f}."
-            if threshold != loaded.config.threshold
+            f"; at the fixed threshold {chosen.fixed:g}: accuracy "
+            f"{fixed_test.get('accuracy', math.nan):.3f}, sensitivity "
+            f"{fixed_test.get('sensitivity', math.nan):.3f}, specificity "
+            f"{fixed_test.get('specificity', math.nan):.3f}."
+            if chosen.operating_point
             else "."
         )
     )

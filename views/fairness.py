@@ -7,8 +7,9 @@ import streamlit as st
 from dashboard import charts, data, verdict
 from dashboard import fairness_figures as fairness_view
 from dashboard.first_open import offer_default_run
+from dashboard.glossary import GLOSSARY
 from dashboard.theme import FAIL_COLOR, PASS_COLOR, scope_label
-from fedcore.results import report
+from fedcore.results import decision, report
 
 st.title("Fairness and bias")
 done = [r for r in data.runs() if r["rounds_done"]]
@@ -25,11 +26,17 @@ if not done:
 left, right = st.columns([3, 1])
 with left:
     run = data.pick_run(done, key="fairness_run")
-best, last = run["best_round"], run["rounds_done"]
-marks = {best: " · best", last: " · last"} if best != last else {last: " · best, last"}
+data.warn_if_unhealthy(run)
+shown, last = decision.model_round(run), run["rounds_done"]
+marks = (
+    {shown: " · the run's model", last: " · last"}
+    if shown != last
+    else {last: " · the run's model, last"}
+)
 server_round = right.selectbox(
     "Round",
     list(range(last, 0, -1)),
+    index=last - shown,
     format_func=lambda r: f"round {r}{marks.get(r, '')}",
     key="fairness_round",
 )
@@ -38,43 +45,30 @@ attackers = data.attackers(data.snapshot(run))
 if attackers:
     st.warning(
         f"{', '.join(scope_label(h) for h in attackers)} sent poisoned updates in this run (a "
-        "simulated "
-        f"{run['config']['attack']} attack, strategy {run['config']['strategy']}): the figures "
-        "below are the "
-        "global model's after it aggregated them.",
+        f"simulated {run['config']['attack']} attack, strategy {run['config']['strategy']}): the "
+        "figures below are the global model's after it aggregated them.",
         icon=":material/gpp_bad:",
     )
-fixed = run["config"]["threshold"]
-chosen = fairness_view.operating_threshold(run, server_round)
-at_point = (
-    chosen is not None
-    and st.segmented_control(
+chosen = decision.decision(data.snapshot(run), server_round)
+at = "decision"
+if chosen.operating_point:
+    at = st.segmented_control(
         "Judge at",
-        ["operating point", "fixed"],
-        default="operating point",
+        ["decision", "fixed"],
+        default="decision",
         required=True,
         key="fairness_threshold",
         format_func=lambda o: (
-            f"the federated operating point (threshold {chosen:.3f})"
-            if o == "operating point"
-            else f"the fixed threshold {fixed:g}"
+            f"the federated operating point (threshold {chosen.threshold:.3f})"
+            if o == "decision"
+            else f"the fixed threshold {chosen.fixed:g}"
         ),
-        help="The operating point is the threshold the server chose this round from the hospitals' "
-        "pooled "
-        "validation counts (maximum sensitivity + specificity, or the target sensitivity); it is "
-        "what the "
-        "Overview, Diagnose and the tables use. At a fixed 0.5 an uncalibrated model (early "
-        "rounds, "
-        "differential privacy) may call every image one class and look fair.",
+        help=GLOSSARY["operating point"]
+        + " Every page reads its figures there. At a fixed 0.5 an uncalibrated model (early "
+        "rounds, differential privacy) may call every image one class and look fair.",
     )
-    != "fixed"
-)
-threshold_words = (
-    f"at the federated operating point, threshold {chosen:.3f}"
-    if at_point
-    else f"at the fixed threshold {fixed:g}"
-)
-view = fairness_view.round_view(run, server_round, at_point)
+view = fairness_view.round_view(run, server_round, at)
+threshold_words = view["decision"].words
 t1, t2, checks = view["t1"], view["t2"], view["checks"]
 outcome = verdict.overall(checks)
 headline = {
@@ -131,16 +125,20 @@ st.plotly_chart(view["errors"], key="errors", config=charts.PLOT_CONFIG)
 
 st.subheader("Tables", divider="gray")
 st.markdown(
-    f"**Table 1.** Global model on the global test set (PNEUMONIA positive), round {server_round}"
+    f"**Table 1.** Global model on the global test set (PNEUMONIA positive), round {server_round}, "
+    f"{threshold_words}"
 )
 st.dataframe(
-    t1, column_config={c: st.column_config.NumberColumn(format="%.4f") for c in t1.columns[:8]}
+    t1, column_config={c: st.column_config.NumberColumn(format="%.4f") for c in t1.columns[:9]}
 )
 st.caption(
     f"Original design, published: loss {report.PUBLISHED_GLOBAL['loss']}, accuracy "
     f"{report.PUBLISHED_GLOBAL['accuracy']} (its precision and recall averaged both classes)."
 )
-st.markdown(f"**Table 2.** Per hospital, on each hospital's own test set, round {server_round}")
+st.markdown(
+    f"**Table 2.** Per hospital, on each hospital's own test set, round {server_round}, "
+    f"{threshold_words}"
+)
 t2_shown = t2.rename(index=scope_label).assign(
     **{"Published accuracy": [report.PUBLISHED_HOSPITAL_ACCURACY.get(h) for h in t2.index]}
 )
@@ -148,21 +146,21 @@ st.dataframe(
     t2_shown,
     column_config={
         c: st.column_config.NumberColumn(format="%.4f")
-        for c in [*t2.columns[:8], "Published accuracy"]
+        for c in [*t2.columns[:9], "Published accuracy"]
     },
 )
 downloads = st.container(horizontal=True)
 downloads.download_button(
     "Table 1 (CSV)",
     t1.to_csv().encode(),
-    f"{run['id']}_round{server_round}_table1.csv",
+    f"{run['id']}_round{server_round}_{at}_table1.csv",
     "text/csv",
     icon=":material/download:",
 )
 downloads.download_button(
     "Table 2 (CSV)",
     t2.to_csv().encode(),
-    f"{run['id']}_round{server_round}_table2.csv",
+    f"{run['id']}_round{server_round}_{at}_table2.csv",
     "text/csv",
     icon=":material/download:",
 )

@@ -8,9 +8,12 @@ import streamlit as st
 from dashboard import charts, data
 from dashboard.diagram import boundary_svg
 from dashboard.first_open import offer_default_run
-from dashboard.theme import STATUS_COLORS
+from dashboard.glossary import GLOSSARY
 from fedcore.config.run_config import RunConfig
+from fedcore.results import decision
+from fedcore.results.decision import DECIDED
 from fedcore.results.report import PUBLISHED_GLOBAL
+from fedcore.results.scope import Scope
 from fedcore.server.fit_facts import hospitals_only
 
 st.title("FedXray")
@@ -22,12 +25,20 @@ st.markdown(
     "The X-rays never leave the hospital."
 )
 
-runs = data.runs()
-latest = next((r for r in runs if r["rounds_done"] and r.get("data_summary")), None)
-if latest is not None:
-    summary = latest["data_summary"]
-    c = latest["config"]
-    source = f"run `{latest['id']}`: {summary['source']}, " + (
+done = [r for r in data.runs() if r["rounds_done"] and r.get("data_summary")]
+if done:
+    run = data.pick_run(done, key="overview_run", label="Run shown on every page")
+else:
+    run = None
+    offer_default_run(
+        "The global model's accuracy, AUROC, sensitivity, specificity and loss appear here, beside "
+        "the original design's published figures, as soon as a run completes its first round.",
+        key="first_open_overview",
+    )
+if run is not None:
+    summary = run["data_summary"]
+    c = run["config"]
+    source = f"{data.run_title(run)}: {summary.get('source', 'its data')}, " + (
         f"{c['partition']} split (α = {c['alpha']})"
         if c["data"] == "embedded"
         else "hospital folders"
@@ -60,42 +71,30 @@ right.plotly_chart(charts.pneumonia_share(summary), key="share", config=charts.P
 
 st.subheader("What crosses the hospital boundary", divider="gray")
 bytes_each = None
-if latest is not None:
-    rounds = data.snapshot(latest)["rounds"]
+if run is not None:
+    rounds = data.snapshot(run)["rounds"]
     fits = list(hospitals_only(rounds[-1]["fit"]).values()) if rounds else []
     bytes_each = fits[0]["bytes_sent"] if fits else None
 train_counts = {h: sum(s["train"].values()) for h, s in summary["hospitals"].items()}
-strategy = (
-    latest["config"].get("strategy", "fedavg") if latest is not None else RunConfig().strategy
-)
+strategy = run["config"].get("strategy", "fedavg") if run is not None else RunConfig().strategy
 st.markdown(boundary_svg(train_counts, bytes_each, strategy), unsafe_allow_html=True)
 
-st.subheader("Global model", divider="gray")
-if latest is None:
-    offer_default_run(
-        "The global model's accuracy, AUROC, sensitivity, specificity and loss appear here, beside "
-        "the original design's published figures, as soon as a run completes its first round.",
-        key="first_open_overview",
-    )
+if run is None:
     st.stop()
+st.subheader("Global model", divider="gray")
 
-frame = data.frame(latest)
-scope = "global" if (frame["scope"] == "global").any() else None
-rows = frame[frame["scope"] == scope] if scope else frame[frame["scope"].str.startswith("global:")]
-by_round = rows.groupby("round").mean(numeric_only=True)
-last_round, best_round = latest["rounds_done"], latest["best_round"] or latest["rounds_done"]
-last, best = by_round.loc[last_round], by_round.loc[best_round]
-
-op, decided = data.decision_figures(last)
-at_op = not math.isnan(op)  # a run recorded before the federated operating point has none
-config = RunConfig.from_dict(latest["config"])
+data.warn_if_unhealthy(run)
+snap = data.snapshot(run)
+shown_round, last_round = decision.model_round(run), run["rounds_done"]
+chosen, shown = decision.global_figures(snap, shown_round)
+raw = {s: m for s, m in decision.round_rows(snap, shown_round).items() if s.on_global_test}
+config = RunConfig.from_dict(run["config"])
+status, color, icon = data.shown_status(run)
 st.markdown(
-    f"Run `{latest['id']}` · {latest['mode']} · model **{config.backbone} at {config.input_size} "
-    "px** · "
-    f":{STATUS_COLORS[latest['status']]}-badge[{latest['status']}] · latest round {last_round} of "
-    f"{latest['rounds_total']}, best round {best_round} (by global AUROC)"
-    + ("" if scope else " · mean of the hospitals' local models")
-    + (f" · {dp}" if (dp := data.privacy_label(latest["config"])) else "")
+    f"**{data.run_title(run)}** · model **{config.backbone} at {config.input_size} px** · "
+    f":{color}-badge[{icon} {status}] · round {shown_round} of {run['rounds_total']} "
+    f"(the run's model: its best round by global AUROC; {last_round} completed)"
+    + ("" if run["mode"] != "local" else " · mean of the hospitals' local models")
 )
 cards = st.columns(5)
 for col, metric, label in zip(
@@ -104,43 +103,33 @@ for col, metric, label in zip(
     ("Accuracy", "AUROC", "Sensitivity", "Specificity", "Loss"),
 ):
     published = PUBLISHED_GLOBAL.get(metric)
-    # Decisions (accuracy, sensitivity, specificity) at the federated operating point when the run
-    # has one.
-    chosen = at_op and metric in decided
-    value = decided.get(metric, last[metric])
+    decided = metric in DECIDED
+    value = shown.get(metric, math.nan)
     delta = (
         None if published is None or math.isnan(value) else f"{value - published:+.3f} vs published"
     )
     col.metric(
-        f"{label} · latest" + (f" · t = {op:.2f}" if chosen else ""),
+        label + (f" · {chosen.short}" if decided else ""),
         "n/a" if math.isnan(value) else f"{value:.3f}",
         delta,
         delta_color="inverse" if metric == "loss" else "normal",
         border=True,
-        help=(
-            f"At the federated operating point, threshold {op:.3f}; at threshold "
-            f"{latest['config']['threshold']:g}: {last[metric]:.3f}. "
-            if chosen
-            else ""
-        )
-        + f"Best round {best_round}: {best[metric]:.3f}"
-        + (f". Original design, published: {published}" if published is not None else ""),
+        help=GLOSSARY.get(metric, "")
+        + (f" Original design, published: {published}." if published is not None else ""),
     )
-if at_op:
-    fixed = latest["config"]["threshold"]
-    st.caption(
-        "Accuracy, sensitivity and specificity at the **federated operating point**: the "
-        "threshold "
-        f"{op:.3f} that the server chose this round from the hospitals' validation counts (only "
-        "counts "
-        f"leave a hospital). At the fixed threshold {fixed:g}: accuracy {last['accuracy']:.3f}, "
-        f"sensitivity {last['sensitivity']:.3f}, specificity {last['specificity']:.3f}."
-    )
+at_fixed = {k: v for k, v in (raw.get(Scope("global")) or {}).items()}
 st.caption(
-    f"From the global model of run `{latest['id']}` ({config.backbone}, {config.input_size} px) on "
-    "the global "
-    f"test set. Original design, published on its own 624-image test set: accuracy "
-    f"{PUBLISHED_GLOBAL['accuracy']}, loss {PUBLISHED_GLOBAL['loss']}. Deltas compare the latest "
-    "round with "
-    "those figures."
+    f"The global model on the global test set, round {shown_round}. Accuracy, sensitivity and "
+    f"specificity {chosen.words}"
+    + (
+        " (the threshold the server chose from the hospitals' validation counts; only counts "
+        f"leave a hospital). At {chosen.fixed:g}: "
+        f"accuracy {at_fixed.get('accuracy', math.nan):.3f}, "
+        f"sensitivity {at_fixed.get('sensitivity', math.nan):.3f}, "
+        f"specificity {at_fixed.get('specificity', math.nan):.3f}."
+        if chosen.operating_point and at_fixed
+        else "."
+    )
+    + f" Original design, published on its own 624-image test set: accuracy "
+    f"{PUBLISHED_GLOBAL['accuracy']}, loss {PUBLISHED_GLOBAL['loss']}."
 )

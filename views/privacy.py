@@ -68,6 +68,7 @@ if not done:
     st.stop()
 
 run = data.pick_run(done, key="privacy_run")
+data.warn_if_unhealthy(run)
 snapshot = data.snapshot(run)
 dp = privacy_report.settings(snapshot)
 has_dp = run["config"].get("dp", "off") != "off"

@@ -7,13 +7,15 @@ import streamlit as st
 
 from dashboard import charts, data
 from dashboard.first_open import offer_default_run
+from dashboard.glossary import GLOSSARY
 from dashboard.theme import METRIC_LABELS
 from fedcore.config.run_config import RunConfig
+from fedcore.results import decision, report
+from fedcore.results.scope import is_global_test
 
 st.title("Runs")
 store = data.store()
 runs = data.runs()
-st.caption(f"Run store: `{store.path}` (set FEDCORE_HOME to use another).")
 if not runs:
     offer_default_run(
         "Every run appears here with its status and settings; pick several to compare their "
@@ -25,25 +27,19 @@ if not runs:
 table = pd.DataFrame(
     [
         {
-            "run": r["id"],
-            "status": r["status"],
-            "mode": r["mode"],
-            "strategy": data.strategy_label(r),
+            "run": data.run_title(r),
+            "status": data.shown_status(r)[0],
+            "health": (h.reason if (h := data.health(r)) is not None else ""),
+            "privacy": data.privacy_label(r["config"]) or "off",
             "attack": data.attack_label(r),
-            "model": r["config"]["backbone"],
-            "px": RunConfig.from_dict(r["config"]).input_size,
+            "model": f"{r['config']['backbone']} {RunConfig.from_dict(r['config']).input_size} px",
             "rounds": f"{r['rounds_done']}/{r['rounds_total']}",
-            "best round": r["best_round"],
             "hospitals": str(r["config"]["hospitals"])
             if r["config"]["data"] == "embedded"
             else "folder",
-            "data": r["config"]["data"],
             "split": f"{r['config']['partition']} α={r['config']['alpha']}",
-            "max/hospital": f"{r['config']['max_per_hospital']:,}"
-            if r["config"]["max_per_hospital"]
-            else "all",
-            "seed": r["config"]["seed"],
             "started": datetime.datetime.fromtimestamp(r["created"]),
+            "id": r["id"],
             "error": r["error"] or "",
         }
         for r in runs
@@ -55,16 +51,22 @@ st.dataframe(
     column_config={
         "started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         "status": st.column_config.TextColumn(width="small"),
+        "health": st.column_config.TextColumn(
+            help="Whether the run's global model learned: its AUROC and accuracy at its "
+            "decision threshold, or why it did not."
+        ),
+        "privacy": st.column_config.TextColumn(help=GLOSSARY["epsilon"]),
     },
 )
 
 st.subheader("Compare runs", divider="gray")
 st.caption(
     "Pick runs to see their global model side by side, e.g. FedAvg and a robust aggregator "
-    "(median, "
-    "trimmed-mean, krum) under the same attack: `python -m fedcore train --attack sign-flip "
-    "--attackers 2 "
-    "--hospitals 10 --strategy fedavg`, then the same with `--strategy trimmed-mean`."
+    "(median, trimmed-mean, krum) under the same attack: `python -m fedcore train --attack "
+    "sign-flip --attackers 2 --hospitals 10 --strategy fedavg`, then the same with "
+    "`--strategy trimmed-mean`. Accuracy, sensitivity, specificity and F1 are read at each "
+    "round's decision threshold (the federated operating point where the run has one), as on "
+    "the Train page."
 )
 with_rounds = [r for r in runs if r["rounds_done"]]
 by_id = {r["id"]: r for r in with_rounds}
@@ -82,18 +84,23 @@ metric = b.selectbox(
 if picked:
     curves = {}
     for run_id in picked:
-        frame = data.frame(by_id[run_id])
+        frame, _ = decision.curves_at_decision(data.frame(by_id[run_id]))
         own = frame[frame["scope"] == "global"]
         # A local-mode run has one model per hospital: compare the mean of their global-test scores.
-        rows = own if len(own) else frame[frame["scope"].str.startswith("global:")]
-        curve = rows.groupby("round", as_index=False)[metric].mean()
-        attack = data.attack_label(by_id[run_id])
-        curves[
-            f"{run_id} ({data.strategy_label(by_id[run_id])}, {by_id[run_id]['config']['backbone']}"
-            + (f", {attack}" if attack else "")
-            + ")"
-        ] = curve
+        rows = own if len(own) else frame[frame["scope"].map(is_global_test)]
+        curves[data.run_label(by_id[run_id])] = rows.groupby("round", as_index=False)[metric].mean()
     st.plotly_chart(charts.compare_runs(curves, metric), key="compare", config=charts.PLOT_CONFIG)
+    export = pd.concat([report.every_figure(data.snapshot(by_id[i])) for i in picked])
+    st.download_button(
+        f"Every figure of the {len(picked)} chosen run(s), every round and scope (CSV)",
+        export.to_csv(index=False).encode(),
+        "fedxray_runs.csv",
+        "text/csv",
+        icon=":material/download:",
+        help="One row per run, round, model and test set: the figures at the round's decision "
+        "threshold (its value and rule are columns), and accuracy, sensitivity, specificity and "
+        "the counts at the fixed threshold beside them.",
+    )
 else:
     st.caption("Pick one or more runs that completed a round.")
 
@@ -121,6 +128,6 @@ if st.button(
     else:
         store.delete_run(victim)
         if st.session_state.get(data.RUN_KEY) == victim:
-            st.session_state[data.RUN_KEY] = None
+            data.remember(None)
         st.toast(f"Deleted run {victim}.", icon=":material/delete:")
         st.rerun()

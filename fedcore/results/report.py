@@ -1,8 +1,9 @@
-"""Tables 1 and 2 of the original design, from a run store snapshot, with correct binary metrics.
+"""Tables 1 and 2 of the original design, from a run store snapshot, read at the run's decision
+threshold (:mod:`fedcore.results.decision`) or at its fixed one.
 
-Table 1: the global model on the global test set. Table 2: the global model on each
-hospital's own test set (in local mode, each hospital's own model). pandas frames, so
-the CLI prints them and the dashboard shows and downloads the same numbers.
+Table 1: the global model on the global test set. Table 2: the global model on each hospital's
+own test set (local mode: each hospital's own model). pandas frames, so the CLI prints them and
+the dashboard shows and downloads the same numbers.
 """
 
 from __future__ import annotations
@@ -10,8 +11,14 @@ from __future__ import annotations
 import pandas as pd
 
 from fedcore.errors import FedXrayError
+from fedcore.results.decision import (
+    Decision,
+    at_decision,
+    decision,
+    pick_round,
+    round_rows,
+)
 from fedcore.results.fairness import fairness_summary
-from fedcore.results.operating_point import AT_POINT, at_chosen_threshold
 from fedcore.results.roc import ROC_PREFIX
 
 # The original design's published figures (its own 624 / 208-image test sets).
@@ -38,9 +45,8 @@ TABLE_COLUMNS = {
 def metrics_frame(snapshot: dict) -> pd.DataFrame:
     """Every (round, scope) row of a snapshot as a frame with one column per scalar metric.
 
-    The ROC points stored with each scope (``roc_*``, see fedcore.results.roc.roc_points) are
-    left out, as is any value that is not a number or a name: they belong to a curve, not
-    to a per-round table.
+    The ROC points stored with each scope are left out, as is any value that is not a number
+    or a name: they belong to a curve, not to a per-round table.
     """
     rows = [
         {
@@ -56,145 +62,79 @@ def metrics_frame(snapshot: dict) -> pd.DataFrame:
     return frame
 
 
-def pick_round(snapshot: dict, which: str | int = "last") -> int:
-    """'last', 'best' (by global AUROC) or a round number, checked against the snapshot."""
-    done = snapshot["run"]["rounds_done"]
-    if not done:
-        raise FedXrayError(f"run {snapshot['run']['id']} has no completed round yet")
-    if which == "last":
-        return done
-    if which == "best":
-        return snapshot["run"]["best_round"] or done
-    server_round = int(which)
-    if not 1 <= server_round <= done:
-        raise FedXrayError(
-            f"round {server_round} is not available: run {snapshot['run']['id']} "
-            f"completed rounds 1..{done}"
-        )
-    return server_round
+def threshold_for(snapshot: dict, server_round: int, at: str = "decision") -> Decision:
+    """The round's decision (``at='decision'``) or the run's fixed threshold (``at='fixed'``)."""
+    chosen = decision(snapshot, server_round)
+    if at == "fixed":
+        return Decision(chosen.fixed, False, chosen.fixed)
+    return chosen
 
 
-def table1(snapshot: dict, which: str | int = "last") -> pd.DataFrame:
-    """Global model(s) on the global test set, one row per model, metrics as columns."""
+def _table(snapshot: dict, which, at: str, on_global_test: bool) -> pd.DataFrame:
     server_round = pick_round(snapshot, which)
-    frame = metrics_frame(snapshot)
-    rows = frame[(frame["round"] == server_round) & frame["scope"].str.startswith("global")]
-    table = rows.set_index("scope")[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-    table.index = pd.Index([_model_label(s) for s in table.index], name="model")
-    return table
-
-
-def table2(snapshot: dict, which: str | int = "last") -> pd.DataFrame:
-    """The model on each hospital's own test set, one row per hospital."""
-    server_round = pick_round(snapshot, which)
-    frame = metrics_frame(snapshot)
-    rows = frame[(frame["round"] == server_round) & ~frame["scope"].str.startswith("global")]
-    table = rows.set_index("scope")[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-    table.index.name = "hospital"
-    return table
-
-
-OPERATING_COLUMNS = {
-    "op_threshold": "Threshold",
-    "op_accuracy": "Accuracy",
-    "op_sensitivity": "Sensitivity (recall)",
-    "op_specificity": "Specificity",
-    "op_precision": "Precision",
-    "op_f1": "F1",
-    "op_tp": "TP",
-    "op_fp": "FP",
-    "op_tn": "TN",
-    "op_fn": "FN",
-}
-
-
-def operating_point_table(snapshot: dict, which: str | int = "last") -> pd.DataFrame:
-    """Every model and hospital at the round's federated operating point (empty for runs without
-    one).
-
-    The threshold is the one the server chose from the hospitals' pooled validation
-    counts (fedcore.results.operating_point); Tables 1 and 2 keep the fixed threshold beside it.
-    """
-    server_round = pick_round(snapshot, which)
-    frame = metrics_frame(snapshot)
-    if "op_threshold" not in frame:
-        return pd.DataFrame(columns=list(OPERATING_COLUMNS.values()))
-    rows = frame[(frame["round"] == server_round) & frame["op_threshold"].notna()]
-    table = rows.set_index("scope")[list(OPERATING_COLUMNS)].rename(columns=OPERATING_COLUMNS)
-    table.index = pd.Index(
-        [_model_label(s) if s.startswith("global") else s for s in table.index], name="model"
-    )
-    return table
-
-
-def at_operating_points(frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
-    """:func:`metrics_frame` rows as they read at each round's federated operating point.
-
-    Returns
-    -------
-    (pd.DataFrame, bool)
-        The rows with accuracy, sensitivity, specificity, precision, F1 and the four counts
-        replaced by their ``op_`` figures, and True; or ``frame`` unchanged and False when
-        any row lacks them (a run recorded before hospitals reported test counts, local
-        mode), so that one figure never mixes the two thresholds.
-    """
-    columns = [f"op_{k}" for k in AT_POINT]
-    if (
-        frame.empty
-        or not all(c in frame for c in columns)
-        or frame[columns].isna().all(axis=1).any()
-    ):
-        return frame, False
-    shown = frame.copy()
-    for k in AT_POINT:
-        shown[k] = frame[f"op_{k}"]
-    return shown, True
-
-
-def rounds_table(frame: pd.DataFrame, seconds: dict[int, float], threshold: float) -> pd.DataFrame:
-    """The global model round by round, newest first: AUROC and loss, then the rates at the round's
-    federated operating point and, beside them, at the fixed ``threshold``.
-
-    Parameters
-    ----------
-    frame : pd.DataFrame
-        :func:`metrics_frame` rows.
-    seconds : dict
-        Each round's wall time, by round number.
-    threshold : float
-        The run's fixed threshold (``RunConfig.threshold``), named in its columns.
-
-    Returns
-    -------
-    pd.DataFrame
-        ``round, model, seconds, AUROC, loss``, ``threshold, accuracy, sensitivity, specificity``
-        at the
-        operating point (none for a run without one), accuracy, sensitivity, specificity and F1 ``at
-        <threshold>``; a row per round and global scope (local mode: a global line per hospital).
-    """
-    rows = frame[frame["scope"].str.startswith("global")].sort_values(
-        ["round", "scope"], ascending=[False, True]
-    )
+    chosen = threshold_for(snapshot, server_round, at)
+    rows = {
+        s: at_decision(m, chosen)
+        for s, m in sorted(round_rows(snapshot, server_round).items())
+        if s.on_global_test == on_global_test
+    }
     table = pd.DataFrame(
-        {
-            "round": rows["round"].astype(int),
-            "model": [_model_label(s) for s in rows["scope"]],
-            "seconds": rows["round"].map(seconds),
-            "AUROC": rows["auroc"],
-            "loss": rows["loss"],
-        }
+        [
+            {"Threshold": chosen.threshold} | {TABLE_COLUMNS[k]: m.get(k) for k in TABLE_COLUMNS}
+            for m in rows.values()
+        ],
+        index=pd.Index(
+            [s.label if on_global_test else s.test_set for s in rows],
+            name="model" if on_global_test else "hospital",
+        ),
     )
-    if "op_threshold" in rows and rows["op_threshold"].notna().any():
-        table["threshold"] = rows["op_threshold"]
-        for k in ("accuracy", "sensitivity", "specificity"):
-            table[k] = rows[f"op_{k}"]
-    for k in ("accuracy", "sensitivity", "specificity", "f1"):
-        table[f"{'F1' if k == 'f1' else k} at {threshold:g}"] = rows[k]
-    return table.reset_index(drop=True)
+    table.attrs["decision"] = chosen
+    return table
+
+
+def table1(snapshot: dict, which: str | int = "last", at: str = "decision") -> pd.DataFrame:
+    """Global model(s) on the global test set, one row per model; ``attrs['decision']`` says the
+    threshold (also the Threshold column)."""
+    return _table(snapshot, which, at, True)
+
+
+def table2(snapshot: dict, which: str | int = "last", at: str = "decision") -> pd.DataFrame:
+    """The model on each hospital's own test set, one row per hospital."""
+    return _table(snapshot, which, at, False)
+
+
+def rounds_table(snapshot: dict, seconds: dict[int, float]) -> pd.DataFrame:
+    """The global model round by round, newest first: AUROC and loss, the figures at the round's
+    decision threshold, and beside them at the fixed threshold (labelled 'at 0.5')."""
+    fixed = float(snapshot["run"]["config"].get("threshold", 0.5))
+    records = []
+    for server_round in sorted({m["round"] for m in snapshot["metrics"]}, reverse=True):
+        chosen = decision(snapshot, server_round)
+        for scope, m in sorted(round_rows(snapshot, server_round).items()):
+            if not scope.on_global_test:
+                continue
+            read = at_decision(m, chosen)
+            records.append(
+                {
+                    "round": server_round,
+                    "model": scope.label,
+                    "seconds": seconds.get(server_round),
+                    "AUROC": m.get("auroc"),
+                    "loss": m.get("loss"),
+                    "threshold": chosen.threshold,
+                    "accuracy": read.get("accuracy"),
+                    "sensitivity": read.get("sensitivity"),
+                    "specificity": read.get("specificity"),
+                    f"accuracy at {fixed:g}": m.get("accuracy"),
+                    f"sensitivity at {fixed:g}": m.get("sensitivity"),
+                    f"specificity at {fixed:g}": m.get("specificity"),
+                }
+            )
+    return pd.DataFrame(records)
 
 
 def fairness_row(snapshot: dict, which: str | int = "last") -> dict:
-    """The fairness summary of one round."""
+    """The fairness summary of one round at the fixed threshold, as the recorder stored it."""
     server_round = pick_round(snapshot, which)
     for r in snapshot["rounds"]:
         if r["round"] == server_round:
@@ -202,37 +142,46 @@ def fairness_row(snapshot: dict, which: str | int = "last") -> dict:
     raise FedXrayError(f"round {server_round} has no fairness summary")
 
 
-def operating_threshold(snapshot: dict, which: str | int = "last") -> float | None:
-    """The threshold the server chose in one round when the global model and every hospital have
-    their
-    figures there; None otherwise (a run recorded before hospitals reported test counts, local
-    mode)."""
+def fairness_at(snapshot: dict, which: str | int = "last", at: str = "decision") -> dict:
+    """The fairness summary of one round with every hospital read at the round's decision (or,
+    with ``at='fixed'``, the stored summary at the fixed threshold)."""
     server_round = pick_round(snapshot, which)
-    rows = {m["scope"]: m for m in snapshot["metrics"] if m["round"] == server_round}
-    hospitals = [m for s, m in rows.items() if not s.startswith("global")]
-    if (
-        "op_threshold" not in rows.get("global", {})
-        or not hospitals
-        or any(f"op_{k}" not in m for m in hospitals for k in AT_POINT)
-    ):
-        return None
-    return rows["global"]["op_threshold"]
-
-
-def fairness_at_operating_point(snapshot: dict, which: str | int = "last") -> dict | None:
-    """The fairness summary of one round with every hospital read at the threshold the server
-    chose; None without one (:func:`operating_threshold`)."""
-    server_round = pick_round(snapshot, which)
-    if operating_threshold(snapshot, server_round) is None:
-        return None
+    chosen = threshold_for(snapshot, server_round, at)
+    if not chosen.operating_point:
+        return fairness_row(snapshot, server_round)
     return fairness_summary(
         {
-            m["scope"]: at_chosen_threshold(m)
-            for m in snapshot["metrics"]
-            if m["round"] == server_round and not m["scope"].startswith("global")
+            s.text: at_decision(m, chosen)
+            for s, m in round_rows(snapshot, server_round).items()
+            if not s.on_global_test
         }
     )
 
 
-def _model_label(scope: str) -> str:
-    return "global model" if scope == "global" else f"{scope.split(':', 1)[1]} local model"
+def every_figure(snapshot: dict) -> pd.DataFrame:
+    """Every round x scope of a run with the decided figures at the round's decision threshold
+    and, beside them, at the fixed threshold: what the Runs page and ``report --csv`` export."""
+    frame = metrics_frame(snapshot)
+    if frame.empty:
+        return frame
+    fixed = float(snapshot["run"]["config"].get("threshold", 0.5))
+    out = []
+    for server_round in sorted(frame["round"].unique()):
+        chosen = decision(snapshot, int(server_round))
+        for scope, m in sorted(round_rows(snapshot, int(server_round)).items()):
+            read = at_decision(m, chosen)
+            row = {
+                "run": snapshot["run"]["id"],
+                "round": int(server_round),
+                "model": scope.model,
+                "test_set": scope.test_set,
+                "threshold": chosen.threshold,
+                "threshold_rule": "operating point" if chosen.operating_point else "fixed",
+            }
+            row |= {k: read.get(k) for k in TABLE_COLUMNS}
+            row |= {
+                f"{k} at {fixed:g}": m.get(k)
+                for k in ("accuracy", "sensitivity", "specificity", "tp", "fp", "tn", "fn")
+            }
+            out.append(row)
+    return pd.DataFrame(out)

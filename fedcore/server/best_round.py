@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from fedcore.results.scope import Scope
 from fedcore.store import RunStore
 
 
@@ -35,9 +36,9 @@ def best_so_far(store: RunStore, run_id: str) -> BestTracker:
     mode = snap["run"]["mode"]
     by_round: dict[int, list[float]] = {}
     for m in snap["metrics"]:
-        if (mode == "local" and m["scope"].startswith("global:")) or (
-            mode != "local" and m["scope"] == "global"
-        ):
+        scope = Scope.parse(m["scope"], mode)
+        # The run's model: the global one, or in local mode each hospital's own.
+        if scope.on_global_test and (scope.model != "global") == (mode == "local"):
             by_round.setdefault(m["round"], []).append(m["auroc"])
     for server_round in sorted(by_round):
         tracker.offer(server_round, float(np.nanmean(by_round[server_round])))

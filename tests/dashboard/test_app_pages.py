@@ -45,14 +45,6 @@ def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.fixture
-def tiny_home(tiny_run, monkeypatch):
-    """FEDCORE_HOME pointing at the session's trained tiny run."""
-    run_store, run_id = tiny_run
-    monkeypatch.setenv("FEDCORE_HOME", str(run_store.home))
-    return run_store, run_id
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_on_an_empty_store(store, page):
     at = open_page(page)
@@ -259,10 +251,9 @@ def test_overview_cards_show_the_federated_operating_point_beside_the_fixed_thre
     at = open_page("views/overview.py")
     assert_clean(at)
     labels = [m.label for m in at.metric]
-    assert any(label.startswith("Accuracy · latest · t = ") for label in labels), labels
+    assert any(label.startswith("Accuracy · at t = ") for label in labels), labels
     assert any(
-        "federated operating point" in c.value and "At the fixed threshold 0.5" in c.value
-        for c in at.caption
+        "federated operating point" in c.value and "At 0.5: accuracy" in c.value for c in at.caption
     )
 
 

@@ -141,7 +141,7 @@ def test_an_uncalibrated_model_is_judged_at_the_operating_point_not_at_one_half(
     store.finish(run_id, "finished")
     at = render()
     assert "Not fair by at least one bar" in headline(at)
-    assert any("at the federated operating point, threshold 0.950" in c.value for c in at.caption)
+    assert any("at the federated operating point (threshold 0.950)" in c.value for c in at.caption)
     assert any("Worst hospital (Hospital 3) accuracy" in c.value for c in at.caption)
     at.button_group(key="fairness_threshold").set_value("fixed").run()
     assert "Fair by every measured bar" in headline(at)

@@ -54,8 +54,13 @@ def test_runs_report_csv_and_diagnose(tiny_run, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Table 1" in text and "hospital_3" in text
     table1 = (tmp_path / "t_table1.csv").read_text()
-    assert "Sensitivity (recall)" in table1 and "global model" in table1
+    assert "Sensitivity (recall)" in table1 and "Global model" in table1
+    assert "Threshold" in table1.splitlines()[0], "a table says its threshold"
     assert (tmp_path / "t_table2.csv").read_text().count("hospital_") == 3
+    rounds = (tmp_path / "t_rounds.csv").read_text().splitlines()
+    assert rounds[0].startswith("run,round,model,test_set,threshold,threshold_rule")
+    assert len(rounds) == 1 + 2 * 4, "every round x scope: the global model and 3 hospitals"
+    assert text.rstrip().splitlines()[-2].startswith("Health: "), "the report ends on health"
     image = next((SAMPLES_DIR / "PNEUMONIA").iterdir())
     assert main(["--home", home, "diagnose", str(image), "--run", run_id]) == 0
     text = capsys.readouterr().out
