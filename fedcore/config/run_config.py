@@ -32,9 +32,11 @@ STRATEGIES = (
 ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
-# Patient-level DP trains with SGD + momentum (see fedcore.hospital.dp_training); its step size is
-# not Adam's.
+BATCH_SIZE = 32
+# Patient-level DP trains with SGD + momentum (fedcore.hospital.dp_training) on large Poisson
+# batches: the noise on a step's mean gradient shrinks with the batch (docs/privacy.md).
 DP_LEARNING_RATE = 0.5
+DP_BATCH_SIZE = 1024
 
 # The image size each backbone is designed for when --image-size is not given.
 DEFAULT_IMAGE_SIZE = {"cnn": 28, "efficientnetv2s": 100, "mobilenetv3small": 96}
@@ -125,7 +127,13 @@ class RunConfig:
     local_epochs: int = setting(
         1, "epochs each hospital trains per round on its own images", minimum=1
     )
-    batch_size: int = setting(32, "local mini-batch size", minimum=1)
+    batch_size: int | None = setting(
+        None,
+        "local mini-batch size",
+        none=f"{BATCH_SIZE}; {DP_BATCH_SIZE} with patient-level DP",
+        minimum=1,
+        maximum=1_000_000,
+    )
     learning_rate: float | None = setting(
         None,
         "local learning rate",
@@ -310,6 +318,13 @@ class RunConfig:
     def input_size(self) -> int:
         """The model's input side in pixels."""
         return self.image_size or DEFAULT_IMAGE_SIZE[self.backbone]
+
+    @property
+    def batch(self) -> int:
+        """The local batch size actually used: the privacy default under patient-level DP."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return DP_BATCH_SIZE if self.dp == "patient" else BATCH_SIZE
 
     @property
     def lr(self) -> float:

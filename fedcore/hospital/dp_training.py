@@ -64,7 +64,7 @@ class DPHospital(Hospital):
     def __init__(self, data: HospitalData, built: BuiltModel, config: RunConfig, index: int):
         super().__init__(data, built, config, index)
         n = self.num_examples
-        batch = min(config.batch_size, n)
+        batch = min(config.batch, n)
         self.expected_batch = float(batch)
         self.sampling_rate = batch / n
         self.steps_per_round = config.local_epochs * math.ceil(n / batch)

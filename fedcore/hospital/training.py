@@ -115,7 +115,7 @@ class Hospital:
             losses, sizes = [], []
             plan = batch_plan(
                 self.data.train.labels,
-                self.config.batch_size,
+                self.config.batch,
                 self.config.rare_class_share,
                 order_rng,
             )

@@ -159,7 +159,7 @@ def efficientnet_throughput(images: int = 256, repeats: int = 2) -> dict:
         built.model.fit(
             x,
             y,
-            batch_size=config.batch_size,
+            batch_size=config.batch,
             epochs=1,
             class_weight=weights,
             shuffle=True,

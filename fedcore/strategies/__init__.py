@@ -68,7 +68,7 @@ def make_strategy(config: RunConfig, hospitals: int) -> Strategy:
             rounds,
             hospitals,
             config.local_epochs,
-            config.batch_size,
+            config.batch,
             cosine=config.lr_schedule == "cosine",
             server_learning_rate=server_lr,
         ),

@@ -204,7 +204,7 @@ def test_a_deflated_stream_inflating_past_the_budget_is_refused_while_inflating(
 def test_the_cli_diagnoses_an_odd_length_deflated_dicom_like_the_uncompressed_one(
     tiny_run, cr_2048
 ):
-    from fedcore import diagnosis
+    from fedcore.diagnosis import score as diagnosis
 
     store, run_id = tiny_run
     loaded = diagnosis.load_run_model(store, run_id)
