@@ -12,7 +12,6 @@ import math
 import pandas as pd
 
 from fedcore.server.fit_facts import hospitals_only
-from fedcore.store import RunStore
 
 # fedcore.privacy.audit.EVENT, written out: importing fedcore.privacy.audit would load TensorFlow
 # into the dashboard.
@@ -152,85 +151,6 @@ def final_epsilon(snapshot: dict) -> float:
     if frame.empty:
         return math.nan
     return float(frame[frame["round"] == frame["round"].max()]["epsilon"].max())
-
-
-def runs_frame(store: RunStore) -> pd.DataFrame:
-    """One row per federated run with a completed round: the cost of privacy in utility, side by
-    side.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns run, status, dp, epsilon (largest hospital's, last round), delta,
-        rounds, auroc and accuracy (global model, last round), audit_auroc (highest
-        hospital attack AUROC of the run's latest audit, NaN if none).
-    """
-    rows = []
-    for run in store.list_runs():
-        if run["mode"] != "federated" or not run["rounds_done"]:
-            continue
-        snap = store.snapshot(run["id"])
-        last = max(m["round"] for m in snap["metrics"] if m["scope"] == "global")
-        glob = next(m for m in snap["metrics"] if m["scope"] == "global" and m["round"] == last)
-        audits = audit_frame(snap)
-        latest = audits[audits["audit"] == audits["audit"].max()]
-        rows.append(
-            {
-                "run": run["id"],
-                "status": run["status"],
-                "dp": dp_label(run["config"]),
-                "epsilon": final_epsilon(snap),
-                "delta": run["config"].get("dp_delta"),
-                "rounds": last,
-                "auroc": glob["auroc"],
-                "accuracy": glob["accuracy"],
-                "audit_auroc": float(latest["auroc"].max()) if not latest.empty else math.nan,
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "run",
-            "status",
-            "dp",
-            "epsilon",
-            "delta",
-            "rounds",
-            "auroc",
-            "accuracy",
-            "audit_auroc",
-        ],
-    )
-
-
-def latest_audits(store: RunStore) -> pd.DataFrame:
-    """The latest membership audit of every run that has one, one row per hospital.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns run, dp, epsilon, hospital, auroc, advantage: audits with and
-        without DP side by side.
-    """
-    rows = []
-    for run in store.list_runs():
-        snap = store.snapshot(run["id"])
-        audits = audit_frame(snap)
-        if audits.empty:
-            continue
-        epsilon = final_epsilon(snap)
-        for _, r in audits[audits["audit"] == audits["audit"].max()].iterrows():
-            rows.append(
-                {
-                    "run": run["id"],
-                    "dp": dp_label(run["config"]),
-                    "epsilon": epsilon,
-                    "hospital": r["hospital"],
-                    "auroc": r["auroc"],
-                    "advantage": r["advantage"],
-                }
-            )
-    return pd.DataFrame(rows, columns=["run", "dp", "epsilon", "hospital", "auroc", "advantage"])
 
 
 def _num(value) -> float:
