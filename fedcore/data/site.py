@@ -1,9 +1,7 @@
-"""Data as each site keeps it on its own machine: one hospital's splits, or the server's global test
-set.
+"""Data as each Flower site keeps it: one hospital's splits, or the server's global test set.
 
-On a Flower deployment every SuperNode reads only its own hospital's file or folder
-(its node config's ``data-path``) and the ServerApp only the global test set. Both
-accept either form:
+Every SuperNode reads only its own hospital's file or folder (its node config's
+``data-path``) and the ServerApp only the global test set. Both accept either form:
 
 - a hospital: a folder ``train/``, ``val/``, ``test/`` each with ``NORMAL/`` and
   ``PNEUMONIA/`` (one ``HOSPITAL/hospital_k`` folder of the original layout), or a
@@ -85,8 +83,7 @@ def load_hospital(
 
 
 def load_global_test(path: str | Path, size: int) -> Split:
-    """The server's global test set from a ``NORMAL/ PNEUMONIA/`` folder or an ``.npz``, at ``size``
-    pixels.
+    """The server's global test set from a ``NORMAL/ PNEUMONIA/`` folder or an ``.npz``.
 
     Raises
     ------
@@ -111,8 +108,7 @@ def load_global_test(path: str | Path, size: int) -> Split:
 
 
 def export_sites(config: RunConfig, out: str | Path) -> dict[str, Path]:
-    """Write ``config``'s federation as one ``.npz`` per hospital plus ``global_test.npz`` in
-    ``out``.
+    """Write ``config``'s federation into ``out``: one ``.npz`` per hospital, ``global_test.npz``.
 
     Parameters
     ----------
