@@ -73,8 +73,7 @@ def mean_update(results: Sequence[FitResult], global_weights: NDArrays) -> NDArr
 
 
 def updates_of(results: Sequence[FitResult], global_weights: NDArrays) -> list[np.ndarray]:
-    """Each hospital's update w_k - w_global flattened into one float64 row: shape (hospitals,
-    parameters)."""
+    """Each hospital's update w_k - w_global, flattened into one float64 row."""
     if not results:
         raise ValueError("nothing to aggregate: no hospital returned weights")
     flat_global = flatten(global_weights)
