@@ -13,8 +13,8 @@ import pandas as pd
 
 from fedcore.server.fit_facts import hospitals_only
 
-# fedcore.privacy.audit.EVENT, written out: importing fedcore.privacy.audit would load TensorFlow
-# into the dashboard.
+# fedcore.privacy.audit.EVENT, written out: importing that module would load TensorFlow into
+# the dashboard.
 AUDIT_EVENT = "privacy_audit"
 
 DP_LABELS = {"off": "no DP", "patient": "patient-level DP", "hospital": "hospital-level DP"}
@@ -54,9 +54,7 @@ def epsilon_frame(snapshot: dict) -> pd.DataFrame:
 
 
 def bytes_frame(snapshot: dict) -> pd.DataFrame:
-    """Bytes and arrays each hospital sent each round (columns round, hospital, bytes_sent,
-    arrays).
-    """
+    """Bytes and arrays each hospital sent each round (round, hospital, bytes_sent, arrays)."""
     rows = [
         {
             "round": rnd,
@@ -70,8 +68,7 @@ def bytes_frame(snapshot: dict) -> pd.DataFrame:
 
 
 def payload_frame(snapshot: dict) -> pd.DataFrame:
-    """The arrays of one hospital's message in the latest round: index, shape, dtype (empty when
-    unknown)."""
+    """The arrays of one hospital's latest message: index, shape, dtype (empty when unknown)."""
     manifest = next(
         (
             r["fit"]["_round"]["payload"]
@@ -92,8 +89,7 @@ def payload_frame(snapshot: dict) -> pd.DataFrame:
 
 
 def settings(snapshot: dict) -> dict:
-    """The run's DP mode, parameters and, for patient-level DP, each hospital's sigma and sampling
-    rate."""
+    """The run's DP mode and parameters; for patient-level DP, each hospital's sigma and q too."""
     config = snapshot["run"]["config"]
     out = {
         "mode": dp_label(config),
