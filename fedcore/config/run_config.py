@@ -32,8 +32,7 @@ STRATEGIES = (
 ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
-# Patient-level DP trains with SGD + momentum (see fedcore.hospital.dp_training); its step size is
-# not Adam's.
+# Patient-level DP trains with SGD and momentum (fedcore.hospital.dp_training), not Adam.
 DP_LEARNING_RATE = 0.5
 
 # The image size each backbone is designed for when --image-size is not given.
@@ -338,17 +337,15 @@ class RunConfig:
         checks = [
             (
                 self.dp != "patient" or self.backbone == "cnn",
-                f"patient-level DP needs the cnn backbone (got {self.backbone}): the ImageNet "
-                "backbones' "
-                "batch normalisation mixes the examples of a batch, which per-example clipping "
-                "cannot bound",
+                f"patient-level DP needs the cnn backbone (got {self.backbone}): "
+                "the ImageNet backbones' batch normalisation mixes the examples of a batch, "
+                "which per-example clipping cannot bound",
             ),
             (
                 self.attackers <= self.hospitals
                 and (self.attack == "none") == (self.attackers == 0),
-                f"--attack {self.attack} with --attackers {self.attackers}: name an attack and 1 "
-                f"to {self.hospitals} "
-                "attackers, or neither",
+                f"--attack {self.attack} with --attackers {self.attackers}: "
+                f"name an attack and 1 to {self.hospitals} attackers, or neither",
             ),
             (
                 self.dp != "hospital" or self.mode == "federated",
