@@ -1,7 +1,7 @@
 """What every strategy shares: the FedAvg mean, the Strategy interface, FedAvg itself.
 
 A strategy turns the hospitals' results of one round into the next global weights.
-FedAvg is the default; the others (fedcore.strategies) slot in behind the same two
+FedAvg is the base; the others (fedcore.strategies) slot in behind the same two
 methods, plus ``state``/``load_state`` for those that carry state from round to round
 (server moments, control variates), which the run's checkpoint keeps so that a resumed
 run equals an uninterrupted one. Pure numpy, no Keras, no I/O. Privacy mechanisms
