@@ -31,10 +31,6 @@ def load_federation(config: RunConfig) -> Federation:
         Uses data, hospitals, partition, alpha, acquisition_shift, max_per_hospital,
         input_size and seed.
 
-    Returns
-    -------
-    Federation
-
     Raises
     ------
     FedXrayError

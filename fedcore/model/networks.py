@@ -89,10 +89,6 @@ def build_model(config: RunConfig) -> BuiltModel:
     config : RunConfig
         Uses backbone, weights (random | imagenet | path), input_size, lr, seed.
 
-    Returns
-    -------
-    BuiltModel
-
     Raises
     ------
     FedXrayError

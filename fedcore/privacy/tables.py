@@ -13,8 +13,8 @@ import pandas as pd
 
 from fedcore.server.fit_facts import hospitals_only
 
-# fedcore.privacy.audit.EVENT, written out: importing that module would load TensorFlow into
-# the dashboard.
+# fedcore.privacy.audit.EVENT, written out: importing that module would load
+# TensorFlow into the dashboard.
 AUDIT_EVENT = "privacy_audit"
 
 DP_LABELS = {"off": "no DP", "patient": "patient-level DP", "hospital": "hospital-level DP"}

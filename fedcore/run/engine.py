@@ -90,10 +90,6 @@ def run(
     run_id : str, optional
         An already created run to fill (the dashboard creates the row before starting).
 
-    Returns
-    -------
-    RunResult
-
     Raises
     ------
     FedXrayError
