@@ -1,26 +1,11 @@
 """Patient-level differential privacy at a hospital: DP-SGD (Abadi et al., 2016).
 
-One step, on the process's one compiled model (fedcore.privacy.dp_step):
-
-1. Poisson sampling: every training image joins the batch independently with
-   probability q = B / n (B the configured batch size, n the hospital's images), so
-   batches vary in size around B; this is the sampling the accountant assumes.
-2. Every example's gradient of its own loss, all at once with ``tf.vectorized_map``:
-   no Python loop over examples.
-3. Each example's gradient, taken over all trainable variables together, is scaled
-   to L2 norm at most C, then multiplied by its class weight divided by the largest
-   class weight (so by at most 1: no example's share exceeds C).
-4. The weighted clipped gradients are summed, Gaussian noise N(0, (sigma C)^2) is added to
-   every coordinate, and the sum is divided by the expected batch size B (a fixed
-   denominator: dividing by the drawn size would leak it).
-5. SGD with momentum 0.9 applies the result (anything computed from the noisy
-   gradient alone is post-processing and spends no privacy). Not the model's Adam:
-   Adam divides each coordinate by its own gradient scale, which under DP noise is
-   the noise's, so every weight takes a full-size step in a random direction
-   (docs/privacy.md).
-
-A hospital with n images runs ``local_epochs * ceil(n / B)`` steps a round; its
-epsilon after round t composes all ``t`` rounds' steps (fedcore.privacy.accounting).
+Each step (traced in fedcore.privacy.dp_step) draws a Poisson batch at q = B / n, clips every
+example's gradient to L2 norm C, weights it by its class weight over the largest (at most 1, so
+no example's share exceeds C), adds N(0, (sigma C)^2) to the sum and divides by the expected
+batch B, not the drawn size, which would leak. SGD with momentum applies it, not Adam, whose
+per-coordinate scaling would turn the noise into full-size random steps. A round is
+``local_epochs * ceil(n / B)`` steps; epsilon composes every round's (docs/privacy.md).
 """
 
 from __future__ import annotations
