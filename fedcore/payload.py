@@ -1,11 +1,9 @@
-"""What crosses from a hospital to the server: the one type both sides import, described and
-checked.
+"""What crosses from a hospital to the server: the one type both sides import, and its check.
 
-A hospital sends a :class:`FitOutcome`: one array per model weight,
-its number of training examples, and a few scalar figures. :func:`check` refuses
-anything else (an array that is not shaped like a model weight, a metric that is not a
-number), so images or labels cannot ride along by mistake; :func:`manifest` is what the
-run store records of it each round.
+A hospital sends a :class:`FitOutcome`: one array per model weight, its number of training
+examples, and a few scalar figures. :func:`check` refuses anything else (an array not shaped
+like a model weight, a metric that is not a number), so images or labels cannot ride along by
+mistake; :func:`manifest` is what the run store records of it each round.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""The run settings as command-line flags: argparse options, parsing back, and rendering a config as
-flags.
+"""The run settings as command-line flags: argparse options, parsing back, a config as flags.
 
 Everything here is read from the settings' declarations (fedcore.config.settings), so a new
-RunConfig field is a new flag with its help, default, choices and range checks, and
-appears in the equivalent command the dashboard shows, with no code here.
+RunConfig field is a new flag, with its help, default, choices and range checks, with no code
+here.
 """
 
 from __future__ import annotations
@@ -72,14 +71,12 @@ def train_flags(config) -> list[str]:
 
 
 def _parser(s: Setting):
-    """The argparse ``type`` of a setting: whole numbers may be typed as 1e3; ranges are checked
-    later."""
+    """The argparse ``type`` of a setting: whole numbers may be typed as 1e3; ranges come later."""
     if s.kind is int:
 
         def whole(text: str) -> int | float:
             value = float(text)
-            # '1e20' parses; validation then names the range. 2.5 stays a float and is refused
-            # there.
+            # '1e20' parses and validation names the range; 2.5 stays a float, refused there.
             return int(value) if value.is_integer() else value
 
         whole.__name__ = "number"

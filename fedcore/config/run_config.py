@@ -33,8 +33,8 @@ ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
 BATCH_SIZE = 32
-# Patient-level DP trains with SGD + momentum (fedcore.hospital.dp_training) on large Poisson
-# batches: the noise on a step's mean gradient shrinks with the batch (docs/privacy.md).
+# Patient-level DP trains with SGD and momentum (fedcore.hospital.dp_training), not Adam, on
+# large Poisson batches: the noise on a step's mean gradient shrinks with the batch.
 DP_LEARNING_RATE = 0.5
 DP_BATCH_SIZE = 1024
 
@@ -353,17 +353,15 @@ class RunConfig:
         checks = [
             (
                 self.dp != "patient" or self.backbone == "cnn",
-                f"patient-level DP needs the cnn backbone (got {self.backbone}): the ImageNet "
-                "backbones' "
-                "batch normalisation mixes the examples of a batch, which per-example clipping "
-                "cannot bound",
+                f"patient-level DP needs the cnn backbone (got {self.backbone}): "
+                "the ImageNet backbones' batch normalisation mixes the examples of a batch, "
+                "which per-example clipping cannot bound",
             ),
             (
                 self.attackers <= self.hospitals
                 and (self.attack == "none") == (self.attackers == 0),
-                f"--attack {self.attack} with --attackers {self.attackers}: name an attack and 1 "
-                f"to {self.hospitals} "
-                "attackers, or neither",
+                f"--attack {self.attack} with --attackers {self.attackers}: "
+                f"name an attack and 1 to {self.hospitals} attackers, or neither",
             ),
             (
                 self.dp != "hospital" or self.mode == "federated",

@@ -1,5 +1,4 @@
-"""Stacks of images brought to the model's grid: uint8 grayscale, square, and the model's float
-input."""
+"""Stacks of images brought to the model's grid: uint8 grayscale, square, then float input."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""A run's federation: the embedded PneumoniaMNIST or a user's .npz divided among hospitals, or a
-user's folders.
-
-Then checked (the global test set holds both classes) and capped (``max_per_hospital``),
-the same way whichever source it came from.
+"""A run's federation: the embedded PneumoniaMNIST or a user's .npz divided among hospitals, or
+a user's folders, then checked and capped the same way whichever source it came from.
 """
 
 from __future__ import annotations
@@ -34,10 +31,6 @@ def load_federation(config: RunConfig) -> Federation:
         Uses data, hospitals, partition, alpha, acquisition_shift, max_per_hospital,
         input_size and seed.
 
-    Returns
-    -------
-    Federation
-
     Raises
     ------
     FedXrayError
@@ -65,8 +58,7 @@ def load_federation(config: RunConfig) -> Federation:
 
 
 def cap_training(data: HospitalData, cap: int | None, seed: int, index: int) -> HospitalData:
-    """Keep at most ``cap`` training images, stratified, drawn by (seed, index); a no-op under the
-    cap.
+    """At most ``cap`` training images, stratified, drawn by (seed, index).
 
     One random stream per hospital, so a Flower node capping its own data alone keeps
     the very images an in-process run of the same config keeps.
@@ -99,14 +91,13 @@ def check_both_classes(split: Split, where: str) -> None:
 
 
 def federation_from_npz(path: str | Path, config: RunConfig, source: str) -> Federation:
-    """Make ``config.hospitals`` hospitals from an .npz's train/val splits; tests from its test
-    split.
+    """``config.hospitals`` hospitals from an .npz's splits.
 
-    How: the train split is divided by :func:`fedcore.data.partition.dirichlet_partition`
-    (or IID); the val split with the same per-class shares, so each hospital's
-    validation mirrors its training data; the test split into equal stratified parts
-    (3 x 208 for the 624 official test images). The global test set is the union of
-    the hospitals' test sets, each as its own scanner rendered it.
+    The train split is divided by :func:`fedcore.data.partition.dirichlet_partition` (or IID);
+    the val split with the same per-class shares, so each hospital's validation mirrors its
+    training data; the test split into equal stratified parts (3 x 208 for the 624 official test
+    images). The global test set is the union of the hospitals' test sets, each as its own
+    scanner rendered it.
     """
     splits = read_npz(path, config.input_size)
     rng = np.random.default_rng(config.seed)
@@ -155,8 +146,8 @@ def federation_from_npz(path: str | Path, config: RunConfig, source: str) -> Fed
         notes.append(
             "acquisition shift: "
             + "; ".join(
-                f"hospital_{i + 1} contrast {p['contrast']:.2f} gamma {p['gamma']:.2f} noise "
-                f"{p['noise']:.3f}"
+                f"hospital_{i + 1} contrast {p['contrast']:.2f} gamma {p['gamma']:.2f} "
+                f"noise {p['noise']:.3f}"
                 for i, p in enumerate(looks)
             )
         )

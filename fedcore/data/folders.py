@@ -1,5 +1,4 @@
-"""The folder layout reader: ROOT/HOSPITAL/hospital_k/{train,val,test}/{NORMAL,PNEUMONIA}/ and the
-global test set.
+"""The original folder layout's reader: ROOT/HOSPITAL/hospital_k/... and the global test set.
 
 Unreadable files, non-images, loose files and symbolic links that cannot be followed are
 skipped and listed, never a reason to stop the load.
@@ -50,15 +49,15 @@ def federation_from_folders(root: str | Path, size: int) -> Federation:
             )
         if len(parts["test"]) == 0:
             raise FedXrayError(
-                f"{hdir / 'test'} holds no readable images: hospital '{hdir.name}' cannot be "
-                "evaluated"
+                f"{hdir / 'test'} holds no readable images: "
+                f"hospital '{hdir.name}' cannot be evaluated"
             )
         hospitals.append(HospitalData(hdir.name, **parts))
     global_test = read_class_folders(global_root, size, skipped)
     if len(global_test) == 0:
         raise FedXrayError(
-            f"{global_root} holds no readable images: put the global test images in NORMAL/ and "
-            "PNEUMONIA/"
+            f"{global_root} holds no readable images: "
+            "put the global test images in NORMAL/ and PNEUMONIA/"
         )
     return Federation(hospitals, global_test, str(root), skipped=skipped)
 

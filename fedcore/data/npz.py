@@ -1,6 +1,4 @@
-"""The MedMNIST-format .npz reader, with what a .npz may cost and hold checked before it is
-trusted.
-"""
+"""The MedMNIST-format .npz reader: what an archive may cost and hold is checked before it loads."""
 
 from __future__ import annotations
 
@@ -81,8 +79,8 @@ def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
             if total > MAX_NPZ_BYTES:
                 raise FedXrayError(
                     f"{path} would take {total / 1e9:.1f} GB once loaded, more than the "
-                    f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: store fewer or smaller images, "
-                    "as uint8"
+                    f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: "
+                    "store fewer or smaller images, as uint8"
                 )
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in keys}
@@ -119,9 +117,7 @@ def _checked_images(images: np.ndarray, name: str) -> np.ndarray:
 
 
 def _checked_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    """Labels must be 0 (NORMAL) or 1 (PNEUMONIA), checked before any cast (256 must not wrap to
-    0).
-    """
+    """Labels must be 0 (NORMAL) or 1 (PNEUMONIA), checked before any cast: 256 must not wrap."""
     if labels.ndim not in (1, 2) or (labels.ndim == 2 and labels.shape[1] != 1):
         raise FedXrayError(f"{name} has shape {labels.shape}: labels must be (n,) or (n, 1)")
     if labels.dtype.kind not in "uifb":

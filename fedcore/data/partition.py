@@ -86,8 +86,7 @@ def dirichlet_partition(
 
 
 def top_up(parts: list[np.ndarray], floor: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Move images drawn at random from the largest hospital to each hospital under ``floor``,
-    smallest first.
+    """Fill each hospital under ``floor``, smallest first, with random images of the largest.
 
     The donor's images are a sample of its own mix, so a topped-up hospital keeps the
     skew of the one it borrows from; the partition stays disjoint and complete.

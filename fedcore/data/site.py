@@ -1,19 +1,9 @@
-"""Data as each site keeps it on its own machine: one hospital's splits, or the server's global test
-set.
+"""Data as each Flower site keeps it: one hospital's splits, or the server's global test set.
 
-On a Flower deployment every SuperNode reads only its own hospital's file or folder
-(its node config's ``data-path``) and the ServerApp only the global test set. Both
-accept either form:
-
-- a hospital: a folder ``train/``, ``val/``, ``test/`` each with ``NORMAL/`` and
-  ``PNEUMONIA/`` (one ``HOSPITAL/hospital_k`` folder of the original layout), or a
-  MedMNIST-format ``.npz`` with ``train_*``, ``val_*`` and ``test_*`` arrays;
-- the global test set: a folder with ``NORMAL/`` and ``PNEUMONIA/`` (the original
-  ``GLOBAL_TEST_DATASET``), or an ``.npz`` with ``test_images`` and ``test_labels``.
-
-:func:`export_sites` writes a run config's federation (the embedded PneumoniaMNIST
-split by default) out as one such ``.npz`` per hospital plus the global test set, so
-a loopback deployment reads exactly the images an in-process run of that config uses.
+Every SuperNode reads only its own hospital's folder or ``.npz`` (its node config's
+``data-path``), the ServerApp only the global test set. :func:`export_sites` writes a run
+config's federation out that way, so a loopback deployment reads exactly the images an
+in-process run of that config uses.
 """
 
 from __future__ import annotations
@@ -85,8 +75,9 @@ def load_hospital(
 
 
 def load_global_test(path: str | Path, size: int) -> Split:
-    """The server's global test set from a ``NORMAL/ PNEUMONIA/`` folder or an ``.npz``, at ``size``
-    pixels.
+    """The server's global test set from a ``NORMAL/ PNEUMONIA/`` folder or an ``.npz``.
+
+    The ``.npz`` holds ``test_images`` and ``test_labels``.
 
     Raises
     ------
@@ -111,8 +102,7 @@ def load_global_test(path: str | Path, size: int) -> Split:
 
 
 def export_sites(config: RunConfig, out: str | Path) -> dict[str, Path]:
-    """Write ``config``'s federation as one ``.npz`` per hospital plus ``global_test.npz`` in
-    ``out``.
+    """Write ``config``'s federation into ``out``: one ``.npz`` per hospital, ``global_test.npz``.
 
     Parameters
     ----------

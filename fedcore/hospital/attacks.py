@@ -1,13 +1,10 @@
-"""Misbehaving hospitals, simulated: which hospitals attack and what they send instead of their
-update.
+"""Simulated misbehaving hospitals: who attacks and what they send instead of their update.
 
-An attacker trains as usual, then sends a poisoned update u' in place of its honest
-u = w_k - w_global: ``sign-flip`` sends -s u (gradient ascent, amplified), ``scale``
-sends s u, ``noise`` sends Gaussian noise of about s times the honest update's norm;
-``label-flip`` instead trains on its images with the labels swapped (a data attack: the
-update is honest about wrong data). This is what robust aggregators (median, trimmed
-mean, Krum) are for; FedAvg follows any one of them. The run store records the
-attackers (an ``attack`` event and each round's fit facts).
+They are what the robust aggregators (median, trimmed mean, Krum) are tested against. An
+attacker trains as usual, then replaces its honest update u = w_k - w_global: ``sign-flip``
+sends -s u, ``scale`` sends s u, ``noise`` sends Gaussian noise of about s times the honest
+update's norm. ``label-flip`` instead trains on its images with the labels swapped: an honest
+update about wrong data.
 """
 
 from __future__ import annotations
@@ -23,9 +20,8 @@ _SALT = 404
 
 
 def attackers(config: RunConfig, names: list[str]) -> list[str]:
-    """The ``config.attackers`` hospitals that attack, drawn by the run's seed (none without an
-    attack,
-    and none outside federated mode: centralized and local runs are the honest references)."""
+    """The ``config.attackers`` hospitals that attack, drawn by the run's seed; none outside
+    federated mode, since centralized and local runs are the honest references."""
     if config.attack == "none" or not config.attackers or config.mode != "federated":
         return []
     chosen = np.random.default_rng([config.seed, _SALT]).choice(
@@ -43,8 +39,7 @@ def announcement(config: RunConfig, names: list[str]) -> tuple[str, dict]:
 
 
 def training_data(data: HospitalData, config: RunConfig, names: list[str]) -> HospitalData:
-    """The data a hospital trains on: under a label-flip attack, an attacker's training labels
-    swapped
+    """The data a hospital trains on: under label-flip, an attacker's training labels swapped
     (its validation and test splits untouched)."""
     if config.attack != "label-flip" or data.name not in names:
         return data

@@ -1,27 +1,11 @@
-"""Patient-level differential privacy at a hospital: DP-SGD (Abadi et al., 2016) on the shared
-model.
+"""Patient-level differential privacy at a hospital: DP-SGD (Abadi et al., 2016).
 
-One step, on the process's one compiled model (fedcore.privacy.dp_step):
-
-1. Poisson sampling: every training image joins the batch independently with
-   probability q = B / n (B the configured batch size, n the hospital's images), so
-   batches vary in size around B; this is the sampling the accountant assumes.
-2. Every example's gradient of its own loss, all at once with ``tf.vectorized_map``:
-   no Python loop over examples.
-3. Each example's gradient, taken over all trainable variables together, is scaled
-   to L2 norm at most C, then multiplied by its class weight divided by the largest
-   class weight (so by at most 1: no example's share exceeds C).
-4. The weighted clipped gradients are summed, Gaussian noise N(0, (sigma C)^2) is added to
-   every coordinate, and the sum is divided by the expected batch size B (a fixed
-   denominator: dividing by the drawn size would leak it).
-5. SGD with momentum 0.9 applies the result (anything computed from the noisy
-   gradient alone is post-processing and spends no privacy). Not the model's Adam:
-   Adam divides each coordinate by its own gradient scale, which under DP noise is
-   the noise's, so every weight takes a full-size step in a random direction; on this
-   CNN that random walk kept the global AUROC below 0.5 at any learning rate tried.
-
-A hospital with n images runs ``local_epochs * ceil(n / B)`` steps a round; its
-epsilon after round t composes all ``t`` rounds' steps (fedcore.privacy.accounting).
+Each step (traced in fedcore.privacy.dp_step) draws a Poisson batch at q = B / n, clips every
+example's gradient to L2 norm C, weights it by its class weight over the largest (at most 1, so
+no example's share exceeds C), adds N(0, (sigma C)^2) to the sum and divides by the expected
+batch B, not the drawn size, which would leak. SGD with momentum applies it, not Adam, whose
+per-coordinate scaling would turn the noise into full-size random steps. A round is
+``local_epochs * ceil(n / B)`` steps; epsilon composes every round's (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -77,16 +61,11 @@ class DPHospital(Hospital):
             )
         else:
             self.noise_multiplier = config.dp_noise_multiplier
-        # Class weights multiplied into the loss would be undone by clipping (most
-        # examples are clipped, whatever their weight), leaving the model free to drift to
-        # the majority class. Applied after clipping, scaled so the largest is 1, they keep
-        # their ratio and no example exceeds C. They apply whether or not the plain
-        # hospitals use balanced softmax (a prior in the loss, which this step's plain
-        # cross-entropy does not take): without them seed 42 at epsilon 8 fell to AUROC 0.474.
-        # Uncapped: clipping already bounds every example's share, and the plain hospitals'
-        # cap of 10 left a hospital with 9 NORMAL and 2,312 PNEUMONIA images pushing PNEUMONIA 13 to
-        # 1
-        # (seed 5 at epsilon 8: AUROC 0.481 capped, 0.827 uncapped; README, Strategies).
+        # Class weights multiplied into the loss would be undone by clipping, so they apply
+        # after it, scaled so the largest is 1: they keep their ratio and no example exceeds C.
+        # They apply even with balanced softmax, a prior this step's plain cross-entropy does
+        # not take. Uncapped, unlike the plain hospitals': clipping already bounds every
+        # example's share (docs/strategies.md, "Patient-level DP at epsilon 8").
         weights = (
             class_weights(data.train.labels, cap=math.inf)
             if config.class_weighting

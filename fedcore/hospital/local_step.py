@@ -1,13 +1,11 @@
 """The hospitals' local training step: traced once per model, reused by every hospital and round.
 
-Keras' ``fit`` builds a data adapter, a tf.data pipeline and its callbacks on every
-call: about 40 ms a hospital a round before the first image trains (issue 12), and
-FedProx's and SCAFFOLD's per-step correction ran as a Python callback over every
-variable. Here one traced function takes one optimizer step and applies the correction
-in the same graph; what differs between hospitals (the start weights, the FedProx
-anchor and weight mu, SCAFFOLD's lr (c - c_i), the balanced-softmax prior) lives in
-variables that a second traced function assigns once per hospital and round, so
-switching hospitals never retraces.
+It replaces Keras' ``fit``, which rebuilds its data pipeline and callbacks on every call
+(docs/benchmarks.md). One traced function takes an optimizer step and applies FedProx's and
+SCAFFOLD's correction in the same graph; what differs between hospitals (start weights, FedProx
+anchor and mu, SCAFFOLD's lr (c - c_i), the balanced-softmax prior) lives in variables that a
+second traced function assigns once per hospital and round, so switching hospitals never
+retraces.
 """
 
 from __future__ import annotations

@@ -110,8 +110,7 @@ class Hospital:
         order_rng = np.random.default_rng(seed)
         start, steps = time.perf_counter(), 0
         for _ in range(self.config.local_epochs):
-            # Shuffled here, seeded per (run seed, round, hospital): a resumed run repeats it
-            # exactly.
+            # Seeded per (run seed, round, hospital): a resumed run repeats the order exactly.
             losses, sizes = [], []
             plan = batch_plan(
                 self.data.train.labels,
@@ -163,7 +162,7 @@ class Hospital:
     def evaluate(
         self, weights: list[np.ndarray], split: str = "test", operating_point: dict | None = None
     ) -> dict:
-        """Binary metrics of ``weights`` on one of this hospital's splits (also at the operating
+        """Binary metrics of ``weights`` on one of this hospital's splits (and at an operating
         point, if given)."""
         self.built.model.set_weights(weights)
         return self.scored(
@@ -171,8 +170,7 @@ class Hospital:
         )
 
     def scored(self, split: str, scores: np.ndarray, operating_point: dict | None = None) -> dict:
-        """:meth:`evaluate`'s metrics from the model's scores on ``split`` (predicted for many
-        hospitals at once)."""
+        """:meth:`evaluate`'s metrics from scores already predicted (for many hospitals at once)."""
         data: Split = getattr(self.data, split)
         return scored(
             data.labels,
@@ -183,10 +181,8 @@ class Hospital:
         )
 
     def validation_counts(self, weights: list[np.ndarray]) -> dict:
-        """Confusion counts of ``weights`` on this hospital's validation images at every grid
-        threshold:
-        counts only leave it; the server sums them to choose the operating point
-        (fedcore.results.operating_point)."""
+        """Confusion counts of ``weights`` on the validation images at every grid threshold: only
+        counts leave; the server sums them to choose the operating point."""
         self.built.model.set_weights(weights)
         return self.counts(predict_pneumonia(self.built.model, self.inputs("val")))
 
@@ -195,16 +191,13 @@ class Hospital:
         return threshold_counts(self.data.val.labels, scores)
 
     def evaluate_report(self, weights: list[np.ndarray]) -> dict:
-        """:meth:`test_report` of ``weights`` (a Flower hospital's answer to the server's
-        evaluation)."""
+        """:meth:`test_report` of ``weights``: a Flower hospital's answer to the evaluation."""
         self.built.model.set_weights(weights)
         return self.test_report(predict_pneumonia(self.built.model, self.inputs("test")))
 
     def test_report(self, scores: np.ndarray) -> dict:
-        """Test metrics at the fixed threshold and test counts over the grid, from which the server
-        reads
-        this hospital at the threshold it chooses
-        (fedcore.results.operating_point.at_operating_point)."""
+        """Test metrics at the fixed threshold, and test counts over the grid from which the
+        server reads this hospital at the threshold it chooses."""
         return self.scored("test", scores) | threshold_counts(
             self.data.test.labels, scores, prefix=TEST_COUNT_PREFIX
         )

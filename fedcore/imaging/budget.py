@@ -1,10 +1,9 @@
 """The memory budget of one image file, checked before its pixels are decoded.
 
-Memory stays bounded whatever the file claims: its size on disk is checked before it is
-read (:data:`MAX_FILE_BYTES`), and the size its pixels would take once decoded (width x
-height x channels x bytes per sample, x frames for DICOM) is read from the header and
-checked against one budget (:data:`MAX_DECODED_BYTES`) before any pixel is decoded. A
-small compressed file that claims a huge image (a decompression bomb) is refused cheaply.
+Memory stays bounded whatever the file claims: its size on disk is checked before it is read,
+and the size its pixels would take once decoded (width x height x channels x bytes per sample,
+x frames for DICOM) is read from the header and checked before any pixel is decoded, so a
+decompression bomb is refused cheaply.
 """
 
 from __future__ import annotations
@@ -21,10 +20,9 @@ MAX_PIXELS = 80_000_000
 # No radiograph file is this large (a 16-bit 5000x5000 DICOM is 50 MB): checked with
 # stat before reading, so a huge or sparse file never enters memory.
 MAX_FILE_BYTES = 100_000_000
-# What the decoded pixels may take, summed over channels, bit depth and frames. It admits
-# 80 MP of 8-bit gray and a 16-bit 8000x8000 DICOM; decoding works on a few float copies
-# of this, so it bounds the process's peak too. Pixels count alone would let a 16-bit
-# RGBA image of 79 MP (632 MB decoded) through.
+# What the decoded pixels may take, over channels, bit depth and frames: it admits 80 MP of
+# 8-bit gray and a 16-bit 8000x8000 DICOM, and bounds the process's peak too (decoding works on
+# a few float copies). A pixel count alone would let a 16-bit RGBA image of 632 MB through.
 MAX_DECODED_BYTES = 128 * 2**20
 # The largest upload the dashboard takes (.streamlit/config.toml's maxUploadSize agrees).
 MAX_UPLOAD_BYTES = 25 * 2**20
@@ -48,10 +46,7 @@ def check_file_size(n_bytes: int, name: str, max_bytes: int = MAX_FILE_BYTES) ->
 def check_decoded_size(
     name: str, width: int, height: int, channels: int, bytes_per_sample: int, frames: int = 1
 ) -> None:
-    """Refuse an image whose decoded pixels would exceed :data:`MAX_PIXELS` or
-    :data:`MAX_DECODED_BYTES`.
-
-    Called with the header's figures, before any pixel is decoded.
+    """Refuse an image whose decoded pixels, from the header's figures, would be over budget.
 
     Raises
     ------
@@ -70,8 +65,8 @@ def check_decoded_size(
         )
         raise FedXrayError(
             f"{name} would take {decoded / 1e6:,.0f} MB once decoded ({shape}), more than "
-            f"the {MAX_DECODED_BYTES / 1e6:.0f} MB budget: downscale it or save it as 8-bit "
-            "grayscale first"
+            f"the {MAX_DECODED_BYTES / 1e6:.0f} MB budget: "
+            "downscale it or save it as 8-bit grayscale first"
         )
 
 
@@ -80,8 +75,7 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
 def png_layout(data: bytes) -> tuple[int, int]:
-    """(channels, bytes per sample) from a PNG's IHDR chunk, which PIL opened without reading
-    pixels.
+    """(channels, bytes per sample) from a PNG's IHDR chunk.
 
     PIL reports a 16-bit RGBA PNG as mode RGBA, hiding the 16 bits the decoder will handle.
     """

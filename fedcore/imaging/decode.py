@@ -156,8 +156,8 @@ def _decode_pil(data: bytes, size: int, name: str) -> np.ndarray:
 def to_gray_float(image: Image.Image) -> np.ndarray:
     """Any PIL mode to float32 grayscale in 0..1, 16-bit kept at full precision before scaling.
 
-    PIL's own ``convert("L")`` truncates 16-bit samples and puts transparent pixels on
-    whatever colour they carry; an exported X-ray's transparent background goes on black here.
+    PIL's own ``convert("L")`` truncates 16-bit samples and keeps whatever colour transparent
+    pixels carry.
 
     Parameters
     ----------

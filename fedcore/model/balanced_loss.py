@@ -1,18 +1,16 @@
 """The hospitals' local loss: cross-entropy with each hospital's label shares added to the logits.
 
 Balanced softmax (Ren et al., 2020, "Balanced Meta-Softmax for Long-Tailed Visual
-Recognition"), also called logit adjustment (Menon et al., 2021, "Long-tail learning via
-logit adjustment"); in federated learning, FedLC (Zhang et al., 2022) calibrates each
-client's logits the same way. A hospital whose training images are 99.9 % PNEUMONIA
-fits P(y | x) under its own prior: its best update is "everything is PNEUMONIA", and
-averaged with the others it drags the global model there. Training softmax(z + log pi_k)
-instead, with pi_k the hospital's own class shares, lets the prior explain the skew, so
-the shared logits z learn what is the same everywhere: how the classes look. At
-inference the model's plain softmax(z) is the balanced (equal-prior) posterior.
+Recognition"), also called logit adjustment (Menon et al., 2021); FedLC (Zhang et al., 2022)
+calibrates federated clients the same way. A hospital whose images are 99.9 % PNEUMONIA would
+otherwise learn "everything is PNEUMONIA" and drag the global model there. Training
+softmax(z + log pi_k), pi_k the hospital's class shares, lets the prior explain the skew, so the
+shared logits z learn how the classes look; at inference plain softmax(z) is the equal-prior
+posterior.
 
-The model outputs probabilities, so log p = z - logsumexp(z): adding log pi to log p and
-renormalising is exactly softmax(z + log pi). With pi uniform (the default) this loss is
-the plain cross-entropy. Hospital side only; the server never sees a prior.
+The model outputs probabilities, so log p = z - logsumexp(z) and adding log pi then
+renormalising is exactly softmax(z + log pi). Uniform pi (the default) is plain cross-entropy.
+Hospital side only: the server never sees a prior.
 """
 
 from __future__ import annotations
@@ -38,8 +36,7 @@ class BalancedCrossEntropy(keras.losses.Loss):
         )
 
     def set_prior(self, shares: np.ndarray | None) -> None:
-        """Use ``shares`` (one per class, summing to 1) as pi; None is uniform (plain
-        cross-entropy)."""
+        """Use ``shares`` (one per class, summing to 1) as pi; None is uniform."""
         pi = (
             np.full(2, 0.5)
             if shares is None

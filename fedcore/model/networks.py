@@ -89,10 +89,6 @@ def build_model(config: RunConfig) -> BuiltModel:
     config : RunConfig
         Uses backbone, weights (random | imagenet | path), input_size, lr, seed.
 
-    Returns
-    -------
-    BuiltModel
-
     Raises
     ------
     FedXrayError
@@ -126,9 +122,7 @@ def build_model(config: RunConfig) -> BuiltModel:
 def _cnn_features(inputs):
     """About 130k parameters; feature map at 1/4 of the input for a readable Grad-CAM.
 
-    Widths chosen on the default federation (3 Dirichlet(0.5) hospitals, seeds 42, 1, 2):
-    16-32-64-128 reached global AUROC 0.947-0.954, 32-64-64-128 0.956-0.961. Random
-    translation/rotation/zoom lowered accuracy to 0.61-0.80 and was left out.
+    Widths 32-64-64-128 ranked better than 16-32-64-128 (docs/efficientnetv2s.md).
     """
     x = inputs
     for i, filters in enumerate((32, 64)):
@@ -167,10 +161,9 @@ def _imagenet_backbone(name: str, size: int, weights: str):
             return _named(make("imagenet")), "ImageNet weights"
         except Exception as exc:  # offline: urllib/HTTP/OS errors; Keras wraps them variously
             return _named(make(None)), (
-                f"ImageNet weights could not be downloaded ({exc.__class__.__name__}); training "
-                "goes on "
-                "from random initialisation. Put the weights file in ~/.keras/models/ or pass "
-                "--weights PATH to use local weights."
+                f"ImageNet weights could not be downloaded ({exc.__class__.__name__}); "
+                "training goes on from random initialisation. Put the weights file in "
+                "~/.keras/models/ or pass --weights PATH to use local weights."
             )
     backbone = _named(make(None))
     try:
@@ -188,9 +181,8 @@ def _named(backbone: keras.Model) -> keras.Model:
     return backbone
 
 
-# Pixels in one prediction batch. Evaluation memory is set by the batch, not by the
-# evaluation set: one eager 208-image batch of EfficientNetV2S at 100 px took the
-# process to 10.8 GB. 200,000 pixels is 255 images at 28 px, 20 at 100 px, 8 at 160 px.
+# Pixels in one prediction batch: evaluation memory is set by the batch, not by the evaluation
+# set (docs/efficientnetv2s.md). 200,000 pixels is 255 images at 28 px, 20 at 100 px.
 PREDICT_BATCH_PIXELS = 200_000
 
 

@@ -1,8 +1,6 @@
-"""Privacy accounting: the (epsilon, delta) a mechanism has spent, computed with Google's
-dp-accounting.
+"""Privacy accounting: the (epsilon, delta) a mechanism has spent, by Google's dp-accounting.
 
-Pure functions of the mechanism's parameters; nothing here trains or touches data.
-Two mechanisms are accounted:
+Pure functions of the mechanism's parameters. Two mechanisms are accounted:
 
 - patient-level DP-SGD at a hospital: ``steps`` Poisson-sampled Gaussian steps
   (sampling rate q = batch size / training images, noise multiplier sigma), with the
@@ -24,9 +22,9 @@ from dp_accounting.rdp import RdpAccountant
 from fedcore.quiet import quiet_logger
 
 DEFAULT_DELTA = 1e-5
-# The RDP accountant warns (through absl), on every call, about the fractional orders
-# below 2 where its series does not converge; it already drops those orders from the
-# minimum, so the warning says nothing the user can act on: it is silenced below.
+
+# Below, quiet_logger("absl") silences the RDP accountant's warning, on every call, about
+# fractional orders under 2: it already drops those orders, so the user cannot act on it.
 
 
 def dp_sgd_event(
@@ -85,8 +83,7 @@ def dp_sgd_epsilon(
 def dp_sgd_noise_for_epsilon(
     target_epsilon: float, sampling_rate: float, steps: int, delta: float = DEFAULT_DELTA
 ) -> float:
-    """The smallest noise multiplier whose DP-SGD epsilon after ``steps`` is at most
-    ``target_epsilon``.
+    """The smallest noise multiplier whose DP-SGD epsilon after ``steps`` is within the target.
 
     Solved by dp-accounting's calibrate_dp_mechanism with the same RDP accountant as
     :func:`dp_sgd_epsilon`, so the two agree: the returned sigma never overshoots the target.
@@ -132,6 +129,5 @@ def gaussian_rounds_epsilon(
 def gaussian_noise_for_epsilon(
     target_epsilon: float, rounds: int, delta: float = DEFAULT_DELTA
 ) -> float:
-    """The noise multiplier whose ``rounds``-fold Gaussian composition spends exactly
-    ``target_epsilon``."""
+    """The noise multiplier whose ``rounds``-fold Gaussian composition spends the target exactly."""
     return float(dp_accounting.get_sigma_gaussian(target_epsilon, delta) * math.sqrt(rounds))

@@ -1,5 +1,4 @@
-"""Membership-inference audit: can an attacker tell a hospital's training patients from its other
-patients?
+"""Membership-inference audit: can an attacker tell a hospital's training patients from others?
 
 The loss-threshold attack (Yeom et al., 2018): a model fits the images it was trained
 on better than unseen ones, so "loss below a threshold" is guessed "member". Per
@@ -105,8 +104,8 @@ def attack(member_losses: np.ndarray, nonmember_losses: np.ndarray) -> dict:
 
 
 def advantage_bound(epsilon: float, delta: float) -> float:
-    """The most any membership attack can gain under (epsilon, delta)-DP: (e^eps - 1 + 2 delta) /
-    (e^eps + 1)."""
+    """The most any membership attack can gain under (epsilon, delta)-DP:
+    (e^eps - 1 + 2 delta) / (e^eps + 1)."""
     if not math.isfinite(epsilon):
         return 1.0
     return min(1.0, (math.expm1(epsilon) + 2 * delta) / (math.exp(epsilon) + 1))
@@ -115,8 +114,7 @@ def advantage_bound(epsilon: float, delta: float) -> float:
 def audit_hospitals(
     built: BuiltModel, models: dict[str, list[np.ndarray]], hospitals: list[HospitalData]
 ) -> dict[str, dict]:
-    """Attack each hospital's model on its own training (members) vs validation (non-members)
-    images.
+    """Attack each hospital's model: its training images are members, its validation ones not.
 
     Parameters
     ----------
@@ -143,8 +141,8 @@ def audit_hospitals(
 def record(
     store: RunStore, run_id: str, server_round: int, results: dict[str, dict], checkpoint: str
 ) -> None:
-    """Write one audit to the run's events (kind ``privacy_audit``, data: round, checkpoint,
-    hospitals)."""
+    """Write one audit to the run's events: kind ``privacy_audit``, data round, checkpoint and
+    hospitals."""
     finite = [r["auroc"] for r in results.values() if math.isfinite(r["auroc"])]
     worst = max(finite) if finite else math.nan
     store.event(
@@ -179,13 +177,10 @@ def audit_run(
 
 
 def format_results(results: dict[str, dict]) -> str:
-    """One line per hospital: attack AUROC, advantage, member and non-member counts and mean
-    losses.
-    """
+    """One line per hospital: attack AUROC, advantage, member and non-member counts and losses."""
     lines = [
         f"{'hospital':<14} {'attack AUROC':>12} {'advantage':>10} {'members':>8} "
-        f"{'non-members':>12} "
-        f"{'loss in':>8} {'loss out':>9}"
+        f"{'non-members':>12} {'loss in':>8} {'loss out':>9}"
     ]
     for name, r in results.items():
         lines.append(

@@ -1,8 +1,7 @@
-"""One DP-SGD step on the process's compiled model: per-example gradients, clipping, noise, the
-update.
+"""One DP-SGD step on the process's compiled model: per-example gradients, clipping, noise.
 
-Steps 2 to 5 of fedcore.hospital.dp_training's recipe, in TensorFlow, traced once per model;
-the hospital that drives them (sampling, accounting, the round) is in dp_sgd.
+The TensorFlow half of fedcore.hospital.dp_training's recipe, traced once per model; that
+module drives it (sampling, accounting, the round).
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""Hospital-level differential privacy: a wrapper that makes any strategy's input a Gaussian
-mechanism.
+"""Hospital-level differential privacy: a wrapper that feeds any strategy a Gaussian mechanism.
 
 The original design's "noise on the weights" (DP-FedAvg, McMahan et al., 2018), with a
 fixed denominator. Each round, for K hospitals in the federation:
@@ -11,21 +10,12 @@ fixed denominator. Each round, for K hospitals in the federation:
 3. Gaussian noise N(0, (sigma C / K)^2) is added to every coordinate of the mean;
 4. the wrapped strategy receives ``w_global + noisy mean`` as the round's only result.
 
-One hospital changes the mean by at most C / K, so step 3 is a Gaussian mechanism of
-noise multiplier sigma; over T rounds it is accounted with dp-accounting
-(fedcore.privacy.accounting.gaussian_rounds_epsilon). The neighbouring relation is one
-hospital's whole update present or replaced by zero (add-or-remove); when a hospital
-may instead be replaced by another, sensitivity doubles to 2C / K: read the reported
-epsilon as that of sigma / 2. Whatever the wrapped strategy then does (FedAvg returns
-the result as it is; a server optimizer would step along it) is post-processing.
-
-Weighting by example counts would make the sensitivity (n_max / N) C, larger than
-C / K whenever hospitals differ in size, and would let the counts steer the noise;
-this wrapper therefore averages unweighted.
-
-The server still sees every raw update: this protects what is released from the
-server (the global model, to every hospital and downstream user), not the updates
-from the server itself. Pure numpy; no Keras.
+One hospital changes the mean by at most C / K (add-or-remove adjacency), so step 3 is a
+Gaussian mechanism of noise multiplier sigma, accounted over the rounds by
+fedcore.privacy.accounting; whatever the wrapped strategy then does is post-processing.
+Unweighted, since weighting by example counts would raise the sensitivity to (n_max / N) C.
+The server still sees every raw update: this protects what it releases, not the updates from
+it (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -153,8 +143,7 @@ class DPFedAvg:
         rng = np.random.default_rng(None if self.seed is None else [self.seed, server_round])
         mean = noisy_mean(updates, self.hospitals, self.clip_norm, self.noise_multiplier, rng)
         private = [(g + m).astype(g.dtype) for g, m in zip(global_weights, mean)]
-        # One result, carrying the round's total count (SCAFFOLD derives its local step count from
-        # it).
+        # One result carrying the round's total count: SCAFFOLD derives its local steps from it.
         return self.inner.aggregate_fit(
             server_round, [(private, sum(n for _, n in results))], global_weights
         )
@@ -168,8 +157,7 @@ class DPFedAvg:
         self.inner.load_state(state)
 
     def spent(self, server_round: int) -> dict:
-        """Epsilon (at ``delta``) of every hospital after ``server_round`` rounds, and the
-        mechanism."""
+        """Each hospital's epsilon at ``delta`` after ``server_round`` rounds, and the mechanism."""
         return {
             "epsilon": accounting.gaussian_rounds_epsilon(
                 self.noise_multiplier, server_round, self.delta

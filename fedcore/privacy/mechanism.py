@@ -24,9 +24,8 @@ from fedcore.strategies import Strategy, make_strategy
 
 
 def run_strategy(config: RunConfig, hospitals: int) -> Strategy:
-    """The server strategy a run uses: ``config.strategy`` with its client learning-rate
-    schedule, wrapped by :func:`protect`. The in-process engine and the Flower ServerApp
-    both build it here."""
+    """The server strategy a run uses, for the in-process engine and the Flower ServerApp alike:
+    ``config.strategy`` with its client lr schedule, wrapped by :func:`protect`."""
     return protect(make_strategy(config, hospitals), config, hospitals)
 
 
@@ -83,9 +82,9 @@ def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:
         )
     else:
         message = (
-            f"hospital-level DP: each update clipped to {config.dp_clip_norm}, Gaussian noise on "
-            "the "
-            f"unweighted mean over {len(hospitals)} hospitals, delta {config.dp_delta:g}"
+            f"hospital-level DP: each update clipped to {config.dp_clip_norm}, "
+            f"Gaussian noise on the unweighted mean over {len(hospitals)} hospitals, "
+            f"delta {config.dp_delta:g}"
         )
     out = [("info", message, settings)]
     if config.dp == "patient" and config.strategy in ("fedprox", "scaffold"):
@@ -104,8 +103,7 @@ def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:
                     "warning",
                     f"delta {config.dp_delta:g} is not below 1/{h.num_examples}, one over "
                     f"{h.name}'s images: a mechanism that leaks one patient's record outright "
-                    "would meet "
-                    "it; lower --dp-delta",
+                    "would meet it; lower --dp-delta",
                     {"hospital": h.name},
                 )
             )

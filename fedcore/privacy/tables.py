@@ -12,10 +12,9 @@ import math
 import pandas as pd
 
 from fedcore.server.fit_facts import hospitals_only
-from fedcore.store import RunStore
 
-# fedcore.privacy.audit.EVENT, written out: importing fedcore.privacy.audit would load TensorFlow
-# into the dashboard.
+# fedcore.privacy.audit.EVENT, written out: importing that module would load
+# TensorFlow into the dashboard.
 AUDIT_EVENT = "privacy_audit"
 
 DP_LABELS = {"off": "no DP", "patient": "patient-level DP", "hospital": "hospital-level DP"}
@@ -55,9 +54,7 @@ def epsilon_frame(snapshot: dict) -> pd.DataFrame:
 
 
 def bytes_frame(snapshot: dict) -> pd.DataFrame:
-    """Bytes and arrays each hospital sent each round (columns round, hospital, bytes_sent,
-    arrays).
-    """
+    """Bytes and arrays each hospital sent each round (round, hospital, bytes_sent, arrays)."""
     rows = [
         {
             "round": rnd,
@@ -71,8 +68,7 @@ def bytes_frame(snapshot: dict) -> pd.DataFrame:
 
 
 def payload_frame(snapshot: dict) -> pd.DataFrame:
-    """The arrays of one hospital's message in the latest round: index, shape, dtype (empty when
-    unknown)."""
+    """The arrays of one hospital's latest message: index, shape, dtype (empty when unknown)."""
     manifest = next(
         (
             r["fit"]["_round"]["payload"]
@@ -93,8 +89,7 @@ def payload_frame(snapshot: dict) -> pd.DataFrame:
 
 
 def settings(snapshot: dict) -> dict:
-    """The run's DP mode, parameters and, for patient-level DP, each hospital's sigma and sampling
-    rate."""
+    """The run's DP mode and parameters; for patient-level DP, each hospital's sigma and q too."""
     config = snapshot["run"]["config"]
     out = {
         "mode": dp_label(config),
@@ -152,85 +147,6 @@ def final_epsilon(snapshot: dict) -> float:
     if frame.empty:
         return math.nan
     return float(frame[frame["round"] == frame["round"].max()]["epsilon"].max())
-
-
-def runs_frame(store: RunStore) -> pd.DataFrame:
-    """One row per federated run with a completed round: the cost of privacy in utility, side by
-    side.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns run, status, dp, epsilon (largest hospital's, last round), delta,
-        rounds, auroc and accuracy (global model, last round), audit_auroc (highest
-        hospital attack AUROC of the run's latest audit, NaN if none).
-    """
-    rows = []
-    for run in store.list_runs():
-        if run["mode"] != "federated" or not run["rounds_done"]:
-            continue
-        snap = store.snapshot(run["id"])
-        last = max(m["round"] for m in snap["metrics"] if m["scope"] == "global")
-        glob = next(m for m in snap["metrics"] if m["scope"] == "global" and m["round"] == last)
-        audits = audit_frame(snap)
-        latest = audits[audits["audit"] == audits["audit"].max()]
-        rows.append(
-            {
-                "run": run["id"],
-                "status": run["status"],
-                "dp": dp_label(run["config"]),
-                "epsilon": final_epsilon(snap),
-                "delta": run["config"].get("dp_delta"),
-                "rounds": last,
-                "auroc": glob["auroc"],
-                "accuracy": glob["accuracy"],
-                "audit_auroc": float(latest["auroc"].max()) if not latest.empty else math.nan,
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "run",
-            "status",
-            "dp",
-            "epsilon",
-            "delta",
-            "rounds",
-            "auroc",
-            "accuracy",
-            "audit_auroc",
-        ],
-    )
-
-
-def latest_audits(store: RunStore) -> pd.DataFrame:
-    """The latest membership audit of every run that has one, one row per hospital.
-
-    Returns
-    -------
-    pd.DataFrame
-        Columns run, dp, epsilon, hospital, auroc, advantage: audits with and
-        without DP side by side.
-    """
-    rows = []
-    for run in store.list_runs():
-        snap = store.snapshot(run["id"])
-        audits = audit_frame(snap)
-        if audits.empty:
-            continue
-        epsilon = final_epsilon(snap)
-        for _, r in audits[audits["audit"] == audits["audit"].max()].iterrows():
-            rows.append(
-                {
-                    "run": run["id"],
-                    "dp": dp_label(run["config"]),
-                    "epsilon": epsilon,
-                    "hospital": r["hospital"],
-                    "auroc": r["auroc"],
-                    "advantage": r["advantage"],
-                }
-            )
-    return pd.DataFrame(rows, columns=["run", "dp", "epsilon", "hospital", "auroc", "advantage"])
 
 
 def _num(value) -> float:

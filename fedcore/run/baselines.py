@@ -1,9 +1,8 @@
-"""Federated against its two references on the same split: centralized (pooled data) and local
-(alone).
+"""Federated against its two references on the same split: centralized and local.
 
-Centralized training is the upper bound that data sharing would give; local training
-is what each hospital gets without federating. All three runs are ordinary runs in the
-store and reuse one loaded data set and one compiled model.
+Centralized training is the upper bound that data sharing would give; local training is what
+each hospital gets without federating. All are ordinary runs in the store, sharing one loaded
+data set and one compiled model.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ def compare(
     log: Callable[[str], None] = print,
     strategies: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Run federated (once per strategy), centralized and local with the same config and seed; one
-    row per model.
+    """Run federated (once per strategy), centralized and local with one config; a row per model.
 
     Parameters
     ----------
@@ -111,7 +109,6 @@ def format_comparison(table: pd.DataFrame) -> str:
 
 
 def _mean_of_known(values: list[float]) -> float:
-    """The mean of the values that are not NaN; NaN (without numpy's empty-slice warning) when none
-    is."""
+    """The mean of the values that are not NaN; NaN, without numpy's warning, when none is."""
     known = [v for v in values if not np.isnan(v)]
     return float(np.mean(known)) if known else float("nan")

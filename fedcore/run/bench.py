@@ -1,8 +1,7 @@
-"""`python -m fedcore bench`: the engine's speed and memory figures, measured side by side in one
-run.
+"""`python -m fedcore bench`: the engine's speed and memory figures, measured side by side.
 
-Printed as figures and ratios against the issue's bars; nothing here asserts a timing.
-Run it on an otherwise idle machine: other processes on the two cores move the figures.
+Printed beside their bars (:data:`BARS`); nothing here asserts a timing. Run it on an otherwise
+idle machine: other processes on the two cores move the figures.
 """
 
 from __future__ import annotations
@@ -29,8 +28,7 @@ BARS = {
 
 
 def default_federation(workdir: Path) -> dict:
-    """Wall time of `python -m fedcore train` (defaults) as a user runs it, and the engine's own
-    split.
+    """Wall time of `python -m fedcore train` (defaults) as a user runs it, and the engine's split.
 
     engine overhead = round-loop wall time / (sum of pure local fit + evaluate time).
     """
@@ -64,8 +62,7 @@ def default_federation(workdir: Path) -> dict:
 def hospital_slope(
     counts: tuple[int, ...] = (3, 10, 30), rounds: int = 3, repeats: int = 2
 ) -> dict:
-    """What one more hospital costs a round: the slope of round time against the hospital count, at
-    fixed data.
+    """What one more hospital costs a round: the slope of round time over hospitals, same images.
 
     Every embedded training image, split IID among 3, 10 and 30 hospitals (so the images
     trained and evaluated stay the same), the default strategy, in this process on one
@@ -192,11 +189,9 @@ def efficientnet_throughput(images: int = 256, repeats: int = 2) -> dict:
 
 
 def efficientnet_round(workdir: Path, images: int = 128) -> dict:
-    """Peak memory and throughput of one EfficientNetV2S round as a user runs it (train, then
-    evaluate).
+    """Peak memory and throughput of one EfficientNetV2S round as a user runs it.
 
-    The peak is the training process's own (``ru_maxrss``): evaluation used to set it,
-    one eager batch of 208 images taking 10.8 GB. Evaluation covers every test image
+    The peak is the training process's own (``ru_maxrss``). Evaluation covers every test image
     (each hospital's and the global test set) whatever the training cap.
     """
     from fedcore.server.fit_facts import hospitals_only
@@ -298,14 +293,14 @@ def main(quick: bool = False, home: str | None = None) -> int:
         figures |= fedavg_efficientnet()
         if not quick:
             print(
-                "measuring EfficientNetV2S throughput, engine vs bare model.fit (traces for ~1 "
-                "min) ...",
+                "measuring EfficientNetV2S throughput, engine vs bare model.fit "
+                "(traces for ~1 min) ...",
                 flush=True,
             )
             figures |= efficientnet_throughput()
             print(
-                "measuring one EfficientNetV2S round's peak memory and throughput (python -m "
-                "fedcore train) ...",
+                "measuring one EfficientNetV2S round's peak memory and throughput "
+                "(python -m fedcore train) ...",
                 flush=True,
             )
             figures |= efficientnet_round(work)

@@ -1,12 +1,12 @@
 """A whole run in one process: federated (any strategy), centralized or local, round by round.
 
 Reads top to bottom: open the run, load the data and the model, then the visible
-``for server_round`` loop; the mode (fedcore.run.modes) says who trains and what the round
-makes, the recorder (fedcore.server.recorder) keeps the books the Flower ServerApp keeps too.
-Every round is written to the run store in one transaction, then checkpointed; a stop
-request (Ctrl-C, SIGTERM, the dashboard's Stop) ends the run after the current step
-with the last completed round kept, and ``resume`` continues from it. Every local step
-is seeded by (seed, round, hospital), so a resumed run equals an uninterrupted one."""
+``for server_round`` loop. The mode (fedcore.run.modes) says who trains and what a round
+makes; the recorder (fedcore.server.recorder) keeps the books, as in the Flower ServerApp.
+A stop request (Ctrl-C, SIGTERM, the dashboard's Stop) ends the run after the current step
+with the last completed round kept; every local step is seeded by (seed, round, hospital),
+so a resumed run equals an uninterrupted one.
+"""
 
 from __future__ import annotations
 
@@ -89,10 +89,6 @@ def run(
         (benchmarks, ``compare``); built from the config when not given.
     run_id : str, optional
         An already created run to fill (the dashboard creates the row before starting).
-
-    Returns
-    -------
-    RunResult
 
     Raises
     ------
@@ -185,8 +181,7 @@ def train_round(
     stop: StopSignal,
     result: RunResult,
 ) -> dict[str, FitOutcome]:
-    """Each hospital ``chosen`` for the round trains in turn; one that fails is recorded and the
-    round goes on.
+    """Each hospital ``chosen`` for the round trains in turn; a failure is recorded, not fatal.
 
     Raises
     ------

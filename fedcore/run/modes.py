@@ -1,8 +1,8 @@
 """The three ways a run trains, as small objects the round loop asks: federated, centralized, local.
 
-Each mode says who trains (the participants), what model each starts a round from,
-what the round's outcomes become (the next state), how the state is evaluated, and
-which score picks the best round. The loop in fedcore.run.engine is the same for all three.
+Each mode says who trains, what model each starts a round from, what the round's outcomes
+become, how the state is evaluated and which score picks the best round, so the loop in
+fedcore.run.engine is the same for all three.
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ from fedcore.server.global_model import Server
 
 
 class Evaluation:
-    """What a run evaluates each round: every hospital's validation and test images and the server's
-    global
-    test set, stacked once into one model input, so that one prediction a round scores them all.
+    """Every hospital's validation and test images and the global test set, stacked once.
 
-    Predicting hospital by hospital cost a Keras call and a weight transfer per hospital
-    and split, every round (issue 12: about 22 ms a hospital); here the cost follows the
-    images, not the hospitals. The scores are cut back per hospital and split: each
-    hospital's metrics are computed from its own scores only, as a Flower run computes them.
+    One prediction a round then scores them all, so evaluation costs what the images cost, not
+    a Keras call per hospital and split. The scores are cut back per hospital and split: each
+    hospital's metrics come from its own scores only, as in a Flower run.
 
     Parameters
     ----------
@@ -42,9 +39,8 @@ class Evaluation:
         self._bounds: np.ndarray | None = None
 
     def scores(self, weights: list) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-        """P(pneumonia) of ``weights``: (each hospital's validation scores, each one's test scores,
-        the global
-        test set's)."""
+        """P(pneumonia) under ``weights``: (each hospital's validation scores, each one's test
+        scores, the global test set's)."""
         if self._inputs is None:
             splits = [h.data.val for h in self.hospitals] + [h.data.test for h in self.hospitals]
             self._inputs = np.concatenate(
@@ -105,9 +101,8 @@ class Federated:
     def sample(
         self, participants: list[Hospital], server_round: int, config: RunConfig
     ) -> list[Hospital]:
-        """Who trains in ``server_round``: a ``fraction_fit`` share (at least one), drawn by (seed,
-        round)
-        so that a resumed run draws the same; everyone when the fraction is 1."""
+        """Who trains in ``server_round``: a ``fraction_fit`` share (at least one), drawn by
+        (seed, round) so that a resumed run draws the same."""
         if config.fraction_fit >= 1 or len(participants) <= 1:
             return participants
         count = max(1, int(round(config.fraction_fit * len(participants))))
@@ -117,12 +112,12 @@ class Federated:
         return [participants[i] for i in sorted(chosen)]
 
     def evaluate(self, evaluation: "Evaluation", state: dict[str, list]) -> dict[str, dict]:
-        """Metrics of the global model on the global test set and on each hospital's own test set,
-        at the
-        fixed threshold and at the operating point the server chose from the hospitals'
-        validation counts
-        (a hospital's from its test counts at that threshold: as a Flower run reports them, from one
-        message per hospital)."""
+        """Metrics of the global model on the global test set and on each hospital's test set.
+
+        Both at the fixed threshold and at the operating point the server chose from the
+        hospitals' validation counts; a hospital is read from its test counts at that point, as
+        a Flower run reports it in one message.
+        """
         server, hospitals = evaluation.server, evaluation.hospitals
         val, test, global_test = evaluation.scores(state["global"])
         point = server.operating_point([h.counts(p) for h, p in zip(hospitals, val)])
@@ -136,22 +131,20 @@ class Federated:
         return metrics["global"]["auroc"]
 
     def headline(self, metrics: dict[str, dict], hospitals: list[Hospital]) -> str:
-        """The round's global figures, for the log line: at the operating point, then at the fixed
-        threshold."""
+        """The round's global figures for the log line: at the operating point, then at the
+        fixed threshold."""
         g = metrics["global"]
         chosen = (
             (
-                f"at {g['op_threshold']:g}: acc {g['op_accuracy']:.3f} sens "
-                f"{g['op_sensitivity']:.3f} "
-                f"spec {g['op_specificity']:.3f} | "
+                f"at {g['op_threshold']:g}: acc {g['op_accuracy']:.3f} "
+                f"sens {g['op_sensitivity']:.3f} spec {g['op_specificity']:.3f} | "
             )
             if "op_threshold" in g
             else ""
         )
         return (
-            f"global auroc {g['auroc']:.3f} {chosen}acc {g['accuracy']:.3f} sens "
-            f"{g['sensitivity']:.3f} "
-            f"spec {g['specificity']:.3f} loss {g['loss']:.3f}"
+            f"global auroc {g['auroc']:.3f} {chosen}acc {g['accuracy']:.3f} "
+            f"sens {g['sensitivity']:.3f} spec {g['specificity']:.3f} loss {g['loss']:.3f}"
         )
 
 
@@ -163,8 +156,8 @@ class Centralized(Federated):
 
 
 class Local(Federated):
-    """Each hospital trains alone from the same start; each model is also judged on the global test
-    set."""
+    """Each hospital trains alone from the same start; each model is also judged on the global
+    test set."""
 
     def initial_state(self, weights, hospitals):
         return {h.name: weights for h in hospitals}

@@ -1,5 +1,4 @@
-"""What a run needs before its first round: its config and start point, and its hospitals,
-strategy and server."""
+"""What a run needs before its first round: config, start point, hospitals, strategy, server."""
 
 from __future__ import annotations
 
@@ -38,16 +37,17 @@ class Setup:
 def open_run(
     config: RunConfig | None, store: RunStore, resume: str | None, run_id: str | None
 ) -> tuple[RunConfig, str | None, int, dict | None, BestTracker]:
-    """(config, run id or None for a run not yet created, first round, last state or None, best so
-    far)."""
+    """(config, run id, first round, last state, best so far) of a new or resumed run.
+
+    The run id is None for a run not yet created; the state None for one with no round done.
+    """
     if resume:
         record = store.get_run(resume)
         refuse_resume(record)
         config = RunConfig.from_dict(record["config"])
         done, state, best = 0, None, BestTracker()
         if record["rounds_done"]:
-            # Read first: a damaged checkpoint is named and the run keeps its status (no silent
-            # restart).
+            # Read first: a damaged checkpoint is named and the run keeps its status.
             done, state = store.load_checkpoint(resume, "last")
             best = best_so_far(store, resume)
         store.mark_running(resume)
@@ -62,8 +62,7 @@ def open_run(
 def build_setup(
     config: RunConfig, federation: Federation, built: BuiltModel, books: RoundRecorder
 ) -> Setup:
-    """The hospitals, the participants of the run's mode, the strategy and the server; their
-    notices."""
+    """The hospitals, the mode's participants, the strategy and the server; notices recorded."""
     store, run_id = books.store, books.run_id
     if federation.skipped:
         store.event(

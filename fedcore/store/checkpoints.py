@@ -1,5 +1,4 @@
-"""A run's weight checkpoints ('last' and 'best'), as .npz files under the store's folder, written
-atomically."""
+"""A run's weight checkpoints, 'last' and 'best': .npz files under the store's folder."""
 
 from __future__ import annotations
 
@@ -68,8 +67,8 @@ class CheckpointFiles:
                 )
             raise FedXrayError(
                 f"run {run_id} completed {done} round(s) but its '{name}' checkpoint {path} is "
-                "missing "
-                "(deleted or moved, or never written): use the other checkpoint, or retrain the run"
+                "missing (deleted or moved, or never written): "
+                "use the other checkpoint, or retrain the run"
             )
         try:
             with np.load(path, allow_pickle=False) as archive:
@@ -80,7 +79,6 @@ class CheckpointFiles:
             return int(meta["round"]), models
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             raise FedXrayError(
-                f"the '{name}' checkpoint {path} of run {run_id} is damaged ({exc}): move it "
-                "aside; "
-                "the run's other checkpoint still works"
+                f"the '{name}' checkpoint {path} of run {run_id} is damaged ({exc}): "
+                "move it aside; the run's other checkpoint still works"
             ) from exc

@@ -1,5 +1,4 @@
-"""The run store's SQLite file: its schema, its connections, what its failures mean, and its JSON
-columns.
+"""The run store's SQLite file: schema, connections, what its failures mean, JSON columns.
 
 One short-lived connection per operation in WAL mode: readers in other processes run
 beside the writer without blocking it.
@@ -66,8 +65,7 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
 
 
 def default_home() -> Path:
-    """FEDCORE_HOME, or ./runs when it is unset or empty (an empty one must not mean the current
-    folder)."""
+    """FEDCORE_HOME, or ./runs when it is unset or empty (empty never means the current folder)."""
     return Path(os.environ.get("FEDCORE_HOME") or "runs")
 
 
@@ -104,8 +102,7 @@ def storable_text(value: str | None) -> str | None:
 
 
 class Database:
-    """The SQLite file under ``home``, created with its schema if missing; the base of
-    :class:`RunStore`.
+    """The SQLite file under ``home``, created with its schema if missing; RunStore's base.
 
     ``_connect`` and ``_write`` are for the subclass: every operation opens its own
     connection, and every write is one transaction.
@@ -158,9 +155,7 @@ class Database:
             db.execute("COMMIT")
 
     def _database_error(self, exc: sqlite3.DatabaseError) -> FedXrayError:
-        """What a user can do about an SQLite failure: a full disk, a busy store, or a damaged
-        file.
-        """
+        """What a user can do about an SQLite failure: a full disk, a busy store, a damaged file."""
         text = str(exc)
         if "full" in text:
             return FedXrayError(

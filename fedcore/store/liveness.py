@@ -20,9 +20,8 @@ def alive(pid: int, last_update: float) -> bool:
     except PermissionError:
         return True
     started = _process_start_time(pid)
-    if (
-        started is None
-    ):  # no /proc (macOS) or a zombie whose stat could not be read: trust kill(pid, 0)
+    # No /proc (macOS), or a zombie whose stat could not be read: trust kill(pid, 0).
+    if started is None:
         return True
     state, start_time = started
     return state != "Z" and start_time <= last_update + 1.0  # /proc's boot time has 1 s resolution

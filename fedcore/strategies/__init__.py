@@ -43,16 +43,15 @@ DEFAULT_SERVER_LR = {"fedavgm": 1.0, "scaffold": 1.0, "fedadam": 0.01, "fedyogi"
 
 
 def make_strategy(config: RunConfig, hospitals: int) -> Strategy:
-    """The strategy ``config.strategy`` names, with its settings and the clients' learning-rate
-    schedule.
+    """The strategy ``config.strategy`` names, with its settings and the clients' lr schedule.
 
     Parameters
     ----------
     config : RunConfig
         strategy, lr, lr_schedule, rounds and the strategy's own settings.
     hospitals : int
-        The hospitals in the federation (SCAFFOLD scales its control update by the share that
-        trained).
+        The hospitals in the federation: SCAFFOLD scales its control update by the share that
+        trained.
     """
     lr = config.lr if config.lr_schedule == "cosine" else None
     rounds = config.rounds

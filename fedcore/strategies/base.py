@@ -1,7 +1,7 @@
 """What every strategy shares: the FedAvg mean, the Strategy interface, FedAvg itself.
 
 A strategy turns the hospitals' results of one round into the next global weights.
-FedAvg is the default; the others (fedcore.strategies) slot in behind the same two
+FedAvg is the base; the others (fedcore.strategies) slot in behind the same two
 methods, plus ``state``/``load_state`` for those that carry state from round to round
 (server moments, control variates), which the run's checkpoint keeps so that a resumed
 run equals an uninterrupted one. Pure numpy, no Keras, no I/O. Privacy mechanisms
@@ -73,8 +73,7 @@ def mean_update(results: Sequence[FitResult], global_weights: NDArrays) -> NDArr
 
 
 def updates_of(results: Sequence[FitResult], global_weights: NDArrays) -> list[np.ndarray]:
-    """Each hospital's update w_k - w_global flattened into one float64 row: shape (hospitals,
-    parameters)."""
+    """Each hospital's update w_k - w_global, flattened into one float64 row."""
     if not results:
         raise ValueError("nothing to aggregate: no hospital returned weights")
     flat_global = flatten(global_weights)

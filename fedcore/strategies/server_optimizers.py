@@ -64,8 +64,7 @@ class FedAvgM(FedAvg):
 
 
 class FedAdam(FedAvg):
-    """Adaptive server optimizer (Reddi et al., 2021, "Adaptive Federated Optimization", Algorithm
-    2).
+    """Adaptive server optimizer (Reddi et al., 2021, "Adaptive Federated Optimization", Alg. 2).
 
     m_t = beta1 m_{t-1} + (1 - beta1) Delta_t;
     v_t = beta2 v_{t-1} + (1 - beta2) Delta_t^2          (FedAdam);
