@@ -7,7 +7,12 @@ demo machine), scaled by pixel count.
 
 from __future__ import annotations
 
-from fedcore.config.run_config import DEFAULT_IMAGE_SIZE, RunConfig
+import json
+
+import streamlit as st
+
+from fedcore.config.run_config import DEFAULT_IMAGE_SIZE, EMBEDDED, RunConfig
+from fedcore.errors import FedXrayError
 from fedcore.server.fit_facts import hospitals_only
 
 # What a run does before its first round, in the heartbeat's words (fedcore.server.recorder).
@@ -196,3 +201,25 @@ def format_seconds(seconds: float) -> str:
         return f"{minutes} min {sec} s" if sec and minutes < 10 else f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _noise_warnings(config_json: str) -> list[str]:
+    from fedcore.data import load_federation
+    from fedcore.privacy import signal
+
+    config = RunConfig.from_dict(json.loads(config_json))
+    try:
+        summary = load_federation(config).summary()
+    except FedXrayError:
+        return []  # the form says what is wrong with the data when Start is pressed
+    return signal.warnings(config, signal.sites_of(summary))
+
+
+def privacy_warnings(config: RunConfig) -> list[str]:
+    """Why a DP run set up like ``config`` cannot learn (fedcore.privacy.signal), before it
+    starts; computed on the run's own split of the embedded data (a folder is checked when the
+    run loads it)."""
+    if config.dp == "off" or config.mode != "federated" or config.data != EMBEDDED:
+        return []
+    return _noise_warnings(json.dumps(config.to_dict(), sort_keys=True))

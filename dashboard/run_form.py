@@ -110,6 +110,7 @@ def render(store, runs: list[dict], expanded: bool) -> None:
     with st.expander("New run", expanded=expanded, icon=":material/tune:"):
         values = _settings_widgets()
         config = RunConfig(**values)
+        _privacy_check(config)
         _time_estimate(config, runs)
         if st.button("Start training", type="primary", icon=":material/play_arrow:"):
             try:
@@ -241,7 +242,7 @@ def _privacy_widgets(s: dict[str, Setting]) -> dict:
         default=s["dp"].default,
         required=True,
         key="f_dp",
-        help=s["dp"].help + " (patient: cnn only, use batch size 1024)",
+        help=s["dp"].help + " (patient: cnn only)",
         **KEEP,
     )
     off = dp == "off"
@@ -264,6 +265,23 @@ def _privacy_widgets(s: dict[str, Setting]) -> dict:
             st, s["audit_every"], "Membership audit every N rounds (0 = off)", "f_audit"
         ),
     }
+
+
+def _privacy_check(config: RunConfig) -> None:
+    """With privacy on: the settings it trains with (its defaults unless set), and in words
+    why it cannot learn when the predicted noise drowns the signal."""
+    if config.dp == "off":
+        return
+    defaults = config.batch_size is None and config.learning_rate is None
+    optimizer = "SGD with momentum" if config.dp == "patient" else "Adam"
+    st.caption(
+        f":material/shield_lock: Privacy on ({data.privacy_label(config.to_dict())}): trains "
+        f"with batch size **{config.batch}**, {optimizer} at learning rate **{config.lr:g}**, "
+        f"clipping norm **{config.dp_clip_norm:g}**, **{config.rounds}** rounds"
+        + (" (the privacy defaults, measured to learn at ε 8)." if defaults else ".")
+    )
+    for warning in estimate.privacy_warnings(config):
+        st.warning(warning, icon=":material/warning:")
 
 
 def _time_estimate(config: RunConfig, runs: list[dict]) -> None:

@@ -134,17 +134,17 @@ class Federated:
         """The round's global figures for the log line: at the operating point, then at the
         fixed threshold."""
         g = metrics["global"]
-        chosen = (
-            (
-                f"at {g['op_threshold']:g}: acc {g['op_accuracy']:.3f} "
+        chosen = ""
+        if "op_threshold" in g:
+            chosen = (
+                f"at t = {g['op_threshold']:.3f}: acc {g['op_accuracy']:.3f} "
                 f"sens {g['op_sensitivity']:.3f} spec {g['op_specificity']:.3f} | "
             )
-            if "op_threshold" in g
-            else ""
-        )
         return (
-            f"global auroc {g['auroc']:.3f} {chosen}acc {g['accuracy']:.3f} "
-            f"sens {g['sensitivity']:.3f} spec {g['specificity']:.3f} loss {g['loss']:.3f}"
+            f"global auroc {g['auroc']:.3f} loss {g['loss']:.3f} {chosen}at "
+            f"{hospitals[0].config.threshold:g}: acc {g['accuracy']:.3f} "
+            f"sens {g['sensitivity']:.3f} "
+            f"spec {g['specificity']:.3f}"
         )
 
 

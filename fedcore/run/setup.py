@@ -10,7 +10,7 @@ from fedcore.hospital import attacks
 from fedcore.hospital.kinds import make_hospital
 from fedcore.hospital.training import Hospital
 from fedcore.model.networks import BuiltModel
-from fedcore.privacy import mechanism
+from fedcore.privacy import mechanism, signal
 from fedcore.run.modes import MODES, Evaluation, Federated
 from fedcore.server.best_round import BestTracker, best_so_far
 from fedcore.server.global_model import Server
@@ -95,6 +95,10 @@ def build_setup(
     )
     for level, message, data in mechanism.notices(config, participants):
         store.event(run_id, "privacy", message, level=level, data=data)
+    if config.mode == "federated":
+        for message in signal.warnings(config, signal.sites_of(federation.summary())):
+            store.event(run_id, "privacy_noise", message, level="warning")
+            books.log(f"warning: {message}")
     server = Server(
         strategy, built, federation.global_test, config.threshold, config.target_sensitivity or None
     )
