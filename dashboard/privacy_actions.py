@@ -49,6 +49,37 @@ def twin_config(config: dict) -> dict:
     return twin
 
 
+def dp_twin_config(config: dict, epsilon: float = 8.0) -> dict:
+    """The same run with patient-level DP at ``epsilon``, batch size and learning rate left to
+    the privacy defaults (the twin of :func:`twin_config`)."""
+    return {
+        **config,
+        "dp": "patient",
+        "dp_target_epsilon": epsilon,
+        "batch_size": None,
+        "learning_rate": None,
+        "backbone": "cnn",
+    }
+
+
+def audit_verdict(auroc: float) -> str:
+    """One sentence on what the worst hospital's attack AUROC means for a patient."""
+    if auroc <= 0.55:
+        return (
+            f"**Attack AUROC {auroc:.2f}: barely better than a coin toss.** Someone holding this "
+            "model can hardly tell whether a patient's X-ray was used to train it."
+        )
+    if auroc <= 0.65:
+        return (
+            f"**Attack AUROC {auroc:.2f}: a weak signal.** Someone holding this model guesses a "
+            "patient's membership a little better than chance; differential privacy bounds it."
+        )
+    return (
+        f"**Attack AUROC {auroc:.2f}: membership shows.** Someone holding this model can often "
+        "tell that a patient's X-ray was in the training set: train with differential privacy."
+    )
+
+
 def find_twin(run: dict, runs: list[dict]) -> dict | None:
     """The newest other run whose config is ``run``'s twin (DP run -> its no-DP twin, and back)."""
     mine = twin_config(run["config"])

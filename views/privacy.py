@@ -155,11 +155,33 @@ if twin is None and has_dp:
                 label="Watch it on the Train page",
                 icon=":material/model_training:",
             )
-elif twin is None:
+elif twin is None and run["config"]["backbone"] != "cnn":
     st.caption(
-        "No run with the same settings and differential privacy yet: start one on the Train page "
-        "(Advanced → privacy) to compare."
+        "Patient-level privacy trains the small CNN only (the ImageNet backbones' batch "
+        "normalisation mixes the patients of a batch): train a CNN run to compare."
     )
+elif twin is None:
+    dp_twin = privacy_view.dp_twin_config(run["config"])
+    st.markdown(
+        "What does privacy cost this run? Train the **same run with patient-level differential "
+        f"privacy at ε {dp_twin['dp_target_epsilon']:g}** (same data split, model, rounds and "
+        "seed; the privacy defaults for batch size and learning rate) and compare them here."
+    )
+    if st.button(
+        "Train this run with privacy",
+        key="privacy_dp_twin",
+        type="primary",
+        icon=":material/shield_lock:",
+    ):
+        try:
+            started = launch.start(RunConfig.from_dict(dp_twin), data.store())
+        except FedXrayError as exc:
+            st.error(f"Not started: {exc}", icon=":material/block:")
+        else:
+            st.success(
+                f"Started run {started}, this run with privacy: it appears here as it trains.",
+                icon=":material/check_circle:",
+            )
 else:
     rows, curves = privacy_view.side_by_side([run, twin])
     if rows.empty:
@@ -245,6 +267,9 @@ else:
         "checkpoint" + ("; beside it, the twin's latest audit" if len(audits) > 1 else "") + "."
     )
 if audits:
+    st.markdown(
+        privacy_view.audit_verdict(float(latest["auroc"].max())) if not latest.empty else ""
+    )
     st.plotly_chart(charts.audit_bars(audits), key="audit", config=charts.PLOT_CONFIG)
 
 # ---------------------------------------------------------------- payload

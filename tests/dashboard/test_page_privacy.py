@@ -9,6 +9,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from dashboard.privacy_actions import find_twin, twin_config
+from fedcore.config.run_config import RunConfig
 from fedcore.privacy import audit
 from tests.conftest import tiny_config, wait_for
 
@@ -293,8 +294,33 @@ def test_the_twin_of_a_patient_dp_run_trains_with_the_default_batch_and_learning
     plain = add_run(store, "off", [0.8, 0.95])  # the default batch size and learning rate
     private = add_run(store, "patient", [0.7, 0.91], batch_size=1024, learning_rate=0.5)
     twin = twin_config(store.get_run(private)["config"])
-    assert (twin["batch_size"], twin["learning_rate"], twin["dp"]) == (32, None, "off")
+    assert (twin["batch_size"], twin["learning_rate"], twin["dp"]) == (None, None, "off")
+    assert RunConfig.from_dict(twin).batch == 32, "unset: the plain default, not DP's 1024"
     assert twin == store.get_run(plain)["config"]
     runs = store.list_runs()
     assert find_twin(store.get_run(private), runs)["id"] == plain
     assert find_twin(store.get_run(plain), runs)["id"] == private
+
+
+def test_a_run_without_privacy_offers_its_private_twin_in_one_click(store):
+    plain = add_run(store, "off", [0.8, 0.95])
+    at = render()
+    assert at.selectbox(key="privacy_run").value == plain
+    at.button(key="privacy_dp_twin").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from fedcore.run import launch
+
+    try:
+        (started,) = [r for r in store.list_runs() if r["id"] != plain]
+        config = RunConfig.from_dict(started["config"])
+        assert (config.dp, config.dp_target_epsilon, config.batch, config.lr) == (
+            "patient",
+            8.0,
+            1024,
+            0.5,
+        )
+        assert find_twin(started, store.list_runs())["id"] == plain
+    finally:
+        for run in store.list_runs():
+            launch.stop(store, run["id"])
+        wait_for(lambda: launch.active_run(store) is None, what="the child to stop")
