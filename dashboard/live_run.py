@@ -73,15 +73,16 @@ def show(run_id: str) -> None:
 
 
 def _run_view(run_id: str, was_live: bool) -> None:
-    live = is_live(run_id)
-    if live != was_live:
-        # Started, resumed or ended: the page draws the header and this view again, with or without
-        # a refresh.
-        st.rerun(scope="app")
+    # One read of the store a refresh, and no write: the server's cost while a judge watches.
+    store = data.store()
     try:
-        run = data.store().get_run(run_id)
+        run = store.peek(run_id)
     except FedXrayError:
         st.rerun(scope="app")  # deleted meanwhile: the page says so
+    live = run["status"] == "running" or launch.starting(store, run)
+    if live != was_live:
+        # Started, resumed or ended: the page draws the header and this view again.
+        st.rerun(scope="app")
     _controls(run, live)
     _rounds(run)
 

@@ -147,6 +147,13 @@ def log_path(store: RunStore, run_id: str) -> Path:
     return store.run_dir(run_id) / LOG_NAME
 
 
+def starting(store: RunStore, run: dict) -> bool:
+    """Whether this process launched ``run``'s child, which lives and has written nothing since
+    (a fresh Resume), judged from the row already read."""
+    child, started = _children.get((str(store.home), run["id"]), (None, 0.0))
+    return child is not None and child.poll() is None and run["updated"] < started
+
+
 def _starting(store: RunStore, run_id: str) -> bool:
     """A resumed child that is alive but has not yet marked its run running (nothing written since
     it started)."""

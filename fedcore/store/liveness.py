@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+PROCESS_GONE = (
+    "the training process ended unexpectedly (killed or crashed); "
+    "the last completed round is kept: resume the run to continue"
+)
+
 
 def alive(pid: int, last_update: float) -> bool:
     """Whether ``pid`` is alive and can still be the process that last updated the run.

@@ -6,6 +6,7 @@ import sqlite3
 
 from fedcore.errors import FedXrayError
 from fedcore.store.database import loads, nan_for_null
+from fedcore.store.liveness import PROCESS_GONE, alive
 
 
 class RunReader:
@@ -35,6 +36,18 @@ class RunReader:
                 f"no run '{run_id}' in {self.path}: `python -m fedcore runs` lists them"
             )
         return self._run_row(row)
+
+    def peek(self, run_id: str) -> dict:
+        """One run as it stands, in one read and no write: what a live view polls. A 'running'
+        run whose process is gone reads as failed (the next full read records it)."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise FedXrayError(f"no run '{run_id}' in the store")
+        run = self._run_row(row)
+        if run["status"] == "running" and run["pid"] and not alive(run["pid"], run["updated"]):
+            return run | {"status": "failed", "error": PROCESS_GONE}
+        return run
 
     def latest_run(self, status: str | None = None) -> dict | None:
         """The newest run, optionally only of one status."""

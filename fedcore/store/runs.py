@@ -17,14 +17,10 @@ from pathlib import Path
 from fedcore.errors import FedXrayError
 from fedcore.store.checkpoints import CheckpointFiles
 from fedcore.store.database import Database, dumps, storable_text
-from fedcore.store.liveness import alive
+from fedcore.store.liveness import PROCESS_GONE, alive
 from fedcore.store.reading import RunReader
 
 STATUSES = ("running", "finished", "stopped", "failed")
-PROCESS_GONE = (
-    "the training process ended unexpectedly (killed or crashed); "
-    "the last completed round is kept: resume the run to continue"
-)
 
 
 class RunStore(RunReader, Database, CheckpointFiles):
