@@ -50,6 +50,24 @@ PLACED = {
     "audit_every": "f_audit",
 }
 KEEP = {"persist_state": "session"}
+# Under Advanced, by hand: what a judge changes (the aggregation rule, a simulated attack); the
+# rest of the declared settings sit one step further, under Expert, in plain words.
+ADVANCED = ("strategy", "attack", "attackers")
+PLAIN_LABELS = {
+    "adam_epsilon": "Optimizer epsilon (Adam)",
+    "rare_class_share": "Rare-class share of each batch",
+    "lr_schedule": "Learning-rate schedule",
+    "balanced_softmax": "Correct for each hospital's class balance",
+    "target_sensitivity": "Target sensitivity (0 = balance sensitivity and specificity)",
+    "fraction_fit": "Share of hospitals that train each round",
+    "proximal_mu": "FedProx pull towards the shared model (mu)",
+    "server_learning_rate": "Server step size",
+    "server_momentum": "Server momentum",
+    "trim_beta": "Trimmed mean: share cut at each end",
+    "krum_byzantine": "Krum: attackers to tolerate",
+    "krum_select": "Krum: updates kept",
+    "attack_scale": "Attack strength",
+}
 
 
 def unplaced(cls: type = RunConfig) -> list[Setting]:
@@ -180,10 +198,17 @@ def _settings_widgets() -> dict:
             help=s["weights"].help,
             **KEEP,
         )
-        v["class_weighting"] = widget(st, s["class_weighting"], "Class weighting", "f_cw")
-        v["acquisition_shift"] = widget(st, s["acquisition_shift"], "Acquisition shift", "f_shift")
-        for other in unplaced(RunConfig):
-            v[other.name] = widget(st, other, other.words.capitalize())
+        for name in ADVANCED:
+            v[name] = widget(st, s[name], s[name].words.capitalize())
+        with st.expander("Expert", icon=":material/science:"):
+            v["class_weighting"] = widget(st, s["class_weighting"], "Class weighting", "f_cw")
+            v["acquisition_shift"] = widget(
+                st, s["acquisition_shift"], "Scanner differences between hospitals", "f_shift"
+            )
+            for other in unplaced(RunConfig):
+                if other.name not in ADVANCED:
+                    label = PLAIN_LABELS.get(other.name, other.words.capitalize())
+                    v[other.name] = widget(st, other, label)
     with private.popover("Privacy", icon=":material/shield_lock:"):
         v.update(_privacy_widgets(s))
     return v

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import streamlit as st
 
 from dashboard import charts, data
 from dashboard import privacy_actions as privacy_view
 from dashboard.first_open import offer_default_run
+from dashboard.privacy_help import HELP
 from dashboard.theme import scope_label
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.privacy import tables as privacy_report
 from fedcore.run import launch
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "privacy.md"
 EXPLAIN = {
     "epsilon": "**Epsilon** bounds how much any one protected record (a training image, or a whole "
     "hospital) can "
@@ -38,9 +37,9 @@ EXPLAIN = {
 }
 
 
-@st.dialog("How FedXray protects privacy (docs/privacy.md)", width="large")
-def show_doc() -> None:
-    st.markdown(DOC.read_text())
+@st.dialog("How FedXray protects privacy", width="large")
+def show_help() -> None:
+    st.markdown(HELP)
 
 
 st.title("Privacy")
@@ -51,9 +50,9 @@ intro.caption(
     "the same run without privacy, and what a membership-inference attacker can still tell."
 )
 if doc.button(
-    "Read docs/privacy.md", icon=":material/menu_book:", key="privacy_doc", type="tertiary"
+    "How privacy works here", icon=":material/menu_book:", key="privacy_doc", type="tertiary"
 ):
-    show_doc()
+    show_help()
 
 runs = data.runs()
 done = [r for r in runs if r["rounds_done"]]

@@ -282,12 +282,15 @@ def test_page_imports_no_tensorflow():
     )
 
 
-def test_docs_privacy_md_opens_on_the_page(store):
+def test_the_privacy_help_is_written_for_users_without_paths_or_code_names(store):
     add_run(store, "off", [0.8])
     at = render()
     at.button(key="privacy_doc").click().run()
     assert not at.exception
-    assert any("Patient level: DP-SGD at each hospital" in m.value for m in at.markdown)
+    (shown,) = [m.value for m in at.markdown if "What leaves a hospital" in m.value]
+    assert "Patient level" in shown and "epsilon" in shown.lower()
+    for developer_words in (".py", ".md", "fedcore", "tests/", "dp_accounting", "`"):
+        assert developer_words not in shown
 
 
 def test_the_twin_of_a_patient_dp_run_trains_with_the_default_batch_and_learning_rate(store):

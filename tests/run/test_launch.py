@@ -65,10 +65,12 @@ def test_train_flags_reproduce_the_config(config):
 
 
 def test_check_data_accepts_embedded_and_a_folder_in_the_layout(tmp_path):
-    check_data("embedded")
+    assert check_data("embedded") is None
+    with pytest.raises(FedXrayError, match="HOSPITAL"):
+        check_data(str(tmp_path))  # the same folder before it has the layout is refused
     (tmp_path / "HOSPITAL").mkdir()
     (tmp_path / "global_test_dataset").mkdir()
-    check_data(str(tmp_path))
+    assert check_data(str(tmp_path)) is None
 
 
 @pytest.mark.parametrize(
