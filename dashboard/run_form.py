@@ -317,12 +317,21 @@ def _time_estimate(config: RunConfig, runs: list[dict]) -> None:
     match = estimate.comparable_run(runs, config)
     measured = estimate.per_image_ms(data.snapshot(match)) if match else None
     per_round = estimate.round_seconds(
-        config.backbone, config.image_size, n_train, n_eval, config.local_epochs, measured
+        config.backbone,
+        config.image_size,
+        n_train,
+        n_eval,
+        config.local_epochs,
+        measured,
+        config.dp,
     )
+    total = per_round * config.rounds
+    if config.dp == "patient" and not measured:
+        total += estimate.DP_FIRST_ROUND_SECONDS
     st.caption(
         f":material/timer: About **{estimate.format_seconds(per_round)} per round** on this "
         "machine, "
-        f"{estimate.format_seconds(per_round * config.rounds)} for {config.rounds} rounds "
+        f"{estimate.format_seconds(total)} for {config.rounds} rounds "
         f"({'measured in an earlier run' if measured else 'from reference timings'}; "
         f"{n_train:,} training images{'' if config.data == EMBEDDED else ' in the embedded data'})."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dashboard import estimate, run_form
 from fedcore.config.run_config import RunConfig
 from fedcore.config.settings import settings
@@ -80,3 +82,13 @@ def test_progress_says_what_a_starting_run_is_doing():
     flower = {**start, "round": 2, "step": "training", "hospitals": 3}
     fraction, words = estimate.progress(flower)
     assert fraction == 0.2 and words.startswith("Round 2 of 5 · training at 3 hospitals")
+
+
+def test_the_estimate_counts_what_patient_level_privacy_costs():
+    plain = estimate.round_seconds("cnn", None, 4694, 1248)
+    private = estimate.round_seconds("cnn", None, 4694, 1248, dp="patient")
+    fit_ms, eval_ms = estimate.MEASURED_MS["cnn"]
+    assert private - plain == pytest.approx(4694 * fit_ms * (estimate.DP_TRAIN_FACTOR - 1) / 1000)
+    assert estimate.round_seconds("cnn", None, 4694, 1248, (1.0, 1.0), "patient") == (
+        estimate.round_seconds("cnn", None, 4694, 1248, (1.0, 1.0))
+    ), "a measured run already includes it"
