@@ -89,6 +89,6 @@ def test_the_estimate_counts_what_patient_level_privacy_costs():
     private = estimate.round_seconds("cnn", None, 4694, 1248, dp="patient")
     fit_ms, eval_ms = estimate.MEASURED_MS["cnn"]
     assert private - plain == pytest.approx(4694 * fit_ms * (estimate.DP_TRAIN_FACTOR - 1) / 1000)
-    assert estimate.round_seconds("cnn", None, 4694, 1248, (1.0, 1.0), "patient") == (
-        estimate.round_seconds("cnn", None, 4694, 1248, (1.0, 1.0))
+    assert estimate.round_seconds("cnn", None, 4694, 1248, measured=(1.0, 1.0), dp="patient") == (
+        estimate.round_seconds("cnn", None, 4694, 1248, measured=(1.0, 1.0))
     ), "a measured run already includes it"
