@@ -160,6 +160,8 @@ def shown_status(run: dict) -> tuple[str, str, str]:
         verdict = health(run)
         if verdict is not None and not verdict.learned:
             return "did not learn", "orange", ":material/warning:"
+        if run["rounds_done"] < run["rounds_total"]:
+            return "budget spent", "violet", ":material/shield_lock:"
     return status, STATUS_COLORS[status], STATUS_ICONS[status]
 
 

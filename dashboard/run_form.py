@@ -47,6 +47,7 @@ PLACED = {
     "dp_noise_multiplier": "f_sigma",
     "dp_clip_norm": "f_clip",
     "dp_delta": "f_delta",
+    "dp_budget": "f_budget",
     "audit_every": "f_audit",
 }
 KEEP = {"persist_state": "session"}
@@ -286,6 +287,9 @@ def _privacy_widgets(s: dict[str, Setting]) -> dict:
         ),
         "dp_clip_norm": widget(st, s["dp_clip_norm"], "Clipping norm C", "f_clip", disabled=off),
         "dp_delta": widget(st, s["dp_delta"], "δ", "f_delta", disabled=off, format="%.0e"),
+        "dp_budget": widget(
+            st, s["dp_budget"], "Stop when ε would exceed", "f_budget", disabled=off, step=0.5
+        ),
         "audit_every": widget(
             st, s["audit_every"], "Membership audit every N rounds (0 = off)", "f_audit"
         ),

@@ -305,6 +305,15 @@ class RunConfig:
         group="privacy",
         label="the target epsilon",
     )
+    dp_budget: float | None = setting(
+        None,
+        "stop training after the last round whose epsilon stays within this budget (the run "
+        "ends 'budget spent')",
+        none="no budget: train every round",
+        above=0,
+        group="privacy",
+        label="the privacy budget",
+    )
     audit_every: int = setting(
         0,
         "membership-inference audit every N rounds (0: only `audit RUN`)",

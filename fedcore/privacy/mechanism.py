@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 from fedcore.config.run_config import RunConfig
-from fedcore.privacy import accounting
+from fedcore.errors import FedXrayError
+from fedcore.privacy import accounting, budget
 from fedcore.privacy.dp_strategy import DPFedAvg
 from fedcore.server.fit_facts import hospitals_only
 from fedcore.strategies import Strategy, make_strategy
@@ -54,6 +55,28 @@ def protect(strategy: Strategy, config: RunConfig, hospitals: int) -> Strategy:
     return DPFedAvg(
         strategy, hospitals, sigma, config.dp_clip_norm, config.dp_delta, seed=config.seed
     )
+
+
+def last_round_within_budget(config: RunConfig, hospitals: list, strategy: Strategy) -> int:
+    """The last round the run may train within its privacy budget (``config.rounds`` without
+    one); a budget that even one round overspends is refused before training."""
+    if config.dp == "patient":
+        spenders = [
+            budget.Spender(h.noise_multiplier, config.dp_delta, h.sampling_rate, h.steps_per_round)
+            for h in hospitals
+        ]
+    elif isinstance(strategy, DPFedAvg):
+        spenders = [budget.Spender(strategy.noise_multiplier, strategy.delta)]
+    else:
+        spenders = []
+    last = budget.last_round(spenders, config.dp_budget, config.rounds)
+    if last == 0:
+        first = max(s.epsilon_after(1) for s in spenders)
+        raise FedXrayError(
+            f"the privacy budget {config.dp_budget:g} is spent before the first round ends "
+            f"(one round spends epsilon {first:.2f}): raise --dp-budget or the noise"
+        )
+    return last
 
 
 def notices(config: RunConfig, hospitals: list) -> list[tuple[str, str, dict]]:

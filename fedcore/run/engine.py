@@ -120,8 +120,9 @@ def run(
         names = [h.name for h in setup.hospitals]
 
         # ---------------------------------------------------------------- the loop
+        last = mechanism.last_round_within_budget(config, setup.participants, setup.strategy)
         loop_start = time.perf_counter()
-        for server_round in range(start_round, config.rounds + 1):
+        for server_round in range(start_round, last + 1):
             books.start_round(server_round)
             chosen = setup.mode.sample(setup.participants, server_round, config)
             outcomes = train_round(setup, chosen, state, server_round, books, stop, result)
@@ -163,6 +164,8 @@ def run(
                 + mechanism.epsilon_note(fit_info)
             )
         result.loop_seconds = time.perf_counter() - loop_start
+        if last < config.rounds:
+            books.budget_spent(last, config.dp_budget)
         result.status = books.finished()
     except LocalTrainingStopped:
         result.status = books.stopped(result.rounds_done)

@@ -177,6 +177,15 @@ class RoundRecorder:
             self.store.save_checkpoint(self.run_id, "best", server_round, state)
         return seconds
 
+    def budget_spent(self, last_round: int, budget: float) -> None:
+        """Record that the privacy budget stopped the run after ``last_round``."""
+        message = (
+            f"privacy budget epsilon {budget:g} spent: training stopped after round "
+            f"{last_round} of {self.rounds}, the last one within it"
+        )
+        self.store.event(self.run_id, "budget_spent", message, last_round, level="warning")
+        self.log(message)
+
     def finished(self) -> str:
         """Close the run as finished."""
         self.store.finish(self.run_id, "finished")
