@@ -99,7 +99,7 @@ def watched_run(
     local_epochs: int,
     server_pid: int,
     shots: Path | None = None,
-) -> tuple[float, float, float, float, float]:
+) -> dict:
     """(end-to-end seconds, training seconds, seconds to the first progress bar, browser CPU
     seconds,
     server CPU seconds) of one run watched in the browser.
@@ -141,7 +141,16 @@ def watched_run(
         _wait(lambda: store.get_run(run_id)["rounds_done"] > rounds // 2)
         time.sleep(1.0)  # Plotly draws the new round
         whole_page(page, shots / "train.png")
-    _wait(lambda: store.get_run(run_id)["status"] != "running")
+    reads = store_opens_per_refresh(server_pid, store.path)
+    trainer = {"cpu": 0.0}
+
+    def done() -> bool:
+        run = store.get_run(run_id)
+        if run["pid"]:  # the trainer's CPU so far, kept while it lives
+            trainer["cpu"] = max(trainer["cpu"], cpu_seconds([run["pid"]], descendants=False))
+        return run["status"] != "running"
+
+    _wait(done)
     wall = time.perf_counter() - start
     browser_cpu = cpu_seconds(browser_pids) - browser_before
     server_cpu = (
@@ -149,7 +158,31 @@ def watched_run(
     )  # not its training child
     # The page kept up: it shows the last round without a reload.
     page.get_by_text(f"{rounds} of {rounds} rounds complete").wait_for(timeout=30_000)
-    return wall, training_seconds(store, run_id), first_progress, browser_cpu, server_cpu
+    return {
+        "wall": wall,
+        "training": training_seconds(store, run_id),
+        "first_progress": first_progress,
+        "browser_cpu": browser_cpu,
+        "server_cpu": server_cpu,
+        "trainer_cpu": trainer["cpu"],
+        "reads_per_refresh": reads,
+    }
+
+
+def store_opens_per_refresh(server_pid: int, database: Path, seconds: float = 15.0) -> float:
+    """How often the Streamlit server opened the run store per 1.5 s refresh while a run is
+    live, counted with strace over ``seconds`` (every thread of the server; nan without
+    strace). Each SQLite connection opens the database file once."""
+    if shutil.which("strace") is None:
+        return float("nan")
+    threads = ",".join(p.name for p in Path(f"/proc/{server_pid}/task").iterdir())
+    traced = subprocess.run(
+        ["timeout", "-s", "INT", str(seconds), "strace", "-f", "-e", "trace=openat", "-p", threads],
+        capture_output=True,
+        text=True,
+    )
+    opens = sum(1 for line in traced.stderr.splitlines() if f'{database}"' in line)
+    return opens / (seconds / 1.5)
 
 
 def _wait(done, timeout: float = 1800.0) -> None:
@@ -313,9 +346,10 @@ def main() -> int:
                         )
                     )
                 cli_wall, cli_train = (statistics.median(x) for x in zip(*cli))
-                dash_wall, dash_train, first_progress, browser_cpu, server_cpu = (
-                    statistics.median(x) for x in zip(*watched)
-                )
+                median = {k: statistics.median(w[k] for w in watched) for k in watched[0]}
+                dash_wall, dash_train = median["wall"], median["training"]
+                first_progress = median["first_progress"]
+                browser_cpu, server_cpu = median["browser_cpu"], median["server_cpu"]
                 print(
                     f"(a) {args.rounds}-round default federation (cnn, embedded data), "
                     f"{args.local_epochs} local epoch(s) "
@@ -339,6 +373,13 @@ def main() -> int:
                     f"    CPU the dashboard used while the run trained: Chromium {browser_cpu:.1f} "
                     "s, Streamlit server "
                     f"{server_cpu:.1f} s ({(browser_cpu + server_cpu) / dash_wall:.2f} of a core)"
+                )
+                print(
+                    f"    the Streamlit server against the training process: {server_cpu:.1f} s / "
+                    f"{median['trainer_cpu']:.1f} s CPU = "
+                    f"{server_cpu / median['trainer_cpu']:.1%}  (bar < 5%); store opened "
+                    f"{median['reads_per_refresh']:.2f} times per 1.5 s refresh while live "
+                    "(bar: 1)"
                 )
                 if args.screenshots is not None:
                     finished_pages(browser, url, args.screenshots)
