@@ -18,7 +18,7 @@ import math
 
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.privacy import accounting, budget
+from fedcore.privacy import accounting, spending
 from fedcore.privacy.dp_strategy import DPFedAvg
 from fedcore.server.fit_facts import hospitals_only
 from fedcore.strategies import Strategy, make_strategy
@@ -62,14 +62,16 @@ def last_round_within_budget(config: RunConfig, hospitals: list, strategy: Strat
     one); a budget that even one round overspends is refused before training."""
     if config.dp == "patient":
         spenders = [
-            budget.Spender(h.noise_multiplier, config.dp_delta, h.sampling_rate, h.steps_per_round)
+            spending.Spender(
+                h.noise_multiplier, config.dp_delta, h.sampling_rate, h.steps_per_round
+            )
             for h in hospitals
         ]
     elif isinstance(strategy, DPFedAvg):
-        spenders = [budget.Spender(strategy.noise_multiplier, strategy.delta)]
+        spenders = [spending.Spender(strategy.noise_multiplier, strategy.delta)]
     else:
         spenders = []
-    last = budget.last_round(spenders, config.dp_budget, config.rounds)
+    last = spending.last_round(spenders, config.dp_budget, config.rounds)
     if last == 0:
         first = max(s.epsilon_after(1) for s in spenders)
         raise FedXrayError(

@@ -117,7 +117,6 @@ def run(
         state = state or setup.mode.initial_state(built.initial_weights, setup.hospitals)
         if start_round > 1:
             restore_server_state(store, run_id, start_round - 1, setup.strategy, setup.hospitals)
-        names = [h.name for h in setup.hospitals]
 
         # ---------------------------------------------------------------- the loop
         last = mechanism.last_round_within_budget(config, setup.participants, setup.strategy)
@@ -129,40 +128,7 @@ def run(
             state = setup.mode.next_state(
                 setup.server, server_round, outcomes, state, setup.hospitals
             )
-            books.progress(
-                server_round, "evaluating", len(setup.participants), index=len(setup.participants)
-            )
-            eval_start = time.perf_counter()
-            metrics = setup.mode.evaluate(setup.evaluation, state)
-            result.eval_seconds += time.perf_counter() - eval_start
-            fit_info = round_fit_info(
-                outcomes,
-                [h.name for h in chosen],
-                next(iter(state.values())),
-                mechanism.server_spent(setup.strategy, server_round),
-            )
-            seconds = books.record(
-                server_round,
-                state,
-                metrics,
-                names,
-                fit_info,
-                setup.mode.score(metrics, setup.hospitals),
-                server_state(setup.strategy, setup.hospitals),
-            )
-            result.rounds_done = server_round
-            if config.audit_every and server_round % config.audit_every == 0:
-                audit.record(
-                    store,
-                    run_id,
-                    server_round,
-                    audit.audit_hospitals(built, state, [h.data for h in setup.hospitals]),
-                    "round",
-                )
-            log(
-                _round_line(server_round, config.rounds, seconds, setup, metrics)
-                + mechanism.epsilon_note(fit_info)
-            )
+            record_round(setup, state, outcomes, chosen, server_round, books, result)
         result.loop_seconds = time.perf_counter() - loop_start
         if last < config.rounds:
             books.budget_spent(last, config.dp_budget)
@@ -221,6 +187,49 @@ def train_round(
     if not outcomes:
         raise FedXrayError(f"every hospital failed in round {server_round}; see the run's events")
     return outcomes
+
+
+def record_round(
+    setup: Setup,
+    state: dict[str, list],
+    outcomes: dict[str, FitOutcome],
+    chosen: list[Hospital],
+    server_round: int,
+    books: RoundRecorder,
+    result: RunResult,
+) -> None:
+    """Evaluate the round's new model(s), write the round to the store, checkpoint it, audit it
+    when the run asks, and log its line."""
+    config, hospitals = setup.config, setup.hospitals
+    books.progress(
+        server_round, "evaluating", len(setup.participants), index=len(setup.participants)
+    )
+    eval_start = time.perf_counter()
+    metrics = setup.mode.evaluate(setup.evaluation, state)
+    result.eval_seconds += time.perf_counter() - eval_start
+    fit_info = round_fit_info(
+        outcomes,
+        [h.name for h in chosen],
+        next(iter(state.values())),
+        mechanism.server_spent(setup.strategy, server_round),
+    )
+    seconds = books.record(
+        server_round,
+        state,
+        metrics,
+        [h.name for h in hospitals],
+        fit_info,
+        setup.mode.score(metrics, hospitals),
+        server_state(setup.strategy, hospitals),
+    )
+    result.rounds_done = server_round
+    if config.audit_every and server_round % config.audit_every == 0:
+        audited = audit.audit_hospitals(setup.built, state, [h.data for h in hospitals])
+        audit.record(books.store, books.run_id, server_round, audited, "round")
+    books.log(
+        _round_line(server_round, config.rounds, seconds, setup, metrics)
+        + mechanism.epsilon_note(fit_info)
+    )
 
 
 def _round_line(server_round: int, rounds: int, seconds: float, setup: Setup, metrics: dict) -> str:

@@ -31,6 +31,8 @@ class Setup:
     server: Server
     model_shapes: list[tuple]
     evaluation: Evaluation
+    config: RunConfig
+    built: BuiltModel
     attackers: list[str] = field(default_factory=list)
 
 
@@ -110,5 +112,7 @@ def build_setup(
         server,
         [w.shape for w in built.initial_weights],
         Evaluation(server, hospitals),
+        config,
+        built,
         attackers,
     )

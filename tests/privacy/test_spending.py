@@ -4,30 +4,30 @@ epsilon it records never exceeds the budget."""
 import pytest
 
 from fedcore.errors import FedXrayError
-from fedcore.privacy import accounting, budget
+from fedcore.privacy import accounting, spending
 from fedcore.run import engine
 from tests.conftest import tiny_config
 
 
 def test_the_last_round_is_the_last_whose_epsilon_fits():
-    spender = budget.Spender(
+    spender = spending.Spender(
         noise_multiplier=1.0, delta=1e-5, sampling_rate=0.1, steps_per_round=10
     )
     per_round = [spender.epsilon_after(r) for r in range(1, 11)]
     assert per_round == sorted(per_round), "epsilon only grows"
     allowed = (per_round[3] + per_round[4]) / 2  # between rounds 4 and 5
-    assert budget.last_round([spender], allowed, 10) == 4
+    assert spending.last_round([spender], allowed, 10) == 4
     assert per_round[3] <= allowed < per_round[4]
-    assert budget.last_round([spender], None, 10) == 10 and budget.last_round([], 0.1, 10) == 10
-    assert budget.last_round([spender], per_round[0] / 2, 10) == 0
+    assert spending.last_round([spender], None, 10) == 10 and spending.last_round([], 0.1, 10) == 10
+    assert spending.last_round([spender], per_round[0] / 2, 10) == 0
 
 
 def test_the_tightest_hospital_decides_and_hospital_level_uses_the_gaussian_accountant():
-    loose = budget.Spender(2.0, 1e-5, 0.05, 5)
-    tight = budget.Spender(0.8, 1e-5, 0.2, 5)
+    loose = spending.Spender(2.0, 1e-5, 0.05, 5)
+    tight = spending.Spender(0.8, 1e-5, 0.2, 5)
     allowed = tight.epsilon_after(3)
-    assert budget.last_round([loose, tight], allowed, 10) == 3
-    gaussian = budget.Spender(5.0, 1e-5)
+    assert spending.last_round([loose, tight], allowed, 10) == 3
+    gaussian = spending.Spender(5.0, 1e-5)
     assert gaussian.epsilon_after(4) == accounting.gaussian_rounds_epsilon(5.0, 4, 1e-5)
 
 
