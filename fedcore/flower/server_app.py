@@ -33,7 +33,7 @@ from fedcore.config.run_config import RunConfig
 from fedcore.data import Split
 from fedcore.data.site import load_global_test
 from fedcore.errors import FedXrayError
-from fedcore.flower import exchange, timing
+from fedcore.flower import exchange, flwr_internals
 from fedcore.flower.app_config import from_run_config
 from fedcore.flower.packing import unpack
 from fedcore.model.networks import build_model
@@ -57,7 +57,7 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Run the federation the run config describes, round by round, into the run store."""
-    timing.tune(heartbeat=None)
+    flwr_internals.shorten_waits(heartbeat=None)
     config = from_run_config(context.run_config)
     global_test = _global_test(config)  # refused before a run row exists
     store = RunStore()
