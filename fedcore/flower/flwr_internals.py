@@ -1,13 +1,17 @@
 """Every name FedXray takes from flwr's internal modules, in one place.
 
-What Flower's public API cannot do is here, for two reasons:
+The rest of fedcore.flower uses Flower's public API only (``flwr.app``, ``flwr.clientapp``,
+``flwr.serverapp``, ``flwr.common``, and ``flwr.server`` / ``flwr.client.mod`` for SecAgg+).
+What public API cannot do is here, for three reasons:
 
 - the warm executor (fedcore.flower.executor) runs ClientApp tasks as ``flwr-clientapp``
   does, one after another in one process: the Runtime API client, its task messages and
   the per-task steps of ``flwr.supernode.runtime.run_clientapp``;
 - Flower's fixed waits (polls, heartbeats, the back-off before asking again for an object
   not uploaded yet) are module constants, not settings: :func:`shorten_waits` lowers them
-  in the calling process.
+  in the calling process;
+- SecAgg+ exists in flwr 1.42 only as a workflow for the legacy strategy API, which looks
+  for its round and weights under internal record names and wraps nodes in an internal proxy.
 
 flwr is pinned in requirements.txt; tests/flower/test_flower_runtime_api.py checks each
 name below and fails, naming it, when another flwr moves it (docs/flower.md, "What a
@@ -22,15 +26,21 @@ import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
+import flwr.compat.common.recorddict_compat as legacy_records
 import flwr.supercore.corestate.in_memory_corestate as task_state
 import flwr.supercore.heartbeat as heartbeat_sender
 import flwr.supercore.inflatable.inflatable_utils as object_pulls
 import flwr.supernode.fleet_http_connection as fleet_connection
 import flwr.supernode.start_client_internal as supernode_loop
-from flwr.app import Context, Error, Message
-from flwr.common import log
+from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
+from flwr.common import FitIns, FitRes, Parameters, log
 from flwr.common.constant import ErrorCode, SubStatus
 from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=E0611
+from flwr.server import LegacyContext, ServerConfig, SimpleClientManager
+from flwr.server.compat.grid_client_proxy import GridClientProxy
+from flwr.server.strategy import Strategy
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
+from flwr.serverapp import Grid
 from flwr.supercore.constant import SUPERNODE_UVICORN_DEFAULT_PORT, UVICORN_DEFAULT_HOST, TaskType
 from flwr.supercore.exit import add_exit_handler
 from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
@@ -138,6 +148,39 @@ def run_clientapp_task(runtime_api_address: str, token: str, handle: TaskHandler
             push_task_output(client=client, context=context, sub_status=status, details=details)
             heartbeat.stop()
             client.close()
+
+
+def legacy_round(
+    grid: Grid,
+    context: Context,
+    nodes: list[int],
+    strategy: Strategy,
+    server_round: int,
+    parameters: Parameters,
+) -> LegacyContext:
+    """The context a legacy workflow (SecAggPlusWorkflow) reads to run round ``server_round``
+    over ``nodes`` with ``strategy``, from the global weights ``parameters``."""
+    manager = SimpleClientManager()
+    for node_id in nodes:
+        manager.register(GridClientProxy(node_id, grid, context.run_id))
+    legacy = LegacyContext(context, ServerConfig(num_rounds=server_round), strategy, manager)
+    legacy.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord(
+        {Key.CURRENT_ROUND: server_round}
+    )
+    legacy.state.array_records[MAIN_PARAMS_RECORD] = legacy_records.parameters_to_arrayrecord(
+        parameters, True
+    )
+    return legacy
+
+
+def fit_instructions(content: RecordDict) -> FitIns:
+    """The legacy FitIns a legacy workflow's train message holds."""
+    return legacy_records.recorddict_to_fitins(content, keep_input=True)
+
+
+def fit_result_content(result: FitRes) -> RecordDict:
+    """A legacy FitRes as the content of a reply, as ``secaggplus_mod`` reads it."""
+    return legacy_records.fitres_to_recorddict(result, keep_input=True)
 
 
 def _runtime_client(address: str, *interceptors) -> RuntimeHttpClient:

@@ -2,8 +2,10 @@
 what moved, when flwr changes them.
 
 The warm executor runs ClientApp tasks with Flower's Runtime API client and the per-task
-steps of ``flwr-clientapp``; ``shorten_waits`` lowers constants in flwr's modules. None of
-that is public API, so flwr is pinned, and these tests say what to rewrite after an upgrade.
+steps of ``flwr-clientapp``; ``shorten_waits`` lowers constants in flwr's modules; SecAgg+
+runs through the legacy workflow's internal records. None of that is public API, so flwr is
+pinned, every other fedcore.flower module keeps to public API, and these tests say what to
+rewrite after an upgrade (docs/flower.md, "What a Flower upgrade needs").
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FLOWER = ROOT / "fedcore" / "flower"
 INTERNALS = FLOWER / "flwr_internals.py"
+# Flower's public API: what fedcore.flower may import from flwr outside flwr_internals.
+PUBLIC = {
+    "flwr.app",
+    "flwr.clientapp",
+    "flwr.serverapp",
+    "flwr.common",
+    "flwr.server",
+    "flwr.server.strategy",
+    "flwr.server.workflow",
+    "flwr.client.mod",
+}
 
 
 def flwr_imports(path: Path) -> list[tuple[str, str | None]]:
@@ -38,6 +51,17 @@ def test_flwr_is_the_pinned_version():
     assert f"flwr=={flwr.__version__}\n" in (ROOT / "requirements.txt").read_text(), (
         "fedcore/flower/flwr_internals.py was written against the flwr in requirements.txt"
     )
+
+
+def test_only_flwr_internals_imports_from_outside_flowers_public_api():
+    outside = {
+        f"{path.name}: {module}"
+        for path in FLOWER.glob("*.py")
+        if path != INTERNALS
+        for module, _ in flwr_imports(path)
+        if module not in PUBLIC
+    }
+    assert not outside, "move these into fedcore/flower/flwr_internals.py"
 
 
 @pytest.mark.parametrize("module, name", flwr_imports(INTERNALS))
@@ -113,6 +137,23 @@ def test_shorten_waits_shortens_the_supernode_loop_heartbeats_and_object_pulls(m
     assert internals.supernode_loop.time.monotonic is internals.time.monotonic
     assert {module.HEARTBEAT_DEFAULT_INTERVAL for module in modules} == {12.0}
     assert pull.__kwdefaults__["initial_backoff"] == internals.PULL_BACKOFF
+
+
+def test_secagg_plus_legacy_records_are_where_the_workflow_reads_them():
+    from flwr.server.compat.grid_client_proxy import GridClientProxy
+    from flwr.server.workflow.constant import Key
+
+    assert list(inspect.signature(GridClientProxy).parameters) == ["node_id", "grid", "run_id"]
+    workflow = importlib.import_module(
+        "flwr.server.workflow.secure_aggregation.secaggplus_workflow"
+    )
+    source = inspect.getsource(workflow)
+    for name in ("MAIN_CONFIGS_RECORD", "MAIN_PARAMS_RECORD", "CURRENT_ROUND"):
+        assert name in source, name
+    assert hasattr(Key, "CURRENT_ROUND")
+    # secaggplus_mod still reads a train reply as a legacy FitRes
+    mod = importlib.import_module("flwr.client.mod.secure_aggregation.secaggplus_mod")
+    assert "recorddict_to_fitres" in inspect.getsource(mod)
 
 
 def test_a_bundle_runs_only_where_its_code_is_this_machines(tmp_path):
