@@ -1,5 +1,5 @@
 """Flower ClientApp: a hospital's SuperNode runs fedcore's hospital side
-(:class:`fedcore.hospital.training.Hospital`).
+(:class:`fedcore.hospital.training.Hospital`) with Flower's Message API.
 
 Which hospital this is comes from the SuperNode's node config, never from the server::
 
@@ -10,125 +10,97 @@ Which hospital this is comes from the SuperNode's node config, never from the se
   an in-process run (default 0);
 - ``hospital``: its display name (default the folder name or file stem).
 
-The run's hyper-parameters come from the run config. What leaves is weights, the
-number of training images, a few training figures, the class counts per split and
-evaluation metrics: never images or labels. With ``secure-aggregation`` the weights
-leave masked by SecAgg+ (``secaggplus_mod``).
+The run's hyper-parameters come from the run config. Three handlers answer the server:
+``query`` (load the hospital before round 1, say who it is), ``train`` and ``evaluate``.
+What they send back is laid out in :mod:`fedcore.flower.records`: weights, the number of
+training images, a few training figures, the class counts per split and evaluation
+metrics; never images or labels. With ``secure-aggregation`` the weights leave masked
+by SecAgg+ (:func:`fedcore.flower.secagg_legacy.secure_aggregation_mod`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from flwr.app import ArrayRecord, Context, Message
-from flwr.client import NumPyClient
-from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
-from flwr.clientapp.typing import ClientAppCallable
 
 from fedcore.errors import FedXrayError
+from fedcore.flower import records
 from fedcore.flower.app_config import from_run_config
-from fedcore.flower.packing import pack, unpack
+from fedcore.flower.secagg_legacy import secure_aggregation_mod
 from fedcore.strategies.drift import CONTROL_KEY
 
 # Where a SuperNode keeps its hospital's SCAFFOLD control variate between rounds (context.state).
 CONTROL_STATE = "scaffold-control"
 # The hospital of the run this process serves and its weight shapes, by (run id, node config).
-_hospitals: dict[tuple, object] = {}
+_hospitals: dict[tuple, tuple] = {}
+
+app = ClientApp()
 
 
-class HospitalClient(NumPyClient):
-    """One hospital behind Flower's NumPyClient interface.
+@app.query()
+def describe(msg: Message, context: Context) -> Message:
+    """Load this hospital's data and build its model (before round 1); reply who it is."""
+    hospital, _ = _hospital(context)
+    return Message(records.identity(hospital.name, hospital.index), reply_to=msg)
 
-    Parameters
-    ----------
-    hospital : fedcore.hospital.training.Hospital
-        The hospital's data and the compiled model.
-    shapes : list of tuple
-        The model's weight shapes: weights travel packed into one array (fedcore.flower.packing).
-    state : RecordDict
-        The node's context state, kept by the SuperNode between messages.
+
+@app.train(mods=[secure_aggregation_mod])
+def train(msg: Message, context: Context) -> Message:
+    """Train the global weights on this hospital's images for the message's round.
+
+    Under SCAFFOLD the message also holds the server's control variate; this hospital's
+    own control variate is kept in the node's context state between rounds.
     """
-
-    def __init__(self, hospital, shapes: list[tuple], state=None):
-        self.hospital = hospital
-        self.shapes = shapes
-        self.state = state
-
-    def fit(self, parameters, config):
-        """Train the global weights locally for the round ``config['server-round']``.
-
-        The parameters are the packed global weights, then under SCAFFOLD the server's
-        packed control variate (a run config carries only scalars); this hospital's own
-        control variate is kept in the node's context state between rounds.
-        """
-        # The strategy's scalar instructions (learning rate, FedProx's mu), as the in-process loop
-        # passes them.
-        instructions = {
-            key.replace("-", "_"): config[key]
-            for key in ("learning-rate", "proximal-mu")
-            if key in config
-        }
-        if config.get("scaffold-control"):
-            instructions[CONTROL_KEY] = unpack(parameters[1], self.shapes)
-            if CONTROL_STATE in self.state:
-                self.hospital.control = self.state[CONTROL_STATE].to_numpy_ndarrays()
-        outcome = self.hospital.fit(
-            unpack(parameters[0], self.shapes), int(config["server-round"]), instructions
-        )
-        if self.hospital.control is not None:
-            self.state[CONTROL_STATE] = ArrayRecord(
-                numpy_ndarrays=[np.asarray(c) for c in self.hospital.control]
-            )
-        return (
-            [pack(outcome.weights)],
-            outcome.num_examples,
-            {**self._identity(), **outcome.metrics, **self._counts()},
-        )
-
-    def get_properties(self, config):
-        """Who this hospital is; asked before round 1, when building it loads its data and model."""
-        return self._identity()
-
-    def evaluate(self, parameters, config):
-        """Metrics of the global weights on this hospital's test split with its test counts over the
-        threshold grid, and its validation counts over the same grid (the server chooses the
-        operating
-        point from their sum, then reads this hospital's figures there from its test counts)."""
-        weights = unpack(parameters[0], self.shapes)
-        metrics = self.hospital.evaluate_report(weights)
-        counts = self.hospital.validation_counts(weights)
-        return metrics["loss"], metrics["n"], {**self._identity(), **metrics, **counts}
-
-    def _identity(self) -> dict:
-        return {"hospital": self.hospital.name, "partition-id": self.hospital.index}
-
-    def _counts(self) -> dict:
-        # Class counts per split: what the dashboard's data summary shows for every run.
-        return {
-            f"count:{split}:{label}": n
-            for split, counts in self.hospital.data.summary().items()
-            for label, n in counts.items()
-        }
+    hospital, shapes = _hospital(context)
+    weights, config, control = records.read_instructions(msg.content, shapes)
+    # The strategy's scalar instructions (learning rate, FedProx's mu), as the in-process
+    # loop passes them.
+    instructions = {
+        key.replace("-", "_"): value for key, value in config.items() if key != records.SERVER_ROUND
+    }
+    if control is not None:
+        instructions[CONTROL_KEY] = control
+        if CONTROL_STATE in context.state:
+            hospital.control = context.state[CONTROL_STATE].to_numpy_ndarrays()
+    outcome = hospital.fit(weights, int(config[records.SERVER_ROUND]), instructions)
+    if hospital.control is not None:
+        context.state[CONTROL_STATE] = ArrayRecord([np.asarray(c) for c in hospital.control])
+    content = records.train_reply(hospital.name, hospital.index, outcome, hospital.data.summary())
+    return Message(content, reply_to=msg)
 
 
-def client_fn(context: Context):
-    """This SuperNode's hospital: its data from the node config, the model from the run config.
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    """The global weights' metrics on this hospital's test images, with its test and validation
+    counts over the threshold grid.
 
-    In the warm executor (:mod:`fedcore.flower.executor`) the hospital is built at the
-    run's first message and kept for its later ones, as the in-process engine keeps its
-    hospitals for a run; under ``flwr-clientapp`` every message builds it again.
+    The server chooses the operating point from the hospitals' summed validation counts,
+    then reads each hospital's figures there from its test counts.
+    """
+    hospital, shapes = _hospital(context)
+    weights, _, _ = records.read_instructions(msg.content, shapes)
+    metrics = hospital.evaluate_report(weights) | hospital.validation_counts(weights)
+    return Message(records.evaluate_reply(hospital.name, hospital.index, metrics), reply_to=msg)
+
+
+def _hospital(context: Context) -> tuple:
+    """This SuperNode's hospital and its model's weight shapes, built at the run's first message.
+
+    In the warm executor (:mod:`fedcore.flower.executor`) it is kept for the run's later
+    messages, as the in-process engine keeps its hospitals for a run; under
+    ``flwr-clientapp`` every message builds it again.
     """
     key = (context.run_id, tuple(sorted(context.node_config.items())))
     if key not in _hospitals:
         _hospitals.clear()  # one run at a time: a new run's hospital replaces the last one's
         _hospitals[key] = _build_hospital(context)
-    hospital, shapes = _hospitals[key]
-    return HospitalClient(hospital, shapes, context.state).to_client()
+    return _hospitals[key]
 
 
 def _build_hospital(context: Context) -> tuple:
-    # Imported here so that SecAgg+'s key-exchange messages, which never reach
-    # client_fn, do not pay for loading TensorFlow in a short-lived process.
+    # Imported here so that SecAgg+'s key-exchange messages, which never reach a
+    # handler, do not pay for loading TensorFlow in a short-lived process.
     from fedcore.data import cap_training
     from fedcore.data.site import load_hospital
     from fedcore.hospital.kinds import make_hospital
@@ -146,13 +118,3 @@ def _build_hospital(context: Context) -> tuple:
     data = cap_training(data, config.max_per_hospital, config.seed, index)
     built = build_model(config)
     return make_hospital(data, built, config, index), [w.shape for w in built.initial_weights]
-
-
-def secure_aggregation_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """Apply Flower's ``secaggplus_mod`` when the run asked for secure aggregation."""
-    if context.run_config.get("secure-aggregation", False):
-        return secaggplus_mod(msg, context, call_next)
-    return call_next(msg, context)
-
-
-app = ClientApp(client_fn=client_fn, mods=[secure_aggregation_mod])

@@ -4,8 +4,7 @@ ClientApp.
 Flower 1.42 runs each message in a fresh ``flwr-clientapp`` process, which imports
 TensorFlow, loads the hospital's images and builds the model every time: about 5 s
 per message, two to five messages per round. This process does what
-``flwr-clientapp`` does for one message (the same Runtime API calls, from
-``flwr.supernode.runtime.run_clientapp``), in a loop: it acquires the SuperNode's next
+``flwr-clientapp`` does for one message, in a loop: it acquires the SuperNode's next
 ClientApp task, pulls the message, runs :data:`fedcore.flower.client_app.app` and pushes
 the reply. TensorFlow is imported once, at start, and the hospital (its data and
 compiled model) stays in :mod:`fedcore.flower.client_app`'s module state for the run.
@@ -14,9 +13,9 @@ It runs this hospital's own FedXray, not the code the server sent: each run's ap
 bundle (FAB) is compared with the local ``fedcore`` package first, and a run whose
 code differs is answered with an error saying to update both sides to one commit.
 
-Started and restarted by :mod:`fedcore.flower.supernode`, never by hand. It uses
-Flower-internal modules (the Runtime API client and messages), so ``flwr`` is pinned
-in requirements.txt and ``tests/flower/test_flower_runtime_api.py`` fails when they change.
+Started and restarted by :mod:`fedcore.flower.supernode`, never by hand. Flower has no
+public API for running ClientApp tasks: the Runtime API calls are in
+:mod:`fedcore.flower.flwr_internals`.
 """
 
 from __future__ import annotations
@@ -30,20 +29,12 @@ import time
 import zipfile
 from pathlib import Path
 
-from flwr.app import Error, Message
-from flwr.common.constant import ErrorCode, SubStatus
-from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=E0611
-from flwr.supercore import log
-from flwr.supercore.constant import TaskType
-from flwr.supercore.heartbeat import HeartbeatSender, make_task_heartbeat_fn_http
-from flwr.supercore.interceptors import RuntimeTokenHttpInterceptor, RuntimeVersionHttpInterceptor
-from flwr.supercore.retry import make_simple_http_retry_invoker
-from flwr.supercore.runtime import RuntimeHttpClient
-from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
+from flwr.app import Context, Message
+from flwr.common import log
 
 import fedcore
 from fedcore.errors import FedXrayError
-from fedcore.flower import timing
+from fedcore.flower import flwr_internals
 
 PACKAGE_ROOT = Path(fedcore.__file__).resolve().parent.parent
 # FAB hash -> why its code cannot run here ("" when it matches this machine's fedcore).
@@ -62,7 +53,8 @@ def serve(
     poll : float
         Seconds between asks for a task while none is pending.
     heartbeat : float
-        Task heartbeat interval: the SuperNode's own (see :mod:`fedcore.flower.timing`).
+        Task heartbeat interval in seconds: the SuperNode's own
+        (:func:`fedcore.flower.flwr_internals.shorten_waits`).
     parent_pid : int, optional
         Exit when this process (the SuperNode) is gone.
     """
@@ -71,55 +63,15 @@ def serve(
     import fedcore.model.networks  # noqa: F401  (TensorFlow, once, before the first message)
     from fedcore.flower.client_app import app
 
-    timing.tune(heartbeat=heartbeat)
+    flwr_internals.shorten_waits(heartbeat=heartbeat)
 
-    tasks = _runtime_client(
-        runtime_api_address, RuntimeVersionHttpInterceptor(component_name="SuperExec")
-    )
+    def handle(message: Message, context: Context, bundle_hash: str, bundle: bytes) -> Message:
+        _check_bundle(bundle_hash, bundle)
+        return app(message, context)
+
     log(logging.INFO, "FedXray ClientApp executor ready (pid %d)", os.getpid())
-    while True:
-        acquired = tasks.AcquireTask(AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP]))
-        if acquired.HasField("task") and acquired.token:
-            run_task(runtime_api_address, acquired.token, app)
-        else:
-            time.sleep(poll)
-
-
-def run_task(runtime_api_address: str, token: str, app) -> None:
-    """One ClientApp task, as ``flwr-clientapp`` runs it, but in this warm process.
-
-    An exception in the ClientApp becomes an error reply (the server records the
-    hospital as dropped from the round with the reason) and the executor goes on.
-    """
-    client = _runtime_client(
-        runtime_api_address,
-        RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
-        RuntimeTokenHttpInterceptor(token),
-    )
-    heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
-    heartbeat.start()
-    message = context = reply = None
-    status, details = SubStatus.FAILED, "the ClientApp failed for an unknown reason"
-    try:
-        message, context, _run, fab = pull_task_input(client)
-        _check_bundle(fab.hash_str, fab.content)
-        reply = app(message=message, context=context)
-        status, details = SubStatus.COMPLETED, ""
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        log(logging.ERROR, "ClientApp raised an exception", exc_info=exc)
-        details = f"{type(exc).__name__}: {exc}"
-        if message is not None:
-            reply = Message(
-                Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=details), reply_to=message
-            )
-    finally:
-        try:
-            if reply is not None and context is not None:
-                push_message(client, reply, context)
-        finally:
-            push_task_output(client=client, context=context, sub_status=status, details=details)
-            heartbeat.stop()
-            client.close()
+    for token in flwr_internals.clientapp_tasks(runtime_api_address, poll):
+        flwr_internals.run_clientapp_task(runtime_api_address, token, handle)
 
 
 def bundle_differences(content: bytes, root: Path = PACKAGE_ROOT) -> list[str]:
@@ -161,16 +113,6 @@ def _check_bundle(fab_hash: str, content: bytes) -> None:
         raise FedXrayError(_checked[fab_hash])
 
 
-def _runtime_client(address: str, *interceptors) -> RuntimeHttpClient:
-    return RuntimeHttpClient.from_server_address(
-        server_address=address,
-        insecure=True,
-        root_certificates=None,
-        interceptors=list(interceptors),
-        retry_invoker=make_simple_http_retry_invoker(),
-    )
-
-
 def _exit_with(parent_pid: int) -> None:
     # Killed with SIGKILL, the SuperNode cannot stop its executor: the executor stops itself.
     def watch() -> None:
@@ -186,8 +128,8 @@ def main() -> None:
     SuperNode."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-api-address", required=True)
-    parser.add_argument("--poll-interval", type=float, default=timing.POLL)
-    parser.add_argument("--heartbeat-interval", type=float, default=timing.HEARTBEAT)
+    parser.add_argument("--poll-interval", type=float, default=flwr_internals.POLL)
+    parser.add_argument("--heartbeat-interval", type=float, default=flwr_internals.HEARTBEAT)
     parser.add_argument("--parent-pid", type=int)
     args = parser.parse_args()
     serve(args.runtime_api_address, args.poll_interval, args.heartbeat_interval, args.parent_pid)

@@ -2,9 +2,8 @@
 
 One per hospital, with ``flower-supernode``'s own arguments::
 
-    python -m fedcore.flower.supernode --superlink server.example.org:9093 --root-certificates
-    ca.pem \\
-        --node-config 'partition-id=0 data-path="/data/xray/hospital_1"'
+    python -m fedcore.flower.supernode --superlink server.example.org:9093 \\
+        --root-certificates ca.pem --node-config 'partition-id=0 data-path="/data/hospital_1"'
 
 It runs Flower's SuperNode in this process with ``--isolation process`` (the SuperNode
 starts no ClientApp process of its own) and keeps one :mod:`fedcore.flower.executor`
@@ -12,9 +11,11 @@ process running beside it, which runs every message of the ClientApp with Tensor
 and the hospital kept warm. The executor is restarted whenever it exits (a crash, an
 out-of-memory kill); a message it was running when it died is answered with Flower's
 "ClientApp crashed" error, so the server drops the hospital from that round only.
-Flower's fixed waits are shortened first (:mod:`fedcore.flower.timing`).
+Flower's fixed waits are shortened first
+(:func:`fedcore.flower.flwr_internals.shorten_waits`).
 
-Options of its own: ``--poll-interval`` (seconds, default :data:`fedcore.flower.timing.POLL`).
+Options of its own: ``--poll-interval`` (seconds, default
+:data:`fedcore.flower.flwr_internals.POLL`).
 The Runtime API (``--host``, ``--port``, default 127.0.0.1:9094) is where the
 executor connects; it stays on this machine.
 """
@@ -29,12 +30,9 @@ import sys
 import threading
 import time
 
-from flwr.supercore import log
-from flwr.supercore.constant import SUPERNODE_UVICORN_DEFAULT_PORT, UVICORN_DEFAULT_HOST
-from flwr.supercore.exit import add_exit_handler
-from flwr.supernode.cli.flower_supernode import flower_supernode
+from flwr.common import log
 
-from fedcore.flower import timing
+from fedcore.flower import flwr_internals
 from fedcore.flower.executor import PACKAGE_ROOT
 
 # Seconds to wait before restarting an executor that exited; doubled while it keeps
@@ -63,7 +61,7 @@ class ExecutorSupervisor:
             "--poll-interval",
             str(poll),
             "--heartbeat-interval",
-            str(timing.HEARTBEAT),
+            str(flwr_internals.HEARTBEAT),
             "--parent-pid",
             str(os.getpid()),
         ]
@@ -115,31 +113,21 @@ def main() -> None:
     """Start the executor, then run Flower's SuperNode (with ``--isolation process``) until it
     stops."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--poll-interval", type=float, default=timing.POLL)
-    parser.add_argument("--host", default=UVICORN_DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=SUPERNODE_UVICORN_DEFAULT_PORT)
+    parser.add_argument("--poll-interval", type=float, default=flwr_internals.POLL)
+    parser.add_argument("--host", default=flwr_internals.RUNTIME_API_HOST)
+    parser.add_argument("--port", type=int, default=flwr_internals.RUNTIME_API_PORT)
     parser.add_argument("--isolation")
     ours, flower_args = parser.parse_known_args()
     if ours.isolation is not None:
         parser.error(
             "--isolation is not an option here: the ClientApp always runs in the warm executor"
         )
-    timing.tune(poll=ours.poll_interval)
+    flwr_internals.shorten_waits(poll=ours.poll_interval)
     supervisor = ExecutorSupervisor(f"{ours.host}:{ours.port}", ours.poll_interval)
     supervisor.start()
-    add_exit_handler(supervisor.stop)
-    sys.argv = [
-        "flower-supernode",
-        *flower_args,
-        "--isolation",
-        "process",
-        "--host",
-        ours.host,
-        "--port",
-        str(ours.port),
-    ]
+    flower_args += ["--isolation", "process", "--host", ours.host, "--port", str(ours.port)]
     try:
-        flower_supernode()
+        flwr_internals.run_supernode(flower_args, on_exit=supervisor.stop)
     finally:
         supervisor.stop()
 

@@ -1,0 +1,109 @@
+"""What a Flower round writes to the run store beyond the in-process books: dropouts, the runtime,
+the bytes it moved.
+
+The round itself is recorded by :class:`fedcore.server.recorder.RoundRecorder`, as
+in-process rounds are; :func:`record_round` adds the Flower facts to its fit record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedcore.flower.roster import Roster
+from fedcore.payload import FitOutcome
+from fedcore.privacy import mechanism
+from fedcore.server.fit_facts import round_fit_info
+from fedcore.server.recorder import RoundRecorder
+from fedcore.server.resume import server_state
+
+
+@dataclass
+class FlowerRound:
+    """What one Flower round did.
+
+    ``asked`` are the node ids asked to train; ``failed`` why some gave no update, by
+    node id; ``weights`` the new global weights; ``metrics`` their metrics by scope;
+    ``evaluated`` how many nodes evaluated them.
+    """
+
+    number: int
+    asked: list[int]
+    outcomes: dict[str, FitOutcome]
+    failed: dict[int, str]
+    weights: list[np.ndarray]
+    metrics: dict[str, dict]
+    evaluated: int
+    secure: bool
+
+
+def record_round(books: RoundRecorder, strategy, roster: Roster, done: FlowerRound) -> None:
+    """Record a finished round as the in-process loop does, with the Flower facts, and log its
+    line."""
+    fit_info = round_fit_info(
+        done.outcomes,
+        [roster.names.get(n, f"node {n}") for n in done.asked],
+        done.weights,
+        mechanism.server_spent(strategy, done.number),
+    )
+    fit_info["_round"].update(
+        {
+            "runtime": "flower",
+            "secure_aggregation": done.secure,
+            "bytes_moved": bytes_moved(
+                done.outcomes, done.weights, len(done.asked), done.evaluated
+            ),
+        }
+    )
+    seconds = books.record(
+        done.number,
+        {"global": done.weights},
+        done.metrics,
+        sorted(set(roster.names.values())),
+        fit_info,
+        done.metrics["global"]["auroc"],
+        server_state(strategy, []),
+    )
+    g = done.metrics["global"]
+    books.log(
+        f"round {done.number:>2}/{books.rounds} ({seconds:5.1f}s)  global acc "
+        f"{g['accuracy']:.3f} auroc {g['auroc']:.3f} loss {g['loss']:.3f}  | hospitals "
+        f"{', '.join(done.outcomes)}" + (f" | dropped {len(done.failed)}" if done.failed else "")
+    )
+
+
+def dropped(
+    books: RoundRecorder, server_round: int, node_id: int, name: str | None, step: str, reason: str
+) -> None:
+    """Record a node that gave no answer in ``step`` of a round as a ``hospital_dropped``
+    event."""
+    who = name or f"SuperNode {node_id}"
+    message = (
+        f"{who} dropped out of round {server_round} ({step}): {reason}; "
+        "the round goes on without it"
+    )
+    books.store.event(
+        books.run_id,
+        "hospital_dropped",
+        message,
+        server_round,
+        "warning",
+        {"hospital": name, "node_id": node_id, "step": step, "reason": reason},
+    )
+    books.log(f"warning: {message}")
+
+
+def bytes_moved(
+    outcomes: dict[str, FitOutcome], weights: list[np.ndarray], asked: int, evaluated: int
+) -> int:
+    """Weight bytes of the round's messages: global weights out to every node twice (train,
+    evaluate), updates back.
+
+    Under SecAgg+ an outcome holds no arrays (the server sees only the sum); each
+    hospital still sent a model-sized update, so it counts as the model's size.
+    """
+    size = int(sum(w.nbytes for w in weights))
+    return size * (asked + evaluated) + int(
+        sum(o.payload_bytes() if o.weights else size for o in outcomes.values())
+    )
