@@ -39,7 +39,7 @@ from fedcore.flower.records import SERVER_ROUND, Reply
 from fedcore.flower.roster import Roster
 from fedcore.flower.round_books import FlowerRound, dropped, record_round
 from fedcore.model.networks import build_model
-from fedcore.privacy import mechanism
+from fedcore.privacy import mechanism, signal
 from fedcore.results.operating_point import at_operating_point
 from fedcore.server.global_model import Server
 from fedcore.server.recorder import RoundRecorder
@@ -110,9 +110,10 @@ def _federate(
         f"{config.rounds} rounds, secure aggregation {'on' if secure else 'off'}"
     )
     _gather_hospitals(grid, config, roster, books)
+    last = _privacy_before_training(config, roster.data_summary(global_test), strategy, books)
 
     # ---------------------------------------------------------------- the loop
-    for server_round in range(1, config.rounds + 1):
+    for server_round in range(1, last + 1):
         books.start_round(server_round)
         nodes = sorted(grid.get_node_ids())
         books.progress(server_round, "training", len(nodes))
@@ -146,7 +147,23 @@ def _federate(
             server_round, nodes, outcomes, failed, weights, metrics, evaluated, secure
         )
         record_round(books, strategy, roster, done)
+    if last < config.rounds:
+        books.budget_spent(last, config.dp_budget)
     books.finished()
+
+
+def _privacy_before_training(
+    config: RunConfig, summary: dict, strategy, books: RoundRecorder
+) -> int:
+    """Say, before round 1, when the privacy noise will drown the signal (as the in-process engine
+    does); the last round within the privacy budget (hospital level; patient level's budget is
+    applied in-process only, since each SuperNode solves its own noise)."""
+    for message in signal.warnings(config, signal.sites_of(summary)):
+        books.store.event(books.run_id, "privacy_noise", message, level="warning")
+        books.log(f"warning: {message}")
+    if config.dp == "patient" and config.dp_budget is not None:
+        books.log("warning: --dp-budget is not applied to patient-level DP over Flower")
+    return mechanism.last_round_within_budget(config, [], strategy)
 
 
 def _gather_hospitals(grid: Grid, config: RunConfig, roster: Roster, books: RoundRecorder) -> None:
