@@ -105,10 +105,6 @@ def _federate(
     )
     weights, shapes = built.initial_weights, [w.shape for w in built.initial_weights]
     roster = Roster()
-    books.log(
-        f"run {books.run_id}: flower, {config.backbone} at {config.input_size}px, "
-        f"{config.rounds} rounds, secure aggregation {'on' if secure else 'off'}"
-    )
     _gather_hospitals(grid, config, roster, books)
     last = _privacy_before_training(config, roster.data_summary(global_test), strategy, books)
 
@@ -170,6 +166,11 @@ def _gather_hospitals(grid: Grid, config: RunConfig, roster: Roster, books: Roun
     """Wait for the SuperNodes, then have each load its hospital before round 1 and say who it
     is."""
     options = config.extra
+    books.log(
+        f"run {books.run_id}: flower, {config.backbone} at {config.input_size}px, "
+        f"{config.rounds} rounds, secure aggregation "
+        f"{'on' if options['secure_aggregation'] else 'off'}"
+    )
     books.progress(0, "waiting for hospitals")
     exchange.wait_for_hospitals(
         grid, config.hospitals, int(options["min_hospitals"]), float(options["wait_for_hospitals"])
