@@ -3,9 +3,10 @@
 By default the server listens on 127.0.0.1 only (.streamlit/config.toml) and no password
 is asked: only this machine's user can reach it. Served to a network
 (``FEDXRAY_PASSWORD`` set, see fedcore.run.serving), every page is behind the password, asked
-once per browser session. A page that fails shows a short message of its own; the
-traceback goes to the server's log, never to the browser (``client.showErrorDetails``
-is "none" for whatever escapes this).
+once per browser session; what no page script can refuse (uploads, the server's metrics) is
+refused by the web server itself (dashboard/web_gate.py), by the same rule, :func:`may_act`.
+A page that fails shows a short message of its own; the traceback goes to the server's log,
+never to the browser (``client.showErrorDetails`` is "none" for whatever escapes this).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import os
 import time
 
 import streamlit as st
+from streamlit import runtime
 
 from fedcore.errors import FedXrayError
 from fedcore.run import serving
 
 GRANTED_KEY = "access_granted"
 SIGN_IN_TITLE = "FedXray: sign in"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Slows a password guesser to one try a second per session; a person does not notice.
 WRONG_PASSWORD_DELAY_S = 1.0
 log = logging.getLogger("fedxray.dashboard")
@@ -34,12 +35,28 @@ def allowed_pages(pages: list) -> list:
     The navigation is built from what this returns, so a locked session cannot reach a
     page by its URL either.
     """
-    address = st.get_option("server.address")
-    if not serving.exposed() and address and address not in LOOPBACK:
+    mode = serving.access_mode(st.get_option("server.address"))
+    if mode == serving.REFUSED:
         return [st.Page(_refuse_unprotected, title="FedXray", icon=":material/lock:")]
-    if not serving.exposed() or st.session_state.get(GRANTED_KEY):
+    if mode == serving.OPEN or st.session_state.get(GRANTED_KEY):
         return pages
     return [st.Page(_ask_password, title="Sign in", icon=":material/lock:")]
+
+
+def may_act(session_id: str) -> bool:
+    """Whether the browser session ``session_id`` may use the dashboard (what
+    :func:`allowed_pages` decides for its pages), for the web server's own answers.
+
+    False for a session the server does not know (closed, or never opened).
+    """
+    mode = serving.access_mode(st.get_option("server.address"))
+    if mode != serving.PASSWORD:
+        return mode == serving.OPEN
+    session = runtime.get_instance().get_app_session(session_id) if runtime.exists() else None
+    if session is None:
+        return False
+    state = session.session_state
+    return GRANTED_KEY in state and bool(state[GRANTED_KEY])
 
 
 def run_page(navigation) -> None:
@@ -48,12 +65,8 @@ def run_page(navigation) -> None:
         navigation.run()
     except FedXrayError as exc:  # e.g. a damaged run store: the message says what to do
         log.error("page failed: %s", exc)
-        # Its message names server paths: shown to this machine's user, kept from a network's.
         st.error(
-            f"This page cannot be shown: {exc}"
-            if not serving.exposed()
-            else "This page cannot be shown; the server's log says why.",
-            icon=":material/error:",
+            f"This page cannot be shown: {serving.public_text(str(exc))}", icon=":material/error:"
         )
     except Exception:
         log.exception("page failed")
@@ -82,9 +95,10 @@ def _ask_password() -> None:
 
 
 def _refuse_unprotected() -> None:
+    address = st.get_option("server.address")
     st.title("FedXray")
     st.error(
-        f"This server listens on {st.get_option('server.address')} without a password: set "
+        f"This server listens on {address or 'every network interface'} without a password: set "
         f"{serving.PASSWORD_ENV} (and {serving.DATA_ROOT_ENV}) before serving it to a network, or "
         "listen "
         "on 127.0.0.1.",

@@ -15,7 +15,7 @@ from dashboard import data, estimate
 from fedcore.config.run_config import DEFAULT_IMAGE_SIZE, EMBEDDED, RunConfig
 from fedcore.config.settings import Setting, settings
 from fedcore.errors import FedXrayError
-from fedcore.run import launch
+from fedcore.run import launch, serving
 
 MODELS = {
     "cnn": "Small CNN (fast on a CPU)",
@@ -133,10 +133,12 @@ def render(store, runs: list[dict], expanded: bool) -> None:
         _time_estimate(config, runs)
         if st.button("Start training", type="primary", icon=":material/play_arrow:"):
             try:
-                st.session_state[data.RUN_KEY] = launch.start(config.validate(), store)
+                # launch.start validates, after the data root check: a path outside the root
+                # gets the same answer whatever is there.
+                st.session_state[data.RUN_KEY] = launch.start(config, store)
                 st.rerun()
             except FedXrayError as exc:
-                st.error(f"Not started: {exc}", icon=":material/block:")
+                st.error(f"Not started: {serving.public_text(str(exc))}", icon=":material/block:")
 
 
 def _settings_widgets() -> dict:

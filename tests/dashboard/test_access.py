@@ -97,6 +97,35 @@ def test_exposed_the_data_field_accepts_only_folders_under_the_data_root(exposed
     assert store.list_runs() == [], "a refused run leaves nothing in the store"
 
 
+def test_exposed_the_form_gives_one_answer_for_every_path_outside_the_data_root(
+    exposed, tmp_path, store
+):
+    """What the Train form says names nothing about what is there: a system folder, a file, an
+    empty folder, a missing one, a link inside the root to /etc, a way out through '..'."""
+    (tmp_path / "empty").mkdir()
+    (exposed / "etc").symlink_to("/etc")
+    at = sign_in(PASSWORD)
+    at.switch_page("views/train.py").run()
+    at.radio(key="f_source").set_value("My folder or .npz").run()
+    answers = {}
+    for data in (
+        "/etc",
+        "/etc/passwd",
+        "/root/.ssh",
+        str(tmp_path / "empty"),
+        str(tmp_path / "missing"),
+        str(exposed / "etc"),
+        str(exposed / ".." / "empty"),
+    ):
+        at.text_input(key="f_folder").set_value(data).run()
+        next(b for b in at.button if b.label == "Start training").click().run()
+        assert not at.exception
+        answers[data] = " ".join(e.value for e in at.error)
+    assert len(set(answers.values())) == 1, answers
+    assert "only folders under" in answers["/etc"]
+    assert store.list_runs() == []
+
+
 def test_exposed_without_a_data_root_only_the_embedded_data_trains(exposed, monkeypatch, store):
     monkeypatch.delenv(serving.DATA_ROOT_ENV)
     with pytest.raises(FedXrayError, match="use the embedded data"):
@@ -152,3 +181,79 @@ def test_listening_beyond_loopback_without_a_password_is_refused(store, monkeypa
     assert not at.exception
     assert len(at.error) == 1 and serving.PASSWORD_ENV in at.error[0].value
     assert [t.value for t in at.title] == ["FedXray"] and not at.text_input
+
+
+def test_listening_on_every_interface_counts_as_a_network(store, monkeypatch):
+    """`--server.address ""` listens on every interface: not the loopback."""
+    from streamlit import config
+
+    monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
+    address = config.get_option("server.address")
+    config.set_option("server.address", "")
+    try:
+        at = AppTest.from_file(APP, default_timeout=30)
+        at.run()
+    finally:
+        config.set_option("server.address", address)
+    assert not at.exception
+    assert len(at.error) == 1 and "every network interface" in at.error[0].value
+    assert not at.text_input and not at.button
+
+
+@pytest.mark.parametrize(
+    "address,loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("", False),
+        (None, False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("judges.example.org", False),
+    ],
+)
+def test_only_a_loopback_address_serves_without_a_password(monkeypatch, address, loopback):
+    monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
+    assert serving.on_loopback(address) is loopback
+    assert serving.access_mode(address) == (serving.OPEN if loopback else serving.REFUSED)
+    monkeypatch.setenv(serving.PASSWORD_ENV, PASSWORD)
+    assert serving.access_mode(address) == serving.PASSWORD
+
+
+def test_the_web_server_admits_a_session_by_the_same_rule_as_the_pages(monkeypatch):
+    from streamlit import config
+
+    monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
+    address = config.get_option("server.address")
+    try:
+        config.set_option("server.address", "127.0.0.1")
+        assert access.may_act("any session")
+        config.set_option("server.address", "0.0.0.0")
+        assert not access.may_act("any session")
+        monkeypatch.setenv(serving.PASSWORD_ENV, PASSWORD)
+        assert not access.may_act("a session the server does not know")
+    finally:
+        config.set_option("server.address", address)
+
+
+def test_exposed_a_message_keeps_no_server_path_or_exception_name(exposed):
+    message = (
+        "the 'best' checkpoint /home/fedxray/runs/20261127-1/best.npz of run 20261127-1 is "
+        "damaged (BadZipFile): move it aside; internal error (FileNotFoundError: "
+        "'/root/w.weights.h5'); 2/2 rounds; ROOT/HOSPITAL/hospital_k/{train,val,test}; "
+        f"only folders under {exposed}"
+    )
+    shown = serving.public_text(message)
+    assert "/home" not in shown and "/root" not in shown and "Error" not in shown, shown
+    assert "…/best.npz" in shown and "'…/w.weights.h5'" in shown
+    assert "2/2 rounds" in shown and "ROOT/HOSPITAL/hospital_k/{train,val,test}" in shown
+    assert str(exposed) in shown, "the shared data root is meant to be seen"
+
+
+def test_unexposed_a_message_is_shown_whole(monkeypatch):
+    monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
+    message = "cannot write /root/runs/x/best.npz (OSError: disk full)"
+    assert serving.public_text(message) == message
