@@ -1,21 +1,31 @@
 """FedXray dashboard: `streamlit run app.py`. A router over the page scripts in views/, nothing
-else."""
+else.
+
+`streamlit run app.py` finds ``app`` below and serves this file through it, so that the web
+server refuses, from its start, what no page can (dashboard/web_gate.py); each browser
+session then runs this file as its script (``__main__``).
+"""
 
 import streamlit as st
+from starlette.middleware import Middleware
 
-from dashboard import access
-from dashboard.data import RUN_KEY
+from dashboard import access, web_gate
 
-st.set_page_config(page_title="FedXray", page_icon=":material/radiology:", layout="wide")
-st.session_state.setdefault(RUN_KEY, None)
+if __name__ != "__main__":
+    app = st.App(__file__, middleware=[Middleware(web_gate.SignInGate)], lifespan=web_gate.lifespan)
+else:
+    from dashboard.data import RUN_KEY
 
-pages = [
-    st.Page("views/overview.py", title="Overview", icon=":material/hub:", default=True),
-    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("views/fairness.py", title="Fairness", icon=":material/balance:"),
-    st.Page("views/privacy.py", title="Privacy", icon=":material/shield_lock:"),
-    st.Page("views/diagnose.py", title="Diagnose", icon=":material/radiology:"),
-    st.Page("views/runs.py", title="Runs", icon=":material/history:"),
-]
-# Behind the password when served to a network (dashboard/access.py); errors shown in plain words.
-access.run_page(st.navigation(access.allowed_pages(pages), position="top"))
+    st.set_page_config(page_title="FedXray", page_icon=":material/radiology:", layout="wide")
+    st.session_state.setdefault(RUN_KEY, None)
+
+    pages = [
+        st.Page("views/overview.py", title="Overview", icon=":material/hub:", default=True),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("views/fairness.py", title="Fairness", icon=":material/balance:"),
+        st.Page("views/privacy.py", title="Privacy", icon=":material/shield_lock:"),
+        st.Page("views/diagnose.py", title="Diagnose", icon=":material/radiology:"),
+        st.Page("views/runs.py", title="Runs", icon=":material/history:"),
+    ]
+    # Behind the password when served to a network (dashboard/access.py); errors in plain words.
+    access.run_page(st.navigation(access.allowed_pages(pages), position="top"))
