@@ -257,3 +257,23 @@ def test_unexposed_a_message_is_shown_whole(monkeypatch):
     monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
     message = "cannot write /root/runs/x/best.npz (OSError: disk full)"
     assert serving.public_text(message) == message
+
+
+def test_streamlit_run_serves_app_py_through_the_web_gate():
+    """`streamlit run app.py` must find the st.App (else no middleware guards the server), and
+    the Runtime methods the gate wraps or calls must still be there."""
+    import inspect
+
+    from streamlit.runtime import Runtime
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    found = discover_asgi_app(APP)
+    assert found.is_asgi_app and found.app_name == "app", found
+    assert list(inspect.signature(Runtime.handle_backmsg).parameters) == [
+        "self",
+        "session_id",
+        "msg",
+        "client",
+    ]
+    for name in ("is_active_session", "get_app_session", "uploaded_file_mgr", "media_file_mgr"):
+        assert hasattr(Runtime, name), name
