@@ -1,6 +1,9 @@
 """The run store: one SQLite database (WAL) plus weight checkpoints, under FEDCORE_HOME.
 
-May import from fedcore: errors.
+May import from fedcore: errors, config.
+
+(config: a stored run's settings are read back as the types RunConfig declares, or its record
+is reported damaged.)
 """
 
 from fedcore.store.database import default_home

@@ -1,7 +1,9 @@
 """The run store's SQLite file: schema, connections, what its failures mean, JSON columns.
 
 One short-lived connection per operation in WAL mode: readers in other processes run
-beside the writer without blocking it.
+beside the writer without blocking it. A store the process cannot write (a read-only
+folder, file or file system) is opened read-only: reading works, every write says why it
+cannot.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -62,6 +65,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
 """
+
+
+STATUSES = ("running", "finished", "stopped", "failed")
 
 
 def default_home() -> Path:
@@ -115,6 +121,12 @@ class Database:
 
     def __init__(self, home: str | Path | None = None):
         self.home = Path(home) if home else default_home()  # '' is unset, not the current folder
+        self.path = self.home / "fedxray.sqlite"
+        # Why this process cannot write the store, or None when it can.
+        self.read_only = _unwritable(self.home, self.path)
+        if self.read_only:
+            self._uri = self._read_only_uri()
+            return
         try:
             self.home.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -122,7 +134,7 @@ class Database:
                 f"cannot create the run store folder {self.home} ({exc.strerror}): "
                 "set FEDCORE_HOME to a writable folder"
             ) from exc
-        self.path = self.home / "fedxray.sqlite"
+        self._uri = None
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -131,7 +143,12 @@ class Database:
     def _connect(self):
         # One short-lived connection per operation: safe from any thread or process.
         try:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db = sqlite3.connect(
+                self._uri or self.path,
+                timeout=30.0,
+                isolation_level=None,
+                uri=self._uri is not None,
+            )
             try:
                 db.row_factory = sqlite3.Row
                 db.execute("PRAGMA foreign_keys=ON")
@@ -142,8 +159,33 @@ class Database:
         except sqlite3.DatabaseError as exc:
             raise self._database_error(exc) from exc
 
+    def _read_only_uri(self) -> str:
+        """A read-only connection's URI. A WAL store needs its -shm file, which a read-only folder
+        without one cannot get: the store is then opened as immutable (nobody can write it)."""
+        if not self.path.is_file():
+            raise FedXrayError(
+                f"the run store folder {self.home} holds no run store and cannot be written "
+                f"({self.read_only}): set FEDCORE_HOME to a writable folder"
+            )
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        try:
+            sqlite3.connect(uri, uri=True).execute("SELECT 1 FROM sqlite_master").close()
+            return uri
+        except sqlite3.OperationalError:
+            return uri + "&immutable=1"
+
+    def refuse_writes(self) -> None:
+        """Raise FedXrayError saying why when this store cannot be written."""
+        if self.read_only:
+            raise FedXrayError(
+                f"the run store {self.path} is read-only ({self.read_only}): its runs can be "
+                "read, not changed; to train, resume, stop or delete runs, make it writable "
+                "or copy the folder somewhere writable and point FEDCORE_HOME (or --home) at it"
+            )
+
     @contextmanager
     def _write(self):
+        self.refuse_writes()
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -162,6 +204,11 @@ class Database:
                 f"the disk holding the run store {self.path} is full ({text}): free some space; "
                 "a run that was training keeps its last completed round and can be resumed"
             )
+        if "readonly" in text:
+            return FedXrayError(
+                f"the run store {self.path} cannot be written ({text}): its runs can be read, "
+                "not changed; make it writable, or point FEDCORE_HOME (or --home) at a copy"
+            )
         if "locked" in text or "busy" in text:
             return FedXrayError(
                 f"the run store {self.path} stayed busy for 30 s ({text}): try again"
@@ -177,3 +224,16 @@ class Database:
             "next command starts an empty store; the checkpoints under "
             f"{self.home} are left as they are"
         )
+
+
+def _unwritable(home: Path, path: Path) -> str | None:
+    """Why this process cannot write the store's folder or file (None when it can, or when the
+    folder is yet to be made)."""
+    target = path if path.exists() else home
+    if not target.exists() or (os.access(target, os.W_OK) and os.access(home, os.W_OK)):
+        return None
+    try:
+        on_read_only_system = bool(os.statvfs(home).f_flag & os.ST_RDONLY)
+    except OSError:
+        on_read_only_system = False
+    return "a read-only file system" if on_read_only_system else "no write permission"

@@ -1,12 +1,32 @@
-"""Reading runs back: the list, one run, and a whole run's snapshot read in one transaction."""
+"""Reading runs back: the list, one run, and a whole run's snapshot read in one transaction.
+
+A run whose record holds what the store never writes (a round count that is not a number, a
+setting of the wrong type, completed rounds without their rows) is reported as damaged, that
+run alone: the others stay readable.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 
+from fedcore.config.run_config import RunConfig
+from fedcore.config.settings import settings
 from fedcore.errors import FedXrayError
-from fedcore.store.database import loads, nan_for_null
+from fedcore.store.database import STATUSES, loads, nan_for_null
 from fedcore.store.liveness import PROCESS_GONE, alive
+
+# The runs table's typed columns: the types each may hold (None: may be empty).
+COLUMNS = {
+    "created": (int, float),
+    "updated": (int, float),
+    "mode": (str,),
+    "rounds_total": (int,),
+    "rounds_done": (int,),
+    "best_round": (int, None),
+    "pid": (int, None),
+}
+# Each run setting's type, and whether it may be empty, as RunConfig declares it.
+SETTING_TYPES = {s.name: (s.kind, s.optional) for s in settings(RunConfig)}
 
 
 class RunReader:
@@ -80,9 +100,13 @@ class RunReader:
                 "SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,)
             ).fetchall()
             db.execute("COMMIT")
+        record = self._run_row(run)
+        problem = _rounds_problem(record["rounds_done"], rounds, metrics)
+        if problem:
+            raise self._damaged_record(run_id, problem)
         try:
             return {
-                "run": self._run_row(run),
+                "run": record,
                 "rounds": [
                     {
                         "round": r["round"],
@@ -125,10 +149,49 @@ class RunReader:
                 raise ValueError("config is not a JSON object")
         except (ValueError, TypeError) as exc:
             raise self._damaged_record(out["id"], exc) from exc
+        problem = _record_problem(out)
+        if problem:
+            raise self._damaged_record(out["id"], problem)
         return out
 
-    def _damaged_record(self, run_id: str, exc: Exception) -> FedXrayError:
+    def _damaged_record(self, run_id: str, why: Exception | str) -> FedXrayError:
         return FedXrayError(
-            f"run {run_id}'s record in {self.path} is damaged ({exc}): it cannot be shown, "
+            f"run {run_id}'s record in {self.path} is damaged ({why}): it cannot be shown, "
             "the other runs are readable (move the store aside to start afresh)"
         )
+
+
+def _record_problem(record: dict) -> str | None:
+    """What in a run's record the store cannot have written, or None."""
+    for column, types in COLUMNS.items():
+        value = record[column]
+        if value is None and None in types:
+            continue
+        if isinstance(value, bool) or not isinstance(value, tuple(t for t in types if t)):
+            return f"its {column} is {value!r}, not {_type_words(types[0])}"
+    if record["status"] not in STATUSES:
+        return f"its status is {record['status']!r}, not one of {', '.join(STATUSES)}"
+    if not 0 <= record["rounds_done"] <= record["rounds_total"]:
+        return f"it lists {record['rounds_done']} of {record['rounds_total']} rounds done"
+    for name, value in record["config"].items():
+        kind, optional = SETTING_TYPES.get(name, (None, True))
+        if kind is None or (value is None and optional):
+            continue
+        fits = (int, float) if kind is float else (kind,)
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, fits):
+            return f"its setting {name} is {value!r}, not {_type_words(kind)}"
+    return None
+
+
+def _rounds_problem(done: int, rounds: list, metrics: list) -> str | None:
+    """What is missing of the rounds a run lists as completed, or None."""
+    missing = sorted(set(range(1, done + 1)) - {r["round"] for r in rounds})
+    if missing:
+        return f"it lists {done} completed round(s) but holds no record of round(s) {missing}"
+    if done and not any(m["round"] == done for m in metrics):
+        return f"it lists {done} completed round(s) but holds no metrics for round {done}"
+    return None
+
+
+def _type_words(kind: type) -> str:
+    return {str: "text", bool: "on or off", int: "a whole number"}.get(kind, "a number")
