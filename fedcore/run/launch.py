@@ -6,7 +6,9 @@ reloaded page. The run row is created here first, so the caller knows the id at 
 Stop is SIGTERM: the engine ends after the current step with status 'stopped'.
 
 One run trains at a time per store: a second Start (another tab, a double click, a
-run started from the CLI) is refused with a message saying which run is going.
+run started from the CLI, another dashboard on the same store) is refused with a message
+saying which run is going. The store enforces it (RunStore.create_run and mark_running);
+the lock here only orders this process's own tabs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fedcore.errors import FedXrayError
 from fedcore.run import serving
 from fedcore.server.resume import refuse_resume
 from fedcore.store import RunStore
+from fedcore.store.runs import still_training
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOG_NAME = "train.log"
@@ -171,13 +174,11 @@ def _own_children(store: RunStore) -> list[tuple[str, subprocess.Popen, float]]:
 
 
 def _refuse_if_busy(store: RunStore) -> None:
+    """The store refuses a second run across processes; this also sees a resumed child of this
+    process that has not yet marked its run running."""
     busy = active_run(store)
     if busy is not None:
-        progress = f"round {busy['rounds_done']}/{busy['rounds_total']} done"
-        raise FedXrayError(
-            f"run {busy['id']} is still training ({progress}): stop it or wait for it "
-            "to finish before starting another; one run trains at a time"
-        )
+        raise FedXrayError(still_training(busy))
 
 
 def _spawn(store: RunStore, run_id: str, args: list[str]) -> None:

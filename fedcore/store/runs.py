@@ -16,11 +16,18 @@ from pathlib import Path
 
 from fedcore.errors import FedXrayError
 from fedcore.store.checkpoints import CheckpointFiles
-from fedcore.store.database import Database, dumps, storable_text
+from fedcore.store.database import STATUSES, Database, dumps, storable_text
 from fedcore.store.liveness import PROCESS_GONE, alive
 from fedcore.store.reading import RunReader
 
-STATUSES = ("running", "finished", "stopped", "failed")
+
+def still_training(record) -> str:
+    """Why a run cannot start while ``record`` (a run's row) trains."""
+    return (
+        f"run {record['id']} is still training (round {record['rounds_done']}/"
+        f"{record['rounds_total']} done): stop it or wait for it to finish before starting "
+        "another; one run trains at a time"
+    )
 
 
 class RunStore(RunReader, Database, CheckpointFiles):
@@ -40,10 +47,17 @@ class RunStore(RunReader, Database, CheckpointFiles):
     # ------------------------------------------------------------------ writing
 
     def create_run(self, config: dict, rounds_total: int, mode: str) -> str:
-        """Register a new run as running and return its id (sortable by start time)."""
+        """Register a new run as running and return its id (sortable by start time).
+
+        Raises
+        ------
+        FedXrayError
+            While another run trains in this store: one run trains at a time.
+        """
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
         now = time.time()
         with self._write() as db:
+            self._refuse_if_training(db)
             db.execute(
                 "INSERT INTO runs (id, created, updated, status, mode, config, rounds_total, pid) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
@@ -52,12 +66,29 @@ class RunStore(RunReader, Database, CheckpointFiles):
         return run_id
 
     def mark_running(self, run_id: str) -> None:
-        """A resumed run is running again, in this process."""
+        """A resumed run is running again, in this process; FedXrayError while another trains."""
         with self._write() as db:
+            self._refuse_if_training(db, besides=run_id)
             db.execute(
                 "UPDATE runs SET status='running', error=NULL, pid=?, updated=? WHERE id=?",
                 (os.getpid(), time.time(), run_id),
             )
+
+    def _refuse_if_training(self, db, besides: str | None = None) -> None:
+        """Inside the write transaction that starts a run: FedXrayError naming the run that
+        trains in this store now (its process alive).
+
+        SQLite lets one writer at a time past ``BEGIN IMMEDIATE``, so two processes starting
+        a run at the same moment cannot both find the store idle.
+        """
+        rows = db.execute(
+            "SELECT id, pid, updated, rounds_done, rounds_total FROM runs "
+            "WHERE status='running' AND id IS NOT ?",
+            (besides,),
+        ).fetchall()
+        for row in rows:
+            if row["pid"] and alive(row["pid"], row["updated"]):
+                raise FedXrayError(still_training(row))
 
     def set_pid(self, run_id: str, pid: int) -> None:
         """The process that trains a run created by another one (the dashboard starts a child).
