@@ -161,6 +161,11 @@ class RoundRecorder:
         self.round_seconds.append(seconds)
         fairness = fairness_summary({name: metrics[name] for name in hospitals if name in metrics})
         is_best = self.best.offer(server_round, score)
+        checkpoints = {"last": state}
+        if server is not None:
+            checkpoints["server"] = server
+        if is_best:
+            checkpoints["best"] = state
         self.store.record_round(
             self.run_id,
             server_round,
@@ -169,12 +174,8 @@ class RoundRecorder:
             fit_info,
             seconds,
             self.best.best_round if is_best else None,
+            checkpoints,
         )
-        self.store.save_checkpoint(self.run_id, "last", server_round, state)
-        if server is not None:
-            self.store.save_checkpoint(self.run_id, "server", server_round, server)
-        if is_best:
-            self.store.save_checkpoint(self.run_id, "best", server_round, state)
         return seconds
 
     def budget_spent(self, last_round: int, budget: float) -> None:

@@ -35,18 +35,32 @@ class CheckpointFiles:
         models : dict of str to list of np.ndarray
             ``{'global': weights}`` or, in local mode, one weight list per hospital.
         """
+        target = self.run_dir(run_id) / f"{name}.npz"
+        os.replace(self.stage_checkpoint(run_id, name, server_round, models), target)
+        return target
+
+    def stage_checkpoint(
+        self, run_id: str, name: str, server_round: int, models: dict[str, list]
+    ) -> Path:
+        """Write a checkpoint to its temp file and return it; renaming it to ``name``.npz is the
+        caller's (:meth:`save_checkpoint`, or a round recorded with its checkpoints).
+
+        Raises
+        ------
+        FedXrayError
+            When it cannot be written (a full disk): no temp file is left behind.
+        """
+        self.refuse_writes()
         folder = self.run_dir(run_id)
-        folder.mkdir(parents=True, exist_ok=True)
         arrays = {
             f"{model}/{i}": w for model, weights in models.items() for i, w in enumerate(weights)
         }
         meta = {"round": server_round, "models": {m: len(w) for m, w in models.items()}}
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         tmp = folder / f".{name}.tmp.npz"
-        target = folder / f"{name}.npz"
         try:
+            folder.mkdir(parents=True, exist_ok=True)
             np.savez(tmp, **arrays)
-            os.replace(tmp, target)
         except OSError as exc:
             tmp.unlink(missing_ok=True)  # never leave half a checkpoint behind
             raise FedXrayError(
@@ -54,7 +68,7 @@ class CheckpointFiles:
                 f"({exc.strerror or exc}): free some space; the run keeps its last completed "
                 "checkpoint and can be resumed"
             ) from exc
-        return target
+        return tmp
 
     def load_checkpoint(self, run_id: str, name: str = "best") -> tuple[int, dict[str, list]]:
         """(round, models) of a checkpoint; FedXrayError when the run has none yet."""

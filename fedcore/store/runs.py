@@ -123,8 +123,15 @@ class RunStore(RunReader, Database, CheckpointFiles):
         fit: dict,
         seconds: float,
         best_round: int | None = None,
+        checkpoints: dict[str, dict[str, list]] | None = None,
     ) -> None:
-        """Write one whole round in one transaction: readers see all of it or none.
+        """Write one whole round and its checkpoints: readers see all of it or none, and a failure
+        leaves the database and the files as they were before the round.
+
+        The checkpoints are written to temp files first; the round is committed only once all
+        of them are, and they replace the previous ones only once it is. So a full disk at
+        any of them records nothing of the round: the run resumes at this round, from the
+        state before it.
 
         Parameters
         ----------
@@ -138,7 +145,28 @@ class RunStore(RunReader, Database, CheckpointFiles):
             Wall time of the round.
         best_round : int, optional
             The round of the best checkpoint so far.
+        checkpoints : dict of name to models, optional
+            The round's checkpoints ('last', 'server', and 'best' when this round is the
+            best), as :meth:`save_checkpoint` takes them.
+
+        Raises
+        ------
+        FedXrayError
+            When a checkpoint or the round cannot be written.
         """
+        staged: dict[str, Path] = {}
+        try:
+            for name, models in (checkpoints or {}).items():
+                staged[name] = self.stage_checkpoint(run_id, name, server_round, models)
+            self._commit_round(run_id, server_round, metrics, fairness, fit, seconds, best_round)
+        except BaseException:
+            for tmp in staged.values():
+                tmp.unlink(missing_ok=True)
+            raise
+        for name, tmp in staged.items():
+            os.replace(tmp, self.run_dir(run_id) / f"{name}.npz")
+
+    def _commit_round(self, run_id, server_round, metrics, fairness, fit, seconds, best_round):
         now = time.time()
         with self._write() as db:
             db.execute(

@@ -250,7 +250,7 @@ def test_a_pid_reused_by_another_process_is_not_the_run(store):
         stranger.wait()
 
 
-def test_a_full_disk_mid_run_fails_the_run_with_its_last_round_kept(store):
+def test_a_full_disk_mid_run_fails_the_run_and_records_nothing_of_the_round(store):
     from fedcore.run import engine
     from tests.conftest import tiny_config
 
@@ -262,8 +262,8 @@ def test_a_full_disk_mid_run_fails_the_run_with_its_last_round_kept(store):
     )  # round 1's 'best' hits a full disk
     result = engine.run(config, store, run_id=run_id, log=lambda line: None)
     record = store.get_run(run_id)
-    assert (result.status, record["status"], record["rounds_done"]) == ("failed", "failed", 1)
+    assert (result.status, record["status"], record["rounds_done"]) == ("failed", "failed", 0)
     assert "cannot write the 'best' checkpoint" in record["error"] and "resumed" in record["error"]
-    assert store.load_checkpoint(run_id, "last")[0] == 1
-    # No half-written 'best'; the strategy's state ('server') is written with 'last', before 'best'.
-    assert sorted(p.name for p in store.run_dir(run_id).iterdir()) == ["last.npz", "server.npz"]
+    # Round 1 is kept whole or not at all: no checkpoint of it, no temp file; the database
+    # says the same (tests/store/test_store_integrity.py has the other checkpoints).
+    assert list(store.run_dir(run_id).iterdir()) == []
