@@ -168,11 +168,14 @@ class Database:
                 f"({self.read_only}): set FEDCORE_HOME to a writable folder"
             )
         uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        probe = sqlite3.connect(uri, uri=True)
         try:
-            sqlite3.connect(uri, uri=True).execute("SELECT 1 FROM sqlite_master").close()
+            probe.execute("SELECT 1 FROM sqlite_master")
             return uri
         except sqlite3.OperationalError:
             return uri + "&immutable=1"
+        finally:
+            probe.close()
 
     def refuse_writes(self) -> None:
         """Raise FedXrayError saying why when this store cannot be written."""
