@@ -8,6 +8,7 @@ from dashboard import data
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.run import launch
+from fedcore.run.serving import public_text
 
 TRAIN_PAGE = "views/train.py"
 
@@ -48,6 +49,6 @@ def offer_default_run(what: str, key: str) -> None:
         try:
             st.session_state[data.RUN_KEY] = launch.start(RunConfig(), store)
         except FedXrayError as exc:
-            st.error(f"Not started: {exc}", icon=":material/block:")
+            st.error(f"Not started: {public_text(str(exc))}", icon=":material/block:")
             return
         st.switch_page(TRAIN_PAGE)

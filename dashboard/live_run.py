@@ -35,6 +35,7 @@ from fedcore.results.decision import curves_at_decision
 from fedcore.results.report import metrics_frame, rounds_table
 from fedcore.results.scope import is_global_test
 from fedcore.run import launch
+from fedcore.run.serving import public_text
 
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
@@ -150,7 +151,7 @@ def _controls(run: dict, live: bool) -> None:
             args=(run["id"],),
         )
     if run["status"] == "failed":
-        state.error(f"This run failed: {run['error']}", icon=":material/error:")
+        state.error(f"This run failed: {public_text(run['error'] or '')}", icon=":material/error:")
     elif run["status"] == "stopped":
         state.warning(
             f"Stopped after {run['rounds_done']} of {run['rounds_total']} rounds; Resume continues "
@@ -187,7 +188,7 @@ def _resume(run_id: str) -> None:
     try:
         launch.resume(data.store(), run_id)
     except FedXrayError as exc:
-        st.toast(str(exc), icon=":material/block:")
+        st.toast(public_text(str(exc)), icon=":material/block:")
 
 
 def _progress(run: dict) -> None:

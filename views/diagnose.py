@@ -16,6 +16,7 @@ from fedcore.data import CLASSES, SAMPLES_DIR
 from fedcore.diagnosis.lookalike import check_upload
 from fedcore.errors import FedXrayError
 from fedcore.results import decision
+from fedcore.run.serving import public_text
 
 MAX_UPLOAD_MB = 25
 SHIPPED_LABEL = "The model shipped with FedXray (default federation, seed 42)"
@@ -53,7 +54,7 @@ if run is not None:
     try:
         loaded = data.run_model(run, checkpoint, model_name)
     except FedXrayError as exc:
-        st.error(f"Cannot load this run's model: {exc}", icon=":material/error:")
+        st.error(f"Cannot load this run's model: {public_text(str(exc))}", icon=":material/error:")
         st.stop()
 if run is None:
     try:
@@ -61,7 +62,7 @@ if run is None:
     except FedXrayError as exc:
         offer_default_run(
             f"Once a run has completed a round, this page diagnoses a chest X-ray with its model "
-            f"and shows where the model looked. ({exc})",
+            f"and shows where the model looked. ({public_text(str(exc))})",
             key="diagnose_first_run",
         )
         st.stop()
@@ -140,7 +141,9 @@ try:
     original = diagnosis.radiograph_for_display(payload, name=name)
     check = check_upload(payload, result.image)
 except FedXrayError as exc:
-    slot.error(f"Cannot diagnose this file: {exc}", icon=":material/broken_image:")
+    slot.error(
+        f"Cannot diagnose this file: {public_text(str(exc))}", icon=":material/broken_image:"
+    )
     st.stop()
 
 size = loaded.config.input_size

@@ -22,6 +22,7 @@ from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.privacy import tables as privacy_report
 from fedcore.run import launch
+from fedcore.run.serving import public_text
 
 EXPLAIN = {
     "epsilon": "**Epsilon** bounds how much any one protected record (a training image, or a whole "
@@ -143,7 +144,7 @@ if twin is None and has_dp:
                 RunConfig.from_dict(privacy_view.twin_config(run["config"])), data.store()
             )
         except FedXrayError as exc:
-            st.error(f"Not started: {exc}", icon=":material/block:")
+            st.error(f"Not started: {public_text(str(exc))}", icon=":material/block:")
         else:
             st.success(
                 f"Started run {started}, the no-DP twin: it appears here as it trains.",
@@ -175,7 +176,7 @@ elif twin is None:
         try:
             started = launch.start(RunConfig.from_dict(dp_twin), data.store())
         except FedXrayError as exc:
-            st.error(f"Not started: {exc}", icon=":material/block:")
+            st.error(f"Not started: {public_text(str(exc))}", icon=":material/block:")
         else:
             st.success(
                 f"Started run {started}, this run with privacy: it appears here as it trains.",
