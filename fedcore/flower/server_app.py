@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import numpy as np
 from flwr.app import Context
@@ -55,16 +56,28 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     """Run the federation the run config describes, round by round, into the run store."""
     flwr_internals.shorten_waits(heartbeat=None)
-    config = from_run_config(context.run_config)
-    global_test = _global_test(config)  # refused before a run row exists
-    store = RunStore()
-    run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
+    try:
+        config = from_run_config(context.run_config)
+        global_test = _global_test(config)  # refused before a run row exists
+        store = RunStore()
+        run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
+    except FedXrayError as exc:
+        _user_error(str(exc))
     books = RoundRecorder(store, run_id, config.rounds, lambda line: print(line, flush=True))
     try:
         _federate(PromptGrid(grid), context, config, global_test, books)
+    except FedXrayError as exc:
+        books.failed(exc)  # prints its 'error:' line
+        raise SystemExit(2) from None
     except Exception as exc:
         books.failed(exc)
         raise
+
+
+def _user_error(message: str) -> None:
+    """A user error ends the ServerApp with its one line and status 2, no traceback."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
 def _global_test(config: RunConfig) -> Split:
