@@ -165,3 +165,14 @@ def test_a_hospitals_test_report_gives_its_ece_and_the_server_reads_it_after_the
     assert read["ece_calibrated"] == pytest.approx(direct.ece(), abs=0.01)
     assert Reliability.from_metrics(read, CALIBRATED_PREFIX).count.sum() == 208
     assert not any(k.startswith(TEST_COUNT_PREFIX) for k in read)
+
+
+def test_diagnose_applies_the_recorded_map_as_the_results_layer_does():
+    from fedcore.diagnosis.calibrated import calibrated_probability
+
+    mapping = PlattMap(0.83, -0.56)
+    for p in (0.0, 1e-9, 0.2, 0.47, 0.71, 0.999, 1.0):
+        assert calibrated_probability(p, mapping.to_metrics()) == pytest.approx(
+            float(mapping(p)), abs=1e-12
+        )
+    assert calibrated_probability(0.5, {"auroc": 0.9}) is None
