@@ -53,12 +53,12 @@ def round_map(snapshot: dict, server_round: int) -> PlattMap | None:
     return PlattMap.from_metrics(round_rows(snapshot, server_round).get(Scope("global"), {}))
 
 
-def calibration_line(snapshot: dict, server_round: int) -> str | None:
-    """'Calibration (ECE, 15 bins), round 10: global model 0.081 uncalibrated, 0.021 after the
-    federated map; hospital_1 ...': the CLI report's line; None without figures."""
+def calibration_lines(snapshot: dict, server_round: int) -> list[str]:
+    """['Calibration (ECE, 15 bins, uncalibrated -> after the federated map), round 10: Global
+    model 0.051 -> 0.030, Hospital 1 ...']: the CLI report's line; none without figures."""
     scopes = round_calibration(snapshot, server_round)
     if not scopes:
-        return None
+        return []
 
     def one(c: ScopeCalibration) -> str:
         if math.isnan(c.ece_calibrated):
@@ -71,7 +71,7 @@ def calibration_line(snapshot: dict, server_round: int) -> str | None:
         if mapping
         else "; no calibration map this round"
     )
-    return (
+    return [
         f"Calibration (ECE, 15 bins, uncalibrated -> after the federated map), round "
         f"{server_round}: " + ", ".join(one(c) for c in scopes) + fitted
-    )
+    ]

@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 from fedcore.config.flags import train_flags
 from fedcore.config.run_config import RunConfig
 from fedcore.results import health
-from fedcore.results.calibration_report import calibration_line, round_calibration
+from fedcore.results.calibration_report import calibration_lines, round_calibration
 from fedcore.results.decision import curves_at_decision, pick_round, round_rows
 from fedcore.results.fairness_verdict import fairness_checks, overall
 from fedcore.results.report import fairness_at, metrics_frame, table1, table2, threshold_for
@@ -176,7 +176,7 @@ def _roc_and_reliability(snapshot: dict, server_round: int) -> list[str]:
     scopes = round_calibration(snapshot, server_round)
     if scopes:
         parts += [
-            f"<p>{_e(calibration_line(snapshot, server_round))}</p>",
+            *(f"<p>{_e(line)}</p>" for line in calibration_lines(snapshot, server_round)),
             _figure(reliability_diagram(scopes)),
         ]
         if any(c.mapped is not None for c in scopes):
