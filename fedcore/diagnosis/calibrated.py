@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 
 def calibrated_probability(probability: float, metrics: dict) -> float | None:
@@ -27,4 +28,4 @@ def calibrated_probability(probability: float, metrics: dict) -> float | None:
     if a is None or b is None or not np.isfinite(a + b):
         return None
     p = min(max(float(probability), 1e-7), 1 - 1e-7)
-    return float(1 / (1 + np.exp(-(a * (np.log(p) - np.log1p(-p)) + b))))
+    return float(expit(a * (np.log(p) - np.log1p(-p)) + b))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 BINS = 15
 # A scope's reliability bins in its metrics, as scalars: "calib:n@3", "calib:pos@3", "calib:psum@3";
@@ -115,7 +116,7 @@ class PlattMap:
     b: float
 
     def __call__(self, p) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.a * logit(p) + self.b)))
+        return expit(self.a * logit(p) + self.b)
 
     def to_metrics(self) -> dict:
         """``calibration_a`` and ``calibration_b``: how a round records its map."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.special import expit
 
 from fedcore.results.calibration import BINS, PlattMap, Reliability, logit
 
@@ -113,7 +114,7 @@ def mapped_from_counts(pooled: dict[float, dict[str, int]], mapping: PlattMap) -
     the map of its midpoint, so an image may land one bin off and its score moves by at most
     half an interval's width (0.0625 in logit between 0.018 and 0.982)."""
     z, positives, negatives = grid_groups(pooled)
-    p = mapping(1.0 / (1.0 + np.exp(-z)))
+    p = mapping(expit(z))
     k = np.minimum((p * BINS).astype(int), BINS - 1)
     n = positives + negatives
     return Reliability(
