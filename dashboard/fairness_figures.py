@@ -7,12 +7,16 @@ import streamlit as st
 
 from dashboard import charts, data, verdict
 from fedcore.results import decision, report
+from fedcore.results.calibration_report import round_calibration
+from fedcore.results.report_figures import reliability_diagram
 
 
 def round_view(run: dict, server_round: int, at: str) -> dict:
     """decision, t1, t2 (Tables 1 and 2), checks (the verdict's), heatmap, roc (None for a run
-    without ROC points), confusion (the matrices' HTML) and errors of one round of ``run``, every
-    figure read at the round's decision threshold (``at='decision'``) or at the fixed one."""
+    without ROC points), confusion (the matrices' HTML), errors, calibration (each scope's ECE
+    and bins) and reliability / reliability_mapped (None without bins or a map) of one round of
+    ``run``, every threshold figure read at the round's decision threshold (``at='decision'``)
+    or at the fixed one."""
     return _round_view(
         str(data.store().home), run["id"], run["updated"], server_round, at, data.snapshot(run)
     )
@@ -32,7 +36,15 @@ def _round_view(
     with_global = {"global": rows["global"]} if "global" in rows else {}
     has_roc = any(k.startswith("roc_") for m in rows.values() for k in m)
     fairness = report.fairness_at(snap, server_round, at)
+    scopes = round_calibration(snap, server_round)
     return {
+        "calibration": scopes,
+        "reliability": reliability_diagram(scopes) if scopes else None,
+        "reliability_mapped": (
+            reliability_diagram(scopes, calibrated=True)
+            if any(c.mapped is not None for c in scopes)
+            else None
+        ),
         "decision": chosen,
         "t1": t1,
         "t2": t2,

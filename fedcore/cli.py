@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         "and PREFIX_rounds.csv (every round and scope, at its decision and at the fixed "
         "threshold)",
     )
+    report.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the whole run as one self-contained HTML file (charts inline, opens "
+        "offline)",
+    )
 
     diagnose = sub.add_parser("diagnose", help="probability of pneumonia for one image")
     diagnose.add_argument("image", help="PNG, JPEG or DICOM file")
@@ -223,8 +229,12 @@ def cmd_report(args) -> int:
     if args.csv:
         for table in ("table1", "table2", "rounds"):
             _check_output_file(f"{args.csv}_{table}.csv")
+    if args.html:
+        _check_output_file(args.html)
     snapshot = _store(args).snapshot(args.run)
     print(text.text_report(snapshot, which))
+    if args.html:
+        _write_html(snapshot, which, args.html)
     if args.csv:
         try:
             report.table1(snapshot, which).to_csv(f"{args.csv}_table1.csv")
@@ -234,6 +244,40 @@ def cmd_report(args) -> int:
             raise FedXrayError(f"cannot write {args.csv}_*.csv ({exc.strerror or exc})") from exc
         print(f"wrote {args.csv}_table1.csv, {args.csv}_table2.csv and {args.csv}_rounds.csv")
     return 0
+
+
+def report_page(snapshot: dict, which: str | int = "last") -> str:
+    """The run report as one HTML page (``report --html``, the dashboard's Download report): with
+    the run's privacy tables and this checkout's commit."""
+    import subprocess
+
+    import pandas as pd
+
+    from fedcore.privacy import tables
+    from fedcore.results import html_report
+
+    dp = tables.settings(snapshot)
+    privacy = {
+        "Differential privacy": pd.DataFrame([{k: v for k, v in dp.items() if k != "hospitals"}]),
+        "Epsilon by round": tables.epsilon_frame(snapshot),
+        "Bytes each hospital sent": tables.bytes_frame(snapshot),
+    }
+    found = subprocess.run(
+        ["git", "-C", str(Path(__file__).parent), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+    )
+    commit = found.stdout.strip() if found.returncode == 0 else "unknown (not a git checkout)"
+    return html_report.render(snapshot, which, commit, privacy)
+
+
+def _write_html(snapshot: dict, which: str | int, path: str) -> None:
+    page = report_page(snapshot, which)
+    try:
+        Path(path).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise FedXrayError(f"cannot write {path} ({exc.strerror or exc})") from exc
+    print(f"wrote {path} ({len(page.encode()) / 1e6:.2f} MB)")
 
 
 def _round_choice(value: str) -> str | int:

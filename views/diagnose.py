@@ -13,6 +13,7 @@ from dashboard.glossary import GLOSSARY
 from dashboard.overlay import cam_on_radiograph, enlarge, outline_crop
 from dashboard.theme import CLASS_COLORS, METRIC_LABELS
 from fedcore.data import CLASSES, SAMPLES_DIR
+from fedcore.diagnosis.calibrated import calibrated_probability
 from fedcore.diagnosis.lookalike import check_upload
 from fedcore.errors import FedXrayError
 from fedcore.results import decision
@@ -184,11 +185,24 @@ with slot.container():
             f"{label}</div>",
             unsafe_allow_html=True,
         )
-        st.markdown(
-            f"P(pneumonia) = **{result.probability:.3f}**, called {chosen.words}"
-            + (f" · true label: **{truth}**" if truth else ""),
-            help=GLOSSARY["threshold"],
-        )
+        calibrated = calibrated_probability(result.probability, loaded.test_metrics)
+        if calibrated is not None:
+            st.markdown(
+                f"Calibrated P(pneumonia) **{calibrated:.2f}** (of 100 X-rays scored like this, "
+                f"about {round(calibrated * 100)} had pneumonia in the test hospitals)"
+            )
+            st.caption(
+                "This model's calibration error (ECE, 15 bins) on the global test set: "
+                f"{loaded.test_metrics.get('ece_calibrated', math.nan):.3f} after the federated "
+                f"map, {loaded.test_metrics.get('ece', math.nan):.3f} before it. The call is made "
+                f"{chosen.words} on the uncalibrated score."
+            )
+        with st.expander("Uncalibrated score") if calibrated is not None else st.container():
+            st.markdown(
+                f"P(pneumonia) = **{result.probability:.3f}**, called {chosen.words}"
+                + (f" · true label: **{truth}**" if truth else ""),
+                help=GLOSSARY["threshold"],
+            )
         if chosen.operating_point:
             st.caption(f"At the fixed threshold {chosen.fixed:g}: **{result.label}**.")
         st.plotly_chart(

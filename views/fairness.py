@@ -2,9 +2,10 @@
 
 import math
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, verdict
+from dashboard import charts, data, run_report, verdict
 from dashboard import fairness_figures as fairness_view
 from dashboard.first_open import offer_default_run
 from dashboard.glossary import GLOSSARY
@@ -118,6 +119,45 @@ else:
         icon=":material/info:",
     )
 
+st.subheader("Calibration", divider="gray")
+if view["reliability"] is None:
+    st.info(
+        "This run was recorded before calibration was measured: train a new run to see it.",
+        icon=":material/info:",
+    )
+else:
+    mapped = view["reliability_mapped"] is not None and st.toggle(
+        "After the federated calibration map",
+        value=True,
+        key="fairness_calibrated",
+        help="The server fits one map from the hospitals' pooled validation counts (temperature "
+        "scaling, moved to the test sets' pneumonia share); off shows the model's own scores.",
+    )
+    st.caption(
+        "Each point is a bin of 15: the mean predicted P(pneumonia) of its X-rays against the "
+        "share that had pneumonia (hover for the counts); on the diagonal the scores mean what "
+        "they say. ECE is the image-weighted mean gap. A hospital's bins are its own counts; "
+        "after the map they are read from its test counts over the threshold grid."
+    )
+    st.plotly_chart(
+        view["reliability_mapped" if mapped else "reliability"],
+        key="reliability",
+        config=charts.PLOT_CONFIG,
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "ECE uncalibrated": [c.ece for c in view["calibration"]],
+                "ECE after the map": [c.ece_calibrated for c in view["calibration"]],
+            },
+            index=[c.scope.label for c in view["calibration"]],
+        ),
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in ("ECE uncalibrated", "ECE after the map")
+        },
+    )
+
 st.subheader("Where the errors are", divider="gray")
 st.caption(f"Confusion counts and errors {threshold_words}.")
 st.markdown(view["confusion"], unsafe_allow_html=True)
@@ -164,3 +204,13 @@ downloads.download_button(
     "text/csv",
     icon=":material/download:",
 )
+if st.toggle("Prepare the run report (HTML)", key="fairness_report"):
+    downloads.download_button(
+        "Download report",
+        run_report.report_html(run),
+        f"{run['id']}_report.html",
+        "text/html",
+        icon=":material/download:",
+        help="One HTML file with the run's settings, data, curves, both tables, this verdict, ROC "
+        "and reliability, privacy and health at its last round; it opens offline.",
+    )

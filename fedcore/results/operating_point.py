@@ -16,7 +16,9 @@ from typing import Iterable
 
 import numpy as np
 
+from fedcore.results.calibration import CALIBRATED_PREFIX, reliability_figures
 from fedcore.results.metrics import binary_metrics, count_rates
+from fedcore.results.recalibration import mapped_from_counts
 from fedcore.results.roc import at_or_above, roc_points
 
 COUNT_PREFIX = "val_count:"
@@ -87,12 +89,14 @@ def _count_keys(thresholds: tuple, prefix: str = COUNT_PREFIX) -> tuple[str, ...
     return tuple(f"{prefix}{k}@{t:g}" for t in thresholds for k in ("tp", "fp", "fn", "tn"))
 
 
-def pooled_counts(reports: Iterable[dict], thresholds=GRID) -> dict[float, dict[str, int]]:
+def pooled_counts(
+    reports: Iterable[dict], thresholds=GRID, prefix: str = COUNT_PREFIX
+) -> dict[float, dict[str, int]]:
     """{threshold: {tp, fp, tn, fn}} summed over the hospitals' :func:`threshold_counts`."""
     reports = list(reports)
     return {
         t: {
-            k: int(sum(r.get(f"{COUNT_PREFIX}{k}@{t:g}", 0) for r in reports))
+            k: int(sum(r.get(f"{prefix}{k}@{t:g}", 0) for r in reports))
             for k in ("tp", "fp", "tn", "fn")
         }
         for t in thresholds
@@ -163,11 +167,17 @@ def at_operating_point(metrics: dict, operating_point: dict | None) -> dict:
     dict
         ``metrics`` without any counts, plus ``op_threshold`` and ``op_accuracy``,
         ``op_sensitivity``, … (as :func:`scored` gives the global model) when the counts
-        at that threshold are there; otherwise only without the counts.
+        at that threshold are there; otherwise only without the counts. With the server's
+        calibration map (``operating_point["calibration"]``) and the test counts, also
+        ``ece_calibrated`` and the mapped reliability bins.
     """
     plain = strip_counts(metrics)
     if operating_point is None:
         return plain
+    mapping = operating_point.get("calibration")
+    if mapping is not None and f"{TEST_COUNT_PREFIX}tp@{GRID[0]:g}" in metrics:
+        mapped = mapped_from_counts(pooled_counts([metrics], prefix=TEST_COUNT_PREFIX), mapping)
+        plain |= {"ece_calibrated": mapped.ece()} | mapped.to_metrics(CALIBRATED_PREFIX)
     t = operating_point["threshold"]
     keys = {k: f"{TEST_COUNT_PREFIX}{k}@{t:g}" for k in ("tp", "fp", "tn", "fn")}
     if not all(key in metrics for key in keys.values()):
@@ -193,8 +203,13 @@ def scored(
     scope: str,
 ) -> dict:
     """:func:`binary_metrics` at ``threshold`` and the ROC points; with an operating point, its
-    threshold and the metrics there as ``op_threshold``, ``op_accuracy``, ``op_sensitivity``, …"""
-    metrics = binary_metrics(labels, scores, threshold, scope) | roc_points(labels, scores)
+    threshold and the metrics there as ``op_threshold``, ``op_accuracy``, ``op_sensitivity``, …;
+    the reliability bins and ``ece`` (fedcore.results.calibration)."""
+    metrics = (
+        binary_metrics(labels, scores, threshold, scope)
+        | roc_points(labels, scores)
+        | reliability_figures(labels, scores)
+    )
     if operating_point is None:
         return metrics
     at_op = binary_metrics(labels, scores, operating_point["threshold"], scope)

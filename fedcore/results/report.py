@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fedcore.errors import FedXrayError
+from fedcore.results.calibration import BIN_PREFIX, CALIBRATED_PREFIX
 from fedcore.results.decision import (
     Decision,
     at_decision,
@@ -45,14 +46,15 @@ TABLE_COLUMNS = {
 def metrics_frame(snapshot: dict) -> pd.DataFrame:
     """Every (round, scope) row of a snapshot as a frame with one column per scalar metric.
 
-    The ROC points stored with each scope are left out, as is any value that is not a number
-    or a name: they belong to a curve, not to a per-round table.
+    The ROC points and reliability bins stored with each scope are left out, as is any value
+    that is not a number or a name: they belong to a curve, not to a per-round table.
     """
+    curves = (ROC_PREFIX, BIN_PREFIX, CALIBRATED_PREFIX)
     rows = [
         {
             k: v
             for k, v in m.items()
-            if not k.startswith(ROC_PREFIX) and isinstance(v, (int, float, str))
+            if not k.startswith(curves) and isinstance(v, (int, float, str))
         }
         for m in snapshot["metrics"]
     ]

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from fedcore.results import health
+from fedcore.results.calibration_report import calibration_lines
 from fedcore.results.decision import pick_round
 from fedcore.results.report import (
     PUBLISHED_GLOBAL,
@@ -84,6 +85,7 @@ def text_report(snapshot: dict, which: str | int = "last") -> str:
                 f"{k} {_fmt(v)}" for k, v in fairness_at(snapshot, server_round, "fixed").items()
             )
         )
+    lines += calibration_lines(snapshot, server_round)
     lines.extend(f"Attack: {e['message']}" for e in snapshot["events"] if e["kind"] == "attack")
     for event in (e for e in snapshot["events"] if e["kind"] == "skipped_files"):
         files = event["data"]["files"]

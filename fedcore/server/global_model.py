@@ -14,7 +14,9 @@ import numpy as np
 from fedcore.data import Split, to_model_input
 from fedcore.model.networks import BuiltModel, predict_pneumonia
 from fedcore.payload import FitOutcome
+from fedcore.results.calibration import calibration_figures
 from fedcore.results.operating_point import choose_threshold, pooled_counts, scored
+from fedcore.results.recalibration import fit_from_counts
 from fedcore.strategies import Strategy
 
 
@@ -51,9 +53,16 @@ class Server:
         self.inputs = to_model_input(global_test.images)
 
     def operating_point(self, reports: Sequence[dict]) -> dict:
-        """The round's threshold from the hospitals' validation counts
-        (fedcore.results.operating_point)."""
-        return choose_threshold(pooled_counts(reports), self.target_sensitivity)
+        """The round's threshold (fedcore.results.operating_point) and calibration map
+        (``calibration``, fedcore.results.calibration; None when a class is absent), both from the
+        hospitals' pooled validation counts."""
+        pooled = pooled_counts(reports)
+        # The map is read at the pneumonia share of the server's own test set, the population
+        # its figures describe (the validation images have the training images' share).
+        target = float(np.mean(self.global_test.labels)) if len(self.global_test) else None
+        return choose_threshold(pooled, self.target_sensitivity) | {
+            "calibration": fit_from_counts(pooled, target)
+        }
 
     def aggregate(
         self, server_round: int, outcomes: Sequence[FitOutcome], global_weights: list[np.ndarray]
@@ -70,11 +79,14 @@ class Server:
         return self.scored(predict_pneumonia(self.built.model, self.inputs), operating_point)
 
     def scored(self, scores: np.ndarray, operating_point: dict | None = None) -> dict:
-        """:meth:`evaluate`'s metrics from the global model's scores on the global test set."""
+        """:meth:`evaluate`'s metrics from the global model's scores on the global test set, with
+        the round's calibration map and the calibration error after it."""
+        labels = self.global_test.labels
+        mapping = (operating_point or {}).get("calibration")
         return scored(
-            self.global_test.labels,
+            labels,
             scores,
             self.threshold,
             operating_point,
             "the global model on the global test set",
-        )
+        ) | calibration_figures(labels, scores, mapping)
