@@ -121,6 +121,8 @@ def _store(args):
 def cmd_train(args) -> int:
     if args.json:
         _check_output_file(args.json)
+    from fedcore.model.networks import build_model
+    from fedcore.model.weights_file import names_weights_file
     from fedcore.results import text
     from fedcore.run import engine
 
@@ -134,6 +136,8 @@ def cmd_train(args) -> int:
         config = None
     else:
         config = config_from_args(args).validate()
+    # A --weights file is checked by building the model now: a bad one leaves no failed run.
+    built = build_model(config) if config and names_weights_file(config) else None
     result = engine.run(
         config,
         store,
@@ -141,6 +145,7 @@ def cmd_train(args) -> int:
         stop=stop,
         run_id=args.run_id,
         log=lambda line: print(line, flush=True),
+        built=built,
     )
     snapshot = store.snapshot(result.run_id)
     if result.rounds_done:
