@@ -3,12 +3,15 @@ bench.
 
 The run flags, their defaults and their checks come from RunConfig's declared settings
 (fedcore.config.flags); this module only wires the commands.
-Errors a user can cause print one line starting with 'error:' and exit with status 2.
+Every command ends in one of four exit statuses: 0 done; 2 bad input (a file, folder or setting,
+named in one line starting with 'error:'); 3 a run stopped on request (resumable); 1 a run that
+failed or an environment problem (a full disk, memory), also in one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -20,8 +23,11 @@ from fedcore.config.run_config import STRATEGIES, RunConfig
 from fedcore.config.settings import settings
 from fedcore.errors import FedXrayError
 
+EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_STOPPED = 3
+# A FedXrayError caused by one of these is the machine's, not the input's: exit status 1.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EIO, errno.EROFS}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except FedXrayError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        cause = exc.__cause__
+        environment = isinstance(cause, OSError) and cause.errno in ENVIRONMENT_ERRNOS
+        return EXIT_FAILED if environment or isinstance(cause, MemoryError) else EXIT_USER_ERROR
+    except MemoryError:
+        print(
+            "error: out of memory: close other programs or use a smaller data set", file=sys.stderr
+        )
+        return EXIT_FAILED
 
 
 def _store(args):
@@ -127,6 +140,8 @@ def _store(args):
 def cmd_train(args) -> int:
     if args.json:
         _check_output_file(args.json)
+    from fedcore.model.networks import build_model
+    from fedcore.model.weights_file import names_weights_file
     from fedcore.results import text
     from fedcore.run import engine
 
@@ -140,6 +155,8 @@ def cmd_train(args) -> int:
         config = None
     else:
         config = config_from_args(args).validate()
+    # A --weights file is checked by building the model now: a bad one leaves no failed run.
+    built = build_model(config) if config and names_weights_file(config) else None
     result = engine.run(
         config,
         store,
@@ -147,6 +164,7 @@ def cmd_train(args) -> int:
         stop=stop,
         run_id=args.run_id,
         log=lambda line: print(line, flush=True),
+        built=built,
     )
     snapshot = store.snapshot(result.run_id)
     if result.rounds_done:
@@ -155,7 +173,7 @@ def cmd_train(args) -> int:
     if args.json:
         _write_json(args.json, snapshot, result)
     if result.status == "failed":
-        return 1
+        return EXIT_FAILED
     return EXIT_STOPPED if result.status == "stopped" else 0
 
 

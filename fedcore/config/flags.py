@@ -75,9 +75,13 @@ def _parser(s: Setting):
     if s.kind is int:
 
         def whole(text: str) -> int | float:
-            value = float(text)
-            # '1e20' parses and validation names the range; 2.5 stays a float, refused there.
-            return int(value) if value.is_integer() else value
+            try:
+                return int(text)  # exactly as typed: 99999999999999999999999 is not 1e23
+            except ValueError:
+                value = float(text)
+            # '1e20' parses and stays a float, as typed; validation then names the range. 2.5 is
+            # refused there.
+            return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
         whole.__name__ = "number"
         return whole

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fedcore.config.data_check import EMBEDDED, check_data
 from fedcore.config.settings import setting, settings
@@ -111,6 +112,7 @@ class RunConfig:
         "cap on training images per hospital (a quick look at a big data set)",
         none="no cap",
         minimum=2,
+        maximum=10_000_000,
         group="data",
     )
     # ---------------------------------------------------------------- training
@@ -122,10 +124,13 @@ class RunConfig:
         flower=False,
     )
     rounds: int = setting(
-        10, "federated rounds (centralized and local: epochs, one per round)", minimum=1
+        10,
+        "federated rounds (centralized and local: epochs, one per round)",
+        minimum=1,
+        maximum=10_000,
     )
     local_epochs: int = setting(
-        1, "epochs each hospital trains per round on its own images", minimum=1
+        1, "epochs each hospital trains per round on its own images", minimum=1, maximum=1_000
     )
     batch_size: int | None = setting(
         None,
@@ -228,10 +233,18 @@ class RunConfig:
         group="strategy",
     )
     krum_byzantine: int = setting(
-        1, "krum: hospitals that may be malicious (f)", minimum=0, group="strategy"
+        1,
+        "krum: hospitals that may be malicious (f)",
+        minimum=0,
+        maximum=97,
+        group="strategy",
     )
     krum_select: int = setting(
-        1, "krum: updates averaged (1: Krum, more: multi-Krum)", minimum=1, group="strategy"
+        1,
+        "krum: updates averaged (1: Krum, more: multi-Krum)",
+        minimum=1,
+        maximum=100,
+        group="strategy",
     )
     attack: str = setting(
         "none",
@@ -246,6 +259,7 @@ class RunConfig:
         0,
         "how many hospitals attack (chosen by the seed)",
         minimum=0,
+        maximum=100,
         group="strategy",
         flower=False,
     )
@@ -318,6 +332,7 @@ class RunConfig:
         0,
         "membership-inference audit every N rounds (0: only `audit RUN`)",
         minimum=0,
+        maximum=10_000,
         group="privacy",
         flower=False,
     )
@@ -382,7 +397,30 @@ class RunConfig:
             if not ok:
                 raise FedXrayError(message)
         check_data(self.data)
+        if self.data == EMBEDDED or not Path(self.data.strip()).expanduser().is_dir():
+            self.check_hospitals(self.hospitals)  # a folder's own count is checked once read
         return self
+
+    def hospitals_per_round(self, hospitals: int) -> int:
+        """How many of ``hospitals`` train in a round: a ``fraction_fit`` share, at least one."""
+        if self.fraction_fit >= 1 or hospitals <= 1:
+            return hospitals
+        return max(1, int(round(self.fraction_fit * hospitals)))
+
+    def check_hospitals(self, hospitals: int) -> None:
+        """Raise FedXrayError when the settings need more hospitals than the data brings.
+
+        Krum compares each update with its n - f - 2 nearest, so it needs f + 3 updates a
+        round; found before a run exists, not as a failed first round.
+        """
+        n = self.hospitals_per_round(hospitals)
+        f = self.krum_byzantine
+        if self.mode == "federated" and self.strategy == "krum" and n < f + 3:
+            fix = f"at most {n - 3}" if n >= 3 else "choose another --strategy"
+            raise FedXrayError(
+                f"krum with --krum-byzantine {f} needs at least {f + 3} hospitals training each "
+                f"round, and this run has {n}: lower --krum-byzantine ({fix}) or add hospitals"
+            )
 
     def to_dict(self) -> dict:
         """Plain dict for JSON and the run store."""

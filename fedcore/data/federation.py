@@ -50,6 +50,7 @@ def load_federation(config: RunConfig) -> Federation:
                 "{train,val,test} layout nor a MedMNIST-format .npz"
             )
     check_both_classes(fed.global_test, f"the global test set of {fed.source}")
+    config.check_hospitals(len(fed.hospitals))
     fed.hospitals = [
         cap_training(h, config.max_per_hospital, config.seed, i)
         for i, h in enumerate(fed.hospitals)

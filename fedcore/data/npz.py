@@ -12,9 +12,10 @@ from fedcore.data.arrays import gray_uint8, resize_stack
 from fedcore.data.splits import SPLITS, Split
 from fedcore.errors import FedXrayError
 
-# What a .npz's image and label arrays may take once loaded, summed over the members read
-# (checked from the zip directory and the arrays' headers before anything is inflated).
-# MedMNIST at 224x224, 5,856 images in uint8, takes 294 MB.
+# What reading a .npz may take: its image and label arrays once loaded, their grayscale
+# uint8 copy and the images at the model's size, summed over the members read (checked
+# from the zip directory, the arrays' headers and the size asked for, before anything is
+# inflated). MedMNIST at 224x224, 5,856 images in uint8, takes 294 MB, 588 MB at 224 px.
 MAX_NPZ_BYTES = 1_000_000_000
 
 
@@ -39,7 +40,7 @@ def read_npz(path: str | Path, size: int, splits: tuple[str, ...] = SPLITS) -> d
     """
     path = Path(path)
     keys = [f"{split}_{kind}" for split in splits for kind in ("images", "labels")]
-    arrays = _load_npz_arrays(path, keys)
+    arrays = _load_npz_arrays(path, keys, size)
     out = {}
     for split in splits:
         images = _checked_images(arrays[f"{split}_images"], f"{path}: {split}_images")
@@ -50,11 +51,12 @@ def read_npz(path: str | Path, size: int, splits: tuple[str, ...] = SPLITS) -> d
     return out
 
 
-def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
-    """The named arrays of a .npz, after checking from its zip directory what loading them costs.
+def _load_npz_arrays(path: Path, keys: list[str], size: int) -> dict[str, np.ndarray]:
+    """The named arrays of a .npz, after checking from its zip directory what reading them costs.
 
-    np.load inflates a member whole: a 2.5 MB archive of zeros can claim gigabytes. The
-    directory's sizes and each array's .npy header are read first, without inflating.
+    np.load inflates a member whole: a 2.5 MB archive of zeros can claim gigabytes, and a
+    50 KB one of a million 1x1 images takes gigabytes once resized. The directory's sizes,
+    each array's .npy header and ``size`` are read first, without inflating.
     """
     try:
         with zipfile.ZipFile(path) as archive:
@@ -65,7 +67,7 @@ def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
                     f"{path} has no {', '.join(missing)}: a MedMNIST-format .npz holds "
                     "train_images, train_labels, val_images, val_labels, test_images, test_labels"
                 )
-            total = 0
+            loaded = resized = 0
             for key in keys:
                 with archive.open(members[key]) as member:
                     version = np.lib.format.read_magic(member)
@@ -75,12 +77,16 @@ def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
                         else np.lib.format.read_array_header_2_0
                     )
                     shape, _, dtype = read_header(member)
-                total += max(members[key].file_size, math.prod(shape) * dtype.itemsize)
-            if total > MAX_NPZ_BYTES:
+                loaded += max(members[key].file_size, math.prod(shape) * dtype.itemsize)
+                if key.endswith("_images"):
+                    resized += _conversion_bytes(shape, dtype, size)
+            if loaded + resized > MAX_NPZ_BYTES:
                 raise FedXrayError(
-                    f"{path} would take {total / 1e9:.1f} GB once loaded, more than the "
-                    f"{MAX_NPZ_BYTES / 1e9:.0f} GB a .npz may take: "
-                    "store fewer or smaller images, as uint8"
+                    f"{path} would take {(loaded + resized) / 1e6:,.0f} MB once loaded and "
+                    f"converted to {size} px (arrays {loaded / 1e6:,.0f} MB, converted images "
+                    f"{resized / 1e6:,.0f} MB), more than the {MAX_NPZ_BYTES / 1e6:,.0f} MB a "
+                    ".npz may take: store fewer or smaller images, as uint8, or use a smaller "
+                    "--image-size"
                 )
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in keys}
@@ -100,6 +106,16 @@ def _load_npz_arrays(path: Path, keys: list[str]) -> dict[str, np.ndarray]:
         raise FedXrayError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
+def _conversion_bytes(shape: tuple, dtype: np.dtype, size: int) -> int:
+    """What turning (n, h, w[, c]) images into (n, size, size) uint8 allocates: a grayscale
+    uint8 copy (none for uint8 gray) and the resized stack (none at the model's size)."""
+    if len(shape) not in (3, 4):
+        return 0
+    n, h, w = shape[:3]
+    gray = 0 if dtype == np.uint8 and len(shape) == 3 else n * h * w
+    return gray + (0 if h == w == size else n * size * size)
+
+
 def _checked_images(images: np.ndarray, name: str) -> np.ndarray:
     """Images must be numbers, (n, h, w) or (n, h, w, c) with h, w > 0 and finite values."""
     if images.dtype.kind not in "uifb":
@@ -113,6 +129,13 @@ def _checked_images(images: np.ndarray, name: str) -> np.ndarray:
         )
     if images.dtype.kind == "f" and not np.isfinite(images).all():
         raise FedXrayError(f"{name} holds NaN or infinite values: images must be finite")
+    lowest = images.min() if images.dtype.kind in "if" and images.size else 0
+    if lowest < 0:
+        # Clipped to black, they would train a model on blank images without a word.
+        raise FedXrayError(
+            f"{name} holds negative values (down to {lowest.item()}): images must be "
+            "0..255, 0..1 or 0..65535; rescale them (to uint8, ideally) first"
+        )
     return images
 
 

@@ -18,6 +18,7 @@ from fedcore.imaging.budget import MAX_UPLOAD_BYTES
 from fedcore.imaging.decode import decode_image
 from fedcore.model.networks import BuiltModel, build_model
 from fedcore.store import RunStore
+from fedcore.store.weights_archive import check_weights, read_weights_archive
 
 DISCLAIMER = "Research demo, not a medical device: not for clinical decisions."
 # The default federation's best checkpoint, shipped so that Diagnose works before anyone
@@ -79,12 +80,13 @@ def load_run_model(
         run_id = candidates[0]["id"]
     record = store.get_run(run_id)
     config = RunConfig.from_dict(record["config"])
-    server_round, models = store.load_checkpoint(run_id, checkpoint)
+    # The backbone's initial weights are replaced by the checkpoint: never download them again.
+    built = build_model(RunConfig.from_dict({**config.to_dict(), "weights": "random"}))
+    shapes = [tuple(w.shape) for w in built.model.weights]
+    server_round, models = store.load_checkpoint(run_id, checkpoint, shapes)
     name = model_name or next(iter(models))
     if name not in models:
         raise FedXrayError(f"run {run_id} has no model '{name}': it has {', '.join(models)}")
-    # The backbone's initial weights are replaced by the checkpoint: never download them again.
-    built = build_model(RunConfig.from_dict({**config.to_dict(), "weights": "random"}))
     built.model.set_weights(models[name])
     snapshot = store.snapshot(run_id)
     scope = "global" if name == "global" else f"global:{name}"
@@ -170,18 +172,15 @@ def load_shipped_model(path: Path = SHIPPED_MODEL) -> LoadedModel:
             f"the shipped model {path} is missing: run `python scripts/make_demo_model.py` "
             "or train a run"
         )
+    what, advice = f"the shipped model {path}", "run `python scripts/make_demo_model.py` again"
     provenance = json.loads(meta_path.read_text())
     config = RunConfig.from_dict({**provenance["config"], "weights": "random"})
-    with np.load(path) as archive:
-        weights = [archive[k] for k in sorted(archive.files)]
+    arrays = read_weights_archive(path, what, advice)
     built = build_model(config)
-    try:
-        built.model.set_weights(weights)
-    except ValueError as exc:
-        raise FedXrayError(
-            f"the shipped model {path} does not fit its config ({exc}): "
-            "run `python scripts/make_demo_model.py` again"
-        ) from exc
+    weights = [arrays[k] for k in sorted(arrays)]
+    shapes = [tuple(w.shape) for w in built.model.weights]
+    check_weights(weights, what, advice, shapes, f"its {config.backbone} model")
+    built.model.set_weights(weights)
     return LoadedModel(
         built,
         config,

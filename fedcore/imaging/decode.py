@@ -143,7 +143,8 @@ def _decode_pil(data: bytes, size: int, name: str) -> np.ndarray:
         ) from exc
     except UnidentifiedImageError as exc:
         raise FedXrayError(
-            f"{name} is not a readable image ({exc.__class__.__name__}): use PNG, JPEG or DICOM"
+            f"{name} is not a readable image (not a PNG, JPEG or DICOM file): use PNG, JPEG or "
+            "DICOM"
         ) from exc
     except MemoryError as exc:
         raise FedXrayError(
@@ -169,15 +170,34 @@ def to_gray_float(image: Image.Image) -> np.ndarray:
     np.ndarray of float32, shape (height, width)
     """
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(image, dtype=np.float32)
-        top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return np.clip(arr / top, 0.0, 1.0)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Transparent pixels of an exported X-ray are background: put them on black.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        arr = np.array(image, dtype=np.float32)
+        arr /= 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return np.clip(arr, 0.0, 1.0, out=arr)
+    # Transparent pixels of an exported X-ray are background: they go on black. Done per
+    # palette entry or with the alpha channel alone, never through a full RGBA copy.
+    if image.mode == "P":
+        return _palette_gray(image)[np.asarray(image)]
+    gray = np.array(image.convert("L"), dtype=np.float32)
+    if image.mode in ("RGBA", "LA"):
+        gray *= np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+    gray /= 255.0
+    return gray
+
+
+def _palette_gray(image: Image.Image) -> np.ndarray:
+    """The gray level (0..1, on black where transparent) of each of a palette image's 256
+    entries."""
+    rgb = np.zeros((256, 3), np.float32)
+    palette = np.asarray(image.getpalette("RGB") or [], np.float32).reshape(-1, 3)[:256]
+    rgb[: len(palette)] = palette
+    alpha = np.ones(256, np.float32)
+    transparency = image.info.get("transparency")
+    if isinstance(transparency, bytes):
+        alpha[: len(transparency)] = np.frombuffer(transparency[:256], np.uint8) / 255.0
+    elif isinstance(transparency, int) and 0 <= transparency < 256:
+        alpha[transparency] = 0.0
+    # ITU-R 601-2 luma, as PIL's convert("L").
+    return (rgb @ np.array([0.299, 0.587, 0.114], np.float32)) / 255.0 * alpha
 
 
 def _decode_dicom(data: bytes, name: str) -> np.ndarray:
@@ -193,14 +213,15 @@ def _decode_dicom(data: bytes, name: str) -> np.ndarray:
     except Exception as exc:  # pydicom raises many types for bad files
         raise FedXrayError(f"{name} is a DICOM file whose pixels cannot be read ({exc})") from exc
     if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        arr = arr[..., :3].mean(axis=-1)
+        arr = arr[..., :3].mean(axis=-1, dtype=np.float32)
     elif arr.ndim == 3:
         arr = arr[0]  # a multi-frame file: the first frame
-    arr = np.asarray(apply_voi_lut(arr, ds), dtype=np.float32)
+    arr = np.array(apply_voi_lut(arr, ds), dtype=np.float32)  # a copy of its own, scaled in place
     low, high = float(arr.min()), float(arr.max())
-    arr = (arr - low) / (high - low) if high > low else np.zeros_like(arr)
+    arr -= low
+    arr /= high - low if high > low else 1.0
     if getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1":
-        arr = 1.0 - arr  # MONOCHROME1 shows low values as white
+        np.subtract(1.0, arr, out=arr)  # MONOCHROME1 shows low values as white
     return arr
 
 
@@ -208,7 +229,8 @@ def _square_resize(pixels: np.ndarray, size: int) -> np.ndarray:
     h, w = pixels.shape
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    square = Image.fromarray(
-        (pixels[top : top + side, left : left + side] * 255.0 + 0.5).astype(np.uint8)
-    )
+    crop = pixels[top : top + side, left : left + side]
+    crop *= 255.0  # in place: the decoded pixels are this function's to change
+    crop += 0.5
+    square = Image.fromarray(crop.astype(np.uint8))
     return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0))

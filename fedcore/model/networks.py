@@ -21,8 +21,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fedcore.config.run_config import RunConfig  # noqa: E402
-from fedcore.errors import FedXrayError  # noqa: E402
 from fedcore.model.balanced_loss import BalancedCrossEntropy  # noqa: E402
+from fedcore.model.weights_file import load_backbone_weights  # noqa: E402
 
 HEAD_UNITS = 32
 DROPOUT = 0.3
@@ -159,20 +159,14 @@ def _imagenet_backbone(name: str, size: int, weights: str):
     if weights == "imagenet":
         try:
             return _named(make("imagenet")), "ImageNet weights"
-        except Exception as exc:  # offline: urllib/HTTP/OS errors; Keras wraps them variously
+        except Exception:  # offline: urllib/HTTP/OS errors; Keras wraps them variously
             return _named(make(None)), (
-                f"ImageNet weights could not be downloaded ({exc.__class__.__name__}); "
+                "ImageNet weights could not be downloaded (offline, or the server unreachable); "
                 "training goes on from random initialisation. Put the weights file in "
                 "~/.keras/models/ or pass --weights PATH to use local weights."
             )
     backbone = _named(make(None))
-    try:
-        backbone.load_weights(weights)
-    except Exception as exc:  # h5py/ValueError/OSError for a wrong or damaged file
-        raise FedXrayError(
-            f"cannot load backbone weights from {weights} ({exc}): give a "
-            f"{name} .weights.h5 file with include_top=False"
-        ) from exc
+    load_backbone_weights(backbone, weights, name)
     return backbone, f"backbone weights from {weights}"
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedcore import data
+from fedcore import cli, data
 from fedcore.config.run_config import RunConfig
+from fedcore.config.settings import settings
 from fedcore.errors import FedXrayError
 from fedcore.imaging.budget import MAX_UPLOAD_BYTES
 from fedcore.imaging.decode import decode_image
-from fedcore.store import PROCESS_GONE, default_home
+from fedcore.store import PROCESS_GONE, RunStore, default_home
 from tests.store.test_store_damage import assert_one_error_line, filled_store, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +84,80 @@ def test_an_empty_fedcore_home_is_unset_not_the_current_folder(monkeypatch):
     assert default_home() == Path("runs")
 
 
+INTEGER_SETTINGS = [s for s in settings(RunConfig) if s.kind is int]
+
+
+@pytest.mark.parametrize("setting", INTEGER_SETTINGS, ids=lambda s: s.flag)
+def test_every_integer_setting_has_a_range_and_a_huge_value_is_one_line(tmp_path, capsys, setting):
+    assert setting.maximum is not None, f"{setting.flag} has no maximum"
+    store = RunStore(tmp_path / "home")
+    huge = "99999999999999999999999"  # past SQLite's integers: a traceback before
+    code, out, err = run_cli(capsys, "--home", str(store.home), "train", setting.flag, huge)
+    assert_one_error_line(code, err, f"must be {setting.bounds_text()} (got {huge})")
+    assert out == "" and store.list_runs() == []
+
+
+def test_krum_beyond_the_hospitals_stops_before_a_run_exists(tmp_path, capsys):
+    store = RunStore(tmp_path / "home")
+    argv = ["--home", str(store.home), "train", "--strategy", "krum", "--krum-byzantine", "10"]
+    code, out, err = run_cli(capsys, *argv)
+    assert_one_error_line(code, err, "needs at least 13 hospitals training each round", "has 3")
+    assert out == "" and store.list_runs() == []
+
+
+def test_krum_beyond_a_folders_hospitals_stops_before_a_run_exists(tmp_path, capsys):
+    root = tmp_path / "data"
+    for hospital in ("hospital_1", "hospital_2"):
+        for split in ("train", "val", "test"):
+            copy_samples(root / "HOSPITAL" / hospital / split)
+    copy_samples(root / "GLOBAL_TEST_DATASET")
+    store = RunStore(tmp_path / "home")
+    argv = ["--home", str(store.home), "train", "--data", str(root), "--strategy", "krum"]
+    # --hospitals says nothing of a folder's hospitals: the two it brings are counted.
+    code, out, err = run_cli(capsys, *argv, "--krum-byzantine", "0", "--hospitals", "5")
+    assert_one_error_line(code, err, "needs at least 3 hospitals training each round", "has 2")
+    assert store.list_runs() == []
+
+
+def copy_samples(folder: Path) -> None:
+    for cls in ("NORMAL", "PNEUMONIA"):
+        (folder / cls).mkdir(parents=True)
+        shutil.copy(next(p for p in SAMPLES if p.parent.name == cls), folder / cls / "x.jpeg")
+
+
+def test_a_full_disk_is_the_environment_exit_status_1(tmp_path, capsys):
+    store = RunStore(tmp_path / "home")
+    argv = ["--home", str(store.home), "train", "--rounds", "1", "--max-per-hospital", "20"]
+    # /dev/full answers every write with ENOSPC, as a full disk does.
+    code, _, err = run_cli(capsys, *argv, "--json", "/dev/full")
+    assert code == cli.EXIT_FAILED == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "cannot write /dev/full (No space left on device)" in lines[0]
+    assert [r["status"] for r in store.list_runs()] == ["finished"], "the run itself is kept"
+
+
+def test_the_readme_states_the_rule_and_each_exit_status():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("**Bad input.**") : text.index("### Serving the dashboard")]
+    statuses = {
+        cli.EXIT_USER_ERROR: "bad input",
+        cli.EXIT_STOPPED: "stopped",
+        cli.EXIT_FAILED: "a failed run or the environment",
+    }
+    assert "one line" in section and "names the file or setting" in section
+    for status, kind in statuses.items():
+        assert f"`{status}` {kind}" in section, (status, kind)
+    for budget in ("134 MB", "1 GB", "2 GB"):
+        assert budget in section, budget
+
+
+def test_an_unreadable_upload_names_no_exception_class():
+    with pytest.raises(FedXrayError) as caught:
+        decode_image(b"these are not pixels, just text", 28, "notes.png")
+    assert "notes.png is not a readable image" in str(caught.value)
+    assert "Error" not in str(caught.value)
+
+
 # ----------------------------------------------------------------------------- .npz contents
 
 
@@ -122,6 +197,10 @@ def write_npz(path: Path, **overrides) -> Path:
         ),
         (lambda p: write_npz(p, train_images=np.zeros((40, 0, 0), np.uint8)), "every side above 0"),
         (lambda p: write_npz(p, train_images=np.full((40, 28, 28), np.nan)), "NaN or infinite"),
+        (
+            lambda p: write_npz(p, train_images=np.full((40, 28, 28), -1200, np.int16)),
+            "negative values (down to -1200)",
+        ),
         (
             lambda p: write_npz(p, train_images=np.array([{"a": 1}] * 40, dtype=object)),
             "cannot be read",

@@ -78,7 +78,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, capsys):
     assert main(["--home", home, "diagnose", str(tmp_path / "notes.txt")]) == 2
     assert "no run has completed a round" in capsys.readouterr().err
     assert main(["--home", home, "train", "--rounds", "0"]) == 2
-    assert "rounds must be at least 1" in capsys.readouterr().err
+    assert "rounds must be between 1 and 10000 (got 0)" in capsys.readouterr().err
 
 
 def test_diagnose_rejects_a_non_image(tiny_run, tmp_path, capsys):
