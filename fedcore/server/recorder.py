@@ -27,7 +27,8 @@ def failure_message(exc: BaseException) -> str:
     """What a failed run's row says: a user error's own words, or an engine bug in plain words."""
     if isinstance(exc, FedXrayError):
         return str(exc)
-    return f"internal error ({exc.__class__.__name__}: {exc}); the last completed round is kept"
+    # The exception's type stays in the event's traceback, out of the words a person reads.
+    return f"an internal error stopped the run ({exc}); the last completed round is kept"
 
 
 # The shortest time between two heartbeats of the same step: the dashboard redraws about once a
@@ -113,7 +114,7 @@ class RoundRecorder:
 
     def hospital_failed(self, server_round: int, name: str, exc: Exception) -> None:
         """One hospital's update is lost for this round; the round goes on without it."""
-        message = f"{name} failed in round {server_round}: {exc.__class__.__name__}: {exc}"
+        message = f"{name} failed in round {server_round}: {exc}"
         self.store.event(
             self.run_id,
             "hospital_failed",
