@@ -109,7 +109,7 @@ class Hospital:
         )
         order_rng = np.random.default_rng(seed)
         start, steps = time.perf_counter(), 0
-        for _ in range(self.config.local_epochs):
+        for _ in range(self.config.epochs):
             # Seeded per (run seed, round, hospital): a resumed run repeats the order exactly.
             losses, sizes = [], []
             plan = batch_plan(
