@@ -29,6 +29,8 @@ STRATEGIES = (
     "trimmed-mean",
     "krum",
 )
+# Rules that outvote misbehaving hospitals: a few sampled updates leave them no majority.
+ROBUST_STRATEGIES = ("median", "trimmed-mean", "krum")
 ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
@@ -205,7 +207,8 @@ class RunConfig:
         None,
         "share of the hospitals sampled to train each round (at least one; "
         "in-process runs: Flower asks every connected SuperNode)",
-        none="about 3 hospitals a round: all up to 3, 0.1 at 30, 0.05 from 60",
+        none="about 3 hospitals a round: all up to 3, 0.1 at 30, 0.05 from 60; all with "
+        "median, trimmed-mean, krum or an attack",
         above=0,
         maximum=1,
         group="strategy",
@@ -354,6 +357,8 @@ class RunConfig:
             return self.fraction_fit
         if self.mode != "federated" or self.extra.get("runtime") == "flower":
             return 1.0  # one pooled site, or each hospital alone; Flower asks every SuperNode
+        if self.strategy in ROBUST_STRATEGIES or self.attack != "none":
+            return 1.0  # outvoting misbehaving hospitals needs every update
         return min(1.0, max(HOSPITALS_PER_ROUND / self.hospitals, MIN_FRACTION_FIT))
 
     @property

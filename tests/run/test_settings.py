@@ -132,6 +132,12 @@ def test_a_set_fraction_or_local_epochs_is_kept_and_epochs_follow_a_set_fraction
     assert RunConfig(hospitals=30, fraction_fit=0.5).fraction == 0.5
 
 
+@pytest.mark.parametrize("changes", [{"strategy": "krum"}, {"attack": "sign-flip", "attackers": 2}])
+def test_robust_rules_and_attacks_keep_every_hospital_each_round(changes):
+    config = RunConfig(hospitals=10, **changes)
+    assert (config.fraction, config.epochs) == (1.0, 1)
+
+
 @pytest.mark.parametrize("mode", ["centralized", "local"])
 def test_centralized_and_local_keep_one_epoch_a_round_at_any_size(mode):
     assert RunConfig(hospitals=30, mode=mode).epochs == 1
