@@ -47,7 +47,7 @@ def per_image_ms(snapshot: dict) -> tuple[float, float] | None:
         return None
     # The first round also traces the model's graph: leave it out when there are others.
     steady = rounds[1:] or rounds
-    epochs = snapshot["run"]["config"].get("local_epochs", 1)
+    epochs = RunConfig.from_dict(snapshot["run"]["config"]).epochs
     fit_s = examples = eval_s = 0.0
     for r in steady:
         fits = list(hospitals_only(r["fit"]).values())

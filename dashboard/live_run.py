@@ -101,7 +101,7 @@ def _header(run: dict, live: bool) -> None:
         f"Run `{run['id']}` · {data.strategy_name(run)} · "
         + (f":violet[{dp}] · " if dp else "")
         + f"{c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
-        f"{run['rounds_total']} rounds × {c['local_epochs']} local epoch(s) · "
+        f"{run['rounds_total']} rounds × {RunConfig.from_dict(c).epochs} local epoch(s) · "
         f"{c['hospitals'] if c['data'] == EMBEDDED else 'folder'} hospitals · seed {c['seed']}"
         + (f" · max {c['max_per_hospital']} images/hospital" if c.get("max_per_hospital") else "")
         + (f" · :red[{attack}]" if attack else "")

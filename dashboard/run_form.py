@@ -325,9 +325,9 @@ def _time_estimate(config: RunConfig, runs: list[dict]) -> None:
     per_round = estimate.round_seconds(
         config.backbone,
         config.image_size,
-        n_train,
+        round(n_train * config.fraction),
         n_eval,
-        config.local_epochs,
+        config.epochs,
         measured,
         config.dp,
     )

@@ -30,6 +30,8 @@ STRATEGIES = (
     "trimmed-mean",
     "krum",
 )
+# Rules that outvote misbehaving hospitals: a few sampled updates leave them no majority.
+ROBUST_STRATEGIES = ("median", "trimmed-mean", "krum")
 ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
@@ -38,6 +40,14 @@ BATCH_SIZE = 32
 # large Poisson batches: the noise on a step's mean gradient shrinks with the batch.
 DP_LEARNING_RATE = 0.5
 DP_BATCH_SIZE = 1024
+
+# Defaults that follow the federation's size (RunConfig.fraction, RunConfig.epochs): about three
+# hospitals train each round (at least a twentieth of them), each for about 1 / fraction epochs
+# (at most ten), so that a round stays about one pass over the federation's images. Measured at
+# 30 and 100 hospitals: docs/strategies.md, "Many hospitals".
+HOSPITALS_PER_ROUND = 3
+MIN_FRACTION_FIT = 0.05
+MAX_LOCAL_EPOCHS = 10
 
 # The image size each backbone is designed for when --image-size is not given.
 DEFAULT_IMAGE_SIZE = {"cnn": 28, "efficientnetv2s": 100, "mobilenetv3small": 96}
@@ -129,8 +139,12 @@ class RunConfig:
         minimum=1,
         maximum=10_000,
     )
-    local_epochs: int = setting(
-        1, "epochs each hospital trains per round on its own images", minimum=1, maximum=1_000
+    local_epochs: int | None = setting(
+        None,
+        "epochs each hospital trains per round on its own images",
+        none="1 up to 4 hospitals, 3 at 10, 10 from 30 (about 1 / fraction-fit)",
+        minimum=1,
+        maximum=1_000,
     )
     batch_size: int | None = setting(
         None,
@@ -195,10 +209,12 @@ class RunConfig:
     strategy: str = setting(
         "scaffold", "server aggregation (README, Strategies)", choices=STRATEGIES, group="strategy"
     )
-    fraction_fit: float = setting(
-        1.0,
+    fraction_fit: float | None = setting(
+        None,
         "share of the hospitals sampled to train each round (at least one; "
         "in-process runs: Flower asks every connected SuperNode)",
+        none="about 3 hospitals a round: all up to 3, 0.1 at 30, 0.05 from 60; all with "
+        "median, trimmed-mean, krum or an attack",
         above=0,
         maximum=1,
         group="strategy",
@@ -349,6 +365,24 @@ class RunConfig:
         if self.batch_size is not None:
             return self.batch_size
         return DP_BATCH_SIZE if self.dp == "patient" else BATCH_SIZE
+
+    @property
+    def fraction(self) -> float:
+        """The share of hospitals sampled each round actually used: it follows ``hospitals``."""
+        if self.fraction_fit is not None:
+            return self.fraction_fit
+        if self.mode != "federated" or self.extra.get("runtime") == "flower":
+            return 1.0  # one pooled site, or each hospital alone; Flower asks every SuperNode
+        if self.strategy in ROBUST_STRATEGIES or self.attack != "none":
+            return 1.0  # outvoting misbehaving hospitals needs every update
+        return min(1.0, max(HOSPITALS_PER_ROUND / self.hospitals, MIN_FRACTION_FIT))
+
+    @property
+    def epochs(self) -> int:
+        """The local epochs actually used: about one pass over the federation's images a round."""
+        if self.local_epochs is not None:
+            return self.local_epochs
+        return min(MAX_LOCAL_EPOCHS, max(1, round(1 / self.fraction)))
 
     @property
     def lr(self) -> float:

@@ -51,7 +51,7 @@ class DPHospital(Hospital):
         batch = min(config.batch, n)
         self.expected_batch = float(batch)
         self.sampling_rate = batch / n
-        self.steps_per_round = config.local_epochs * math.ceil(n / batch)
+        self.steps_per_round = config.epochs * math.ceil(n / batch)
         if config.dp_target_epsilon is not None:
             self.noise_multiplier = accounting.dp_sgd_noise_for_epsilon(
                 config.dp_target_epsilon,

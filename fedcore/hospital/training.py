@@ -22,7 +22,7 @@ from fedcore.model.balanced_loss import label_shares
 from fedcore.model.networks import BuiltModel, predict_pneumonia
 from fedcore.payload import FitOutcome
 from fedcore.results.operating_point import TEST_COUNT_PREFIX, scored, threshold_counts
-from fedcore.strategies.drift import CONTROL_KEY, control_update
+from fedcore.strategies.drift import CONTROL_KEY, control_update, zero_control
 
 
 class LocalTrainingStopped(Exception):
@@ -109,7 +109,7 @@ class Hospital:
         )
         order_rng = np.random.default_rng(seed)
         start, steps = time.perf_counter(), 0
-        for _ in range(self.config.local_epochs):
+        for _ in range(self.config.epochs):
             # Seeded per (run seed, round, hospital): a resumed run repeats the order exactly.
             losses, sizes = [], []
             plan = batch_plan(
@@ -147,9 +147,9 @@ class Hospital:
         if server_control is None:
             return None
         if self.control is None:
-            self.control = [np.zeros(np.shape(w), np.float64) for w in weights]
+            self.control = zero_control(weights)
         return [
-            (lr * (np.asarray(c, np.float64) - ci)).astype(np.float32)
+            np.float32(lr) * (np.asarray(c, np.float32) - np.asarray(ci, np.float32))
             for c, ci in zip(server_control, self.control)
         ]
 

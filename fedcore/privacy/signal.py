@@ -43,7 +43,7 @@ def patient_sigma(config: RunConfig, images: int) -> float:
     batch = min(config.batch, images)
     if config.dp_target_epsilon is None:
         return config.dp_noise_multiplier
-    steps = config.local_epochs * math.ceil(images / batch) * config.rounds
+    steps = config.epochs * math.ceil(images / batch) * config.rounds
     return accounting.dp_sgd_noise_for_epsilon(
         config.dp_target_epsilon, batch / images, steps, config.dp_delta
     )
@@ -65,12 +65,12 @@ def warnings(config: RunConfig, sites: list[Site]) -> list[str]:
         return []
     root_d = math.sqrt(MODEL_WEIGHTS.get(config.backbone, MODEL_WEIGHTS["cnn"]))
     if config.dp == "hospital":
-        per_round = max(1, round(config.fraction_fit * len(sites)))
+        per_round = max(1, round(config.fraction * len(sites)))
         sigma = hospital_sigma(config)
         ratio = sigma * root_d / per_round
         if ratio <= MAX_RATIO:
             return []
-        needed = math.ceil(sigma * root_d / MAX_RATIO / max(config.fraction_fit, 1e-9))
+        needed = math.ceil(sigma * root_d / MAX_RATIO / max(config.fraction, 1e-9))
         return [
             f"hospital-level privacy cannot learn here: the noise on the average of "
             f"{per_round} hospitals' updates is about {ratio:.0f} times their size; it needs "

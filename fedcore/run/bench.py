@@ -65,10 +65,10 @@ def hospital_slope(
     """What one more hospital costs a round: the slope of round time over hospitals, same images.
 
     Every embedded training image, split IID among 3, 10 and 30 hospitals (so the images
-    trained and evaluated stay the same), the default strategy, in this process on one
-    compiled model. Round 1 of each run is left out (it starts the run's clocks and
-    stores); the counts alternate, ``repeats`` times, so that load hits each alike, and
-    each count's median round time enters a least-squares line.
+    trained and evaluated stay the same), every hospital training one epoch a round, the
+    default strategy, in this process on one compiled model. Round 1 of each run is left out
+    (it starts the run's clocks and stores); the counts alternate, ``repeats`` times, so that
+    load hits each alike, and each count's median round time enters a least-squares line.
     """
     from fedcore.config.run_config import RunConfig
     from fedcore.data import load_federation
@@ -82,7 +82,10 @@ def hospital_slope(
         store = RunStore(tmp)
         for _ in range(repeats):
             for n in counts:
-                config = RunConfig(hospitals=n, partition="iid", rounds=rounds).validate()
+                # Every hospital, one epoch: unset, both would follow the hospital count.
+                config = RunConfig(
+                    hospitals=n, partition="iid", rounds=rounds, fraction_fit=1.0, local_epochs=1
+                ).validate()
                 result = engine.run(
                     config,
                     store,

@@ -106,7 +106,7 @@ def run(
     try:
         log(
             f"run {run_id}: {config.mode}, {config.backbone} at {config.input_size}px, "
-            f"{config.rounds} rounds x {config.local_epochs} local epoch(s), seed {config.seed}"
+            f"{config.rounds} rounds x {config.epochs} local epoch(s), seed {config.seed}"
         )
         books.progress(0, "loading data")
         federation = federation or load_federation(config)

@@ -103,9 +103,9 @@ class Federated:
     ) -> list[Hospital]:
         """Who trains in ``server_round``: a ``fraction_fit`` share (at least one), drawn by
         (seed, round) so that a resumed run draws the same."""
-        if config.fraction_fit >= 1 or len(participants) <= 1:
+        if config.fraction >= 1 or len(participants) <= 1:
             return participants
-        count = max(1, int(round(config.fraction_fit * len(participants))))
+        count = max(1, int(round(config.fraction * len(participants))))
         chosen = np.random.default_rng([config.seed, server_round, 17]).choice(
             len(participants), count, replace=False
         )

@@ -66,7 +66,7 @@ def make_strategy(config: RunConfig, hospitals: int) -> Strategy:
             config.lr,
             rounds,
             hospitals,
-            config.local_epochs,
+            config.epochs,
             config.batch,
             cosine=config.lr_schedule == "cosine",
             server_learning_rate=server_lr,

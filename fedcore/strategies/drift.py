@@ -55,18 +55,42 @@ def control_update(
     steps: int,
     learning_rate: float,
 ) -> NDArrays:
-    """SCAFFOLD's option II: c_i+ = c_i - c + (x - y_i) / (K lr), layer by layer, float64.
+    """SCAFFOLD's option II: c_i+ = c_i - c + (x - y_i) / (K lr), layer by layer, float32.
 
     Both sides compute it: the hospital for its own c_i, the server for the change
-    c_i+ - c_i (with c_i = 0), so no control variate has to travel back.
+    c_i+ - c_i (with c_i = 0), so no control variate has to travel back. float32, the
+    weights' own precision: float64 controls doubled what SCAFFOLD holds per model copy.
     """
-    scale = 1.0 / (steps * learning_rate)
+    scale = np.float32(1.0 / (steps * learning_rate))
     return [
-        np.asarray(ci, np.float64)
-        - c
-        + (np.asarray(x, np.float64) - np.asarray(y, np.float64)) * scale
+        np.asarray(ci, np.float32)
+        - np.asarray(c, np.float32)
+        + (np.asarray(x, np.float32) - np.asarray(y, np.float32)) * scale
         for ci, c, x, y in zip(control, server_control, start, trained)
     ]
+
+
+def zero_control(weights: NDArrays) -> NDArrays:
+    """A control variate of zeros shaped like ``weights`` (float32)."""
+    return [np.zeros(np.shape(w), np.float32) for w in weights]
+
+
+def mean_change(
+    control: np.ndarray,
+    start: np.ndarray,
+    trained: Sequence[np.ndarray],
+    steps: Sequence[int],
+    learning_rate: float,
+) -> np.ndarray:
+    """One layer's mean_i Delta c_i over the hospitals that trained (control_update, c_i = 0)."""
+    zero = np.zeros_like(control)
+    return np.mean(
+        [
+            control_update([zero], [control], [start], [y], k, learning_rate)[0]
+            for y, k in zip(trained, steps)
+        ],
+        axis=0,
+    )
 
 
 class Scaffold(FedAvg):
@@ -121,7 +145,7 @@ class Scaffold(FedAvg):
     def configure_fit(self, server_round: int, global_weights: NDArrays) -> dict:
         """The learning rate and the server's control variate (arrays: in-process only)."""
         if self.control is None:
-            self.control = [np.zeros(np.shape(w), np.float64) for w in global_weights]
+            self.control = zero_control(global_weights)
         return {"learning_rate": self.round_learning_rate(server_round), CONTROL_KEY: self.control}
 
     def aggregate_fit(
@@ -131,22 +155,14 @@ class Scaffold(FedAvg):
         if self.control is None:
             self.configure_fit(server_round, global_weights)
         lr = self.round_learning_rate(server_round)
-        zero = [np.zeros_like(c) for c in self.control]
-        changes = [
-            control_update(
-                zero,
-                self.control,
-                global_weights,
-                weights,
-                local_steps(n, self.local_epochs, self.batch_size),
-                lr,
-            )
-            for weights, n in results
-        ]
-        share = len(results) / self.hospitals
-        self.control = [
-            c + share * np.mean([d[i] for d in changes], axis=0) for i, c in enumerate(self.control)
-        ]
+        steps = [local_steps(n, self.local_epochs, self.batch_size) for _, n in results]
+        share = np.float32(len(results) / self.hospitals)
+        # One layer at a time: every hospital's whole change at once is a model copy per hospital.
+        changes = (
+            mean_change(c, x, [weights[layer] for weights, _ in results], steps, lr)
+            for layer, (c, x) in enumerate(zip(self.control, global_weights))
+        )
+        self.control = [c + share * d for c, d in zip(self.control, changes)]
         merged = aggregate(results)
         eta = self.server_learning_rate
         return [
@@ -160,4 +176,5 @@ class Scaffold(FedAvg):
 
     def load_state(self, state: dict[str, NDArrays]) -> None:
         """Restore the server's control variate."""
-        self.control = state.get("c")
+        control = state.get("c")
+        self.control = None if control is None else [np.asarray(c, np.float32) for c in control]

@@ -114,3 +114,37 @@ def test_settings_beside_resume_are_refused_in_words(tmp_path):
         "--no-class-weighting "
         "cannot change it: drop them, or start a new run with the settings you want"
     )
+
+
+@pytest.mark.parametrize(
+    "hospitals,fraction,epochs",
+    [(1, 1.0, 1), (3, 1.0, 1), (10, 0.3, 3), (30, 0.1, 10), (100, 0.05, 10)],
+)
+def test_unset_fraction_and_local_epochs_follow_the_hospital_count(hospitals, fraction, epochs):
+    config = RunConfig(hospitals=hospitals)
+    assert config.fraction == pytest.approx(fraction)
+    assert config.epochs == epochs
+
+
+def test_a_set_fraction_or_local_epochs_is_kept_and_epochs_follow_a_set_fraction():
+    assert RunConfig(hospitals=30, fraction_fit=1.0).epochs == 1
+    assert RunConfig(hospitals=30, fraction_fit=0.5, local_epochs=4).epochs == 4
+    assert RunConfig(hospitals=30, fraction_fit=0.5).fraction == 0.5
+
+
+@pytest.mark.parametrize("changes", [{"strategy": "krum"}, {"attack": "sign-flip", "attackers": 2}])
+def test_robust_rules_and_attacks_keep_every_hospital_each_round(changes):
+    config = RunConfig(hospitals=10, **changes)
+    assert (config.fraction, config.epochs) == (1.0, 1)
+
+
+@pytest.mark.parametrize("mode", ["centralized", "local"])
+def test_centralized_and_local_keep_one_epoch_a_round_at_any_size(mode):
+    assert RunConfig(hospitals=30, mode=mode).epochs == 1
+
+
+def test_unset_local_epochs_is_0_in_flower_where_every_supernode_trains():
+    assert "local-epochs = 0" in app_config_toml(RunConfig)
+    config = from_run_config({"local-epochs": 0, "hospitals": 30})
+    assert config.local_epochs is None
+    assert (config.fraction, config.epochs) == (1.0, 1)

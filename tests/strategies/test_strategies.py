@@ -119,11 +119,13 @@ def test_one_scaffold_step_by_hand():
     # Delta c_2 = (x - y_2) / (1 * 0.5) = (0, -6); c = 2/4 * mean = 0.5 * (0.5, -3) = (0.25, -1.5).
     np.testing.assert_allclose(merged[0], [1 / 3, 2.0])
     np.testing.assert_allclose(strategy.state()["c"][0], [0.25, -1.5])
+    assert strategy.state()["c"][0].dtype == np.float32
     # The hospital's own c_i follows the same rule: c_i+ = c_i - c + (x - y_i) / (K lr).
     own = control_update(
         [np.array([0.1, 0.1])], [np.array([0.25, -1.5])], x, [np.array([0.0, 1.0])], 2, 0.5
     )
-    np.testing.assert_allclose(own[0], [0.1 - 0.25 + 1.0, 0.1 + 1.5 + 0.0])
+    np.testing.assert_allclose(own[0], [0.1 - 0.25 + 1.0, 0.1 + 1.5 + 0.0], rtol=1e-6)
+    assert own[0].dtype == np.float32
     assert local_steps(65, 2, 32) == 6
 
 
