@@ -436,10 +436,10 @@ class RunConfig:
         return self
 
     def hospitals_per_round(self, hospitals: int) -> int:
-        """How many of ``hospitals`` train in a round: a ``fraction_fit`` share, at least one."""
-        if self.fraction_fit >= 1 or hospitals <= 1:
+        """How many of ``hospitals`` train in a round: a :attr:`fraction` share, at least one."""
+        if self.fraction >= 1 or hospitals <= 1:
             return hospitals
-        return max(1, int(round(self.fraction_fit * hospitals)))
+        return max(1, int(round(self.fraction * hospitals)))
 
     def check_hospitals(self, hospitals: int) -> None:
         """Raise FedXrayError when the settings need more hospitals than the data brings.
