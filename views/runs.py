@@ -5,7 +5,7 @@ import datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, run_report
 from dashboard.first_open import offer_default_run
 from dashboard.glossary import GLOSSARY
 from dashboard.theme import METRIC_LABELS
@@ -103,6 +103,27 @@ if picked:
     )
 else:
     st.caption("Pick one or more runs that completed a round.")
+
+st.subheader("Take a run away", divider="gray")
+a, b = st.columns([3, 2], vertical_alignment="bottom")
+report_run = a.selectbox(
+    "Run",
+    list(by_id),
+    index=None,
+    placeholder="choose a run",
+    key="report_pick",
+    format_func=lambda i: data.run_label(by_id[i]),
+)
+if report_run is not None:
+    b.download_button(
+        "Download its report (HTML)",
+        run_report.report_html(by_id[report_run]),
+        f"{report_run}_report.html",
+        "text/html",
+        icon=":material/download:",
+        help="One HTML file: settings, data, curves, Tables 1 and 2 at the run's threshold, "
+        "fairness, ROC and reliability, privacy and health; it opens offline.",
+    )
 
 st.subheader("Delete a run", divider="gray")
 ids = [r["id"] for r in runs]

@@ -103,3 +103,12 @@ def test_overview_fairness_and_diagnose_give_the_same_figures_for_the_same_run(t
     table1 = next(df.value for df in at.dataframe if "Threshold" in df.value.columns)
     assert f"{table1['Accuracy'].iloc[0]:.3f}" == accuracy
     assert label.endswith(f"{table1['Threshold'].iloc[0]:.3f}") or "at 0.5" in label
+
+
+def test_runs_offers_a_picked_runs_report_as_one_html_file(tiny_home):
+    at = open_app("views/runs.py")
+    run_store, run_id = tiny_home
+    at.selectbox(key="report_pick").set_value(run_id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (button,) = [b for b in at.get("download_button") if "report" in b.proto.label]
+    assert "HTML" in button.proto.label
