@@ -40,7 +40,23 @@ from fedcore.run.serving import public_text
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
 CURVES = ("accuracy", "auroc", "loss", "sensitivity", "specificity", "f1")
-PANELS_PER_ROW = 3
+# Pixels. Six in a row on a wide screen: with the run's header and progress above them, all six
+# show on a 1440x900 screen (three by two at 250 px, the second row was below the fold).
+CURVE_HEIGHT = 230
+GRID_KEY = "curves_grid"
+# The row of six wraps into three by two where six would be too narrow to read (under 1400 px),
+# and Streamlit stacks the columns one under another on a phone (under 640 px) by itself. The
+# style sits in the page, with a marker that takes no room, as chart_slots.FRONT_MARKER does.
+GRID_MARKER = (
+    "<style>"
+    "@media (min-width: 640px) and (max-width: 1399px) {"
+    f" .st-key-{GRID_KEY} div[data-testid='stHorizontalBlock'] {{ flex-wrap: wrap; }}"
+    f" .st-key-{GRID_KEY} div[data-testid='stColumn'] {{"
+    " flex: 1 1 calc(33.3% - 1rem) !important; min-width: calc(33.3% - 1rem) !important; }"
+    "}"
+    f"div[data-testid='stElementContainer']:has(.fx-curve-grid) {{ display: none; }}"
+    "</style><span class='fx-curve-grid'></span>"
+)
 # Session key: what the two stacked slots of each curve hold (dashboard/chart_slots.py).
 SLOTS_KEY = "live_curve_slots"
 
@@ -281,34 +297,33 @@ def _curve_grid(run_id: str, token: tuple, figures: dict) -> None:
     """The six curves, each in two stacked slots (dashboard/chart_slots.py) so a round's end never
     blanks them.
 
-    Columns sit three side by side on a wide screen and stack on a phone.
+    Six side by side on a wide screen, three by two on a narrower one, one under another on a
+    phone (:data:`GRID_MARKER`).
     """
     slots = chart_slots.next_slots(st.session_state.get(SLOTS_KEY), run_id, token, figures)
     st.session_state[SLOTS_KEY] = slots
-    for start in range(0, len(CURVES), PANELS_PER_ROW):
-        for column, metric in zip(
-            st.columns(PANELS_PER_ROW), CURVES[start : start + PANELS_PER_ROW]
-        ):
-            with column.container(key=chart_slots.CELL_KEY.format(name=metric)):
-                for index, slot in enumerate(slots["slots"]):
-                    with st.container(key=chart_slots.SLOT_KEY.format(index=index, name=metric)):
-                        if slot is not None:
-                            st.plotly_chart(
-                                slot["figures"][metric],
-                                key=f"curve_{metric}_{index}",
-                                config=charts.PLOT_CONFIG,
-                            )
-                        if (
-                            index == slots["front"]
-                        ):  # after the chart: it is on its way before its slot comes forward
-                            st.html(chart_slots.FRONT_MARKER)
+    grid = st.container(key=GRID_KEY)
+    grid.html(GRID_MARKER)
+    for column, metric in zip(grid.columns(len(CURVES)), CURVES):
+        with column.container(key=chart_slots.CELL_KEY.format(name=metric)):
+            for index, slot in enumerate(slots["slots"]):
+                with st.container(key=chart_slots.SLOT_KEY.format(index=index, name=metric)):
+                    if slot is not None:
+                        st.plotly_chart(
+                            slot["figures"][metric],
+                            key=f"curve_{metric}_{index}",
+                            config=charts.PLOT_CONFIG,
+                        )
+                    if index == slots["front"]:
+                        # After the chart: it is on its way before its slot comes forward.
+                        st.html(chart_slots.FRONT_MARKER)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _empty_figures(rounds_total: int) -> dict:
     """The six frames before round 1: axes over the whole run, no curve yet."""
     empty = pd.DataFrame({"scope": [], "round": []})
-    return {m: round_curves.metric_figure(empty, m, [], rounds_total) for m in CURVES}
+    return {m: round_curves.metric_figure(empty, m, [], rounds_total, CURVE_HEIGHT) for m in CURVES}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -319,7 +334,9 @@ def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple
     return {
         "legend": charts.scope_legend(scopes, drawn["attackers"]),
         "figures": {
-            m: round_curves.metric_figure(drawn["frame"], m, list(scopes), rounds_total)
+            m: round_curves.metric_figure(
+                drawn["frame"], m, list(scopes), rounds_total, CURVE_HEIGHT
+            )
             for m in CURVES
         },
     }

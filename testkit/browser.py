@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +25,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def require_chromium() -> None:
+    """Skip the calling test module where Debian's Chromium is missing; on CI, where `.ci/run`
+    installs it, fail instead."""
+    import pytest
+
+    if CHROMIUM is not None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(
+            "chromium is not installed: .ci/run installs it with apt (apt-get install -y chromium)",
+            pytrace=False,
+        )
+    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 
 
 def free_port() -> int:
@@ -69,6 +86,21 @@ def start_dashboard(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
             break
     server.kill()
     raise AssertionError(f"streamlit did not start: {log.read_text()[-2000:]}")
+
+
+@contextmanager
+def serving(home: Path) -> Iterator[str]:
+    """A dashboard over the run store ``home`` while the ``with`` block lasts; yields its URL."""
+    server, url = start_dashboard(home, home / "streamlit.log")
+    try:
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def wait_idle(page, timeout: float = 30_000) -> None:

@@ -22,7 +22,7 @@ from fedcore.run.serving import public_text
 MAX_UPLOAD_MB = 25
 SHIPPED_LABEL = "The model shipped with FedXray (default federation, seed 42)"
 
-st.title("Diagnose a chest X-ray")
+st.title("Diagnose a chest X‑ray")  # a non-breaking hyphen: never "X-" / "ray" on a phone
 banner = st.empty()
 with st.spinner("Loading TensorFlow (first visit only)…"):
     diagnosis = data.diagnosis_engine()

@@ -10,8 +10,21 @@ from fedcore.run import launch
 store = data.store()
 runs = data.runs()
 active = launch.active_run(store)
+chosen = st.session_state.get(data.RUN_KEY)
+shown = active or next((r for r in runs if r["id"] == chosen), None) or (runs[0] if runs else None)
 
 st.title("Train a federation")
+
+if shown is None:
+    # First open: the one-click start comes before the form, which is 600 px tall on a wide
+    # screen and 1,300 px on a phone.
+    offer_default_run(
+        "Start the default federation in one click, or pick its settings below and press **Start "
+        "training**. The run then appears here, live: progress round by round (which hospital is "
+        "training, the time left), then the global and per-hospital accuracy, AUROC, loss, "
+        "sensitivity, specificity and F1 as curves that grow by one round at a time.",
+        key="first_open_train",
+    )
 
 # ---------------------------------------------------------------- the run configuration
 # Open until there is a run to show. Then folded: opening it when a run stops or ends pushed
@@ -19,15 +32,6 @@ st.title("Train a federation")
 run_form.render(store, runs, expanded=not runs)
 
 # ---------------------------------------------------------------- the live view
-chosen = st.session_state.get(data.RUN_KEY)
-shown = active or next((r for r in runs if r["id"] == chosen), None) or (runs[0] if runs else None)
 if shown is None:
-    offer_default_run(
-        "Your runs appear here: progress round by round (which hospital is training, the time "
-        "left), then the global and per-hospital accuracy, AUROC, loss, sensitivity, specificity "
-        "and F1 as curves that grow by one round at a time. Pick settings above and press **Start "
-        "training**, or start the default federation in one click.",
-        key="first_open_train",
-    )
     st.stop()
 live_view.show(shown["id"])

@@ -349,7 +349,7 @@ def test_pages_after_the_run(dashboard, page):
     shoot(page, "6-runs")
 
     go(page, url, "")
-    page.get_by_text("latest round 10").wait_for()
+    page.get_by_text(re.compile(r"round \d+ of 10 \(the run.s model")).wait_for()
     shoot(page, "0-overview")
 
 

@@ -41,6 +41,12 @@ def open_page(page: str) -> AppTest:
     return at
 
 
+def form_start(at: AppTest):
+    """The run form's Start training (on a first open, 'Start the default federation' comes
+    first)."""
+    return next(b for b in at.button if b.label == "Start training")
+
+
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -144,7 +150,7 @@ def test_bad_data_folder_is_refused_before_starting(store, tmp_path, folder, nee
     at = open_page("views/train.py")
     at.radio(key="f_source").set_value("My folder or .npz").run()
     at.text_input(key="f_folder").set_value(folder).run()
-    at.button[0].click().run()
+    form_start(at).click().run()
     assert_clean(at)
     errors = " ".join(e.value for e in at.error)
     assert needle in errors, errors
@@ -186,7 +192,7 @@ def test_second_start_while_a_run_is_going_is_refused(store):
         tiny_config().to_dict(), 2, "federated"
     )  # this live process 'trains' it
     at = open_page("views/train.py")
-    at.button[0].click().run()
+    form_start(at).click().run()
     assert_clean(at)
     errors = " ".join(e.value for e in at.error)
     assert f"run {busy} is still training" in errors, errors
@@ -199,7 +205,7 @@ def test_privacy_settings_from_the_form_reach_the_run(store):
     at.number_input(key="f_rounds").set_value(1).run()
     at.segmented_control(key="f_dp").set_value("hospital").run()
     at.number_input(key="f_eps").set_value(4.0).run()
-    at.button[0].click().run()
+    form_start(at).click().run()
     assert_clean(at)
     (run,) = store.list_runs()
     try:
@@ -215,7 +221,7 @@ def test_impossible_privacy_settings_are_refused_in_the_form(store):
     at = open_page("views/train.py")
     at.selectbox(key="f_backbone").set_value("efficientnetv2s").run()
     at.segmented_control(key="f_dp").set_value("patient").run()
-    at.button[0].click().run()
+    form_start(at).click().run()
     assert_clean(at)
     assert "cnn" in " ".join(e.value for e in at.error)
     assert store.list_runs() == []
