@@ -40,7 +40,7 @@ from testkit.browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard  # noqa: E4
 
 # The last element each page draws: the switch is done when it is on screen.
 PAGE_DONE = {
-    "": "text=Deltas compare the latest round",
+    "": "text=Original design, published on its own 624-image test set",
     "train": "text=rounds complete",
     "fairness": "text=Table 2 (CSV)",
     "diagnose": "text=P(pneumonia) =",
@@ -114,9 +114,10 @@ def watched_run(
     page.wait_for_selector("text=What crosses the hospital boundary")
     page.goto(f"{url}/train")
     page.wait_for_selector("text=New run")
-    if not page.get_by_text("Start training").is_visible():  # folded once a run is on the page
+    start_button = page.get_by_role("button", name="Start training")
+    if not start_button.is_visible():  # the form is folded once a run is on the page
         page.get_by_text("New run").click()
-        page.wait_for_selector("text=Start training")
+        page.get_by_role("button", name="Start training").wait_for()
     for name, value in (("Rounds", rounds), ("Local epochs per round", local_epochs)):
         field = page.get_by_role("spinbutton", name=name, exact=True)
         field.fill(str(value))
