@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -119,7 +120,7 @@ def watched_run(
         page.get_by_text("New run").click()
         page.get_by_role("button", name="Start training").wait_for()
     for name, value in (("Rounds", rounds), ("Local epochs per round", local_epochs)):
-        field = page.get_by_role("spinbutton", name=name, exact=True)
+        field = page.get_by_role("spinbutton", name=re.compile(f"^{name}"))
         field.fill(str(value))
         field.press("Enter")
     page.wait_for_timeout(1000)
