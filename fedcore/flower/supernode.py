@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -122,6 +123,7 @@ def main() -> None:
         parser.error(
             "--isolation is not an option here: the ClientApp always runs in the warm executor"
         )
+    _refuse_a_taken_port(ours.host, ours.port)
     flwr_internals.shorten_waits(poll=ours.poll_interval)
     supervisor = ExecutorSupervisor(f"{ours.host}:{ours.port}", ours.poll_interval)
     supervisor.start()
@@ -130,6 +132,21 @@ def main() -> None:
         flwr_internals.run_supernode(flower_args, on_exit=supervisor.stop)
     finally:
         supervisor.stop()
+
+
+def _refuse_a_taken_port(host: str, port: int) -> None:
+    """One line and status 2 when the runtime port is taken, before Flower's traceback would."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            print(
+                f"error: the SuperNode's runtime port {host}:{port} is taken ({exc.strerror}): "
+                "stop what uses it, or pass --port with a free one",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
