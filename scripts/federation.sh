@@ -107,3 +107,13 @@ SECURE_VALUE=false STRATEGY_SETTING=""
 env FEDXRAY_LOOPBACK_TOKEN="$TOKEN" FLWR_HOME="$CLI_HOME" PATH="$BIN:$PATH" \
     "$BIN/flwr" run . local-deployment --stream --run-config \
     "rounds=$ROUNDS seed=$SEED hospitals=$HOSPITALS secure-aggregation=$SECURE_VALUE$STRATEGY_SETTING"
+# `flwr run` returns 0 whatever became of the run: the run store says how it ended.
+"$PY" - <<'PYEND'
+import sys
+from fedcore.store import RunStore
+run = RunStore().latest_run()
+if run is None or run["status"] != "finished":
+    reason = "no run was recorded" if run is None else f"run {run['id']} ended {run['status']}"
+    print(f"error: the federation did not finish: {reason}", file=sys.stderr)
+    sys.exit(1)
+PYEND
