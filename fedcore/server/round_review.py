@@ -1,0 +1,119 @@
+"""The server's look back at a round: each update's geometry and flag, what a robust strategy did
+with it, and (when on) each hospital's leave-one-out contribution, added to the round's fit facts.
+
+The in-process engine calls it; a Flower ServerApp would call it the same way, with a
+``counts_of`` that asks the SuperNodes to evaluate the leave-one-out aggregates.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Sequence
+
+import numpy as np
+
+from fedcore.data import to_model_input
+from fedcore.model.networks import BuiltModel, predict_pneumonia
+from fedcore.payload import FitOutcome
+from fedcore.server.contribution import ValidationCounts, leave_one_out
+from fedcore.server.fit_facts import hospitals_only
+from fedcore.server.update_geometry import geometry
+from fedcore.strategies import Strategy
+from fedcore.strategies.base import flatten, updates_of
+
+
+class ValidationScorer:
+    """Hospitals' validation counts of any weights, in one prediction over all their images.
+
+    In-process stand-in for asking each hospital: the scores are cut back per hospital and
+    each hospital's own ``counts`` turns its share into counts, the only thing that is used.
+
+    Parameters
+    ----------
+    built : BuiltModel
+    hospitals : sequence
+        Objects with ``data.val.images`` and ``counts(scores) -> dict`` (fedcore.hospital).
+    """
+
+    def __init__(self, built: BuiltModel, hospitals: Sequence):
+        self.built, self.hospitals = built, list(hospitals)
+        self._inputs: np.ndarray | None = None
+
+    def __call__(self, weights: list[np.ndarray]) -> list[dict]:
+        if self._inputs is None:
+            self._inputs = np.concatenate(
+                [to_model_input(h.data.val.images) for h in self.hospitals]
+            )
+            self._bounds = np.cumsum([0] + [len(h.data.val.images) for h in self.hospitals])
+        self.built.model.set_weights(weights)
+        scores = predict_pneumonia(self.built.model, self._inputs)
+        return [
+            h.counts(scores[a:b]) for h, a, b in zip(self.hospitals, self._bounds, self._bounds[1:])
+        ]
+
+
+def strategy_report(strategy: Strategy) -> list[dict]:
+    """What a robust strategy (fedcore.strategies.robust) did with each update last round;
+    empty for the others. Looks through a privacy wrapper (its ``inner``)."""
+    while hasattr(strategy, "inner"):
+        strategy = strategy.inner
+    return list(getattr(strategy, "last_report", []))
+
+
+class RoundReview:
+    """Adds the round's geometry, flags, strategy report and contributions to its fit facts.
+
+    Parameters
+    ----------
+    strategy : Strategy
+        The run's strategy (copied before each aggregation when contributions are on).
+    counts_of : callable, optional
+        Weights -> each hospital's validation counts; None turns contributions off.
+    """
+
+    def __init__(self, strategy: Strategy, counts_of: ValidationCounts | None = None):
+        self.strategy, self.counts_of = strategy, counts_of
+        self._before: Strategy | None = None
+
+    def before_aggregate(self) -> None:
+        """Keep the strategy as it is before the round's aggregation changes its state."""
+        if self.counts_of is not None:
+            self._before = copy.deepcopy(self.strategy)
+
+    def annotate(
+        self,
+        fit_info: dict,
+        server_round: int,
+        outcomes: dict[str, FitOutcome],
+        global_weights: list[np.ndarray],
+        aggregate: list[np.ndarray],
+    ) -> dict:
+        """``fit_info`` with each hospital's geometry (and contribution) and the round's flags.
+
+        Nothing is added when the server does not see each update (SecAgg+).
+        """
+        start = time.perf_counter()
+        names = [n for n, o in outcomes.items() if o.weights]
+        if len(names) != len(outcomes) or not names:
+            return fit_info
+        results = [(outcomes[n].weights, outcomes[n].num_examples) for n in names]
+        updates = np.stack(updates_of(results, global_weights))
+        step = flatten(aggregate) - flatten(global_weights)
+        per = geometry(updates, step)
+        report = strategy_report(self.strategy)
+        for i, name in enumerate(names):
+            fit_info[name].update(per[i] | (report[i] if len(report) == len(names) else {}))
+        if self._before is not None:
+            auroc, contributions = leave_one_out(
+                self._before, server_round, results, global_weights, aggregate, self.counts_of
+            )
+            fit_info["_round"]["validation_auroc"] = auroc
+            for name, value in zip(names, contributions):
+                fit_info[name]["contribution"] = value
+        fit_info["_round"]["flagged"] = [
+            n for n, facts in hospitals_only(fit_info).items() if facts.get("flagged")
+        ]
+        self._before = None
+        fit_info["_round"]["review_seconds"] = time.perf_counter() - start
+        return fit_info

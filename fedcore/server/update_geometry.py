@@ -1,0 +1,118 @@
+"""Every hospital update's geometry in one round, and the updates that stand out.
+
+For each update u_k = w_k - w_global: its norm, its cosine to the round's aggregate update
+and to the coordinate-wise median of the *other* hospitals' updates. An update is flagged
+when it stands out from the round's hospitals by a robust rule: its norm lies more than
+:data:`Z_LIMIT` scaled MADs above the round's median, or its cosine to the others more than
+:data:`Z_LIMIT` below theirs (robust z-scores: one attacker cannot drag the median and the
+MAD as it drags a mean and a standard deviation), and the difference is large in plain terms
+too (:data:`NORM_RATIO` times the median norm; a cosine below :data:`COSINE_CEILING`).
+Honest hospitals on a label-skewed split differ from each other; the plain-terms floor keeps
+those differences from being called attacks. Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Robust z-score beyond which a value is an outlier (Iglewicz and Hoaglin, 1993: 3.5).
+Z_LIMIT = 3.5
+# An update this many times the round's median norm is out of scale. Only large ones are
+# flagged: a small update (few images, few steps) cannot move the average far.
+NORM_RATIO = 3.0
+# An update whose cosine to the others' median lies below this points away from them.
+COSINE_CEILING = 0.0
+# The MAD never counts as less than this share of the median's size (or of 1 for cosines):
+# a few honest updates of nearly equal norm must not make a small difference an outlier.
+MAD_FLOOR = 0.1
+# Fewer updates than this and there is no "the others" to stand out from.
+MIN_HOSPITALS = 3
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """cos(a, b); 0 when either is the zero vector."""
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / denominator if denominator > 0 else 0.0
+
+
+def robust_z(values: np.ndarray, scale_floor: float) -> np.ndarray:
+    """(x - median) / (1.4826 MAD) over ``values``, the MAD floored at ``scale_floor``."""
+    median = np.median(values)
+    mad = 1.4826 * np.median(np.abs(values - median))
+    return (values - median) / max(mad, scale_floor, 1e-12)
+
+
+def geometry(updates: np.ndarray, aggregate: np.ndarray) -> list[dict]:
+    """Each update's norm and cosines, and whether (and why) it is flagged.
+
+    Parameters
+    ----------
+    updates : np.ndarray, shape (hospitals, parameters)
+        The round's updates w_k - w_global, flattened.
+    aggregate : np.ndarray, shape (parameters,)
+        The round's aggregate update (next global weights minus this round's).
+
+    Returns
+    -------
+    list of dict
+        Per update, in order: ``update_norm``, ``cos_aggregate``, ``cos_median`` (to the
+        coordinate-wise median of the other updates), ``flagged`` (0 or 1) and
+        ``flag_reason`` (words, empty when not flagged).
+    """
+    n = len(updates)
+    norms = np.linalg.norm(updates, axis=1)
+    to_others = np.array(
+        [
+            cosine(updates[k], np.median(np.delete(updates, k, axis=0), axis=0)) if n > 1 else 1.0
+            for k in range(n)
+        ]
+    )
+    reasons = flag_reasons(norms, to_others)
+    return [
+        {
+            "update_norm": float(norms[k]),
+            "cos_aggregate": cosine(updates[k], aggregate),
+            "cos_median": float(to_others[k]),
+            "flagged": int(bool(reasons[k])),
+            "flag_reason": reasons[k],
+        }
+        for k in range(n)
+    ]
+
+
+def flag_reasons(norms: np.ndarray, cosines: np.ndarray) -> list[str]:
+    """Why each update is an outlier among the round's, in words; '' for one that is not.
+
+    Parameters
+    ----------
+    norms : np.ndarray
+        Each update's norm.
+    cosines : np.ndarray
+        Each update's cosine to the median of the others.
+    """
+    if len(norms) < MIN_HOSPITALS:
+        return [""] * len(norms)
+    median_norm = float(np.median(norms))
+    ratio = norms / median_norm if median_norm > 0 else np.ones_like(norms)
+    norm_z = robust_z(norms, MAD_FLOOR * median_norm)
+    cos_z = robust_z(cosines, MAD_FLOOR)
+    reasons = []
+    for k in range(len(norms)):
+        why = []
+        if norm_z[k] > Z_LIMIT and ratio[k] >= NORM_RATIO:
+            why.append(f"update {ratio[k]:.1f}x the median norm")
+        if cos_z[k] < -Z_LIMIT and cosines[k] < COSINE_CEILING:
+            why.append(f"points away from the others: cosine {cosines[k]:.2f}")
+        reasons.append("; ".join(why))
+    return reasons
+
+
+def short_reason(reason: str) -> str:
+    """A flag's reason in a few words, for a chart legend: '9.8x norm' or 'cosine -0.94'."""
+    parts = []
+    for part in reason.split("; "):
+        if part.startswith("update "):
+            parts.append(part.split(" ")[1] + " norm")
+        elif "cosine" in part:
+            parts.append("cosine " + part.rsplit(" ", 1)[-1])
+    return ", ".join(parts)
