@@ -256,6 +256,13 @@ class RunConfig:
         group="strategy",
         flower=False,
     )
+    contribution: bool = setting(
+        True,
+        "score each hospital's contribution every round: the global model's validation AUROC "
+        "without its update (leave-one-out, up to 10 hospitals; K extra aggregates a round)",
+        group="strategy",
+        flower=False,
+    )
     seed: int = setting(
         42,
         "seeds the partition, the initial weights and every local step",

@@ -126,6 +126,9 @@ def run(
             books.start_round(server_round)
             chosen = setup.mode.sample(setup.participants, server_round, config)
             outcomes = train_round(setup, chosen, state, server_round, books, stop, result)
+            before = state
+            if setup.review:
+                setup.review.before_aggregate()
             state = setup.mode.next_state(
                 setup.server, server_round, outcomes, state, setup.hospitals
             )
@@ -141,6 +144,10 @@ def run(
                 next(iter(state.values())),
                 mechanism.server_spent(setup.strategy, server_round),
             )
+            if setup.review:
+                setup.review.annotate(
+                    fit_info, server_round, outcomes, before["global"], state["global"]
+                )
             seconds = books.record(
                 server_round,
                 state,

@@ -16,6 +16,7 @@ from fedcore.server.best_round import BestTracker, best_so_far
 from fedcore.server.global_model import Server
 from fedcore.server.recorder import RoundRecorder
 from fedcore.server.resume import refuse_resume
+from fedcore.server.round_review import RoundReview, ValidationScorer
 from fedcore.store import RunStore
 from fedcore.strategies import Strategy
 
@@ -32,6 +33,7 @@ class Setup:
     model_shapes: list[tuple]
     evaluation: Evaluation
     attackers: list[str] = field(default_factory=list)
+    review: RoundReview | None = None
 
 
 def open_run(
@@ -111,4 +113,8 @@ def build_setup(
         [w.shape for w in built.initial_weights],
         Evaluation(server, hospitals),
         attackers,
+        # Only a federation aggregates updates worth reviewing.
+        RoundReview(strategy, ValidationScorer(built, hospitals) if config.contribution else None)
+        if config.mode == "federated"
+        else None,
     )
