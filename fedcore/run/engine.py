@@ -28,6 +28,7 @@ from fedcore.run.setup import Setup, build_setup, open_run
 from fedcore.server.fit_facts import round_fit_info
 from fedcore.server.recorder import RoundRecorder
 from fedcore.server.resume import restore_server_state, server_state
+from fedcore.server.who_helped import round_flag_note
 from fedcore.store import RunStore
 
 
@@ -169,6 +170,7 @@ def run(
             log(
                 _round_line(server_round, config.rounds, seconds, setup, metrics)
                 + mechanism.epsilon_note(fit_info)
+                + round_flag_note(fit_info)
             )
         result.loop_seconds = time.perf_counter() - loop_start
         if last < config.rounds:

@@ -100,14 +100,22 @@ def leave_one_out(
 
 
 def contribution_sentence(name: str, contribution: float, rounds: int | None = None) -> str:
-    """A contribution in plain words: what the validation AUROC would have been without ``name``."""
-    when = "this round" if rounds is None else f"summed over {rounds} round(s)"
+    """A contribution in plain words: one round's (``rounds`` None), or a sum over ``rounds``."""
+    if rounds is not None:
+        verb = "added" if contribution >= 0 else "took"
+        preposition = "to" if contribution >= 0 else "from"
+        return (
+            f"over {rounds} round(s), {name}'s updates {verb} {abs(contribution):.3f} "
+            f"{preposition} the global model's validation AUROC in total (each round against "
+            "the same round without them)"
+        )
     if abs(contribution) < 0.0005:
         return (
-            f"without {name} {when}, the global model's validation AUROC would have been the same"
+            f"without {name} this round, the global model's validation AUROC would have been "
+            "the same"
         )
     direction = "lower" if contribution > 0 else "higher"
     return (
-        f"without {name} {when}, the global model's validation AUROC would have been "
+        f"without {name} this round, the global model's validation AUROC would have been "
         f"{abs(contribution):.3f} {direction}"
     )

@@ -116,4 +116,6 @@ def test_a_contribution_in_plain_words():
         "without hospital_2 this round, the global model's validation AUROC would have been "
         "0.031 lower"
     )
-    assert contribution_sentence("hospital_1", -0.02, rounds=10).endswith("0.020 higher")
+    assert contribution_sentence("hospital_1", -0.02, rounds=10).startswith(
+        "over 10 round(s), hospital_1's updates took 0.020 from the global model's validation AUROC"
+    )
