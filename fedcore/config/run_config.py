@@ -30,6 +30,7 @@ STRATEGIES = (
     "krum",
 )
 ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
+DEFENCES = ("none", "drop-flagged")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
 BATCH_SIZE = 32
@@ -253,6 +254,22 @@ class RunConfig:
         10.0,
         "factor of sign-flip and scale attacks; noise std in update norms",
         above=0,
+        group="strategy",
+        flower=False,
+    )
+    attack_claimed_examples: int = setting(
+        0,
+        "images each attacker claims to have trained on (0: its true count): a large claim "
+        "buys its update most of FedAvg's weight",
+        minimum=0,
+        group="strategy",
+        flower=False,
+    )
+    defence: str = setting(
+        "none",
+        "drop-flagged: leave out of the aggregate every update the server flags as an outlier "
+        "(norm far above the others', or pointing away from them); works with every strategy",
+        choices=DEFENCES,
         group="strategy",
         flower=False,
     )

@@ -127,12 +127,11 @@ def run(
             books.start_round(server_round)
             chosen = setup.mode.sample(setup.participants, server_round, config)
             outcomes = train_round(setup, chosen, state, server_round, books, stop, result)
-            before = state
+            before, kept = state, outcomes
             if setup.review:
                 setup.review.before_aggregate()
-            state = setup.mode.next_state(
-                setup.server, server_round, outcomes, state, setup.hospitals
-            )
+                kept = setup.review.screen(outcomes, state["global"])
+            state = setup.mode.next_state(setup.server, server_round, kept, state, setup.hospitals)
             books.progress(
                 server_round, "evaluating", len(setup.participants), index=len(setup.participants)
             )

@@ -70,11 +70,35 @@ class RoundReview:
         The run's strategy (copied before each aggregation when contributions are on).
     counts_of : callable, optional
         Weights -> each hospital's validation counts; None turns contributions off.
+    drop_flagged : bool, default False
+        The defence: :meth:`screen` leaves flagged updates out of the aggregate.
     """
 
-    def __init__(self, strategy: Strategy, counts_of: ValidationCounts | None = None):
-        self.strategy, self.counts_of = strategy, counts_of
+    def __init__(
+        self,
+        strategy: Strategy,
+        counts_of: ValidationCounts | None = None,
+        drop_flagged: bool = False,
+    ):
+        self.strategy, self.counts_of, self.drop_flagged = strategy, counts_of, drop_flagged
         self._before: Strategy | None = None
+        self._dropped: list[str] = []
+
+    def screen(
+        self, outcomes: dict[str, FitOutcome], global_weights: list[np.ndarray]
+    ) -> dict[str, FitOutcome]:
+        """The outcomes the round aggregates: every one, or under ``drop_flagged`` those the
+        flag rule (fedcore.server.update_geometry) does not flag. The defence sits in front of
+        the strategy, so it works with any."""
+        self._dropped = []
+        names = [n for n, o in outcomes.items() if o.weights]
+        if not self.drop_flagged or len(names) != len(outcomes):
+            return outcomes
+        results = [(outcomes[n].weights, outcomes[n].num_examples) for n in names]
+        updates = np.stack(updates_of(results, global_weights))
+        per = geometry(updates, np.zeros(updates.shape[1]), np.array([n for _, n in results]))
+        self._dropped = [n for n, facts in zip(names, per) if facts["flagged"]]
+        return {n: o for n, o in outcomes.items() if n not in self._dropped}
 
     def before_aggregate(self) -> None:
         """Keep the strategy as it is before the round's aggregation changes its state."""
@@ -100,20 +124,30 @@ class RoundReview:
         results = [(outcomes[n].weights, outcomes[n].num_examples) for n in names]
         updates = np.stack(updates_of(results, global_weights))
         step = flatten(aggregate) - flatten(global_weights)
-        per = geometry(updates, step)
+        for name in names:
+            fit_info[name]["dropped"] = int(name in self._dropped)
+        # Leave-one-out over what the aggregate took: a dropped update changed nothing.
+        kept = [i for i, n in enumerate(names) if n not in self._dropped]
+        per = geometry(updates, step, np.array([n for _, n in results]))
         report = strategy_report(self.strategy)
         for i, name in enumerate(names):
             fit_info[name].update(per[i] | (report[i] if len(report) == len(names) else {}))
         if self._before is not None:
             auroc, contributions = leave_one_out(
-                self._before, server_round, results, global_weights, aggregate, self.counts_of
+                self._before,
+                server_round,
+                [results[i] for i in kept],
+                global_weights,
+                aggregate,
+                self.counts_of,
             )
             fit_info["_round"]["validation_auroc"] = auroc
-            for name, value in zip(names, contributions):
-                fit_info[name]["contribution"] = value
+            for i, value in zip(kept, contributions):
+                fit_info[names[i]]["contribution"] = value
         fit_info["_round"]["flagged"] = [
             n for n, facts in hospitals_only(fit_info).items() if facts.get("flagged")
         ]
+        fit_info["_round"]["dropped"] = list(self._dropped)
         self._before = None
         fit_info["_round"]["review_seconds"] = time.perf_counter() - start
         return fit_info

@@ -6,7 +6,8 @@ when it stands out from the round's hospitals by a robust rule: its norm lies mo
 :data:`Z_LIMIT` scaled MADs above the round's median, or its cosine to the others more than
 :data:`Z_LIMIT` below theirs (robust z-scores: one attacker cannot drag the median and the
 MAD as it drags a mean and a standard deviation), and the difference is large in plain terms
-too (:data:`NORM_RATIO` times the median norm; a cosine below :data:`COSINE_CEILING`).
+too (:data:`NORM_RATIO` times the median norm; a cosine below :data:`COSINE_CEILING`). A
+claimed image count far above the others' (:data:`COUNT_RATIO`) is flagged the same way.
 Honest hospitals on a label-skewed split differ from each other; the plain-terms floor keeps
 those differences from being called attacks. Pure numpy.
 """
@@ -20,6 +21,10 @@ Z_LIMIT = 3.5
 # An update this many times the round's median norm is out of scale. Only large ones are
 # flagged: a small update (few images, few steps) cannot move the average far.
 NORM_RATIO = 5.0
+# A claimed training-image count this many times the round's median is out of scale: FedAvg
+# weighs updates by these counts, so an inflated one buys weight. Honest Dirichlet(0.5) splits
+# of 10 hospitals reach 8.4x (seeds 0-9: the largest hospital against the median).
+COUNT_RATIO = 10.0
 # An update whose cosine to the others' median lies below this points away from them.
 COSINE_CEILING = 0.0
 # The MAD never counts as less than this share of the median's size (or of 1 for cosines):
@@ -44,7 +49,9 @@ def robust_z(values: np.ndarray, scale_floor: float) -> np.ndarray:
     return (values - median) / max(mad, scale_floor, 1e-12)
 
 
-def geometry(updates: np.ndarray, aggregate: np.ndarray) -> list[dict]:
+def geometry(
+    updates: np.ndarray, aggregate: np.ndarray, counts: np.ndarray | None = None
+) -> list[dict]:
     """Each update's norm and cosines, and whether (and why) it is flagged.
 
     Parameters
@@ -53,6 +60,8 @@ def geometry(updates: np.ndarray, aggregate: np.ndarray) -> list[dict]:
         The round's updates w_k - w_global, flattened.
     aggregate : np.ndarray, shape (parameters,)
         The round's aggregate update (next global weights minus this round's).
+    counts : np.ndarray, optional
+        The training-image count each hospital reported (its FedAvg weight).
 
     Returns
     -------
@@ -69,7 +78,7 @@ def geometry(updates: np.ndarray, aggregate: np.ndarray) -> list[dict]:
             for k in range(n)
         ]
     )
-    reasons = flag_reasons(norms, to_others)
+    reasons = flag_reasons(norms, to_others, counts)
     return [
         {
             "update_norm": float(norms[k]),
@@ -82,7 +91,9 @@ def geometry(updates: np.ndarray, aggregate: np.ndarray) -> list[dict]:
     ]
 
 
-def flag_reasons(norms: np.ndarray, cosines: np.ndarray) -> list[str]:
+def flag_reasons(
+    norms: np.ndarray, cosines: np.ndarray, counts: np.ndarray | None = None
+) -> list[str]:
     """Why each update is an outlier among the round's, in words; '' for one that is not.
 
     Parameters
@@ -91,6 +102,8 @@ def flag_reasons(norms: np.ndarray, cosines: np.ndarray) -> list[str]:
         Each update's norm.
     cosines : np.ndarray
         Each update's cosine to the median of the others.
+    counts : np.ndarray, optional
+        Each hospital's claimed training-image count.
     """
     if len(norms) < MIN_HOSPITALS:
         return [""] * len(norms)
@@ -98,11 +111,17 @@ def flag_reasons(norms: np.ndarray, cosines: np.ndarray) -> list[str]:
     ratio = norms / median_norm if median_norm > 0 else np.ones_like(norms)
     norm_z = robust_z(norms, MAD_FLOOR * median_norm)
     cos_z = robust_z(cosines, MAD_FLOOR)
+    counts = np.ones_like(norms) if counts is None else np.asarray(counts, np.float64)
+    median_count = float(np.median(counts))
+    count_ratio = counts / median_count if median_count > 0 else np.ones_like(counts)
+    count_z = robust_z(counts, MAD_FLOOR * median_count)
     reasons = []
     for k in range(len(norms)):
         why = []
         if norm_z[k] > Z_LIMIT and ratio[k] >= NORM_RATIO:
             why.append(f"update {ratio[k]:.1f}x the median norm")
+        if count_z[k] > Z_LIMIT and count_ratio[k] >= COUNT_RATIO:
+            why.append(f"claims {counts[k]:.0f} images, {count_ratio[k]:.1f}x the median")
         if cos_z[k] < -Z_LIMIT and cosines[k] < COSINE_CEILING:
             why.append(f"points away from the others: cosine {cosines[k]:.2f}")
         reasons.append("; ".join(why))
@@ -115,6 +134,8 @@ def short_reason(reason: str) -> str:
     for part in reason.split("; "):
         if part.startswith("update "):
             parts.append(part.split(" ")[1] + " norm")
+        elif part.startswith("claims "):
+            parts.append(part.rsplit(" ", 3)[-3] + " images")
         elif "cosine" in part:
             parts.append("cosine " + part.rsplit(" ", 1)[-1])
     return ", ".join(parts)

@@ -63,3 +63,12 @@ def test_the_robust_z_score_ignores_the_outlier_and_floors_the_mad():
 def test_a_reason_shortens_for_a_legend():
     reason = "update 9.8x the median norm; points away from the others: cosine -0.94"
     assert short_reason(reason) == "9.8x norm, cosine -0.94"
+
+
+def test_an_inflated_image_count_is_flagged_in_words():
+    updates = _honest(np.random.default_rng(2))
+    counts = np.array([300, 120, 800, 5000, 250, 400, 2100, 150])
+    per = geometry(updates, updates.mean(axis=0), counts)
+    assert [p["flagged"] for p in per] == [0, 0, 0, 1, 0, 0, 0, 0]
+    assert per[3]["flag_reason"] == "claims 5000 images, 14.3x the median"
+    assert short_reason(per[3]["flag_reason"]) == "14.3x images"
