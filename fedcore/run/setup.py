@@ -114,7 +114,11 @@ def build_setup(
         Evaluation(server, hospitals),
         attackers,
         # Only a federation aggregates updates worth reviewing.
-        RoundReview(strategy, ValidationScorer(built, hospitals) if config.contribution else None)
+        RoundReview(
+            strategy,
+            ValidationScorer(built, hospitals) if config.contribution else None,
+            drop_flagged=config.defence == "drop-flagged",
+        )
         if config.mode == "federated"
         else None,
     )

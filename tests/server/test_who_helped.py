@@ -57,3 +57,13 @@ def test_the_round_log_names_the_flagged_hospitals():
         "  | flagged: hospital_2 (update 9.8x the median norm)"
     )
     assert round_flag_note(ROUNDS[0]["fit"]) == ""
+
+
+def test_the_export_carries_each_hospital_update_facts(tiny_run):
+    from fedcore.results.report import every_figure
+
+    run_store, run_id = tiny_run
+    frame = every_figure(run_store.snapshot(run_id))
+    hospitals = frame[frame["test_set"] != "global"]
+    assert hospitals["update_norm"].notna().all() and (hospitals["flagged"] == 0).all()
+    assert frame[frame["test_set"] == "global"]["update_norm"].isna().all()
