@@ -2,6 +2,7 @@
 
 import pytest
 
+from fedcore.results.report import every_figure
 from fedcore.server.who_helped import (
     contribution_sentences,
     contributions_by_hospital,
@@ -60,8 +61,6 @@ def test_the_round_log_names_the_flagged_hospitals():
 
 
 def test_the_export_carries_each_hospital_update_facts(tiny_run):
-    from fedcore.results.report import every_figure
-
     run_store, run_id = tiny_run
     frame = every_figure(run_store.snapshot(run_id))
     hospitals = frame[frame["test_set"] != "global"]
