@@ -129,9 +129,13 @@ class RoundReview:
         # Leave-one-out over what the aggregate took: a dropped update changed nothing.
         kept = [i for i, n in enumerate(names) if n not in self._dropped]
         per = geometry(updates, step, np.array([n for _, n in results]))
-        report = strategy_report(self.strategy)
         for i, name in enumerate(names):
-            fit_info[name].update(per[i] | (report[i] if len(report) == len(names) else {}))
+            fit_info[name].update(per[i])
+        # A robust strategy reports on the updates it was given: those kept, in order.
+        report = strategy_report(self.strategy)
+        if len(report) == len(kept):
+            for i, facts in zip(kept, report):
+                fit_info[names[i]].update(facts)
         if self._before is not None:
             auroc, contributions = leave_one_out(
                 self._before,

@@ -5,7 +5,7 @@ import numpy as np
 from fedcore.payload import FitOutcome
 from fedcore.run import engine
 from fedcore.server.round_review import RoundReview
-from fedcore.strategies import FedAvg, Median
+from fedcore.strategies import FedAvg, Krum, Median
 from tests.conftest import tiny_config
 
 GLOBAL = [np.zeros(20, np.float32)]
@@ -68,3 +68,16 @@ def test_an_attacker_claims_its_inflated_count_and_is_dropped(store):
         attacker = fit["_round"]["attackers"][0]
         assert fit[attacker]["num_examples"] == 5000
         assert fit["_round"]["dropped"] == [attacker]
+
+
+def test_krum_reports_on_the_updates_it_was_given():
+    strategy = Krum(byzantine=1, select=2)
+    review = RoundReview(strategy, drop_flagged=True)
+    outcomes = _outcomes()
+    kept = review.screen(outcomes, GLOBAL)
+    merged = strategy.aggregate_fit(1, [(o.weights, o.num_examples) for o in kept.values()], GLOBAL)
+    fit_info = review.annotate(
+        {n: {} for n in outcomes} | {"_round": {}}, 1, outcomes, GLOBAL, merged
+    )
+    assert "krum_kept" not in fit_info["hospital_4"]
+    assert sum(fit_info[n]["krum_kept"] for n in kept) == 2
