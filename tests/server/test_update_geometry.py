@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from fedcore.server.update_geometry import flag_reasons, geometry, robust_z, short_reason
+from fedcore.server.update_geometry import (
+    flag_reasons,
+    geometry,
+    medians_of_others,
+    robust_z,
+    short_reason,
+)
 
 
 def _honest(rng, n=8, size=50):
@@ -72,3 +78,14 @@ def test_an_inflated_image_count_is_flagged_in_words():
     assert [p["flagged"] for p in per] == [0, 0, 0, 1, 0, 0, 0, 0]
     assert per[3]["flag_reason"] == "claims 5000 images, 14.3x the median"
     assert short_reason(per[3]["flag_reason"]) == "14.3x images"
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7, 10])
+def test_the_medians_of_the_others_equal_numpy_median_without_each(n):
+    rng = np.random.default_rng(n)
+    updates = rng.normal(size=(n, 40))
+    updates[:, :5] = np.round(updates[:, :5])  # ties
+    for k in range(n):
+        np.testing.assert_allclose(
+            medians_of_others(updates)[k], np.median(np.delete(updates, k, axis=0), axis=0)
+        )
