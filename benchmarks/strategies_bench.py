@@ -34,6 +34,7 @@ from fedcore.config.settings import settings  # noqa: E402
 from fedcore.data import load_federation  # noqa: E402
 from fedcore.model.networks import build_model  # noqa: E402
 from fedcore.run import engine  # noqa: E402
+from fedcore.server.fit_facts import hospitals_only  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
 
 
@@ -75,9 +76,10 @@ def main() -> None:
             result = engine.run(
                 config, store, built=built, federation=federation, log=lambda s: None
             )
+            snapshot = store.snapshot(result.run_id)
             last = [
                 m
-                for m in store.snapshot(result.run_id)["metrics"]
+                for m in snapshot["metrics"]
                 if m["round"] == result.rounds_done and m["scope"] == "global"
             ][0]
             cells[strategy][seed] = {
@@ -87,17 +89,39 @@ def main() -> None:
                 "threshold": last.get("op_threshold", np.nan),
                 "seconds": time.perf_counter() - start,
                 "run": result.run_id,
+                **flag_counts(snapshot["rounds"]),
             }
             c = cells[strategy][seed]
             print(
                 f"seed {seed} {strategy:<13} auroc {c['auroc']:.3f} acc@op {c['op_accuracy']:.3f} "
                 f"(t {c['threshold']:g}) acc@0.5 {c['accuracy']:.3f}  {c['seconds']:.0f}s  "
-                f"{result.status}",
+                f"{result.status}; flagged: every attacker in >= {c['attackers_flagged']} "
+                f"round(s), honest {c['honest_flagged']}/{c['honest_updates']} updates",
                 flush=True,
             )
     print(table(cells, seeds))
     if args.json:
         Path(args.json).write_text(json.dumps(cells, indent=1))
+
+
+def flag_counts(rounds: list[dict]) -> dict:
+    """How often the server flagged the updates of a run (fedcore.server.update_geometry):
+    attackers_flagged, the rounds in which the least-flagged attacker was flagged (None without
+    attackers); honest_flagged of honest_updates, the honest hospitals' flagged updates."""
+    per_attacker: dict[str, int] = {}
+    honest = honest_flagged = 0
+    for row in rounds:
+        for name, facts in hospitals_only(row["fit"]).items():
+            if facts.get("attacker"):
+                per_attacker[name] = per_attacker.get(name, 0) + int(facts.get("flagged", 0))
+            else:
+                honest += 1
+                honest_flagged += int(facts.get("flagged", 0))
+    return {
+        "attackers_flagged": min(per_attacker.values()) if per_attacker else None,
+        "honest_flagged": honest_flagged,
+        "honest_updates": honest,
+    }
 
 
 def table(cells: dict[str, dict[int, dict]], seeds: list[int]) -> str:

@@ -135,7 +135,7 @@ def _ordered(scopes) -> list[str]:
     return sorted(set(scopes), key=lambda s: (s != "global", not is_global_test(s), s))
 
 
-def scope_legend(scopes, attackers=()) -> str:
+def scope_legend(scopes, attackers=(), flags: dict[str, str] | None = None) -> str:
     """One HTML line naming each scope in its colour: the shared legend of the metric panels.
 
     Parameters
@@ -143,8 +143,11 @@ def scope_legend(scopes, attackers=()) -> str:
     scopes : iterable of str
     attackers : iterable of str
         Hospitals that sent poisoned updates (a simulated attack): marked in red.
+    flags : dict of str to str, optional
+        Hospitals whose updates the server flagged, with a note ('(flagged round 4: 9.8x
+        norm)', fedcore.server.who_helped.flag_notes).
     """
-    attackers = set(attackers)
+    attackers, flags = set(attackers), flags or {}
     return " &nbsp; ".join(
         dot_label(s)
         + (
@@ -152,6 +155,7 @@ def scope_legend(scopes, attackers=()) -> str:
             if Scope.parse(s).hospital in attackers
             else ""
         )
+        + (f" <i>{flags[s]}</i>" if s in flags else "")
         for s in _ordered(scopes)
     )
 

@@ -36,6 +36,7 @@ from fedcore.results.report import metrics_frame, rounds_table
 from fedcore.results.scope import is_global_test
 from fedcore.run import launch
 from fedcore.run.serving import public_text
+from fedcore.server.who_helped import flag_notes
 
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
@@ -332,7 +333,7 @@ def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple
     drawn = _round_view(home, run_id, rounds_done, status)
     rounds_total = data.store().get_run(run_id)["rounds_total"]
     return {
-        "legend": charts.scope_legend(scopes, drawn["attackers"]),
+        "legend": charts.scope_legend(scopes, drawn["attackers"], drawn["flags"]),
         "figures": {
             m: round_curves.metric_figure(
                 drawn["frame"], m, list(scopes), rounds_total, CURVE_HEIGHT
@@ -363,6 +364,7 @@ def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict |
         "at_point": at_point,
         "threshold": threshold,
         "attackers": data.attackers(snap),
+        "flags": flag_notes(snap["rounds"]),
         "table": table,
         "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")],
     }

@@ -5,12 +5,13 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, run_report, verdict
+from dashboard import charts, contribution_figures, data, run_report, verdict
 from dashboard import fairness_figures as fairness_view
 from dashboard.first_open import offer_default_run
 from dashboard.glossary import GLOSSARY
 from dashboard.theme import FAIL_COLOR, PASS_COLOR, scope_label
 from fedcore.results import decision, report
+from fedcore.server.who_helped import contribution_sentences
 
 st.title("Fairness and bias")
 done = [r for r in data.runs() if r["rounds_done"]]
@@ -162,6 +163,18 @@ st.subheader("Where the errors are", divider="gray")
 st.caption(f"Confusion counts and errors {threshold_words}.")
 st.markdown(view["confusion"], unsafe_allow_html=True)
 st.plotly_chart(view["errors"], key="errors", config=charts.PLOT_CONFIG)
+
+contribution = contribution_figures.contribution_bars(data.snapshot(run)["rounds"])
+if contribution is not None:
+    st.subheader("Who helped", divider="gray")
+    st.caption(
+        "Each hospital's contribution over the whole run: every round, the global model's "
+        "validation AUROC with its update minus without it (leave-one-out), from the "
+        "validation counts the hospitals report; summed over the rounds."
+    )
+    st.plotly_chart(contribution, key="contribution", config=charts.PLOT_CONFIG)
+    sentences = contribution_sentences(data.snapshot(run)["rounds"])
+    st.markdown("\n".join(f"- {s[0].upper()}{s[1:]}." for s in sentences))
 
 st.subheader("Tables", divider="gray")
 st.markdown(

@@ -33,6 +33,7 @@ STRATEGIES = (
 # Rules that outvote misbehaving hospitals: a few sampled updates leave them no majority.
 ROBUST_STRATEGIES = ("median", "trimmed-mean", "krum")
 ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
+DEFENCES = ("none", "drop-flagged")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
 BATCH_SIZE = 32
@@ -283,6 +284,30 @@ class RunConfig:
         10.0,
         "factor of sign-flip and scale attacks; noise std in update norms",
         above=0,
+        group="strategy",
+        flower=False,
+    )
+    attack_claimed_examples: int = setting(
+        0,
+        "images each attacker claims to have trained on (0: its true count): a large claim "
+        "buys its update most of FedAvg's weight",
+        minimum=0,
+        group="strategy",
+        flower=False,
+    )
+    defence: str = setting(
+        "none",
+        "drop-flagged: leave out of the aggregate every update the server flags as an outlier "
+        "(norm far above the others', or pointing away from them); works with every strategy",
+        choices=DEFENCES,
+        group="strategy",
+        flower=False,
+    )
+    contribution: bool = setting(
+        False,
+        "score each hospital's contribution every round: the global model's validation AUROC "
+        "without its update (leave-one-out, up to 10 hospitals; K extra aggregates and "
+        "validation passes a round, about a tenth more time, hence off by default)",
         group="strategy",
         flower=False,
     )

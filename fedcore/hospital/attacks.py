@@ -4,7 +4,9 @@ They are what the robust aggregators (median, trimmed mean, Krum) are tested aga
 attacker trains as usual, then replaces its honest update u = w_k - w_global: ``sign-flip``
 sends -s u, ``scale`` sends s u, ``noise`` sends Gaussian noise of about s times the honest
 update's norm. ``label-flip`` instead trains on its images with the labels swapped: an honest
-update about wrong data.
+update about wrong data. With ``attack_claimed_examples`` an attacker also claims that many
+training images, so that FedAvg, which weighs updates by the counts hospitals report, gives
+its poisoned update most of the weight.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def sent_by_attacker(
     """The attacker's poisoned outcome, marked ``attacker`` in the round's fit facts."""
     rng = np.random.default_rng([config.seed, server_round, index, _SALT])
     poisoned = poison(outcome, global_weights, config.attack, config.attack_scale, rng)
-    return FitOutcome(poisoned.weights, poisoned.num_examples, {**poisoned.metrics, "attacker": 1})
+    # A hospital's image count is its own word: an attacker may claim more to weigh more.
+    claimed = config.attack_claimed_examples or poisoned.num_examples
+    return FitOutcome(poisoned.weights, claimed, {**poisoned.metrics, "attacker": 1})
 
 
 def poison(

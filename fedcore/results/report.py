@@ -160,6 +160,19 @@ def fairness_at(snapshot: dict, which: str | int = "last", at: str = "decision")
     )
 
 
+# What the server saw of each hospital's update in a round (fedcore.server.round_review), beside
+# that hospital's rows in the export; empty for the global test set and for older runs.
+UPDATE_COLUMNS = (
+    "update_norm",
+    "cos_aggregate",
+    "cos_median",
+    "flagged",
+    "flag_reason",
+    "dropped",
+    "contribution",
+)
+
+
 def every_figure(snapshot: dict) -> pd.DataFrame:
     """Every round x scope of a run with the decided figures at the round's decision threshold
     and, beside them, at the fixed threshold: what the Runs page and ``report --csv`` export."""
@@ -167,6 +180,7 @@ def every_figure(snapshot: dict) -> pd.DataFrame:
     if frame.empty:
         return frame
     fixed = float(snapshot["run"]["config"].get("threshold", 0.5))
+    fit = {r["round"]: r.get("fit") or {} for r in snapshot.get("rounds", [])}
     out = []
     for server_round in sorted(frame["round"].unique()):
         chosen = decision(snapshot, int(server_round))
@@ -185,5 +199,7 @@ def every_figure(snapshot: dict) -> pd.DataFrame:
                 f"{k} at {fixed:g}": m.get(k)
                 for k in ("accuracy", "sensitivity", "specificity", "tp", "fp", "tn", "fn")
             }
+            facts = fit.get(int(server_round), {}).get(scope.hospital or "", {})
+            row |= {k: facts.get(k) for k in UPDATE_COLUMNS}
             out.append(row)
     return pd.DataFrame(out)

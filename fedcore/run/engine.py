@@ -10,9 +10,7 @@ so a resumed run equals an uninterrupted one.
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 from fedcore import payload
@@ -25,38 +23,12 @@ from fedcore.model.networks import BuiltModel, build_model
 from fedcore.payload import FitOutcome
 from fedcore.privacy import audit, mechanism
 from fedcore.run.setup import Setup, build_setup, open_run
+from fedcore.run.signals import RunResult, StopSignal
 from fedcore.server.fit_facts import round_fit_info
 from fedcore.server.recorder import RoundRecorder
 from fedcore.server.resume import restore_server_state, server_state
+from fedcore.server.who_helped import round_flag_note
 from fedcore.store import RunStore
-
-
-class StopSignal:
-    """Set from a signal handler or another thread; the engine polls it between and within steps."""
-
-    def __init__(self):
-        self._event = threading.Event()
-
-    def set(self, *_args) -> None:
-        """Ask the run to stop after the current step (usable directly as a signal handler)."""
-        self._event.set()
-
-    def __call__(self) -> bool:
-        return self._event.is_set()
-
-
-@dataclass
-class RunResult:
-    """How a run ended, and the timings the benchmarks compare."""
-
-    run_id: str
-    status: str
-    rounds_done: int
-    error: str | None = None
-    fit_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    loop_seconds: float = 0.0
-    notices: list[str] = field(default_factory=list)
 
 
 def run(
@@ -125,10 +97,12 @@ def run(
             books.start_round(server_round)
             chosen = setup.mode.sample(setup.participants, server_round, config)
             outcomes = train_round(setup, chosen, state, server_round, books, stop, result)
-            state = setup.mode.next_state(
-                setup.server, server_round, outcomes, state, setup.hospitals
-            )
-            record_round(setup, state, outcomes, chosen, server_round, books, result)
+            before, kept = state, outcomes
+            if setup.review:
+                setup.review.before_aggregate()
+                kept = setup.review.screen(outcomes, state["global"])
+            state = setup.mode.next_state(setup.server, server_round, kept, state, setup.hospitals)
+            record_round(setup, (before, state), outcomes, chosen, server_round, books, result)
         result.loop_seconds = time.perf_counter() - loop_start
         if last < config.rounds:
             books.budget_spent(last, config.dp_budget)
@@ -191,7 +165,7 @@ def train_round(
 
 def record_round(
     setup: Setup,
-    state: dict[str, list],
+    states: tuple[dict[str, list], dict[str, list]],
     outcomes: dict[str, FitOutcome],
     chosen: list[Hospital],
     server_round: int,
@@ -199,8 +173,9 @@ def record_round(
     result: RunResult,
 ) -> None:
     """Evaluate the round's new model(s), write the round to the store, checkpoint it, audit it
-    when the run asks, and log its line."""
+    when the run asks, and log its line; ``states`` is the state before and after the round."""
     config, hospitals = setup.config, setup.hospitals
+    before, state = states
     books.progress(
         server_round, "evaluating", len(setup.participants), index=len(setup.participants)
     )
@@ -213,6 +188,8 @@ def record_round(
         next(iter(state.values())),
         mechanism.server_spent(setup.strategy, server_round),
     )
+    if setup.review:
+        setup.review.annotate(fit_info, server_round, outcomes, before["global"], state["global"])
     seconds = books.record(
         server_round,
         state,
@@ -229,6 +206,7 @@ def record_round(
     books.log(
         _round_line(server_round, config.rounds, seconds, setup, metrics)
         + mechanism.epsilon_note(fit_info)
+        + round_flag_note(fit_info)
     )
 
 

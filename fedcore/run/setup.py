@@ -16,6 +16,7 @@ from fedcore.server.best_round import BestTracker, best_so_far
 from fedcore.server.global_model import Server
 from fedcore.server.recorder import RoundRecorder
 from fedcore.server.resume import refuse_resume
+from fedcore.server.round_review import RoundReview, ValidationScorer
 from fedcore.store import RunStore
 from fedcore.strategies import Strategy
 
@@ -34,6 +35,7 @@ class Setup:
     config: RunConfig
     built: BuiltModel
     attackers: list[str] = field(default_factory=list)
+    review: RoundReview | None = None
 
 
 def open_run(
@@ -115,4 +117,13 @@ def build_setup(
         config,
         built,
         attackers,
+        _review(config, strategy, built, hospitals),
     )
+
+
+def _review(config: RunConfig, strategy, built: BuiltModel, hospitals) -> RoundReview | None:
+    """Who helped and who was flagged, each round: only a federation aggregates updates."""
+    if config.mode != "federated":
+        return None
+    scorer = ValidationScorer(built, hospitals) if config.contribution else None
+    return RoundReview(strategy, scorer, drop_flagged=config.defence == "drop-flagged")

@@ -4,6 +4,10 @@ FedAvg's mean moves as far as any one hospital pushes it (a hospital sending its
 times -10 drags the mean with it). These take, per coordinate or per update, what the
 majority agrees on. They ignore example counts, as the papers do: a count is just
 another thing an attacker could inflate. Pure numpy over the flattened updates.
+
+Each keeps ``last_report``: what it did with each update in the last round, by the update's
+position in the results (Krum: its score and whether it was kept; trimmed mean: the share of
+its coordinates cut), which the server records with the round's fit facts.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from fedcore.strategies.base import FedAvg, FitResult, NDArrays, flatten, unflat
 
 class _Robust(FedAvg):
     """Shared: flatten the updates, combine them into one, add it to the global weights."""
+
+    last_report: list[dict] = []
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         """One update from the (hospitals, parameters) matrix."""
@@ -63,6 +69,10 @@ class TrimmedMean(_Robust):
         """The mean of each coordinate's middle values."""
         cut = int(np.floor(self.beta * len(updates)))
         ordered = np.sort(updates, axis=0)
+        # Each update's rank per coordinate: those below ``cut`` or from n - cut up are cut.
+        ranks = np.argsort(np.argsort(updates, axis=0, kind="stable"), axis=0, kind="stable")
+        cut_share = ((ranks < cut) | (ranks >= len(updates) - cut)).mean(axis=1)
+        self.last_report = [{"trimmed_share": float(s)} for s in cut_share]
         return ordered[cut : len(updates) - cut].mean(axis=0)
 
 
@@ -106,6 +116,11 @@ class Krum(_Robust):
 
     def combine(self, updates: np.ndarray) -> np.ndarray:
         """The mean of the ``select`` updates with the lowest scores."""
-        chosen = np.argsort(self.scores(updates), kind="stable")[: min(self.select, len(updates))]
+        scores = self.scores(updates)
+        chosen = np.argsort(scores, kind="stable")[: min(self.select, len(updates))]
         self.last_selected = sorted(int(i) for i in chosen)
+        self.last_report = [
+            {"krum_score": float(s), "krum_kept": int(i in self.last_selected)}
+            for i, s in enumerate(scores)
+        ]
         return updates[chosen].mean(axis=0)

@@ -206,3 +206,18 @@ def test_fedavg_strategy_sends_the_round_learning_rate():
     strategy = FedAvg(learning_rate=1e-3, rounds=10)
     assert strategy.configure_fit(1, [])["learning_rate"] == pytest.approx(1e-3)
     assert FedAvg().configure_fit(1, []) == {}
+
+
+def test_krum_and_trimmed_mean_report_what_they_did_with_each_update():
+    # Prepare: the Krum example above; for the trimmed mean, three updates of one coordinate.
+    krum = Krum(byzantine=1, select=3)
+    trimmed = TrimmedMean(beta=0.34)
+    # Execute
+    krum.aggregate_fit(
+        1, _results([0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [50.0, 0.0]), GLOBAL
+    )
+    trimmed.aggregate_fit(1, [([np.array([v])], 1) for v in (5.0, 7.0, 6.0)], [np.zeros(1)])
+    # Assert: scores 5, 2, 2, 5, 47^2 + 48^2; kept the three lowest (stable order).
+    assert [r["krum_kept"] for r in krum.last_report] == [1, 1, 1, 0, 0]
+    assert [r["krum_score"] for r in krum.last_report][:4] == [5.0, 2.0, 2.0, 5.0]
+    assert [r["trimmed_share"] for r in trimmed.last_report] == [1.0, 1.0, 0.0]

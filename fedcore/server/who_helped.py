@@ -1,0 +1,71 @@
+"""Who helped and who was flagged over a whole run, read from its stored rounds' fit facts.
+
+One reading for every place that shows it (the Train legend, the Fairness page, the export, the
+log), so they agree. Pure functions over ``snapshot['rounds']`` (fedcore.store).
+"""
+
+from __future__ import annotations
+
+from fedcore.server.contribution import contribution_sentence
+from fedcore.server.fit_facts import hospitals_only
+from fedcore.server.update_geometry import short_reason
+
+
+def flags_by_hospital(rounds: list[dict]) -> dict[str, list[tuple[int, str]]]:
+    """{hospital: [(round, reason), ...]} for every flagged update, in round order."""
+    flags: dict[str, list[tuple[int, str]]] = {}
+    for row in rounds:
+        for name, facts in hospitals_only(row.get("fit") or {}).items():
+            if facts.get("flagged"):
+                flags.setdefault(name, []).append((row["round"], facts.get("flag_reason", "")))
+    return flags
+
+
+def flag_note(flags: list[tuple[int, str]]) -> str:
+    """'(flagged round 4: 9.8x norm)'; over several rounds, how many and the latest reason:
+    '(flagged in 9 rounds, last round 10: cosine -0.94)'."""
+    if not flags:
+        return ""
+    last_round, reason = flags[-1]
+    short = short_reason(reason)
+    if len(flags) == 1:
+        return f"(flagged round {last_round}: {short})"
+    return f"(flagged in {len(flags)} rounds, last round {last_round}: {short})"
+
+
+def flag_notes(rounds: list[dict]) -> dict[str, str]:
+    """{hospital: :func:`flag_note`} for each hospital flagged at least once."""
+    return {name: flag_note(flags) for name, flags in flags_by_hospital(rounds).items()}
+
+
+def contributions_by_hospital(rounds: list[dict]) -> dict[str, float]:
+    """Each hospital's leave-one-out contribution summed over the rounds that scored one
+    (fedcore.server.contribution); empty for a run without contributions."""
+    totals: dict[str, float] = {}
+    for row in rounds:
+        for name, facts in hospitals_only(row.get("fit") or {}).items():
+            if "contribution" in facts:
+                totals[name] = totals.get(name, 0.0) + float(facts["contribution"])
+    return totals
+
+
+def contribution_sentences(rounds: list[dict]) -> list[str]:
+    """One plain sentence per hospital about its summed contribution, the largest first."""
+    totals = contributions_by_hospital(rounds)
+    scored = sum(
+        1
+        for row in rounds
+        if any("contribution" in f for f in hospitals_only(row.get("fit") or {}).values())
+    )
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    return [contribution_sentence(name, value, rounds=scored) for name, value in ranked]
+
+
+def round_flag_note(fit_info: dict) -> str:
+    """The round's log-line ending naming each flagged hospital and why; '' when none was."""
+    flagged = [
+        f"{name} ({facts.get('flag_reason', '')})"
+        for name, facts in hospitals_only(fit_info).items()
+        if facts.get("flagged")
+    ]
+    return f"  | flagged: {', '.join(flagged)}" if flagged else ""
