@@ -44,7 +44,7 @@ PAGE_DONE = {
     "": "text=Original design, published on its own 624-image test set",
     "train": "text=rounds complete",
     "fairness": "text=Table 2 (CSV)",
-    "diagnose": "text=P(pneumonia) =",
+    "diagnose": "text=P(pneumonia)",
     "runs": "text=Delete run",
 }
 NAV = {

@@ -292,6 +292,7 @@ class RunConfig:
         "images each attacker claims to have trained on (0: its true count): a large claim "
         "buys its update most of FedAvg's weight",
         minimum=0,
+        maximum=100_000_000,
         group="strategy",
         flower=False,
     )
