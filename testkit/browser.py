@@ -95,12 +95,17 @@ def serving(home: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_dashboard(server)
+
+
+def stop_dashboard(server: subprocess.Popen) -> None:
+    """End a dashboard started by :func:`start_dashboard`: politely, then for good."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def wait_idle(page, timeout: float = 30_000) -> None:

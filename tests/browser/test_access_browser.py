@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -32,7 +31,7 @@ from websockets.sync.client import connect
 from fedcore.data import SAMPLES_DIR
 
 playwright = pytest.importorskip("playwright.sync_api")
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard, wait_idle  # noqa: E402
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard, stop_dashboard, wait_idle  # noqa: E402
 
 PASSWORD = "a long passphrase"
 UPLOAD_BYTES = int(24.9e6)  # just under the 25 MB the server takes (server.maxUploadSize)
@@ -45,11 +44,7 @@ def fresh_server(home: Path):
     try:
         yield server, url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_dashboard(server)
 
 
 @contextmanager

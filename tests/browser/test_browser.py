@@ -23,7 +23,14 @@ from pathlib import Path
 import pytest
 
 from fedcore.data import SAMPLES_DIR
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS, start_dashboard, wait_idle
+from testkit.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    require_chromium,
+    start_dashboard,
+    stop_dashboard,
+    wait_idle,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -31,13 +38,7 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 CAP = 400
 CURVES = 6  # metric panels on the Train page
 
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        pytest.fail(
-            "chromium is not installed: .ci/run installs it with apt (apt-get install -y chromium)",
-            pytrace=False,
-        )
-    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+require_chromium()
 
 playwright = pytest.importorskip("playwright.sync_api")
 expect = playwright.expect
@@ -55,12 +56,7 @@ def dashboard(tmp_path_factory):
     active = launch.active_run(RunStore(home))
     if active is not None and active["pid"]:
         os.kill(active["pid"], 15)
-    server.terminate()
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    stop_dashboard(server)
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        pytest.fail(
-            "chromium is not installed: .ci/run installs it with apt (apt-get install -y chromium)",
-            pytrace=False,
-        )
-    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+require_chromium()
 
 
 def test_the_html_report_draws_its_charts_offline(tiny_run, tmp_path):
