@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.theme import STATUS_COLORS, STATUS_ICONS
+from dashboard.theme import STATUS_COLORS, STATUS_ICONS, STRATEGY_NAMES
 from fedcore.config.run_config import RunConfig
 from fedcore.results import health as run_health
 from fedcore.results import showcase
@@ -114,19 +114,6 @@ def _started(run: dict) -> str:
     if len(stamp) >= 15 and stamp[8] == "-":
         return f"{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"
     return stamp
-
-
-STRATEGY_NAMES = {
-    "fedavg": "FedAvg",
-    "fedprox": "FedProx",
-    "fedavgm": "FedAvgM",
-    "fedadam": "FedAdam",
-    "fedyogi": "FedYogi",
-    "scaffold": "SCAFFOLD",
-    "median": "Median",
-    "trimmed-mean": "Trimmed mean",
-    "krum": "Krum",
-}
 
 
 def strategy_name(run: dict) -> str:

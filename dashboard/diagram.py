@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from dashboard.theme import GLOBAL_COLOR, hospital_color, scope_label
+from dashboard.theme import GLOBAL_COLOR, STRATEGY_NAMES, hospital_color, scope_label
 
 
 def _size(nbytes: int | None) -> str:
@@ -14,20 +14,6 @@ def _size(nbytes: int | None) -> str:
     if nbytes >= 1_000_000:
         return f"{nbytes / 1_000_000:.1f} MB of weights"
     return f"{nbytes / 1_000:.0f} kB of weights"
-
-
-# How the diagram names each aggregation strategy (fedcore.config.run_config STRATEGIES).
-STRATEGY_NAMES = {
-    "fedavg": "FedAvg",
-    "fedprox": "FedProx",
-    "fedavgm": "FedAvgM",
-    "fedadam": "FedAdam",
-    "fedyogi": "FedYogi",
-    "scaffold": "SCAFFOLD",
-    "median": "median",
-    "trimmed-mean": "trimmed mean",
-    "krum": "Krum",
-}
 
 
 def boundary_svg(

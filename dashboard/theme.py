@@ -36,6 +36,19 @@ STATUS_ICONS = {
 }
 STATUS_COLORS = {"running": "blue", "finished": "green", "stopped": "orange", "failed": "red"}
 
+# Every page names an aggregation strategy the same way (fedcore.config.run_config STRATEGIES).
+STRATEGY_NAMES = {
+    "fedavg": "FedAvg",
+    "fedprox": "FedProx",
+    "fedavgm": "FedAvgM",
+    "fedadam": "FedAdam",
+    "fedyogi": "FedYogi",
+    "scaffold": "SCAFFOLD",
+    "median": "Median",
+    "trimmed-mean": "Trimmed mean",
+    "krum": "Krum",
+}
+
 METRIC_LABELS = {
     "accuracy": "Accuracy",
     "auroc": "AUROC",
