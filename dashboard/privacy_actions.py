@@ -21,7 +21,6 @@ from dashboard import data
 from fedcore.config.run_config import RunConfig
 from fedcore.privacy.tables import AUDIT_EVENT, audit_frame, bytes_frame, dp_label, final_epsilon
 from fedcore.results import decision
-from fedcore.results.scope import Scope
 from fedcore.run import launch
 from fedcore.server.fit_facts import hospitals_only
 from fedcore.store import RunStore
@@ -122,7 +121,7 @@ def side_by_side(runs: list[dict]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame
         snapshot = data.snapshot(run)
         shown = decision.model_round(run)
         chosen, figures = decision.global_figures(snapshot, shown)
-        at_fixed = decision.round_rows(snapshot, shown).get(Scope("global"), figures)
+        at_fixed = decision.global_figures(snapshot, shown, fixed=True)[1]
         audit, eps = latest_audit(snapshot), final_epsilon(snapshot)
         rows.append(
             {

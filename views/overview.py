@@ -13,7 +13,6 @@ from fedcore.config.run_config import RunConfig
 from fedcore.results import decision
 from fedcore.results.decision import DECIDED
 from fedcore.results.report import PUBLISHED_GLOBAL
-from fedcore.results.scope import Scope
 from fedcore.server.fit_facts import hospitals_only
 
 st.title("FedXray")
@@ -87,7 +86,6 @@ data.warn_if_unhealthy(run)
 snap = data.snapshot(run)
 shown_round, last_round = decision.model_round(run), run["rounds_done"]
 chosen, shown = decision.global_figures(snap, shown_round)
-raw = {s: m for s, m in decision.round_rows(snap, shown_round).items() if s.on_global_test}
 config = RunConfig.from_dict(run["config"])
 status, color, icon = data.shown_status(run)
 st.markdown(
@@ -117,7 +115,7 @@ for col, metric, label in zip(
         help=GLOSSARY.get(metric, "")
         + (f" Original design, published: {published}." if published is not None else ""),
     )
-at_fixed = {k: v for k, v in (raw.get(Scope("global")) or {}).items()}
+at_fixed = decision.global_figures(snap, shown_round, fixed=True)[1]
 st.caption(
     f"The global model on the global test set, round {shown_round}. Accuracy, sensitivity and "
     f"specificity {chosen.words}"
@@ -127,7 +125,7 @@ st.caption(
         f"accuracy {at_fixed.get('accuracy', math.nan):.3f}, "
         f"sensitivity {at_fixed.get('sensitivity', math.nan):.3f}, "
         f"specificity {at_fixed.get('specificity', math.nan):.3f}."
-        if chosen.operating_point and at_fixed
+        if chosen.operating_point
         else "."
     )
     + f" Original design, published on its own 624-image test set: accuracy "

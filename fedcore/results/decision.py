@@ -38,6 +38,11 @@ class Decision:
         return f"at the fixed threshold {self.fixed:g}"
 
     @property
+    def at_fixed(self) -> "Decision":
+        """The same round read at the run's fixed threshold instead."""
+        return Decision(self.fixed, False, self.fixed)
+
+    @property
     def short(self) -> str:
         """'at t = 0.295' or 'at 0.5': a figure's label."""
         return f"at t = {self.threshold:.3f}" if self.operating_point else f"at {self.fixed:g}"
@@ -112,10 +117,13 @@ def figures(snapshot: dict, server_round: int) -> tuple[Decision, dict[Scope, di
     return chosen, {s: at_decision(m, chosen) for s, m in rows.items()}
 
 
-def global_figures(snapshot: dict, server_round: int) -> tuple[Decision, dict]:
-    """The global model's figures on the global test set at the round's decision; in local mode
-    the mean of the hospitals' own models there (NaN where a figure is missing)."""
+def global_figures(snapshot: dict, server_round: int, fixed: bool = False) -> tuple[Decision, dict]:
+    """The global model's figures on the global test set at the round's decision (``fixed``: at
+    the run's fixed threshold); in local mode the mean of the hospitals' own models there (NaN
+    where a figure is missing)."""
     chosen, rows = figures(snapshot, server_round)
+    if fixed:
+        chosen, rows = chosen.at_fixed, round_rows(snapshot, server_round)
     own = rows.get(Scope("global"))
     if own is not None:
         return chosen, own

@@ -67,9 +67,7 @@ def metrics_frame(snapshot: dict) -> pd.DataFrame:
 def threshold_for(snapshot: dict, server_round: int, at: str = "decision") -> Decision:
     """The round's decision (``at='decision'``) or the run's fixed threshold (``at='fixed'``)."""
     chosen = decision(snapshot, server_round)
-    if at == "fixed":
-        return Decision(chosen.fixed, False, chosen.fixed)
-    return chosen
+    return chosen.at_fixed if at == "fixed" else chosen
 
 
 def _table(snapshot: dict, which, at: str, on_global_test: bool) -> pd.DataFrame:
