@@ -1,6 +1,6 @@
 """The hospitals' data: the embedded PneumoniaMNIST, a user's folders or .npz, their partition.
 
-May import from fedcore: errors, config, imaging.
+May import from fedcore: errors, npy, config, imaging.
 """
 
 from fedcore.data.arrays import resize_stack, to_model_input

@@ -11,6 +11,7 @@ import numpy as np
 from fedcore.data.arrays import gray_uint8, resize_stack
 from fedcore.data.splits import SPLITS, Split
 from fedcore.errors import FedXrayError
+from fedcore.npy import npy_header
 
 # What reading a .npz may take: its image and label arrays once loaded, their grayscale
 # uint8 copy and the images at the model's size, summed over the members read (checked
@@ -70,13 +71,7 @@ def _load_npz_arrays(path: Path, keys: list[str], size: int) -> dict[str, np.nda
             loaded = resized = 0
             for key in keys:
                 with archive.open(members[key]) as member:
-                    version = np.lib.format.read_magic(member)
-                    read_header = (
-                        np.lib.format.read_array_header_1_0
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0
-                    )
-                    shape, _, dtype = read_header(member)
+                    shape, dtype = npy_header(member)
                 loaded += max(members[key].file_size, math.prod(shape) * dtype.itemsize)
                 if key.endswith("_images"):
                     resized += _conversion_bytes(shape, dtype, size)

@@ -1,6 +1,6 @@
 """The run store: one SQLite database (WAL) plus weight checkpoints, under FEDCORE_HOME.
 
-May import from fedcore: errors, config.
+May import from fedcore: errors, npy, config.
 
 (config: a stored run's settings are read back as the types RunConfig declares, or its record
 is reported damaged.)

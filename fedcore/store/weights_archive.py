@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from fedcore.errors import FedXrayError
+from fedcore.npy import npy_header
 
 # What a weights archive may take once loaded: 24 EfficientNetV2S models (81 MB each), 3,700
 # CNNs (535 KB each).
@@ -82,13 +83,7 @@ def _member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo, what: str, ad
     if not info.filename.endswith(".npy"):
         raise FedXrayError(f"{what} holds {info.filename!r}, which is not an array; {advice}")
     with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        read_header = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        shape, _, dtype = read_header(member)
+        shape, dtype = npy_header(member)
     if dtype.hasobject or dtype.kind not in "uif":
         raise FedXrayError(
             f"{what} holds {info.filename[:-4]!r} of {dtype} values, not numbers; {advice}"
