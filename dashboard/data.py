@@ -10,7 +10,6 @@ import streamlit as st
 
 from dashboard.theme import STATUS_COLORS, STATUS_ICONS, STRATEGY_NAMES
 from fedcore.config.run_config import RunConfig
-from fedcore.results import health as run_health
 from fedcore.results import showcase
 from fedcore.results.report import metrics_frame
 from fedcore.run import launch
@@ -137,7 +136,18 @@ def health(run: dict):
     """The run's :class:`fedcore.results.health.Health`, None before its first round."""
     if not run["rounds_done"]:
         return None
-    return run_health.assess(snapshot(run))
+    return judged(run)[0]
+
+
+def judged(run: dict):
+    """:func:`fedcore.results.showcase.judge` of a run: its health and its model's AUROC, worked
+    out once per run version (every picker's labels and the showcase ask for them)."""
+    return _judged(str(store().home), run["id"], run["updated"])
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _judged(home: str, run_id: str, updated: float):
+    return showcase.judge(_snapshot(home, run_id, updated))
 
 
 def shown_status(run: dict) -> tuple[str, str, str]:
@@ -154,7 +164,7 @@ def shown_status(run: dict) -> tuple[str, str, str]:
 
 def showcase_run(candidates: list[dict]) -> dict | None:
     """The best finished run that learned (:func:`fedcore.results.showcase.showcase`)."""
-    return showcase.showcase(candidates, snapshot)
+    return showcase.showcase(candidates, judged)
 
 
 def pick_run(

@@ -17,19 +17,24 @@ def model_auroc(snapshot: dict) -> float:
     return float(global_figures(snapshot, model_round(run))[1].get("auroc", math.nan))
 
 
-def showcase(runs: list[dict], snapshot: Callable[[dict], dict]) -> dict | None:
+def judge(snapshot: dict) -> tuple[health.Health | None, float]:
+    """What the showcase weighs of a run: its health and its model's global AUROC."""
+    return health.assess(snapshot), model_auroc(snapshot)
+
+
+def showcase(
+    runs: list[dict], judged: Callable[[dict], tuple[health.Health | None, float]]
+) -> dict | None:
     """The finished run whose model learned with the highest global AUROC; None when no run has
     (the pages then show the shipped model or offer a first run).
 
-    ``snapshot`` reads one run (the dashboard passes its cached reader).
+    ``judged`` gives :func:`judge` of one run (the dashboard passes its cached verdicts).
     """
     best, best_auroc = None, -math.inf
     for run in runs:
         if run["status"] != "finished" or not run["rounds_done"]:
             continue
-        snap = snapshot(run)
-        verdict = health.assess(snap)
-        auroc = model_auroc(snap)
+        verdict, auroc = judged(run)
         if verdict is not None and verdict.learned and auroc > best_auroc:
             best, best_auroc = run, auroc
     return best

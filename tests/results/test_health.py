@@ -51,6 +51,6 @@ def test_the_showcase_is_the_best_finished_run_that_learned_never_the_newest_bro
     broken = snapshot([learning_round(0.55)], run_id="broken")
     snaps = {s["run"]["id"]: s for s in (broken, better_running, good)}
     runs = [snaps[i]["run"] for i in ("broken", "running", "good")]  # newest first
-    chosen = showcase.showcase(runs, lambda run: snaps[run["id"]])
+    chosen = showcase.showcase(runs, lambda run: showcase.judge(snaps[run["id"]]))
     assert chosen["id"] == "good"
-    assert showcase.showcase([broken["run"]], lambda run: broken) is None
+    assert showcase.showcase([broken["run"]], lambda run: showcase.judge(broken)) is None
