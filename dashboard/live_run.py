@@ -101,7 +101,10 @@ def _run_view(run_id: str, was_live: bool) -> None:
     if live != was_live:
         # Started, resumed or ended: the page draws the header and this view again.
         st.rerun(scope="app")
-    _controls(run, live)
+    # One container whatever the controls hold (progress and Stop, Resume, or the finished
+    # headline): the curves after it keep their place, so the browser keeps their plots.
+    with st.container():
+        _controls(run, live)
     _rounds(run)
 
 
@@ -152,12 +155,9 @@ def _controls(run: dict, live: bool) -> None:
             )
         return
     if resumable:
-        # In a callback, before the fragment runs again: that run then finds the run live and reruns
-        # the
-        # page before drawing anything, as after Stop. Resuming in the fragment's body and rerunning
-        # from
-        # there, halfway through the view, made the browser drop the six curves and mount them
-        # afresh.
+        # In a callback, before the fragment runs again: that run then finds the run live and
+        # reruns the page before drawing anything, as after Stop (resuming in the fragment's body
+        # made the browser drop the six curves and mount them afresh).
         button.button(
             "Resume",
             icon=":material/play_arrow:",
@@ -222,9 +222,7 @@ def _rounds(run: dict) -> None:
     drawn = _round_view(str(data.store().home), run["id"], run["rounds_done"], run["status"])
     if drawn is None:
         # The six empty frames, laid out as they will be once round 1 lands (the same elements
-        # before the
-        # grid): the curves then grow into them, and the browser has Plotly loaded before the first
-        # draw.
+        # before the grid): the curves grow into them, and Plotly is loaded before the first draw.
         st.markdown(f"**0 of {run['rounds_total']} rounds complete**")
         st.caption("The curves appear here when the first round completes.")
         st.html("<div style='font-size:0.9rem'>&nbsp;</div>")
