@@ -94,7 +94,7 @@ def _run_view(run_id: str, was_live: bool) -> None:
     # One read of the store a refresh, and no write: the server's cost while a judge watches.
     store = data.store()
     try:
-        run = store.peek(run_id)
+        run, snap = store.look(run_id, known=_held.get((str(store.home), run_id)))
     except FedXrayError:
         st.rerun(scope="app")  # deleted meanwhile: the page says so
     live = run["status"] == "running" or launch.starting(store, run)
@@ -105,7 +105,7 @@ def _run_view(run_id: str, was_live: bool) -> None:
     # headline): the curves after it keep their place, so the browser keeps their plots.
     with st.container():
         _controls(run, live)
-    _rounds(run)
+    _rounds(run, snap)
 
 
 def _header(run: dict, live: bool) -> None:
@@ -218,8 +218,9 @@ def _progress(run: dict) -> None:
     st.progress(fraction, text=words)
 
 
-def _rounds(run: dict) -> None:
-    drawn = _round_view(str(data.store().home), run["id"], run["rounds_done"], run["status"])
+def _rounds(run: dict, snap: dict | None) -> None:
+    home = str(data.store().home)
+    drawn = _round_view(home, run["id"], run["rounds_done"], run["status"], snap)
     if drawn is None:
         # The six empty frames, laid out as they will be once round 1 lands (the same elements
         # before the grid): the curves grow into them, and Plotly is loaded before the first draw.
@@ -266,9 +267,7 @@ def _rounds(run: dict) -> None:
         )
         + " Point at a dot for its value."
     )
-    panels = _panels(
-        str(data.store().home), run["id"], run["rounds_done"], run["status"], tuple(scopes)
-    )
+    panels = _panels(home, run, tuple(scopes))
     st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
     _curve_grid(run["id"], (run["rounds_done"], tuple(scopes)), panels["figures"])
     table = drawn["table"]
@@ -325,11 +324,18 @@ def _empty_figures(rounds_total: int) -> dict:
     return {m: round_curves.metric_figure(empty, m, [], rounds_total, CURVE_HEIGHT) for m in CURVES}
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple[str, ...]) -> dict:
+def _panels(home: str, run: dict, scopes: tuple[str, ...]) -> dict:
     """The legend and the six figures, built once a round and handed unchanged to every refresh."""
+    return _built_panels(
+        home, run["id"], run["rounds_done"], run["status"], run["rounds_total"], scopes
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _built_panels(
+    home: str, run_id: str, rounds_done: int, status: str, rounds_total: int, scopes: tuple
+) -> dict:
     drawn = _round_view(home, run_id, rounds_done, status)
-    rounds_total = data.store().get_run(run_id)["rounds_total"]
     return {
         "legend": charts.scope_legend(scopes, drawn["attackers"], drawn["flags"]),
         "figures": {
@@ -341,16 +347,24 @@ def _panels(home: str, run_id: str, rounds_done: int, status: str, scopes: tuple
     }
 
 
+# (store folder, run) -> the (rounds_done, status) whose view :func:`_round_view` last built, so
+# that a refresh asks the store for the rounds only when there is a new version.
+_held: dict[tuple[str, str], tuple[int, str]] = {}
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _round_view(home: str, run_id: str, rounds_done: int, status: str) -> dict | None:
-    """The metrics, table, attackers and warnings of a run as of ``rounds_done``, read once and
-    shared by every session.
+def _round_view(
+    home: str, run_id: str, rounds_done: int, status: str, _snap: dict | None = None
+) -> dict | None:
+    """The metrics, table, attackers and warnings of a run as of ``rounds_done``, built once and
+    shared by every session, from ``_snap`` (read with the refresh's look at the run) or a read.
 
     Keyed on the rounds done rather than the run's update stamp, which every heartbeat moves:
     between two rounds each refresh reuses them instead of reading the store again.
     ``status`` is in the key so that a run's closing events show when it stops or fails.
     """
-    snap = data.store().snapshot(run_id)
+    snap = _snap if _snap is not None else data.store().snapshot(run_id)
+    _held[(home, run_id)] = (rounds_done, status)
     frame = metrics_frame(snap)
     if frame.empty:
         return None

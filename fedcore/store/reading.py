@@ -57,18 +57,6 @@ class RunReader:
             )
         return self._run_row(row)
 
-    def peek(self, run_id: str) -> dict:
-        """One run as it stands, in one read and no write: what a live view polls. A 'running'
-        run whose process is gone reads as failed (the next full read records it)."""
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-        if row is None:
-            raise FedXrayError(f"no run '{run_id}' in the store")
-        run = self._run_row(row)
-        if run["status"] == "running" and run["pid"] and not alive(run["pid"], run["updated"]):
-            return run | {"status": "failed", "error": PROCESS_GONE}
-        return run
-
     def latest_run(self, status: str | None = None) -> dict | None:
         """The newest run, optionally only of one status."""
         runs = [r for r in self.list_runs() if status is None or r["status"] == status]
@@ -86,24 +74,36 @@ class RunReader:
         self.reconcile(run_id)
         with self._connect() as db:
             db.execute("BEGIN")
-            run = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-            if run is None:
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
                 db.execute("COMMIT")
                 raise FedXrayError(f"no run '{run_id}' in {self.path}")
-            rounds = db.execute(
-                "SELECT * FROM rounds WHERE run_id=? ORDER BY round", (run_id,)
-            ).fetchall()
-            metrics = db.execute(
-                "SELECT * FROM metrics WHERE run_id=? ORDER BY round, scope", (run_id,)
-            ).fetchall()
-            events = db.execute(
-                "SELECT * FROM events WHERE run_id=? ORDER BY id", (run_id,)
-            ).fetchall()
+            tables = _run_tables(db, run_id)
             db.execute("COMMIT")
-        record = self._run_row(run)
+        return self._snapshot(self._run_row(row), *tables)
+
+    def look(self, run_id: str, known: tuple | None = None) -> tuple[dict, dict | None]:
+        """What a live view polls, in one connection and no write: the run as it stands (a
+        'running' run whose process is gone reads as failed; the next full read records it),
+        and its :meth:`snapshot` too unless the run's ``(rounds_done, status)`` is ``known``
+        (the caller already holds that version's), else None."""
+        with self._connect() as db:
+            db.execute("BEGIN")
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                db.execute("COMMIT")
+                raise FedXrayError(f"no run '{run_id}' in the store")
+            run = _as_seen_now(self._run_row(row))
+            tables = None
+            if (run["rounds_done"], run["status"]) != known:
+                tables = _run_tables(db, run_id)
+            db.execute("COMMIT")
+        return run, None if tables is None else self._snapshot(run, *tables)
+
+    def _snapshot(self, record: dict, rounds: list, metrics: list, events: list) -> dict:
         problem = _rounds_problem(record["rounds_done"], rounds, metrics)
         if problem:
-            raise self._damaged_record(run_id, problem)
+            raise self._damaged_record(record["id"], problem)
         try:
             return {
                 "run": record,
@@ -138,7 +138,7 @@ class RunReader:
                 ],
             }
         except (ValueError, TypeError, AttributeError) as exc:
-            raise self._damaged_record(run_id, exc) from exc
+            raise self._damaged_record(record["id"], exc) from exc
 
     def _run_row(self, row: sqlite3.Row) -> dict:
         out = dict(row)
@@ -159,6 +159,21 @@ class RunReader:
             f"run {run_id}'s record in {self.path} is damaged ({why}): it cannot be shown, "
             "the other runs are readable (move the store aside to start afresh)"
         )
+
+
+def _run_tables(db, run_id: str) -> tuple[list, list, list]:
+    """A run's rounds, metrics and events rows, in the caller's transaction."""
+    return tuple(
+        db.execute(f"SELECT * FROM {table} WHERE run_id=? ORDER BY {order}", (run_id,)).fetchall()
+        for table, order in (("rounds", "round"), ("metrics", "round, scope"), ("events", "id"))
+    )
+
+
+def _as_seen_now(run: dict) -> dict:
+    """A 'running' run whose process is gone reads as failed (the next full read records it)."""
+    if run["status"] == "running" and run["pid"] and not alive(run["pid"], run["updated"]):
+        return run | {"status": "failed", "error": PROCESS_GONE}
+    return run
 
 
 def _record_problem(record: dict) -> str | None:
