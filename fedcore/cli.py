@@ -1,5 +1,5 @@
-"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, export-hospitals, settings,
-bench.
+"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, export-hospitals,
+privacy-curve, settings, bench.
 
 The run flags, their defaults and their checks come from RunConfig's declared settings
 (fedcore.config.flags); this module only wires the commands.
@@ -96,6 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(export)
     export.add_argument(
         "--out", required=True, help="folder to write (one file per SuperNode, one for the server)"
+    )
+
+    curve = sub.add_parser(
+        "privacy-curve",
+        help="train one federation at several privacy budgets and without privacy, and print "
+        "AUROC and accuracy against epsilon (points already in the store are reused)",
+    )
+    add_config_flags(curve)
+    curve.add_argument(
+        "--like", metavar="RUN", help="the federation of this stored run (its settings but privacy)"
+    )
+    curve.add_argument(
+        "--epsilons", default="1,2,4,8", help="target epsilons, comma-separated (default 1,2,4,8)"
+    )
+    curve.add_argument(
+        "--level", choices=("patient", "hospital"), default="patient", help="what DP protects"
     )
 
     listing = sub.add_parser("settings", help="every run setting with its default, range and help")
@@ -376,6 +392,34 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_privacy_curve(args) -> int:
+    from fedcore.privacy.curve import parse_epsilons
+    from fedcore.run import engine, privacy_curve
+
+    try:
+        epsilons = parse_epsilons(args.epsilons)
+    except ValueError as exc:
+        raise FedXrayError(f"--epsilons: {exc}") from exc
+    store = _store(args)
+    if args.like:
+        if given_settings(args):
+            raise FedXrayError("--like takes the run's settings: drop the other run settings")
+        base = RunConfig.from_dict(store.get_run(args.like)["config"])
+    else:
+        base = config_from_args(args).validate()
+    stop = engine.StopSignal()
+    signal.signal(signal.SIGINT, stop.set)
+    signal.signal(signal.SIGTERM, stop.set)
+    ended = privacy_curve.train_curve(
+        base, epsilons, args.level, store, stop, log=lambda line: print(line, flush=True)
+    )
+    print()
+    print(privacy_curve.format_table(privacy_curve.curve_table(store, base, args.level)))
+    if ended == "failed":
+        return EXIT_FAILED
+    return EXIT_STOPPED if ended == "stopped" else 0
+
+
 def cmd_export_hospitals(args) -> int:
     from fedcore.data.site import export_sites
 
@@ -417,4 +461,5 @@ COMMANDS = {
     "bench": cmd_bench,
     "settings": cmd_settings,
     "export-hospitals": cmd_export_hospitals,
+    "privacy-curve": cmd_privacy_curve,
 }

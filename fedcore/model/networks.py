@@ -12,17 +12,14 @@ EfficientNetV2S costs about a minute on two CPU cores.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from fedcore.config.run_config import RunConfig  # noqa: E402
-from fedcore.model.balanced_loss import BalancedCrossEntropy  # noqa: E402
-from fedcore.model.weights_file import load_backbone_weights  # noqa: E402
+from fedcore.config.run_config import RunConfig
+from fedcore.model.balanced_loss import BalancedCrossEntropy
+from fedcore.model.weights_file import load_backbone_weights
 
 HEAD_UNITS = 32
 DROPOUT = 0.3
