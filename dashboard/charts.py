@@ -583,3 +583,44 @@ def twin_curves(curves: dict[str, pd.DataFrame], metric: str = "auroc") -> go.Fi
     fig.update_xaxes(title="round", dtick=1)
     fig.update_yaxes(title=f"global {METRIC_LABELS.get(metric, metric)}", range=[0.4, 1.0])
     return _layout(fig, 300, showlegend=True)
+
+
+def privacy_curve(table: pd.DataFrame) -> go.Figure:
+    """AUROC and accuracy of each point of a privacy curve against its target epsilon (log axis);
+    the run without privacy as a dashed line of each colour.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`fedcore.run.privacy_curve.curve_table`: epsilon (inf without privacy), AUROC,
+        accuracy and threshold per point.
+    """
+    fig = go.Figure()
+    private = table[table["epsilon"] < math.inf]
+    plain = table[table["epsilon"] == math.inf]
+    for i, (column, label) in enumerate((("AUROC", "AUROC"), ("accuracy", "accuracy"))):
+        color = RUN_COLORS[i]
+        words = [f"{label} {v:.3f} at ε {e:g}" for e, v in zip(private["epsilon"], private[column])]
+        if column == "accuracy":  # each run at its own decision threshold: say which
+            words = [f"{w} ({t})" for w, t in zip(words, private["threshold"])]
+        fig.add_scatter(
+            x=private["epsilon"],
+            y=private[column],
+            name=f"{label}, with privacy",
+            mode="lines+markers",
+            line=dict(color=color, width=2.5),
+            hovertext=words,
+            hoverinfo="text",
+        )
+        if not plain.empty:
+            fig.add_hline(
+                y=float(plain[column].iloc[0]),
+                line=dict(color=color, dash="dash", width=1.5),
+                annotation_text=f"{label} without privacy {plain[column].iloc[0]:.3f}",
+                annotation_position="bottom right",
+            )
+    values = pd.concat([table["AUROC"], table["accuracy"]]).dropna()
+    low = min(0.5, float(values.min()) - 0.05) if not values.empty else 0.4
+    fig.update_xaxes(title="target epsilon (log scale; smaller is more private)", type="log")
+    fig.update_yaxes(title="global model", range=[max(0.0, low), 1.0])
+    return _layout(fig, 340, showlegend=True)

@@ -21,7 +21,7 @@ from dashboard import data
 from fedcore.config.run_config import RunConfig
 from fedcore.privacy.tables import AUDIT_EVENT, audit_frame, bytes_frame, dp_label, final_epsilon
 from fedcore.results import decision
-from fedcore.run import launch
+from fedcore.run import child_process
 from fedcore.server.fit_facts import hospitals_only
 from fedcore.store import RunStore
 
@@ -220,7 +220,7 @@ def start_audit(store: RunStore, run_id: str, checkpoint: str = "last") -> Audit
     if job is not None and job.child.poll() is None:
         return job
     log = store.home / "logs" / f"audit-{run_id}.log"
-    child = launch.spawn_cli(store, ["audit", run_id, "--checkpoint", checkpoint], log)
+    child = child_process.spawn_cli(store, ["audit", run_id, "--checkpoint", checkpoint], log)
     job = AuditJob(child, time.time(), audits_done(store, run_id), log)
     _jobs()[key] = job
     return job
@@ -239,7 +239,8 @@ def forget_audit(store: RunStore, run_id: str) -> None:
 def audit_error(job: AuditJob) -> str:
     """The last 'error:' line of an audit child that failed, or its exit status."""
     return (
-        launch.last_error(job.log) or f"the audit process ended with status {job.child.returncode}"
+        child_process.last_error(job.log)
+        or f"the audit process ended with status {job.child.returncode}"
     )
 
 

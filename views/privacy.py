@@ -1,5 +1,5 @@
-"""Privacy: the budget each hospital spent, the run beside its no-DP twin, the membership audit,
-what left each hospital.
+"""Privacy: the budget each hospital spent, the run beside its no-DP twin, the price of privacy
+over several budgets, the membership audit, what left each hospital.
 
 Layout only: figures come from the run store through fedcore.privacy.tables and
 dashboard.privacy_actions; training and the audit run in child processes, and this page
@@ -13,7 +13,7 @@ import time
 
 import streamlit as st
 
-from dashboard import charts, data
+from dashboard import charts, data, price_of_privacy
 from dashboard import privacy_actions as privacy_view
 from dashboard.first_open import offer_default_run
 from dashboard.privacy_help import HELP
@@ -201,6 +201,10 @@ else:
             "them well (its AUROC)."
         )
         st.plotly_chart(charts.twin_curves(curves), key="twin", config=charts.PLOT_CONFIG)
+
+# ---------------------------------------------------------------- price of privacy
+st.subheader("The price of privacy", divider="gray")
+price_of_privacy.show(run, snapshot)
 
 # ---------------------------------------------------------------- audit
 st.subheader("Membership-inference audit", divider="gray")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,17 +24,20 @@ from fedcore.config.data_check import EMBEDDED
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.run import serving
+from fedcore.run.child_process import last_error, spawn_cli
 from fedcore.server.resume import refuse_resume
 from fedcore.store import RunStore
 from fedcore.store.runs import still_training
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOG_NAME = "train.log"
 
 # Children started by this process, by (store folder, run id), with when they were
 # started; kept so that they are reaped (a zombie still answers kill(pid, 0), which
 # would keep its run 'running' forever).
 _children: dict[tuple[str, str], tuple[subprocess.Popen, float]] = {}
+# Privacy-curve children (``privacy-curve --like RUN``) by store folder: each creates and trains
+# its runs one after another, so it is not tied to one run id.
+_curves: dict[str, subprocess.Popen] = {}
 # Held from the "is anything running?" check to the child being registered, so that two
 # browser tabs clicking Start at once cannot both pass the check.
 _lock = threading.Lock()
@@ -93,6 +95,38 @@ def start(config: RunConfig, store: RunStore) -> str:
     return run_id
 
 
+def start_curve(store: RunStore, like: str, epsilons) -> None:
+    """Train the privacy curve of run ``like``'s federation in a child process
+    (:mod:`fedcore.run.privacy_curve`): the points the store lacks, one run after another.
+
+    Raises
+    ------
+    FedXrayError
+        While another run or curve is training, or when the child cannot start.
+    """
+    with _lock:
+        _refuse_if_busy(store)
+        args = ["privacy-curve", "--like", like, "--epsilons", ",".join(f"{e:g}" for e in epsilons)]
+        try:
+            _curves[str(store.home)] = spawn_cli(store, args, curve_log(store, like))
+        except OSError as exc:
+            raise FedXrayError(f"could not start the training process ({exc})") from exc
+
+
+def curve_training(store: RunStore) -> bool:
+    """Whether a privacy curve this process started is still training (reaps it once ended)."""
+    child = _curves.get(str(store.home))
+    if child is None or child.poll() is not None:
+        _curves.pop(str(store.home), None)
+        return False
+    return True
+
+
+def curve_log(store: RunStore, like: str) -> Path:
+    """Where a privacy curve's output is written: beside the run it was started from."""
+    return store.run_dir(like) / "privacy-curve.log"
+
+
 def resume(store: RunStore, run_id: str) -> None:
     """Continue a stopped or failed run from its last completed round, in a child process.
 
@@ -132,6 +166,7 @@ def stop(store: RunStore, run_id: str) -> bool:
 
 def reap(store: RunStore) -> None:
     """Collect exited children; a child that died before closing its run marks it failed."""
+    curve_training(store)  # a curve's runs are closed by reconcile once its process is gone
     for run_id, child, _started in _own_children(store):
         code = child.poll()
         if code is None:
@@ -179,41 +214,14 @@ def _refuse_if_busy(store: RunStore) -> None:
     busy = active_run(store)
     if busy is not None:
         raise FedXrayError(still_training(busy))
+    if curve_training(store):  # between two of its runs
+        raise FedXrayError("a privacy curve is training: wait for it, or stop its current run")
 
 
 def _spawn(store: RunStore, run_id: str, args: list[str]) -> None:
     child = spawn_cli(store, args, log_path(store, run_id))
     store.set_pid(run_id, child.pid)
     _children[(str(store.home), run_id)] = (child, time.time())
-
-
-def spawn_cli(store: RunStore, args: list[str], log: Path) -> subprocess.Popen:
-    """``python -m fedcore --home STORE ARGS`` as a child, its output appended to ``log``.
-
-    The dashboard's training runs and membership audits start this way: never in the
-    web server's own process.
-    """
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "fedcore", "--home", str(store.home), *args],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def last_error(log: Path) -> str | None:
-    """The last ``error:`` line (a CLI user error) a child wrote to ``log``, or None."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-    return errors[-1] if errors else None
 
 
 def _exit_reason(store: RunStore, run_id: str, code: int) -> str:

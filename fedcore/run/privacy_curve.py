@@ -13,12 +13,10 @@ from typing import Callable
 import pandas as pd
 
 from fedcore.config.run_config import RunConfig
-from fedcore.data import load_federation
 from fedcore.privacy.curve import curve_configs, epsilon_of, on_curve
 from fedcore.privacy.tables import final_epsilon
 from fedcore.results import health
 from fedcore.results.decision import global_figures, model_round
-from fedcore.run import engine
 from fedcore.run.signals import StopSignal
 from fedcore.store import RunStore
 
@@ -49,6 +47,10 @@ def train_curve(
         'finished' when every point is in the store, else how the last run trained ended
         ('stopped' or 'failed'; the points before it are kept).
     """
+    # Imported here: the Privacy page reads the table without loading TensorFlow.
+    from fedcore.data import load_federation
+    from fedcore.run import engine
+
     stop = stop or StopSignal()
     have = {p["epsilon"] for p in _finished_points(store, base, level)}
     federation = None

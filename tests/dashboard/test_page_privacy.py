@@ -4,6 +4,7 @@ and its audit."""
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -327,3 +328,30 @@ def test_a_run_without_privacy_offers_its_private_twin_in_one_click(store):
         for run in store.list_runs():
             launch.stop(store, run["id"])
         wait_for(lambda: launch.active_run(store) is None, what="the child to stop")
+
+
+def test_the_price_of_privacy_draws_the_points_in_the_store_and_trains_the_rest(store):
+    add_run(store, "off", [0.8, 0.9])
+    add_run(store, "patient", [0.7, 0.85])
+    add_run(store, "patient", [0.6, 0.75], seed=8)  # another federation: not on this curve
+    at = render()
+    chart = next(c for c in at.get("plotly_chart") if "target epsilon" in c.proto.spec)
+    spec = json.loads(chart.proto.spec)
+    hovers = [w for trace in spec["data"] for w in trace["hovertext"]]
+    assert hovers == ["AUROC 0.850 at ε 8", "accuracy 0.800 at ε 8 (at 0.5)"], hovers
+    lines = [a["text"] for a in spec["layout"]["annotations"]]
+    assert lines == ["AUROC without privacy 0.900", "accuracy without privacy 0.800"], lines
+    start = at.button(key="privacy_curve_start")
+    assert start.label.startswith("Train the privacy curve (3 runs"), start.label
+    start.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from fedcore.run import launch
+
+    assert launch.curve_training(store), [e.value for e in at.error]
+    assert any("Training the curve: 2 of 5 points" in i.value for i in at.info)
+    # The curve's first run trains like any run: Stop on Train ends the curve after its step.
+    first = wait_for(lambda: launch.active_run(store), 120, "the curve's first run")
+    assert first["config"]["dp_target_epsilon"] == 1.0
+    launch.stop(store, first["id"])
+    wait_for(lambda: not launch.curve_training(store), 120, "the curve to stop")
+    assert store.get_run(first["id"])["status"] == "stopped"
