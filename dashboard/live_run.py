@@ -31,6 +31,7 @@ from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
 from fedcore.config import flags
 from fedcore.config.run_config import EMBEDDED, RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.privacy.tables import epsilon_frame
 from fedcore.results.decision import curves_at_decision
 from fedcore.results.report import metrics_frame, rounds_table
 from fedcore.results.scope import is_global_test
@@ -285,6 +286,12 @@ def _rounds(run: dict, snap: dict | None) -> None:
             for c in table.columns[2:]
         },
     )
+    if drawn["epsilon"] is not None:
+        st.caption(
+            "Privacy spent so far: each hospital's epsilon after each round (smaller is more "
+            "private; the dotted line is the run's target)."
+        )
+        st.plotly_chart(drawn["epsilon"], key="train_epsilon", config=charts.PLOT_CONFIG)
     if drawn["problems"]:
         with st.expander(f"Events ({len(drawn['problems'])})", icon=":material/report:"):
             for e in drawn["problems"]:
@@ -379,4 +386,13 @@ def _round_view(
         "flags": flag_notes(snap["rounds"]),
         "table": table,
         "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")],
+        "epsilon": _epsilon_figure(snap),
     }
+
+
+def _epsilon_figure(snap: dict):
+    """Each hospital's epsilon spent by round, for a run with differential privacy (else None)."""
+    spent = epsilon_frame(snap)
+    if spent.empty:
+        return None
+    return charts.epsilon_by_round(spent, snap["run"]["config"].get("dp_target_epsilon"))

@@ -40,7 +40,9 @@ def add_run(
     config = tiny_config(dp=dp, dp_target_epsilon=8.0 if dp != "off" else None, **overrides)
     run_id = store.create_run(config.to_dict(), len(aurocs), "federated")
     hospitals = ("hospital_1", "hospital_2")
-    store.set_data_summary(run_id, {"hospitals": {h: {} for h in hospitals}})
+    split = {"NORMAL": 40, "PNEUMONIA": 60}
+    summary = {h: {"train": split, "val": split, "test": split} for h in hospitals}
+    store.set_data_summary(run_id, {"hospitals": summary, "global_test": split})
     if dp == "patient":
         store.event(
             run_id,
@@ -355,3 +357,22 @@ def test_the_price_of_privacy_draws_the_points_in_the_store_and_trains_the_rest(
     launch.stop(store, first["id"])
     wait_for(lambda: not launch.curve_training(store), 120, "the curve to stop")
     assert store.get_run(first["id"])["status"] == "stopped"
+
+
+def test_train_draws_the_privacy_spent_by_round_for_a_dp_run_only(store):
+    plain = add_run(store, "off", [0.8, 0.9])
+    private = add_run(store, "patient", [0.7, 0.85])
+    at = AppTest.from_file(str(PAGE.parent.parent / "app.py"), default_timeout=60)
+    at.run()
+    spent = {}
+    for run_id in (private, plain):
+        at.session_state["run_id"] = run_id  # the run last picked on any page
+        at.switch_page("views/train.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        spent[run_id] = [s for s in specs if "epsilon spent" in json.dumps(s["layout"])]
+    assert not spent[plain]
+    (chart,) = spent[private]
+    assert [t["name"] for t in chart["data"]] == ["Hospital 1", "Hospital 2"]
+    assert [a["text"] for a in chart["layout"]["annotations"]] == ["target 8"]
