@@ -22,7 +22,10 @@ import numpy as np  # noqa: E402
 
 from fedcore.config.run_config import RunConfig  # noqa: E402
 from fedcore.model.balanced_loss import BalancedCrossEntropy  # noqa: E402
-from fedcore.model.weights_file import load_backbone_weights  # noqa: E402
+from fedcore.model.weights_file import (  # noqa: E402
+    load_backbone_weights,
+    names_weights_file,
+)
 
 HEAD_UNITS = 32
 DROPOUT = 0.3
@@ -117,6 +120,19 @@ def build_model(config: RunConfig) -> BuiltModel:
     )
     model.optimizer.build(model.trainable_variables)
     return BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
+
+
+def check_backbone_weights(config: RunConfig) -> None:
+    """Refuse a ``--weights`` file that is not the backbone's, by loading it into the backbone alone
+    (seconds, no head, no optimizer): what a caller that creates the run row first runs before it.
+
+    Raises
+    ------
+    FedXrayError
+        One line naming the file (:func:`fedcore.model.weights_file.load_backbone_weights`).
+    """
+    if names_weights_file(config):
+        _imagenet_backbone(config.backbone, config.input_size, config.weights)
 
 
 def _cnn_features(inputs):

@@ -286,39 +286,6 @@ def test_a_damaged_shipped_model_is_one_line(tmp_path):
 # ----------------------------------------------------------------------------- --weights files
 
 
-@pytest.fixture(scope="module")
-def weights_files(tmp_path_factory) -> dict[str, Path]:
-    """Every kind of unusable --weights file for mobilenetv3small, made with Keras itself."""
-    import keras
-
-    from fedcore.config.run_config import RunConfig
-    from fedcore.model.networks import build_model
-
-    folder = tmp_path_factory.mktemp("weights")
-    backbone = build_model(RunConfig(backbone="mobilenetv3small", seed=1)).backbone
-    good = folder / "good.weights.h5"
-    backbone.save_weights(good)
-    weights = backbone.get_weights()
-    weights[1][0] = np.nan
-    backbone.set_weights(weights)
-    backbone.save_weights(folder / "nan.weights.h5")
-    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    other.save_weights(folder / "other.weights.h5")
-    (folder / "empty.weights.h5").write_bytes(b"")
-    (folder / "text.weights.h5").write_text("not weights")
-    (folder / "cut.weights.h5").write_bytes(good.read_bytes()[:100_000])
-    (folder / "a folder").mkdir()
-    return {
-        "NaN weights": folder / "nan.weights.h5",
-        "another architecture": folder / "other.weights.h5",
-        "empty": folder / "empty.weights.h5",
-        "text": folder / "text.weights.h5",
-        "truncated": folder / "cut.weights.h5",
-        "a folder": folder / "a folder",
-        "missing": folder / "gone.weights.h5",
-    }
-
-
 WEIGHTS_NEEDLES = {
     "NaN weights": "holds NaN or infinite values",
     "another architecture": "holds 2 arrays (15 values) where mobilenetv3small without its top",
