@@ -55,9 +55,11 @@ def write_outputs(texts: dict[str, str]) -> None:
     try:
         for path, text in texts.items():
             target = Path(os.path.realpath(path))
-            if target.exists() and not target.is_file():
-                # A device or a pipe has no old content to keep, and must never be replaced.
-                target.write_text(text, encoding="utf-8")
+            if Path(path).absolute().parts[1:2] in (("dev",), ("proc",)) or (
+                target.exists() and not target.is_file()
+            ):
+                # A device, a pipe or /dev/stdout (whatever it is redirected to) is never replaced.
+                Path(path).write_text(text, encoding="utf-8")
                 continue
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             staged[target] = tmp

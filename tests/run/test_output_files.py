@@ -93,3 +93,18 @@ def test_a_link_is_written_through_and_a_device_never_replaced(tmp_path):
     assert (tmp_path / "link.json").is_symlink() and real.read_text() == "new"
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode), "/dev/null is still the device"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "real.json"]
+
+
+def test_json_to_stdout_redirected_to_a_file_keeps_the_printed_tables(tmp_path):
+    """`train --json /dev/stdout > log`: /dev/stdout leads to the log file, which must not be
+    replaced by a new file under the shell's open descriptor."""
+    log = tmp_path / "log.txt"
+    code = (
+        "import sys; from fedcore.output_files import write_outputs; "
+        "print('tables', flush=True); write_outputs({'/dev/stdout': 'json'}); print('after')"
+    )
+    with open(log, "w") as out:
+        inode = os.fstat(out.fileno()).st_ino
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=out, check=True)
+    assert log.stat().st_ino == inode, "the shell's file, not a new one in its place"
+    assert "json" in log.read_text() and "after" in log.read_text()
