@@ -4,7 +4,8 @@ before anything runs, and written whole or not at all.
 Each file is written to a temp file beside it, flushed to disk, and renamed over the old one
 only once every file of the set is written: a full disk, a crash or Ctrl-C midway leaves the
 old files as they were, never a partial one, and no temp file. A link is followed (the file it
-points to is replaced); what is not a regular file (``/dev/stdout``, a pipe) is written as it is.
+points to is replaced); a path under /dev or /proc (``/dev/stdout``) and what is not a regular
+file (a pipe) are written as they are.
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def write_outputs(texts: dict[str, str]) -> None:
                 Path(path).write_text(text, encoding="utf-8")
                 continue
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            staged[target] = tmp
             # "x": never follow or truncate a file someone else put there; the umask sets its mode.
             with open(tmp, "x", encoding="utf-8") as out:
+                staged[target] = tmp
                 out.write(text)
                 out.flush()
                 os.fsync(out.fileno())
