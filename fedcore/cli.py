@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from fedcore.config.flags import add_config_flags, config_from_args, given_setti
 from fedcore.config.run_config import STRATEGIES, RunConfig
 from fedcore.config.settings import settings
 from fedcore.errors import FedXrayError
+from fedcore.output_files import check_output_file, write_outputs
 
 EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
@@ -155,7 +155,7 @@ def _store(args):
 
 def cmd_train(args) -> int:
     if args.json:
-        _check_output_file(args.json)
+        check_output_file(args.json)
     from fedcore.model.networks import build_model
     from fedcore.model.weights_file import names_weights_file
     from fedcore.results import text
@@ -209,27 +209,10 @@ def _refuse_typed_settings(args) -> None:
         )
 
 
-def _check_output_file(path: str) -> None:
-    """Refuse an output path that cannot be written, before anything runs (the result would be
-    lost)."""
-    target = Path(path)
-    if target.is_dir():
-        raise FedXrayError(
-            f"{target} is a folder: give a file path for the output, e.g. {target / 'result.json'}"
-        )
-    folder = target.parent
-    if not folder.is_dir():
-        raise FedXrayError(
-            f"cannot write {target}: the folder {folder} does not exist (create it first)"
-        )
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise FedXrayError(f"cannot write {target}: permission denied (choose another path)")
-
-
 def _write_json(path: str, snapshot: dict, result) -> None:
     out = {"result": {k: v for k, v in vars(result).items()}, **snapshot}
     try:
-        Path(path).write_text(json.dumps(out, indent=1, default=str, allow_nan=True))
+        write_outputs({path: json.dumps(out, indent=1, default=str, allow_nan=True)})
     except OSError as exc:
         raise FedXrayError(
             f"cannot write {path} ({exc.strerror or exc}): the run is kept in the store; "
@@ -262,18 +245,21 @@ def cmd_report(args) -> int:
     which = _round_choice(args.round)
     if args.csv:
         for table in ("table1", "table2", "rounds"):
-            _check_output_file(f"{args.csv}_{table}.csv")
+            check_output_file(f"{args.csv}_{table}.csv")
     if args.html:
-        _check_output_file(args.html)
+        check_output_file(args.html)
     snapshot = _store(args).snapshot(args.run)
     print(text.text_report(snapshot, which))
     if args.html:
         _write_html(snapshot, which, args.html)
     if args.csv:
+        tables = {
+            f"{args.csv}_table1.csv": report.table1(snapshot, which).to_csv(),
+            f"{args.csv}_table2.csv": report.table2(snapshot, which).to_csv(),
+            f"{args.csv}_rounds.csv": report.every_figure(snapshot).to_csv(index=False),
+        }
         try:
-            report.table1(snapshot, which).to_csv(f"{args.csv}_table1.csv")
-            report.table2(snapshot, which).to_csv(f"{args.csv}_table2.csv")
-            report.every_figure(snapshot).to_csv(f"{args.csv}_rounds.csv", index=False)
+            write_outputs(tables)
         except OSError as exc:
             raise FedXrayError(f"cannot write {args.csv}_*.csv ({exc.strerror or exc})") from exc
         print(f"wrote {args.csv}_table1.csv, {args.csv}_table2.csv and {args.csv}_rounds.csv")
@@ -308,7 +294,7 @@ def report_page(snapshot: dict, which: str | int = "last") -> str:
 def _write_html(snapshot: dict, which: str | int, path: str) -> None:
     page = report_page(snapshot, which)
     try:
-        Path(path).write_text(page, encoding="utf-8")
+        write_outputs({path: page})
     except OSError as exc:
         raise FedXrayError(f"cannot write {path} ({exc.strerror or exc})") from exc
     print(f"wrote {path} ({len(page.encode()) / 1e6:.2f} MB)")

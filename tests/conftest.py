@@ -1,9 +1,11 @@
-"""Shared fixtures: a private run store per test and one really-trained tiny run per session."""
+"""Shared fixtures: a private run store per test, one really-trained tiny run and the unusable
+--weights files per session."""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -58,3 +60,36 @@ def tiny_home(tiny_run, monkeypatch):
     run_store, run_id = tiny_run
     monkeypatch.setenv("FEDCORE_HOME", str(run_store.home))
     return run_store, run_id
+
+
+@pytest.fixture(scope="session")
+def weights_files(tmp_path_factory) -> dict[str, Path]:
+    """Every kind of unusable --weights file for mobilenetv3small, made with Keras itself."""
+    import keras
+    import numpy as np
+
+    from fedcore.model.networks import build_model
+
+    folder = tmp_path_factory.mktemp("weights")
+    backbone = build_model(RunConfig(backbone="mobilenetv3small", seed=1)).backbone
+    good = folder / "good.weights.h5"
+    backbone.save_weights(good)
+    weights = backbone.get_weights()
+    weights[1][0] = np.nan
+    backbone.set_weights(weights)
+    backbone.save_weights(folder / "nan.weights.h5")
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    other.save_weights(folder / "other.weights.h5")
+    (folder / "empty.weights.h5").write_bytes(b"")
+    (folder / "text.weights.h5").write_text("not weights")
+    (folder / "cut.weights.h5").write_bytes(good.read_bytes()[:100_000])
+    (folder / "a folder").mkdir()
+    return {
+        "NaN weights": folder / "nan.weights.h5",
+        "another architecture": folder / "other.weights.h5",
+        "empty": folder / "empty.weights.h5",
+        "text": folder / "text.weights.h5",
+        "truncated": folder / "cut.weights.h5",
+        "a folder": folder / "a folder",
+        "missing": folder / "gone.weights.h5",
+    }

@@ -13,7 +13,12 @@ from fedcore.data.federation import (
     federation_from_npz,
     load_federation,
 )
-from fedcore.data.folders import federation_from_folders, read_class_folders
+from fedcore.data.folders import (
+    MAX_FOLDER_ENTRIES,
+    check_folder_budget,
+    federation_from_folders,
+    read_class_folders,
+)
 from fedcore.data.npz import MAX_NPZ_BYTES, read_npz
 from fedcore.data.splits import CLASSES, SPLITS, Federation, HospitalData, Split
 
@@ -21,6 +26,7 @@ __all__ = [
     "ASSETS",
     "CLASSES",
     "EMBEDDED_NPZ",
+    "MAX_FOLDER_ENTRIES",
     "MAX_NPZ_BYTES",
     "SAMPLES_DIR",
     "SPLITS",
@@ -29,6 +35,7 @@ __all__ = [
     "Split",
     "cap_training",
     "check_both_classes",
+    "check_folder_budget",
     "federation_from_folders",
     "federation_from_npz",
     "load_federation",

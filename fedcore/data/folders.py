@@ -1,35 +1,94 @@
 """The original folder layout's reader: ROOT/HOSPITAL/hospital_k/... and the global test set.
 
 Unreadable files, non-images, loose files and symbolic links that cannot be followed are
-skipped and listed, never a reason to stop the load.
+skipped and listed, never a reason to stop the load. A folder's entries are counted before
+any file is read (:func:`check_folder_budget`): too many, or images that would not fit in the
+memory budget at the model's size, and the folder is refused in one line.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from fedcore.data.npz import MAX_NPZ_BYTES
 from fedcore.data.splits import CLASSES, SPLITS, Federation, HospitalData, Split
 from fedcore.errors import FedXrayError
 from fedcore.imaging.decode import IMAGE_SUFFIXES, load_image
 
+# Files and folders a data folder may hold, all hospitals and the global test set together,
+# counted no further than this: CheXpert's 224,316 radiographs fit; a million empty files were
+# each walked, tried and listed as skipped (in memory and in the run's events) before.
+MAX_FOLDER_ENTRIES = 500_000
 
-def federation_from_folders(root: str | Path, size: int) -> Federation:
+
+def check_folder_budget(root: str | Path, size: int, max_entries: int | None = None) -> None:
+    """Refuse a data folder before any of its files is read: more than ``max_entries`` entries
+    (default :data:`MAX_FOLDER_ENTRIES`), or files that would take more than the 1 GB a .npz may
+    take (:data:`fedcore.data.npz.MAX_NPZ_BYTES`) once loaded at ``size`` px, one byte a pixel.
+
+    Symbolic links to folders are not followed, as the reader does not follow them.
+
+    Raises
+    ------
+    FedXrayError
+        Naming the folder, the count and the limit, and saying what to do.
+    """
+    limit = max_entries or MAX_FOLDER_ENTRIES
+    entries = files = 0
+    folders = [Path(root)]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as listing:
+                for entry in listing:
+                    entries += 1
+                    if entries > limit:
+                        raise FedXrayError(
+                            f"the data folder {root} holds more than {limit:,} files and folders "
+                            f"(counted before reading any), the most a data folder may hold: "
+                            "use a subset of the images, a few thousand per hospital"
+                        )
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(Path(entry.path))
+                    elif not entry.name.startswith("."):
+                        files += 1
+        except OSError:
+            continue  # an unreadable folder is named by the reader
+    if files * size * size > MAX_NPZ_BYTES:
+        raise FedXrayError(
+            f"the data folder {root} holds {files:,} files, which would take "
+            f"{files * size * size / 1e6:,.0f} MB once loaded at {size} px, more than the "
+            f"{MAX_NPZ_BYTES / 1e6:,.0f} MB a data folder may take: use fewer images or a "
+            "smaller --image-size"
+        )
+
+
+def federation_from_folders(
+    root: str | Path, size: int, max_entries: int | None = None
+) -> Federation:
     """Read the original layout: ROOT/HOSPITAL/hospital_k/{train,val,test}/{NORMAL,PNEUMONIA}/
     and ROOT/GLOBAL_TEST_DATASET/{NORMAL,PNEUMONIA}/.
 
     Folder names are matched without regard to case; any number of hospitals. A file
     that is not a readable image is skipped and listed in ``Federation.skipped``.
 
+    Parameters
+    ----------
+    max_entries : int, optional
+        The most files and folders ``root`` may hold (:func:`check_folder_budget`).
+
     Raises
     ------
     FedXrayError
         Naming the path, for a missing HOSPITAL or GLOBAL_TEST_DATASET folder, a
-        missing split, an unknown class folder, or a hospital without training images.
+        missing split, an unknown class folder, a hospital without training images, or
+        a folder over its budget.
     """
     root = Path(root)
+    check_folder_budget(root, size, max_entries)
     hospital_root = _child(root, "HOSPITAL")
     global_root = _child(root, "GLOBAL_TEST_DATASET")
     hospital_dirs = sorted((d for d in hospital_root.iterdir() if d.is_dir()), key=_natural_key)

@@ -18,6 +18,7 @@ from fedcore.data import (
     HospitalData,
     Split,
     check_both_classes,
+    check_folder_budget,
     load_federation,
     read_class_folders,
     read_npz,
@@ -58,6 +59,7 @@ def load_hospital(
     if path.is_file() and path.suffix.lower() == ".npz":
         splits = read_npz(path, size)
     elif path.is_dir():
+        check_folder_budget(path, size)
         splits = {
             split: read_class_folders(_folder(path, split), size, skipped) for split in SPLITS
         }
@@ -88,6 +90,7 @@ def load_global_test(path: str | Path, size: int) -> Split:
     if path.is_file() and path.suffix.lower() == ".npz":
         split = read_npz(path, size, splits=("test",))["test"]
     elif path.is_dir():
+        check_folder_budget(path, size)
         split = read_class_folders(path, size, [])
     else:
         raise FedXrayError(

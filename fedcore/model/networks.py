@@ -19,7 +19,7 @@ import numpy as np
 
 from fedcore.config.run_config import RunConfig
 from fedcore.model.balanced_loss import BalancedCrossEntropy
-from fedcore.model.weights_file import load_backbone_weights
+from fedcore.model.weights_file import load_backbone_weights, names_weights_file
 
 HEAD_UNITS = 32
 DROPOUT = 0.3
@@ -114,6 +114,19 @@ def build_model(config: RunConfig) -> BuiltModel:
     )
     model.optimizer.build(model.trainable_variables)
     return BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
+
+
+def check_backbone_weights(config: RunConfig) -> None:
+    """Refuse a ``--weights`` file that is not the backbone's, by loading it into the backbone alone
+    (seconds, no head, no optimizer): what a caller that creates the run row first runs before it.
+
+    Raises
+    ------
+    FedXrayError
+        One line naming the file (:func:`fedcore.model.weights_file.load_backbone_weights`).
+    """
+    if names_weights_file(config):
+        _imagenet_backbone(config.backbone, config.input_size, config.weights)
 
 
 def _cnn_features(inputs):

@@ -169,9 +169,12 @@ def audit_run(
         The checkpoint's round and :func:`audit_hospitals`' results.
     """
     config = RunConfig.from_dict(store.get_run(run_id)["config"])
-    server_round, models = store.load_checkpoint(run_id, checkpoint)
+    # The model first: the checkpoint is checked against its shapes, not only its own record.
+    built = build_model(config)
+    shapes = [w.shape for w in built.initial_weights]
+    server_round, models = store.load_checkpoint(run_id, checkpoint, shapes)
     log(f"auditing run {run_id}, round {server_round} ({checkpoint} checkpoint)")
-    results = audit_hospitals(build_model(config), models, load_federation(config).hospitals)
+    results = audit_hospitals(built, models, load_federation(config).hospitals)
     record(store, run_id, server_round, results, checkpoint)
     return server_round, results
 

@@ -120,6 +120,7 @@ class DPFedAvg:
         self.delta = delta
         self.seed = seed
         self.last_update_norms: list[float] = []
+        self.keeps_state = strategy.keeps_state
 
     def configure_fit(self, server_round: int, global_weights: NDArrays) -> dict:
         """The wrapped strategy's instructions."""

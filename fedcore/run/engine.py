@@ -68,12 +68,14 @@ def run(
         For a new run whose settings or data cannot train: before any run row exists.
     """
     store, stop = store or RunStore(), stop or StopSignal()
-    config, run_id, start_round, state, best = open_run(config, store, resume, run_id)
+    opening = open_run(config, store, resume, run_id, built)
+    config, run_id, built = opening.config, opening.run_id, opening.built
+    start_round, state = opening.start_round, opening.state
     if run_id is None:
         # A new run: bad data is refused before a row exists, so none is left 'failed'.
         federation = federation or load_federation(config)
         run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
-    books = RoundRecorder(store, run_id, config.rounds, log, best)
+    books = RoundRecorder(store, run_id, config.rounds, log, opening.best)
     result = RunResult(run_id, "running", start_round - 1)
     try:
         log(
@@ -87,8 +89,8 @@ def run(
         result.notices.append(built.notice)
         setup = build_setup(config, federation, built, books)
         state = state or setup.mode.initial_state(built.initial_weights, setup.hospitals)
-        if start_round > 1:
-            restore_server_state(store, run_id, start_round - 1, setup.strategy, setup.hospitals)
+        if opening.server_state is not None:
+            restore_server_state(opening.server_state, setup.strategy, setup.hospitals)
 
         # ---------------------------------------------------------------- the loop
         last = mechanism.last_round_within_budget(config, setup.participants, setup.strategy)

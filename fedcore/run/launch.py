@@ -23,6 +23,7 @@ from pathlib import Path
 from fedcore.config.data_check import EMBEDDED
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
+from fedcore.model.weights_file import names_weights_file
 from fedcore.run import serving
 from fedcore.run.child_process import last_error, spawn_cli
 from fedcore.server.resume import refuse_resume
@@ -76,13 +77,19 @@ def start(config: RunConfig, store: RunStore) -> str:
     Raises
     ------
     FedXrayError
-        For a config that cannot run, a data path outside FEDXRAY_DATA_ROOT while the
-        dashboard is exposed (checked first, so that a visitor learns nothing about
+        For a config that cannot run (a ``weights`` file that is not the backbone's
+        included: before the run row exists), a data path outside FEDXRAY_DATA_ROOT while
+        the dashboard is exposed (checked first, so that a visitor learns nothing about
         which server paths exist), or while another run is training.
     """
     if config.data != EMBEDDED:
         serving.check_data_root(config.data)
     config.validate()
+    if names_weights_file(config):
+        # Keras is imported for this alone: a file that is not the backbone's leaves no run behind.
+        from fedcore.model.networks import check_backbone_weights
+
+        check_backbone_weights(config)
     with _lock:
         _refuse_if_busy(store)
         run_id = store.create_run(config.to_dict(), config.rounds, config.mode)

@@ -9,16 +9,16 @@ from fedcore.data import Federation
 from fedcore.hospital import attacks
 from fedcore.hospital.kinds import make_hospital
 from fedcore.hospital.training import Hospital
-from fedcore.model.networks import BuiltModel
+from fedcore.model.networks import BuiltModel, build_model
 from fedcore.privacy import mechanism, signal
 from fedcore.run.modes import MODES, Evaluation, Federated
 from fedcore.server.best_round import BestTracker, best_so_far
 from fedcore.server.global_model import Server
 from fedcore.server.recorder import RoundRecorder
-from fedcore.server.resume import refuse_resume
+from fedcore.server.resume import read_server_state, refuse_resume
 from fedcore.server.round_review import RoundReview, ValidationScorer
 from fedcore.store import RunStore
-from fedcore.strategies import Strategy
+from fedcore.strategies import Strategy, keeps_state
 
 
 @dataclass
@@ -38,29 +38,56 @@ class Setup:
     review: RoundReview | None = None
 
 
-def open_run(
-    config: RunConfig | None, store: RunStore, resume: str | None, run_id: str | None
-) -> tuple[RunConfig, str | None, int, dict | None, BestTracker]:
-    """(config, run id, first round, last state, best so far) of a new or resumed run.
+@dataclass
+class Opening:
+    """Where a run starts: its config and id (None for a run not yet created), its first round
+    and, for a resumed run, the weights, strategy state and best round it continues from."""
 
-    The run id is None for a run not yet created; the state None for one with no round done.
+    config: RunConfig
+    run_id: str | None
+    start_round: int = 1
+    state: dict | None = None
+    server_state: dict | None = None
+    best: BestTracker = field(default_factory=BestTracker)
+    built: BuiltModel | None = None
+
+
+def open_run(
+    config: RunConfig | None,
+    store: RunStore,
+    resume: str | None,
+    run_id: str | None,
+    built: BuiltModel | None = None,
+) -> Opening:
+    """A new run's validated config, or a resumed run's state once checked against its model.
+
+    ``built`` is the run's model when the caller already has it; a resumed run that completed
+    a round builds it here, so that its checkpoints are checked against the model's own shapes.
     """
     if resume:
-        record = store.get_run(resume)
-        refuse_resume(record)
-        config = RunConfig.from_dict(record["config"])
-        done, state, best = 0, None, BestTracker()
-        if record["rounds_done"]:
-            # Read first: a damaged checkpoint is named and the run keeps its status.
-            done, state = store.load_checkpoint(resume, "last")
-            best = best_so_far(store, resume)
-        store.mark_running(resume)
-        store.event(resume, "resumed", f"resumed at round {done + 1}", done + 1)
-        return config, resume, done + 1, state, best
+        return _reopen(store, resume, built)
     if config is None and run_id is not None:
         # A row created beforehand (by the dashboard) carries the whole config.
         config = RunConfig.from_dict(store.get_run(run_id)["config"])
-    return (config or RunConfig()).validate(), run_id, 1, None, BestTracker()
+    return Opening((config or RunConfig()).validate(), run_id, built=built)
+
+
+def _reopen(store: RunStore, run_id: str, built: BuiltModel | None) -> Opening:
+    record = store.get_run(run_id)
+    refuse_resume(record)
+    opening = Opening(RunConfig.from_dict(record["config"]), run_id, built=built)
+    if record["rounds_done"]:
+        # Read and checked first: a forged or damaged checkpoint is named, the run keeps its status.
+        opening.built = built or build_model(opening.config)
+        shapes = [w.shape for w in opening.built.initial_weights]
+        done, opening.state = store.load_checkpoint(run_id, "last", shapes)
+        needed = keeps_state(opening.config)
+        opening.server_state = read_server_state(store, run_id, done, needed, shapes)
+        opening.best = best_so_far(store, run_id)
+        opening.start_round = done + 1
+    store.mark_running(run_id)
+    store.event(run_id, "resumed", f"resumed at round {opening.start_round}", opening.start_round)
+    return opening
 
 
 def build_setup(

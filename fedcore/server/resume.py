@@ -31,19 +31,44 @@ def server_state(strategy, hospitals: Sequence) -> dict[str, list]:
     }
 
 
-def restore_server_state(
-    store: RunStore, run_id: str, done: int, strategy, hospitals: Sequence
-) -> None:
-    """Continue from the 'server' checkpoint written after round ``done`` (older runs have none);
-    FedXrayError when it is from another round than the weights (no exact resume)."""
-    if not (store.run_dir(run_id) / "server.npz").exists():
-        return
-    saved_round, arrays = store.load_checkpoint(run_id, "server")
+def read_server_state(
+    store: RunStore, run_id: str, done: int, needed: bool, shapes: Sequence[tuple]
+) -> dict[str, list] | None:
+    """The strategy's state saved with round ``done`` (the 'server' checkpoint), checked against
+    the model's ``shapes``; None when there is none and the strategy keeps nothing.
+
+    Parameters
+    ----------
+    needed : bool
+        Whether the run's strategy carries state between rounds (``strategies.keeps_state``).
+
+    Raises
+    ------
+    FedXrayError
+        When the state is needed and its file is missing, or it is from another round than
+        the weights: resuming would not continue the run exactly.
+    """
+    path = store.run_dir(run_id) / "server.npz"
+    if not path.exists():
+        if needed:
+            raise FedXrayError(
+                f"run {run_id} cannot be resumed exactly: its server state {path} is missing "
+                "(deleted or moved), and its strategy's state (server momentum, SCAFFOLD's "
+                "control variates) would restart from zero: put the file back, or train the run "
+                "again"
+            )
+        return None
+    saved_round, arrays = store.load_checkpoint(run_id, "server", shapes)
     if saved_round != done:
         raise FedXrayError(
             f"run {run_id}'s server state is from round {saved_round}, its weights from round "
             f"{done}: it cannot be resumed exactly; train it again"
         )
+    return arrays
+
+
+def restore_server_state(arrays: dict[str, list], strategy, hospitals: Sequence) -> None:
+    """Give the strategy and each hospital the state :func:`read_server_state` read."""
     strategy.load_state(
         {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("strategy/")}
     )

@@ -115,7 +115,8 @@ class CheckpointFiles:
             )
         what = f"the '{name}' checkpoint {path} of run {run_id}"
         advice = (
-            "move it aside (the run then resumes without its strategy's state) or retrain it"
+            "it holds the strategy's state, without which the run cannot resume exactly: "
+            "put back an undamaged copy, or train the run again"
             if name == "server"
             else "move it aside; the run's other checkpoint still works"
         )

@@ -34,6 +34,7 @@ __all__ = [
     "TrimmedMean",
     "aggregate",
     "cosine_learning_rate",
+    "keeps_state",
     "make_strategy",
     "mean_update",
 ]
@@ -76,3 +77,9 @@ def make_strategy(config: RunConfig, hospitals: int) -> Strategy:
         "krum": lambda: Krum(lr, rounds, config.krum_byzantine, config.krum_select),
     }
     return build[config.strategy]()
+
+
+def keeps_state(config: RunConfig) -> bool:
+    """Whether a run's strategy carries state between rounds (server moments, control
+    variates), without which a resumed run would not equal an uninterrupted one."""
+    return config.mode == "federated" and make_strategy(config, 1).keeps_state

@@ -111,6 +111,8 @@ class Strategy(Protocol):
     """What the server asks of an aggregation strategy."""
 
     name: str
+    # Whether :meth:`state` carries anything between rounds: a resume without it is not exact.
+    keeps_state: bool
 
     def configure_fit(self, server_round: int, global_weights: NDArrays) -> dict:
         """Per-round instructions sent to the hospitals with the global weights."""
@@ -155,6 +157,7 @@ class FedAvg:
     """
 
     name = "fedavg"
+    keeps_state = False
 
     def __init__(self, learning_rate: float | None = None, rounds: int | None = None):
         self.learning_rate = learning_rate

@@ -120,6 +120,7 @@ class Scaffold(FedAvg):
     """
 
     name = "scaffold"
+    keeps_state = True
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ class FedAvgM(FedAvg):
     """
 
     name = "fedavgm"
+    keeps_state = True
 
     def __init__(
         self,
@@ -82,6 +83,7 @@ class FedAdam(FedAvg):
     """
 
     name = "fedadam"
+    keeps_state = True
 
     def __init__(
         self,

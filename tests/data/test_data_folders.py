@@ -179,3 +179,70 @@ def test_user_npz_of_another_size_and_rgb(tmp_path):
     np.savez(tmp_path / "bad.npz", train_images=arrays["train_images"])
     with pytest.raises(FedXrayError, match="has no train_labels"):
         read_npz(tmp_path / "bad.npz", 28)
+
+
+def _crowded_tree(root, files: int, suffix: str = ".png"):
+    """The layout with one sample per class folder and ``files`` empty files in one of them."""
+    for split in ("train", "val", "test"):
+        shutil.copytree(SAMPLES_DIR, root / "HOSPITAL" / "hospital_1" / split)
+    shutil.copytree(SAMPLES_DIR, root / "GLOBAL_TEST_DATASET")
+    crowd = root / "HOSPITAL" / "hospital_1" / "train" / "NORMAL"
+    for i in range(files):
+        (crowd / f"{i}{suffix}").touch()
+    return root
+
+
+def test_a_folder_over_its_file_count_is_refused_before_any_file_is_read(tmp_path, monkeypatch):
+    import fedcore.data.folders as folders
+
+    root = _crowded_tree(tmp_path / "data", 300)
+    read = []
+    monkeypatch.setattr(folders, "load_image", lambda path, size: read.append(path))
+    with pytest.raises(FedXrayError) as refused:
+        federation_from_folders(root, 28, max_entries=250)
+    message = str(refused.value)
+    assert message.startswith(f"the data folder {root} holds more than 250 files and folders")
+    assert "counted before reading any" in message and "use a subset" in message
+    assert read == [], "not one file was read"
+
+
+def test_a_crowded_folder_is_one_line_and_no_run_in_the_cli(tmp_path, capsys, monkeypatch):
+    import fedcore.data.folders as folders
+    from fedcore.store import RunStore
+    from tests.store.test_store_damage import assert_one_error_line, run_cli
+
+    root = _crowded_tree(tmp_path / "data", 300)
+    monkeypatch.setattr(folders, "MAX_FOLDER_ENTRIES", 250)
+    home = tmp_path / "home"
+    code, out, err = run_cli(capsys, "--home", str(home), "train", "--data", str(root))
+    assert_one_error_line(code, err, str(root), "more than 250 files and folders")
+    assert RunStore(home).list_runs() == [], "no run was created"
+
+
+def test_files_that_would_not_fit_at_the_model_size_are_refused_from_their_count(tmp_path):
+    """4,000 empty files at 512 px claim 1,049 MB, over the 1 GB budget: refused by a real
+    `python -m fedcore train` before one is opened, with no run left behind."""
+    import os
+    import subprocess
+    import sys
+
+    from fedcore import cli
+    from fedcore.store import RunStore
+
+    root = _crowded_tree(tmp_path / "data", 4000)
+    home = tmp_path / "home"
+    argv = ["train", "--data", str(root), "--image-size", "512"]
+    done = subprocess.run(
+        [sys.executable, "-m", "fedcore", "--home", str(home), *argv],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == cli.EXIT_USER_ERROR, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: the data folder {root} holds 4,0"), lines[0]
+    assert "MB once loaded at 512 px, more than the 1,000 MB a data folder may take" in lines[0]
+    assert "smaller --image-size" in lines[0] and done.stdout == ""
+    assert RunStore(home).list_runs() == []

@@ -15,6 +15,7 @@ from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.run import launch
 from tests.conftest import tiny_config, wait_for
+from tests.run.test_bad_model_files import WEIGHTS_NEEDLES
 
 
 def status(store, run_id: str) -> str:
@@ -132,3 +133,21 @@ def test_resume_refuses_a_finished_run(tiny_run):
     run_store, run_id = tiny_run
     with pytest.raises(FedXrayError, match="already finished"):
         launch.resume(run_store, run_id)
+
+
+@pytest.mark.parametrize("kind", ["another architecture", "NaN weights", "truncated", "missing"])
+def test_a_bad_weights_file_is_refused_before_the_dashboard_creates_a_run(
+    weights_files, store, kind
+):
+    """The Privacy page's twin of a CLI run copies its --weights path; a file since replaced or
+    removed was found only by the child, which left a failed run behind."""
+    path = weights_files[kind]
+    config = RunConfig(backbone="mobilenetv3small", weights=str(path), max_per_hospital=20)
+    with pytest.raises(FedXrayError) as refused:
+        launch.start(config, store)
+    message = str(refused.value)
+    assert message.startswith(f"cannot load backbone weights from {path}"), message
+    assert WEIGHTS_NEEDLES[kind] in message and "\n" not in message and len(message) < 400
+    assert store.list_runs() == [], "no run row"
+    assert [p for p in store.home.iterdir() if p.is_dir()] == [], "no run folder, no log"
+    assert launch.active_run(store) is None, "no child started"
