@@ -586,8 +586,8 @@ def twin_curves(curves: dict[str, pd.DataFrame], metric: str = "auroc") -> go.Fi
 
 
 def privacy_curve(table: pd.DataFrame) -> go.Figure:
-    """AUROC and accuracy of each point of a privacy curve against its target epsilon (log axis);
-    the run without privacy as a dashed line of each colour.
+    """AUROC and accuracy of each point of a privacy curve against its target epsilon (log axis),
+    a cross where the run did not learn; the run without privacy as a dashed line of each colour.
 
     Parameters
     ----------
@@ -603,12 +603,15 @@ def privacy_curve(table: pd.DataFrame) -> go.Figure:
         words = [f"{label} {v:.3f} at ε {e:g}" for e, v in zip(private["epsilon"], private[column])]
         if column == "accuracy":  # each run at its own decision threshold: say which
             words = [f"{w} ({t})" for w, t in zip(words, private["threshold"])]
+        failed = [learned is False for learned in private["learned"]]
+        words = [w + (": did not learn" if f else "") for w, f in zip(words, failed)]
         fig.add_scatter(
             x=private["epsilon"],
             y=private[column],
             name=f"{label}, with privacy",
             mode="lines+markers",
             line=dict(color=color, width=2.5),
+            marker=dict(symbol=["x" if f else "circle" for f in failed], size=9),
             hovertext=words,
             hoverinfo="text",
         )

@@ -33,8 +33,8 @@ def show(run: dict, snapshot: dict) -> None:
         f"with {level}-level differential privacy (protecting {what}) at target epsilon "
         + ", ".join(f"{e:g}" for e in EPSILONS)
         + ". Each point is the run's model: its AUROC, and its accuracy at the run's own decision "
-        "threshold (the hover names it). Smaller epsilon is more private; the dashed lines are the "
-        "run without privacy."
+        "threshold (the hover names it); a cross marks a run that did not learn. Smaller epsilon "
+        "is more private; the dashed lines are the run without privacy."
     )
     live = launch.curve_training(data.store())
     st.fragment(_curve, run_every=REFRESH_SECONDS if live else None)(run, snapshot, level, live)
