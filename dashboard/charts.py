@@ -620,10 +620,15 @@ def privacy_curve(table: pd.DataFrame) -> go.Figure:
                 y=float(plain[column].iloc[0]),
                 line=dict(color=color, dash="dash", width=1.5),
                 annotation_text=f"{label} without privacy {plain[column].iloc[0]:.3f}",
-                annotation_position="bottom right",
+                annotation_position="top left",
             )
     values = pd.concat([table["AUROC"], table["accuracy"]]).dropna()
     low = min(0.5, float(values.min()) - 0.05) if not values.empty else 0.4
-    fig.update_xaxes(title="target epsilon (log scale; smaller is more private)", type="log")
+    fig.update_xaxes(
+        title="target epsilon (log scale; smaller is more private)",
+        type="log",
+        tickvals=list(private["epsilon"]),
+        ticktext=[f"{e:g}" for e in private["epsilon"]],
+    )
     fig.update_yaxes(title="global model", range=[max(0.0, low), 1.0])
     return _layout(fig, 340, showlegend=True)
