@@ -24,7 +24,7 @@ from pathlib import Path
 from fedcore.config.data_check import EMBEDDED
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.run import serving
+from fedcore.run import attack_demo, serving
 from fedcore.server.resume import refuse_resume
 from fedcore.store import RunStore
 from fedcore.store.runs import still_training
@@ -81,12 +81,25 @@ def start(config: RunConfig, store: RunStore) -> str:
     if config.data != EMBEDDED:
         serving.check_data_root(config.data)
     config.validate()
+    return _launch(
+        store, lambda: store.create_run(config.to_dict(), config.rounds, config.mode), "train"
+    )
+
+
+def start_attack_demo(store: RunStore) -> str:
+    """Start the attack demo (fedcore.run.attack_demo) in a child process; the first run's id (the
+    child creates the second when the first finishes). FedXrayError while another run trains."""
+    return _launch(store, lambda: attack_demo.open_undefended(store), "attack-demo")
+
+
+def _launch(store: RunStore, create, command: str) -> str:
+    """Create a run's row with ``create()`` and start ``python -m fedcore COMMAND --run-id ID``."""
     with _lock:
         _refuse_if_busy(store)
-        run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
+        run_id = create()
         store.event(run_id, "launched", "started from the dashboard")
         try:
-            _spawn(store, run_id, ["train", "--run-id", run_id])
+            _spawn(store, run_id, [command, "--run-id", run_id])
         except OSError as exc:
             store.finish(run_id, "failed", f"could not start the training process ({exc})")
             raise FedXrayError(f"could not start the training process ({exc})") from exc

@@ -11,6 +11,18 @@ from fedcore.server.fit_facts import hospitals_only
 from fedcore.server.update_geometry import short_reason
 
 
+def attackers(snapshot: dict) -> list[str]:
+    """The hospitals that sent poisoned updates in a run (its ``attack`` events)."""
+    return sorted(
+        {
+            name
+            for e in snapshot["events"]
+            if e["kind"] == "attack"
+            for name in (e["data"] or {}).get("attackers", [])
+        }
+    )
+
+
 def flags_by_hospital(rounds: list[dict]) -> dict[str, list[tuple[int, str]]]:
     """{hospital: [(round, reason), ...]} for every flagged update, in round order."""
     flags: dict[str, list[tuple[int, str]]] = {}

@@ -1,0 +1,85 @@
+"""The attack demo: two runs, one after the other, that name each other; the CLI's summary."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from fedcore.cli import main
+from fedcore.run import attack_demo
+from fedcore.run.attack_demo import Pair, pair_of
+from fedcore.run.signals import StopSignal
+from tests.conftest import tiny_config
+
+
+@pytest.fixture
+def small_demo(monkeypatch):
+    """The demo's shape on a few images: 4 hospitals, 1 attacker, 2 rounds : seconds."""
+    small = tiny_config(
+        hospitals=4,
+        strategy="fedavg",
+        attack="sign-flip",
+        attackers=1,
+        attack_claimed_examples=5000,
+        local_epochs=1,
+        max_per_hospital=40,
+    )
+    monkeypatch.setattr(attack_demo, "UNDEFENDED", small)
+    monkeypatch.setattr(attack_demo, "DEFENDED", dataclasses.replace(small, defence="drop-flagged"))
+    return small
+
+
+def test_the_demo_is_the_attack_table_federation():
+    # docs/strategies.md's attack table: 10 Dirichlet hospitals, 2 sign-flipping attackers
+    # claiming 5000 images, FedAvg; the defended half differs in the defence only.
+    demo = attack_demo.UNDEFENDED
+    assert (demo.hospitals, demo.partition, demo.strategy, demo.attack, demo.attackers) == (
+        10,
+        "dirichlet",
+        "fedavg",
+        "sign-flip",
+        2,
+    )
+    assert demo.attack_claimed_examples == 5000 and demo.defence == "none"
+    assert dataclasses.replace(attack_demo.DEFENDED, defence="none") == demo
+    assert attack_demo.DEFENDED.defence == "drop-flagged"
+
+
+def test_a_run_outside_a_demo_has_no_pair():
+    assert pair_of([{"kind": "attack", "data": {"attackers": ["hospital_2"]}}]) is None
+    events = [
+        {"kind": "attack_demo", "data": {"undefended": "a"}},
+        {"kind": "attack_demo", "data": {"undefended": "a", "defended": "b"}},
+    ]
+    assert pair_of(events[:1]) == Pair("a") and pair_of(events) == Pair("a", "b")
+
+
+def test_the_defended_run_is_coming_while_the_first_runs_process_lives(store):
+    first = store.create_run(tiny_config().to_dict(), 2, "federated")  # this process: alive
+    store.finish(first, "finished")
+    assert attack_demo.defended_run_coming(store, Pair(first))
+    assert not attack_demo.defended_run_coming(store, Pair(first, "second"))
+    store.set_pid(first, 2**22 + 1)  # no such process
+    assert not attack_demo.defended_run_coming(store, Pair(first))
+
+
+def test_the_cli_trains_both_halves_and_says_who_was_flagged(store, small_demo, capsys):
+    assert main(["--home", str(store.home), "attack-demo"]) == 0
+    out = capsys.readouterr().out
+    second, first = store.list_runs()  # newest first
+    assert first["config"]["defence"] == "none" and second["config"]["defence"] == "drop-flagged"
+    assert first["status"] == second["status"] == "finished"
+    for run in (first, second):
+        assert pair_of(store.snapshot(run["id"])["events"]) == Pair(first["id"], second["id"])
+    assert f"without the defence: run {first['id']} (finished), global AUROC" in out
+    assert f"with drop-flagged: run {second['id']} (finished), global AUROC" in out
+    assert "(attacker) flagged in" in out
+
+
+def test_a_stop_during_the_first_run_ends_the_demo(store, small_demo):
+    stop = StopSignal()
+    stop.set()
+    first, second = attack_demo.run_pair(store, stop, log=lambda line: None)
+    assert first.status == "stopped" and second is None
+    assert [r["id"] for r in store.list_runs()] == [first.run_id], "the second never started"
