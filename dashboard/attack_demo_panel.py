@@ -1,0 +1,178 @@
+"""The Train page's attack demo: its one-click start, and its two runs' global AUROC on one chart.
+
+The demo (fedcore.run.attack_demo) trains the attacked federation without the defence, then the
+same with it, in one child process: one run trains at a time per store. The chart shows both
+curves as they grow, each point naming the hospitals flagged that round; the live view below it
+shows the run now training, its legend marking the attackers and their flags round by round.
+The panel is a fragment that looks at the store while the demo is under way, and follows it to
+the second run when that starts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import charts, data
+from dashboard.theme import ATTACKER_COLOR, PASS_COLOR
+from fedcore.errors import FedXrayError
+from fedcore.results.report import metrics_frame
+from fedcore.results.scope import hospital_label
+from fedcore.run import attack_demo, launch
+from fedcore.run.attack_demo import Pair
+from fedcore.run.serving import public_text
+from fedcore.server.who_helped import flags_by_hospital
+
+# Seconds between two looks at the store while the demo runs: the live view below already
+# refreshes the running run every 1.5 s; this chart needs only each round's end.
+REFRESH_SECONDS = 3.0
+HALVES = (
+    ("undefended", "Without the defence", ATTACKER_COLOR),
+    ("defended", "With drop-flagged", PASS_COLOR),
+)
+HELP = (
+    f"Two runs of one attacked federation, one after the other: "
+    f"{attack_demo.UNDEFENDED.hospitals} hospitals (non-IID Dirichlet split, seed "
+    f"{attack_demo.UNDEFENDED.seed}); {attack_demo.UNDEFENDED.attackers} of them send "
+    f"sign-flipped updates and claim {attack_demo.UNDEFENDED.attack_claimed_examples} images "
+    f"each. FedAvg, {attack_demo.UNDEFENDED.rounds} rounds × 1 local epoch on every image: first "
+    "without a defence, then with drop-flagged (the server leaves flagged updates out). About "
+    "45 s a run, 1.5 minutes in all on 2 CPU cores. The flags appear on the attackers as each "
+    "round lands."
+)
+
+
+def offer(store) -> None:
+    """The Attack demo button: starts the demo, or says why not (one run trains at a time)."""
+    busy = launch.active_run(store) is not None
+    if st.button(
+        "Attack demo: 2 attackers, without and with the defence",
+        key="attack_demo",
+        icon=":material/shield:",
+        disabled=busy,
+        help=HELP + (" Waits until the run now training ends." if busy else ""),
+    ):
+        try:
+            data.remember(launch.start_attack_demo(store))
+        except FedXrayError as exc:
+            st.error(f"Not started: {public_text(str(exc))}", icon=":material/block:")
+            return
+        st.rerun()
+
+
+def show(run_id: str) -> None:
+    """The demo's comparison chart above the live view, when ``run_id`` is one of a demo's runs."""
+    pair = _pair(run_id)
+    if pair is None:
+        return
+    busy = _busy(pair)
+    st.fragment(_panel, run_every=REFRESH_SECONDS if busy else None)(run_id, pair, busy)
+
+
+def _panel(run_id: str, drawn_pair: Pair, was_busy: bool) -> None:
+    pair = _pair(run_id, drawn_pair)
+    busy = _busy(pair)
+    if pair != drawn_pair or busy != was_busy:
+        # The second run appeared, or the demo ended: the page follows it and stops polling.
+        data.remember(pair.defended or pair.undefended)
+        st.rerun(scope="app")
+    store = data.store()
+    halves = {}
+    for attr, words, color in HALVES:
+        if getattr(pair, attr):
+            run = store.get_run(getattr(pair, attr))
+            halves[attr] = (
+                words,
+                color,
+                _half(str(store.home), run["id"], run["rounds_done"], run["status"]),
+            )
+    st.markdown("##### Attack demo: the same attacked federation without and with the defence")
+    st.plotly_chart(_figure(halves), key="attack_demo_chart", config=charts.PLOT_CONFIG)
+    for words, _color, half in halves.values():
+        st.caption(_sentence(words, half))
+    if "defended" not in halves:
+        st.caption(
+            "With drop-flagged: starts when the run without the defence ends."
+            if busy
+            else "With drop-flagged: did not start (the first run did not finish)."
+        )
+
+
+def _pair(run_id: str, known: Pair | None = None) -> Pair | None:
+    """The demo pair of ``run_id`` from its events; once complete it never changes."""
+    if known is not None and known.defended is not None:
+        return known
+    try:
+        run = data.store().get_run(run_id)
+    except FedXrayError:
+        return known
+    return attack_demo.pair_of(data.snapshot(run)["events"]) or known
+
+
+def _busy(pair: Pair) -> bool:
+    """A run of the pair trains, or the second is about to start."""
+    store = data.store()
+    active = launch.active_run(store)
+    if active is not None and active["id"] in (pair.undefended, pair.defended):
+        return True
+    return attack_demo.defended_run_coming(store, pair)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _half(home: str, run_id: str, rounds_done: int, status: str) -> dict:
+    """One run's global AUROC and flagged hospitals per round, read once per completed round."""
+    snapshot = data.store().snapshot(run_id)
+    frame = metrics_frame(snapshot)
+    frame = frame[frame["scope"] == "global"].sort_values("round")
+    flags = flags_by_hospital(snapshot["rounds"])
+    by_round = {
+        r: [n for n, f in flags.items() if any(x == r for x, _ in f)] for r in frame["round"]
+    }
+    return {
+        "rounds": [int(r) for r in frame["round"]],
+        "auroc": [float(v) for v in frame["auroc"]],
+        "flagged": [sorted(by_round[r]) for r in frame["round"]],
+        "outcome": attack_demo.outcome(snapshot),
+        "rounds_total": snapshot["run"]["rounds_total"],
+    }
+
+
+def _figure(halves: dict) -> go.Figure:
+    fig = go.Figure()
+    for words, color, half in halves.values():
+        fig.add_scatter(
+            x=half["rounds"],
+            y=half["auroc"],
+            name=words,
+            mode="lines+markers",
+            line=dict(color=color, width=3),
+            text=[
+                "flagged: " + ", ".join(hospital_label(n) for n in names)
+                if names
+                else "none flagged"
+                for names in half["flagged"]
+            ],
+            hovertemplate="round %{x}: AUROC %{y:.3f}<br>%{text}<extra>" + words + "</extra>",
+        )
+    total = max([h["rounds_total"] for _, _, h in halves.values()] or [10])
+    fig.update_xaxes(title="round", range=[0.5, total + 0.5], dtick=1)
+    fig.update_yaxes(title="global AUROC", range=[0.4, 1.0])
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+def _sentence(words: str, half: dict) -> str:
+    seen = half["outcome"]
+    if not seen.rounds_done:
+        return f"**{words}** (run `{seen.run_id}`): no round yet."
+    attackers = ", ".join(
+        f":red[{hospital_label(name)}] flagged in {n} of {seen.rounds_done} rounds"
+        for name, n in seen.attackers_flagged.items()
+    )
+    auroc = "n/a" if math.isnan(seen.auroc) else f"{seen.auroc:.3f}"
+    return (
+        f"**{words}** (run `{seen.run_id}`, {seen.status}): global AUROC **{auroc}** after round "
+        f"{seen.rounds_done}; {attackers}; honest updates flagged: {seen.honest_flagged}."
+    )
