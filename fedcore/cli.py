@@ -149,7 +149,6 @@ def cmd_train(args) -> int:
         _check_output_file(args.json)
     from fedcore.model.networks import build_model
     from fedcore.model.weights_file import names_weights_file
-    from fedcore.results import text
     from fedcore.run import engine
 
     store = _store(args)
@@ -176,7 +175,7 @@ def cmd_train(args) -> int:
     snapshot = store.snapshot(result.run_id)
     if result.rounds_done:
         print()
-        print(text.text_report(snapshot))
+        print(report_text(snapshot))
     if args.json:
         _write_json(args.json, snapshot, result)
     if result.status == "failed":
@@ -272,7 +271,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from fedcore.results import report, text
+    from fedcore.results import report
 
     which = _round_choice(args.round)
     if args.csv:
@@ -281,7 +280,7 @@ def cmd_report(args) -> int:
     if args.html:
         _check_output_file(args.html)
     snapshot = _store(args).snapshot(args.run)
-    print(text.text_report(snapshot, which))
+    print(report_text(snapshot, which))
     if args.html:
         _write_html(snapshot, which, args.html)
     if args.csv:
@@ -293,6 +292,14 @@ def cmd_report(args) -> int:
             raise FedXrayError(f"cannot write {args.csv}_*.csv ({exc.strerror or exc})") from exc
         print(f"wrote {args.csv}_table1.csv, {args.csv}_table2.csv and {args.csv}_rounds.csv")
     return 0
+
+
+def report_text(snapshot: dict, which: str | int = "last") -> str:
+    """The text report (Tables 1 and 2, fairness, health) with who helped and who was flagged."""
+    from fedcore.results import text
+    from fedcore.server.who_helped import report_lines
+
+    return text.text_report(snapshot, which, report_lines(snapshot))
 
 
 def report_page(snapshot: dict, which: str | int = "last") -> str:

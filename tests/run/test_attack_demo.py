@@ -83,3 +83,13 @@ def test_a_stop_during_the_first_run_ends_the_demo(store, small_demo):
     first, second = attack_demo.run_pair(store, stop, log=lambda line: None)
     assert first.status == "stopped" and second is None
     assert [r["id"] for r in store.list_runs()] == [first.run_id], "the second never started"
+
+
+def test_report_says_per_hospital_how_many_rounds_it_was_flagged(store, small_demo, capsys):
+    first, _second = attack_demo.run_pair(store, StopSignal(), log=lambda line: None)
+    capsys.readouterr()
+    assert main(["--home", str(store.home), "report", first.run_id]) == 0
+    out = capsys.readouterr().out.split("Who helped and who was flagged", 1)[1].splitlines()
+    (attacker,) = [line for line in out if "(attacker):" in line]
+    assert "flagged in 2 of 2 rounds (norm 2, image count 2, direction 1); round 2: " in attacker
+    assert len([line for line in out if line.startswith("  hospital_")]) == 4
