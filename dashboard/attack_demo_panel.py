@@ -68,6 +68,9 @@ def show(run_id: str) -> None:
     if pair is None:
         return
     busy = _busy(pair)
+    if busy:
+        # The page stays on the demo's newest run once it ends, instead of the one first picked.
+        data.remember(pair.defended or pair.undefended)
     st.fragment(_panel, run_every=REFRESH_SECONDS if busy else None)(run_id, pair, busy)
 
 

@@ -97,3 +97,20 @@ def test_a_finished_demo_shows_both_runs_on_one_chart_with_the_attackers_flagged
     captions = " ".join(c.value for c in at.caption)
     assert f"run `{first}`" in captions and f"run `{second}`" in captions
     assert captions.count(":red[Hospital 4] flagged in 2 of 2 rounds") == 2
+
+
+def test_the_page_follows_the_demo_to_the_defended_run(store):
+    first = attacked_run(store, attack_demo.UNDEFENDED)
+    at = open_page("views/train.py")
+    at.session_state["run_id"] = first
+    second = attacked_run(store, attack_demo.DEFENDED, rounds=(1,), finish=False)
+    for run_id in (first, second):
+        store.event(
+            run_id, attack_demo.EVENT, "attack demo", data={"undefended": first, "defended": second}
+        )
+    at.run()
+    assert_clean(at)
+    store.finish(second, "finished")
+    at.run()
+    assert at.session_state["run_id"] == second, "the demo's newest run, once it ended"
+    assert any(f"Run `{second}`" in c.value for c in at.caption)
