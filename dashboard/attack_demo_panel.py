@@ -37,10 +37,10 @@ HELP = (
     f"{attack_demo.UNDEFENDED.hospitals} hospitals (non-IID Dirichlet split, seed "
     f"{attack_demo.UNDEFENDED.seed}); {attack_demo.UNDEFENDED.attackers} of them send "
     f"sign-flipped updates and claim {attack_demo.UNDEFENDED.attack_claimed_examples} images "
-    f"each. FedAvg, {attack_demo.UNDEFENDED.rounds} rounds × 1 local epoch on every image: first "
-    "without a defence, then with drop-flagged (the server leaves flagged updates out). About "
-    "45 s a run, 1.5 minutes in all on 2 CPU cores. The flags appear on the attackers as each "
-    "round lands."
+    f"each. FedAvg, {attack_demo.UNDEFENDED.rounds} rounds × {attack_demo.UNDEFENDED.epochs} "
+    "local epoch on every image: first without a defence, then with drop-flagged (the server "
+    "leaves flagged updates out). About 45 s a run, 1.5 minutes in all on 2 CPU cores. The "
+    "flags appear on the attackers as each round lands."
 )
 
 
@@ -48,7 +48,7 @@ def offer(store) -> None:
     """The Attack demo button: starts the demo, or says why not (one run trains at a time)."""
     busy = launch.active_run(store) is not None
     if st.button(
-        "Attack demo: 2 attackers, without and with the defence",
+        f"Attack demo: {attack_demo.UNDEFENDED.attackers} attackers, without and with the defence",
         key="attack_demo",
         icon=":material/shield:",
         disabled=busy,
@@ -76,51 +76,68 @@ def show(run_id: str) -> None:
 
 def _panel(run_id: str, drawn_pair: Pair, was_busy: bool) -> None:
     pair = _pair(run_id, drawn_pair)
-    busy = _busy(pair)
+    busy = pair is not None and _busy(pair)
     if pair != drawn_pair or busy != was_busy:
-        # The second run appeared, or the demo ended: the page follows it and stops polling.
-        data.remember(pair.defended or pair.undefended)
+        # The second run appeared, the demo ended, or a run was deleted: the page follows.
+        data.remember(pair and (pair.defended or pair.undefended))
         st.rerun(scope="app")
-    store = data.store()
     halves = {}
     for attr, words, color in HALVES:
-        if getattr(pair, attr):
-            run = store.get_run(getattr(pair, attr))
-            halves[attr] = (
-                words,
-                color,
-                _half(str(store.home), run["id"], run["rounds_done"], run["status"]),
-            )
+        run = _row(getattr(pair, attr))
+        if run is not None:
+            home = str(data.store().home)
+            half = _half(home, run["id"], run["rounds_done"], run["status"])
+            halves[attr] = (words, color, half)
     st.markdown("##### Attack demo: the same attacked federation without and with the defence")
     st.plotly_chart(_figure(halves), key="attack_demo_chart", config=charts.PLOT_CONFIG)
     for words, _color, half in halves.values():
         st.caption(_sentence(words, half))
     if "defended" not in halves:
-        st.caption(
-            "With drop-flagged: starts when the run without the defence ends."
-            if busy
-            else "With drop-flagged: did not start (the first run did not finish)."
-        )
+        st.caption(_missing_second(pair, busy))
+
+
+def _missing_second(pair: Pair, busy: bool) -> str:
+    if busy:
+        return "With drop-flagged: starts when the run without the defence ends."
+    if pair.refused:
+        return f"With drop-flagged: {public_text(pair.refused)}."
+    return (
+        "With drop-flagged: not trained, the demo ended before its second run (the first was "
+        "stopped or failed). Start the demo again to see both."
+    )
+
+
+def _row(run_id: str | None) -> dict | None:
+    """A run's row; None for no id or a run deleted meanwhile."""
+    if run_id is None:
+        return None
+    try:
+        return data.store().get_run(run_id)
+    except FedXrayError:
+        return None
 
 
 def _pair(run_id: str, known: Pair | None = None) -> Pair | None:
-    """The demo pair of ``run_id`` from its events; once complete it never changes."""
+    """The demo pair of ``run_id`` from its events. Read once the first run no longer trains (its
+    events then change only when the second starts); once complete the pair never changes."""
     if known is not None and known.defended is not None:
         return known
-    try:
-        run = data.store().get_run(run_id)
-    except FedXrayError:
+    run = _row(run_id)
+    if run is None:
+        return None
+    if known is not None and run["status"] == "running":
         return known
     return attack_demo.pair_of(data.snapshot(run)["events"]) or known
 
 
 def _busy(pair: Pair) -> bool:
-    """A run of the pair trains, or the second is about to start."""
+    """A run of the pair trains, or the second is about to start (two rows read, no listing)."""
     store = data.store()
-    active = launch.active_run(store)
-    if active is not None and active["id"] in (pair.undefended, pair.defended):
+    rows = [r for r in map(_row, (pair.undefended, pair.defended)) if r is not None]
+    if any(r["status"] == "running" or launch.starting(store, r) for r in rows):
         return True
-    return attack_demo.defended_run_coming(store, pair)
+    first = rows[0] if rows and rows[0]["id"] == pair.undefended else None
+    return first is not None and attack_demo.defended_run_coming(first, pair)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -201,6 +201,10 @@ def cmd_attack_demo(args) -> int:
     for result, words in ((first, "without the defence"), (second, "with drop-flagged")):
         if result is not None and result.rounds_done:
             print("  " + attack_demo.summary_line(store.snapshot(result.run_id), words))
+    if second is None and first.status == "finished":
+        pair = attack_demo.pair_of(store.snapshot(first.run_id)["events"])
+        print(f"error: {pair.refused}", file=sys.stderr)
+        return EXIT_USER_ERROR
     last = second or first
     if last.status == "failed":
         return EXIT_FAILED

@@ -14,6 +14,7 @@ from typing import Callable
 
 from fedcore.config.run_config import RunConfig
 from fedcore.data import load_federation
+from fedcore.errors import FedXrayError
 from fedcore.model.networks import build_model
 from fedcore.results.decision import global_figures
 from fedcore.run import engine
@@ -42,16 +43,20 @@ EVENT = "attack_demo"
 
 @dataclasses.dataclass(frozen=True)
 class Pair:
-    """The demo's two runs by id; ``defended`` is None until its run is created."""
+    """The demo's two runs by id; ``defended`` is None until its run is created, and ``refused``
+    says why it never was when another run started between the two."""
 
     undefended: str
     defended: str | None = None
+    refused: str = ""
 
 
 def pair_of(events: list[dict]) -> Pair | None:
     """The demo pair a run belongs to, from its events; None for a run outside a demo."""
     found = [e["data"] for e in events if e["kind"] == EVENT and e["data"]]
-    return Pair(found[-1]["undefended"], found[-1].get("defended")) if found else None
+    if not found:
+        return None
+    return Pair(found[-1]["undefended"], found[-1].get("defended"), found[-1].get("refused", ""))
 
 
 def open_undefended(store: RunStore) -> str:
@@ -101,7 +106,15 @@ def run_pair(
     )
     if first.status != "finished" or stop():
         return first, None
-    second_id = store.create_run(DEFENDED.to_dict(), DEFENDED.rounds, DEFENDED.mode)
+    try:
+        second_id = store.create_run(DEFENDED.to_dict(), DEFENDED.rounds, DEFENDED.mode)
+    except FedXrayError as exc:
+        # Another run started in the moment between the two: the first run says so.
+        why = f"the run with the defence did not start: {exc}"
+        data = {"undefended": first_id, "refused": why}
+        store.event(first_id, EVENT, f"attack demo: {why}", level="warning", data=data)
+        log(f"warning: {why}")
+        return first, None
     pair = {"undefended": first_id, "defended": second_id}
     for run_id in (first_id, second_id):
         store.event(
@@ -116,17 +129,13 @@ def run_pair(
     return first, second
 
 
-def defended_run_coming(store: RunStore, pair: Pair) -> bool:
-    """Whether the demo's process finished the first run and is about to create the second (a
-    page watching the demo keeps looking until it appears)."""
-    if pair.defended is not None:
+def defended_run_coming(first: dict, pair: Pair) -> bool:
+    """Whether the demo's process finished the first run (its row, ``first``) and is about to
+    create the second: a page watching the demo keeps looking until it appears."""
+    if pair.defended is not None or pair.refused:
         return False
-    first = store.get_run(pair.undefended)
-    return (
-        first["status"] == "finished"
-        and bool(first["pid"])
-        and alive(first["pid"], first["updated"])
-    )
+    pid = first["pid"]
+    return first["status"] == "finished" and bool(pid) and alive(pid, first["updated"])
 
 
 def last_auroc(snapshot: dict) -> float:

@@ -114,3 +114,13 @@ def test_the_page_follows_the_demo_to_the_defended_run(store):
     at.run()
     assert at.session_state["run_id"] == second, "the demo's newest run, once it ended"
     assert any(f"Run `{second}`" in c.value for c in at.caption)
+
+
+def test_a_demo_whose_second_run_was_refused_says_why(store):
+    first = attacked_run(store, attack_demo.UNDEFENDED)
+    why = "the run with the defence did not start: run x is still training"
+    store.event(first, attack_demo.EVENT, why, data={"undefended": first, "refused": why})
+    store.set_pid(first, 2**22 + 1)  # its process has ended
+    at = open_page("views/train.py")
+    assert_clean(at)
+    assert any(c.value == f"With drop-flagged: {why}." for c in at.caption)

@@ -58,10 +58,28 @@ def test_a_run_outside_a_demo_has_no_pair():
 def test_the_defended_run_is_coming_while_the_first_runs_process_lives(store):
     first = store.create_run(tiny_config().to_dict(), 2, "federated")  # this process: alive
     store.finish(first, "finished")
-    assert attack_demo.defended_run_coming(store, Pair(first))
-    assert not attack_demo.defended_run_coming(store, Pair(first, "second"))
+    assert attack_demo.defended_run_coming(store.get_run(first), Pair(first))
+    assert not attack_demo.defended_run_coming(store.get_run(first), Pair(first, "second"))
+    assert not attack_demo.defended_run_coming(store.get_run(first), Pair(first, refused="busy"))
     store.set_pid(first, 2**22 + 1)  # no such process
-    assert not attack_demo.defended_run_coming(store, Pair(first))
+    assert not attack_demo.defended_run_coming(store.get_run(first), Pair(first))
+
+
+def test_a_run_started_between_the_two_is_said_on_the_first(store, small_demo, monkeypatch):
+    # Another process creates a run the moment the first half ends: the second half is refused.
+    finish = store.finish
+
+    def finish_then_busy(run_id, status, error=None):
+        finish(run_id, status, error)
+        if status == "finished":
+            store.create_run(tiny_config().to_dict(), 2, "federated")  # this process: alive
+
+    monkeypatch.setattr(store, "finish", finish_then_busy)
+    first, second = attack_demo.run_pair(store, StopSignal(), log=lambda line: None)
+    assert first.status == "finished" and second is None
+    pair = pair_of(store.snapshot(first.run_id)["events"])
+    assert pair.defended is None and "did not start: run " in pair.refused
+    assert "is still training" in pair.refused
 
 
 def test_the_cli_trains_both_halves_and_says_who_was_flagged(store, small_demo, capsys):
