@@ -1,4 +1,5 @@
-"""Train: configure and start a run (a child process), then watch it learn, stop it or resume it."""
+"""Train: configure and start a run (a child process) or the attack demo, then watch it learn, stop
+it or resume it."""
 
 import streamlit as st
 
