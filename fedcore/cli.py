@@ -202,9 +202,11 @@ def cmd_attack_demo(args) -> int:
         if result is not None and result.rounds_done:
             print("  " + attack_demo.summary_line(store.snapshot(result.run_id), words))
     if second is None and first.status == "finished":
-        pair = attack_demo.pair_of(store.snapshot(first.run_id)["events"])
-        print(f"error: {pair.refused}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        # Refused (another run started between the two), or stopped between the two.
+        refused = attack_demo.pair_of(store.snapshot(first.run_id)["events"]).refused
+        if refused:
+            print(f"error: {refused}", file=sys.stderr)
+        return EXIT_USER_ERROR if refused else EXIT_STOPPED
     last = second or first
     if last.status == "failed":
         return EXIT_FAILED

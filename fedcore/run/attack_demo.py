@@ -98,9 +98,10 @@ def run_pair(
     tuple of RunResult
         The first run's result and the second's (None when it did not start).
     """
-    # One data load and one compiled model for both halves, as the benchmarks share them.
-    federation, built = load_federation(UNDEFENDED), build_model(UNDEFENDED)
+    # Refused while another run trains before anything loads; then one data load and one compiled
+    # model for both halves, as the benchmarks share them.
     first_id = undefended_id or open_undefended(store)
+    federation, built = load_federation(UNDEFENDED), build_model(UNDEFENDED)
     first = engine.run(
         None, store, run_id=first_id, stop=stop, log=log, built=built, federation=federation
     )

@@ -10,6 +10,7 @@ from fedcore.cli import main
 from fedcore.run import attack_demo
 from fedcore.run.attack_demo import Pair, pair_of
 from fedcore.run.signals import StopSignal
+from fedcore.store import RunStore
 from tests.conftest import tiny_config
 
 
@@ -65,21 +66,32 @@ def test_the_defended_run_is_coming_while_the_first_runs_process_lives(store):
     assert not attack_demo.defended_run_coming(store.get_run(first), Pair(first))
 
 
+def busy_after_the_first(monkeypatch):
+    """Another process creates a run the moment the demo's first half ends."""
+    finish = RunStore.finish
+
+    def finish_then_busy(self, run_id, status, error=None):
+        finish(self, run_id, status, error)
+        if status == "finished" and len(self.list_runs()) == 1:
+            self.create_run(tiny_config().to_dict(), 2, "federated")  # this process: alive
+
+    monkeypatch.setattr(RunStore, "finish", finish_then_busy)
+
+
 def test_a_run_started_between_the_two_is_said_on_the_first(store, small_demo, monkeypatch):
-    # Another process creates a run the moment the first half ends: the second half is refused.
-    finish = store.finish
-
-    def finish_then_busy(run_id, status, error=None):
-        finish(run_id, status, error)
-        if status == "finished":
-            store.create_run(tiny_config().to_dict(), 2, "federated")  # this process: alive
-
-    monkeypatch.setattr(store, "finish", finish_then_busy)
+    busy_after_the_first(monkeypatch)
     first, second = attack_demo.run_pair(store, StopSignal(), log=lambda line: None)
     assert first.status == "finished" and second is None
     pair = pair_of(store.snapshot(first.run_id)["events"])
     assert pair.defended is None and "did not start: run " in pair.refused
     assert "is still training" in pair.refused
+
+
+def test_the_cli_says_so_in_one_error_line(store, small_demo, monkeypatch, capsys):
+    busy_after_the_first(monkeypatch)
+    assert main(["--home", str(store.home), "attack-demo"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: the run with the defence did not start: run ")
 
 
 def test_the_cli_trains_both_halves_and_says_who_was_flagged(store, small_demo, capsys):
