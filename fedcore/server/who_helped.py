@@ -90,11 +90,12 @@ def report_lines(snapshot: dict) -> list[str]:
     Empty for a run whose rounds recorded neither (centralized and local runs, older runs).
     """
     rounds = snapshot["rounds"]
-    taken = {}
+    taken, dropped = {}, {}
     for row in rounds:
         for name, facts in hospitals_only(row.get("fit") or {}).items():
             if "flagged" in facts or "contribution" in facts:
                 taken[name] = taken.get(name, 0) + 1
+                dropped[name] = dropped.get(name, 0) + int(bool(facts.get("dropped")))
     if not taken:
         return []
     totals, flags, bad = (
@@ -116,7 +117,9 @@ def report_lines(snapshot: dict) -> list[str]:
         if name in totals:
             words.append(f"contribution {totals[name]:+.3f};")
         words.append(_flag_words(flags.get(name, []), taken[name]))
-        lines.append(" ".join(words))
+        # A dropped update has no contribution: the aggregate never held it.
+        left_out = f"; left out of the aggregate in {dropped[name]}" if dropped[name] else ""
+        lines.append(" ".join(words) + left_out)
     return lines
 
 

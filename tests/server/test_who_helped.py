@@ -79,6 +79,12 @@ def test_the_report_says_per_hospital_its_contribution_and_its_flagged_rounds_wi
         "  hospital_2 (attacker): contribution -0.040; flagged in 2 of 3 rounds (norm 1, "
         "direction 1); round 3: points away from the others: cosine -0.94"
     )
+    defended = [
+        {"round": 1, "fit": {"hospital_2": {"flagged": 1, "dropped": 1, "flag_reason": ""}}}
+    ]
+    assert report_lines({"rounds": defended, "events": []})[1].endswith(
+        "; left out of the aggregate in 1"
+    )
 
 
 def test_the_report_says_nothing_of_a_run_that_recorded_no_review():
