@@ -44,9 +44,9 @@ HELP = (
 )
 
 
-def offer(store) -> None:
-    """The Attack demo button: starts the demo, or says why not (one run trains at a time)."""
-    busy = launch.active_run(store) is not None
+def offer(store, busy: bool) -> None:
+    """The Attack demo button: starts the demo; disabled while a run trains (``busy``: one trains
+    at a time)."""
     if st.button(
         f"Attack demo: {attack_demo.UNDEFENDED.attackers} attackers, without and with the defence",
         key="attack_demo",

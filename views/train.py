@@ -28,7 +28,7 @@ if shown is None:
     )
 
 # ---------------------------------------------------------------- the attack demo, in one click
-attack_demo_panel.offer(store)
+attack_demo_panel.offer(store, busy=active is not None)
 
 # ---------------------------------------------------------------- the run configuration
 # Open until there is a run to show. Then folded: opening it when a run stops or ends pushed
