@@ -13,6 +13,7 @@ from fedcore.config.run_config import RunConfig
 from fedcore.results import showcase
 from fedcore.results.report import metrics_frame
 from fedcore.run import launch
+from fedcore.server import who_helped
 from fedcore.store import RunStore, default_home
 
 RUN_KEY = "run_id"  # session state: the run the user last picked, shared by every page
@@ -66,16 +67,8 @@ def attack_label(run: dict) -> str:
 
 
 def attackers(snapshot: dict) -> list[str]:
-    """The hospitals that sent poisoned updates in a run (its ``attack`` events), for the pages to
-    mark."""
-    return sorted(
-        {
-            name
-            for e in snapshot["events"]
-            if e["kind"] == "attack"
-            for name in (e["data"] or {}).get("attackers", [])
-        }
-    )
+    """The hospitals that sent poisoned updates in a run, for the pages to mark."""
+    return who_helped.attackers(snapshot)
 
 
 @st.cache_data(show_spinner=False)

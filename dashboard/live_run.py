@@ -250,7 +250,8 @@ def _rounds(run: dict, snap: dict | None) -> None:
                 placeholder="more hospitals",
             )
         )
-    scopes = round_curves.shown_scopes(frame, asked)
+    # The attackers are always drawn: their flags, round by round, are what the legend is for.
+    scopes = round_curves.shown_scopes(frame, asked + tuple(drawn["attackers"]))
     st.caption(
         "Global: the global model on the global test set. Hospital k: on hospital k's own test set"
         + (

@@ -1,5 +1,5 @@
-"""`python -m fedcore`: train, runs, report, diagnose, audit, compare, export-hospitals,
-privacy-curve, settings, bench.
+"""`python -m fedcore`: train, attack-demo, runs, report, diagnose, audit, compare,
+export-hospitals, privacy-curve, settings, bench.
 
 The run flags, their defaults and their checks come from RunConfig's declared settings
 (fedcore.config.flags); this module only wires the commands.
@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--json", metavar="PATH", help="write the full result (config, every round, tables) here"
     )
+
+    demo = sub.add_parser(
+        "attack-demo",
+        help="the attacked federation without and then with the defence (10 hospitals, "
+        "2 attackers, FedAvg, 10 rounds; about 1.5 minutes on 2 cores)",
+    )
+    demo.add_argument("--run-id", help=argparse.SUPPRESS)  # the first run, created by the dashboard
 
     sub.add_parser("runs", help="list the runs in the store")
 
@@ -158,7 +165,6 @@ def cmd_train(args) -> int:
         check_output_file(args.json)
     from fedcore.model.networks import build_model
     from fedcore.model.weights_file import names_weights_file
-    from fedcore.results import text
     from fedcore.run import engine
 
     store = _store(args)
@@ -185,12 +191,42 @@ def cmd_train(args) -> int:
     snapshot = store.snapshot(result.run_id)
     if result.rounds_done:
         print()
-        print(text.text_report(snapshot))
+        print(report_text(snapshot))
     if args.json:
         _write_json(args.json, snapshot, result)
     if result.status == "failed":
         return EXIT_FAILED
     return EXIT_STOPPED if result.status == "stopped" else 0
+
+
+def cmd_attack_demo(args) -> int:
+    from fedcore.run import attack_demo, engine
+
+    store = _store(args)
+    stop = engine.StopSignal()
+    signal.signal(signal.SIGINT, stop.set)
+    signal.signal(signal.SIGTERM, stop.set)
+    first, second = attack_demo.run_pair(
+        store, stop, log=lambda line: print(line, flush=True), undefended_id=args.run_id
+    )
+    print()
+    print(
+        f"Attack demo: {attack_demo.UNDEFENDED.hospitals} hospitals, seed "
+        f"{attack_demo.UNDEFENDED.seed}, FedAvg; global AUROC after the last round"
+    )
+    for result, words in ((first, "without the defence"), (second, "with drop-flagged")):
+        if result is not None and result.rounds_done:
+            print("  " + attack_demo.summary_line(store.snapshot(result.run_id), words))
+    if second is None and first.status == "finished":
+        # Refused (another run started between the two), or stopped between the two.
+        refused = attack_demo.pair_of(store.snapshot(first.run_id)["events"]).refused
+        if refused:
+            print(f"error: {refused}", file=sys.stderr)
+        return EXIT_USER_ERROR if refused else EXIT_STOPPED
+    last = second or first
+    if last.status == "failed":
+        return EXIT_FAILED
+    return EXIT_STOPPED if last.status == "stopped" else 0
 
 
 def _refuse_typed_settings(args) -> None:
@@ -240,7 +276,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from fedcore.results import report, text
+    from fedcore.results import report
 
     which = _round_choice(args.round)
     if args.csv:
@@ -249,7 +285,7 @@ def cmd_report(args) -> int:
     if args.html:
         check_output_file(args.html)
     snapshot = _store(args).snapshot(args.run)
-    print(text.text_report(snapshot, which))
+    print(report_text(snapshot, which))
     if args.html:
         _write_html(snapshot, which, args.html)
     if args.csv:
@@ -264,6 +300,14 @@ def cmd_report(args) -> int:
             raise FedXrayError(f"cannot write {args.csv}_*.csv ({exc.strerror or exc})") from exc
         print(f"wrote {args.csv}_table1.csv, {args.csv}_table2.csv and {args.csv}_rounds.csv")
     return 0
+
+
+def report_text(snapshot: dict, which: str | int = "last") -> str:
+    """The text report (Tables 1 and 2, fairness, health) with who helped and who was flagged."""
+    from fedcore.results import text
+    from fedcore.server.who_helped import report_lines
+
+    return text.text_report(snapshot, which, report_lines(snapshot))
 
 
 def report_page(snapshot: dict, which: str | int = "last") -> str:
@@ -439,6 +483,7 @@ def cmd_bench(args) -> int:
 
 COMMANDS = {
     "train": cmd_train,
+    "attack-demo": cmd_attack_demo,
     "runs": cmd_runs,
     "report": cmd_report,
     "diagnose": cmd_diagnose,

@@ -1,8 +1,9 @@
-"""Train: configure and start a run (a child process), then watch it learn, stop it or resume it."""
+"""Train: configure and start a run (a child process) or the attack demo, then watch it learn, stop
+it or resume it."""
 
 import streamlit as st
 
-from dashboard import data, run_form
+from dashboard import attack_demo_panel, data, run_form
 from dashboard import live_run as live_view
 from dashboard.first_open import offer_default_run
 from fedcore.run import launch
@@ -26,6 +27,9 @@ if shown is None:
         key="first_open_train",
     )
 
+# ---------------------------------------------------------------- the attack demo, in one click
+attack_demo_panel.offer(store, busy=active is not None)
+
 # ---------------------------------------------------------------- the run configuration
 # Open until there is a run to show. Then folded: opening it when a run stops or ends pushed
 # the curves and the Resume button 400 px down under the viewer's eyes (and their click).
@@ -34,4 +38,5 @@ run_form.render(store, runs, expanded=not runs)
 # ---------------------------------------------------------------- the live view
 if shown is None:
     st.stop()
+attack_demo_panel.show(shown["id"])
 live_view.show(shown["id"])

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from fedcore.config.run_config import RunConfig
 from fedcore.config.settings import settings
+from fedcore.errors import FedXrayError
 
 FLOWER_DEFAULTS = {
     # Aggregate with SecAgg+ (the server learns only the sum of the hospitals' updates).
@@ -82,6 +83,21 @@ def from_run_config(values: Mapping, cls: type = RunConfig) -> RunConfig:
     config.mode = "federated"
     config.extra = {**FLOWER_DEFAULTS, **config.extra, "runtime": "flower"}
     return config.validate()
+
+
+def refuse_what_secure_aggregation_hides(config: RunConfig) -> None:
+    """FedXrayError for settings that need each hospital's update, which SecAgg+ hides."""
+    if config.dp == "hospital" and config.extra["secure_aggregation"]:
+        raise FedXrayError(
+            "hospital-level DP clips each hospital's update, which SecAgg+ hides from the server: "
+            "choose one of them (patient-level DP works with SecAgg+)"
+        )
+    if config.strategy == "scaffold" and config.extra["secure_aggregation"]:
+        raise FedXrayError(
+            "scaffold needs each hospital's own update (its control variate follows from it), "
+            "which SecAgg+ hides from the server: choose one of them (fedavg, fedprox, fedadam "
+            "work with SecAgg+)"
+        )
 
 
 def toml_value(value) -> str:

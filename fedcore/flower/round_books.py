@@ -17,6 +17,8 @@ from fedcore.privacy import mechanism
 from fedcore.server.fit_facts import round_fit_info
 from fedcore.server.recorder import RoundRecorder
 from fedcore.server.resume import server_state
+from fedcore.server.round_review import RoundReview
+from fedcore.server.who_helped import round_flag_note
 
 
 @dataclass
@@ -24,41 +26,43 @@ class FlowerRound:
     """What one Flower round did.
 
     ``asked`` are the node ids asked to train; ``failed`` why some gave no update, by
-    node id; ``weights`` the new global weights; ``metrics`` their metrics by scope;
-    ``evaluated`` how many nodes evaluated them.
+    node id; ``states`` the global weights the round started from and the new ones;
+    ``metrics`` the new ones' metrics by scope; ``evaluated`` how many nodes evaluated them.
     """
 
     number: int
     asked: list[int]
     outcomes: dict[str, FitOutcome]
     failed: dict[int, str]
-    weights: list[np.ndarray]
+    states: tuple[list[np.ndarray], list[np.ndarray]]
     metrics: dict[str, dict]
     evaluated: int
     secure: bool
 
 
-def record_round(books: RoundRecorder, strategy, roster: Roster, done: FlowerRound) -> None:
-    """Record a finished round as the in-process loop does, with the Flower facts, and log its
-    line."""
+def record_round(
+    books: RoundRecorder, review: RoundReview, roster: Roster, done: FlowerRound
+) -> None:
+    """Record a finished round as the in-process loop does (the review's geometry and flags
+    included), with the Flower facts, and log its line."""
+    strategy, (before, weights) = review.strategy, done.states
     fit_info = round_fit_info(
         done.outcomes,
         [roster.names.get(n, f"node {n}") for n in done.asked],
-        done.weights,
+        weights,
         mechanism.server_spent(strategy, done.number),
     )
+    review.annotate(fit_info, done.number, done.outcomes, before, weights)
     fit_info["_round"].update(
         {
             "runtime": "flower",
             "secure_aggregation": done.secure,
-            "bytes_moved": bytes_moved(
-                done.outcomes, done.weights, len(done.asked), done.evaluated
-            ),
+            "bytes_moved": bytes_moved(done.outcomes, weights, len(done.asked), done.evaluated),
         }
     )
     seconds = books.record(
         done.number,
-        {"global": done.weights},
+        {"global": weights},
         done.metrics,
         sorted(set(roster.names.values())),
         fit_info,
@@ -69,7 +73,9 @@ def record_round(books: RoundRecorder, strategy, roster: Roster, done: FlowerRou
     books.log(
         f"round {done.number:>2}/{books.rounds} ({seconds:5.1f}s)  global acc "
         f"{g['accuracy']:.3f} auroc {g['auroc']:.3f} loss {g['loss']:.3f}  | hospitals "
-        f"{', '.join(done.outcomes)}" + (f" | dropped {len(done.failed)}" if done.failed else "")
+        f"{', '.join(done.outcomes)}"
+        + (f" | dropped {len(done.failed)}" if done.failed else "")
+        + round_flag_note(fit_info)
     )
 
 

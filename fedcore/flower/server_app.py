@@ -34,7 +34,7 @@ from fedcore.data import Split
 from fedcore.data.site import load_global_test
 from fedcore.errors import FedXrayError
 from fedcore.flower import exchange, flwr_internals, secagg_legacy
-from fedcore.flower.app_config import from_run_config
+from fedcore.flower.app_config import from_run_config, refuse_what_secure_aggregation_hides
 from fedcore.flower.prompt_grid import PromptGrid
 from fedcore.flower.records import SERVER_ROUND, Reply
 from fedcore.flower.roster import Roster
@@ -44,6 +44,7 @@ from fedcore.privacy import mechanism, signal
 from fedcore.results.operating_point import at_operating_point
 from fedcore.server.global_model import Server
 from fedcore.server.recorder import RoundRecorder
+from fedcore.server.round_review import RoundReview
 from fedcore.store import RunStore
 from fedcore.strategies.drift import CONTROL_KEY
 
@@ -88,17 +89,7 @@ def _global_test(config: RunConfig) -> Split:
             "(a folder with NORMAL/ and PNEUMONIA/, or global_test.npz from "
             "`python -m fedcore export-hospitals`)"
         )
-    if config.dp == "hospital" and config.extra["secure_aggregation"]:
-        raise FedXrayError(
-            "hospital-level DP clips each hospital's update, which SecAgg+ hides from the server: "
-            "choose one of them (patient-level DP works with SecAgg+)"
-        )
-    if config.strategy == "scaffold" and config.extra["secure_aggregation"]:
-        raise FedXrayError(
-            "scaffold needs each hospital's own update (its control variate follows from it), "
-            "which SecAgg+ hides from the server: choose one of them (fedavg, fedprox, fedadam "
-            "work with SecAgg+)"
-        )
+    refuse_what_secure_aggregation_hides(config)
     return load_global_test(os.environ[GLOBAL_TEST_ENV], config.input_size)
 
 
@@ -117,6 +108,8 @@ def _federate(
         strategy, built, global_test, config.threshold, config.target_sensitivity or None
     )
     weights, shapes = built.initial_weights, [w.shape for w in built.initial_weights]
+    # Geometry and flags as in process; contributions would need the SuperNodes to evaluate.
+    review = RoundReview(strategy, drop_flagged=config.defence == "drop-flagged")
     roster = Roster()
     _gather_hospitals(grid, config, roster, books)
     last = _privacy_before_training(config, roster.data_summary(global_test), strategy, books)
@@ -146,16 +139,17 @@ def _federate(
             )
         books.store.set_data_summary(books.run_id, roster.data_summary(global_test), built.notice)
         if aggregate is None:
-            aggregate = server.aggregate(server_round, list(outcomes.values()), weights)
-        weights = aggregate
+            kept = review.screen(outcomes, weights)
+            aggregate = server.aggregate(server_round, list(kept.values()), weights)
+        before, weights = weights, aggregate
         books.progress(server_round, "evaluating", len(nodes), index=len(outcomes))
         metrics, evaluated = _evaluate_round(
             grid, server, weights, server_round, timeout, roster, books
         )
         done = FlowerRound(
-            server_round, nodes, outcomes, failed, weights, metrics, evaluated, secure
+            server_round, nodes, outcomes, failed, (before, weights), metrics, evaluated, secure
         )
-        record_round(books, strategy, roster, done)
+        record_round(books, review, roster, done)
     if last < config.rounds:
         books.budget_spent(last, config.dp_budget)
     books.finished()

@@ -4,6 +4,7 @@ the fixed threshold, fairness and the run's health, as text."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -37,8 +38,9 @@ def format_table(table: pd.DataFrame) -> str:
     return shown.to_string()
 
 
-def text_report(snapshot: dict, which: str | int = "last") -> str:
-    """Both tables, fairness, health and the published reference, as the CLI prints them."""
+def text_report(snapshot: dict, which: str | int = "last", who_helped: Iterable[str] = ()) -> str:
+    """Both tables, fairness, health and the published reference, as the CLI prints them;
+    ``who_helped`` (fedcore.server.who_helped.report_lines) after the attack, before health."""
     run = snapshot["run"]
     server_round = pick_round(snapshot, which)
     chosen = threshold_for(snapshot, server_round)
@@ -87,6 +89,7 @@ def text_report(snapshot: dict, which: str | int = "last") -> str:
         )
     lines += calibration_lines(snapshot, server_round)
     lines.extend(f"Attack: {e['message']}" for e in snapshot["events"] if e["kind"] == "attack")
+    lines.extend(who_helped)
     for event in (e for e in snapshot["events"] if e["kind"] == "skipped_files"):
         files = event["data"]["files"]
         lines.append(f"Skipped {len(files)} unreadable file(s):")

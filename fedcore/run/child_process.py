@@ -7,6 +7,7 @@ the web server's own process.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,16 @@ def last_error(log: Path) -> str | None:
         lines = []
     errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
     return errors[-1] if errors else None
+
+
+def exit_reason(log: Path, code: int) -> str:
+    """Why a training child that exited with ``code`` left its run unfinished, in one line."""
+    error = last_error(log)
+    if error:
+        return error
+    if code < 0:
+        return (
+            f"the training process was killed ({signal.Signals(-code).name}); "
+            "the last completed round is kept: resume the run to continue"
+        )
+    return f"the training process exited with code {code} before finishing; see the run's log"

@@ -24,8 +24,8 @@ from fedcore.config.data_check import EMBEDDED
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
 from fedcore.model.weights_file import names_weights_file
-from fedcore.run import serving
-from fedcore.run.child_process import last_error, spawn_cli
+from fedcore.run import attack_demo, serving
+from fedcore.run.child_process import exit_reason, spawn_cli
 from fedcore.server.resume import refuse_resume
 from fedcore.store import RunStore
 from fedcore.store.runs import still_training
@@ -90,12 +90,25 @@ def start(config: RunConfig, store: RunStore) -> str:
         from fedcore.model.networks import check_backbone_weights
 
         check_backbone_weights(config)
+    return _launch(
+        store, lambda: store.create_run(config.to_dict(), config.rounds, config.mode), "train"
+    )
+
+
+def start_attack_demo(store: RunStore) -> str:
+    """Start the attack demo (fedcore.run.attack_demo) in a child process; the first run's id (the
+    child creates the second when the first finishes). FedXrayError while another run trains."""
+    return _launch(store, lambda: attack_demo.open_undefended(store), "attack-demo")
+
+
+def _launch(store: RunStore, create, command: str) -> str:
+    """Create a run's row with ``create()`` and start ``python -m fedcore COMMAND --run-id ID``."""
     with _lock:
         _refuse_if_busy(store)
-        run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
+        run_id = create()
         store.event(run_id, "launched", "started from the dashboard")
         try:
-            _spawn(store, run_id, ["train", "--run-id", run_id])
+            _spawn(store, run_id, [command, "--run-id", run_id])
         except OSError as exc:
             store.finish(run_id, "failed", f"could not start the training process ({exc})")
             raise FedXrayError(f"could not start the training process ({exc})") from exc
@@ -184,7 +197,7 @@ def reap(store: RunStore) -> None:
         except FedXrayError:  # deleted meanwhile
             continue
         if record["status"] == "running":
-            store.finish(run_id, "failed", _exit_reason(store, run_id, code))
+            store.finish(run_id, "failed", exit_reason(log_path(store, run_id), code))
 
 
 def log_path(store: RunStore, run_id: str) -> Path:
@@ -229,15 +242,3 @@ def _spawn(store: RunStore, run_id: str, args: list[str]) -> None:
     child = spawn_cli(store, args, log_path(store, run_id))
     store.set_pid(run_id, child.pid)
     _children[(str(store.home), run_id)] = (child, time.time())
-
-
-def _exit_reason(store: RunStore, run_id: str, code: int) -> str:
-    error = last_error(log_path(store, run_id))
-    if error:
-        return error
-    if code < 0:
-        return (
-            f"the training process was killed ({signal.Signals(-code).name}); "
-            "the last completed round is kept: resume the run to continue"
-        )
-    return f"the training process exited with code {code} before finishing; see the run's log"

@@ -1,7 +1,7 @@
 """The server's look back at a round: each update's geometry and flag, what a robust strategy did
 with it, and (when on) each hospital's leave-one-out contribution, added to the round's fit facts.
 
-The in-process engine calls it; a Flower ServerApp would call it the same way, with a
+The in-process engine and the Flower ServerApp call it; over Flower contributions would need a
 ``counts_of`` that asks the SuperNodes to evaluate the leave-one-out aggregates.
 """
 

@@ -167,3 +167,13 @@ def short_reason(reason: str) -> str:
         elif "cosine" in part:
             parts.append("cosine " + part.rsplit(" ", 1)[-1])
     return ", ".join(parts)
+
+
+# How each rule's words in a flag's reason begin, and the rule in a word or two.
+RULES = {"update ": "norm", "claims ": "image count", "points away": "direction"}
+
+
+def reason_rules(reason: str) -> list[str]:
+    """Which rules a flag's reason names, in plain words (:data:`RULES`' order)."""
+    parts = reason.split("; ")
+    return [word for start, word in RULES.items() if any(p.startswith(start) for p in parts)]

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from fedcore.server.contribution import contribution_sentence
 from fedcore.server.fit_facts import hospitals_only
-from fedcore.server.update_geometry import short_reason
+from fedcore.server.update_geometry import RULES, reason_rules, short_reason
+
+
+def attackers(snapshot: dict) -> list[str]:
+    """The hospitals that sent poisoned updates in a run (its ``attack`` events)."""
+    return sorted(
+        {
+            name
+            for e in snapshot["events"]
+            if e["kind"] == "attack"
+            for name in (e["data"] or {}).get("attackers", [])
+        }
+    )
 
 
 def flags_by_hospital(rounds: list[dict]) -> dict[str, list[tuple[int, str]]]:
@@ -69,3 +81,53 @@ def round_flag_note(fit_info: dict) -> str:
         if facts.get("flagged")
     ]
     return f"  | flagged: {', '.join(flagged)}" if flagged else ""
+
+
+def report_lines(snapshot: dict) -> list[str]:
+    """The CLI report's lines on who helped and who was flagged: per hospital, its contribution
+    summed over the run (when scored) and how many of its rounds it was flagged in, and why.
+
+    Empty for a run whose rounds recorded neither (centralized and local runs, older runs).
+    """
+    rounds = snapshot["rounds"]
+    taken, dropped = {}, {}
+    for row in rounds:
+        for name, facts in hospitals_only(row.get("fit") or {}).items():
+            if "flagged" in facts or "contribution" in facts:
+                taken[name] = taken.get(name, 0) + 1
+                dropped[name] = dropped.get(name, 0) + int(bool(facts.get("dropped")))
+    if not taken:
+        return []
+    totals, flags, bad = (
+        contributions_by_hospital(rounds),
+        flags_by_hospital(rounds),
+        attackers(snapshot),
+    )
+    lines = [
+        "Who helped and who was flagged"
+        + (
+            " (contribution: the global model's validation AUROC with the hospital's update minus "
+            "without it, summed over the rounds)"
+            if totals
+            else " (contribution not scored: --contribution)"
+        )
+    ]
+    for name in sorted(taken, key=lambda n: (len(n), n)):
+        words = [f"  {name}" + (" (attacker)" if name in bad else "") + ":"]
+        if name in totals:
+            words.append(f"contribution {totals[name]:+.3f};")
+        words.append(_flag_words(flags.get(name, []), taken[name]))
+        # A dropped update has no contribution: the aggregate never held it.
+        left_out = f"; left out of the aggregate in {dropped[name]}" if dropped[name] else ""
+        lines.append(" ".join(words) + left_out)
+    return lines
+
+
+def _flag_words(flags: list[tuple[int, str]], rounds: int) -> str:
+    """'flagged in 9 of 10 rounds (norm 9, image count 9, direction 2); round 10: <reason>'."""
+    if not flags:
+        return f"never flagged in {rounds} round(s)"
+    named = [rule for _round, reason in flags for rule in reason_rules(reason)]
+    counted = ", ".join(f"{rule} {named.count(rule)}" for rule in RULES.values() if rule in named)
+    last_round, reason = flags[-1]
+    return f"flagged in {len(flags)} of {rounds} rounds ({counted}); round {last_round}: {reason}"

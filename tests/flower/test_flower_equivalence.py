@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from fedcore.run import engine
+from fedcore.server.fit_facts import hospitals_only
 from fedcore.store import RunStore
 from testkit.loopback import LoopbackFederation
 from tests.flower.flower_support import (
@@ -72,6 +73,14 @@ def test_flower_deployment_equals_in_process_run(federation, tmp_path):
     assert [r["fit"]["_round"]["participants"] for r in rounds] == [
         ["hospital_1", "hospital_2", "hospital_3"]
     ] * 2
+    # The server's review of every update: the same geometry and flags as in process
+    for got_round, want_round in zip(rounds, in_process.snapshot(expected.run_id)["rounds"]):
+        for name, facts in hospitals_only(want_round["fit"]).items():
+            got = got_round["fit"][name]
+            for key in ("update_norm", "cos_aggregate", "cos_median"):
+                assert got[key] == pytest.approx(facts[key], rel=1e-3, abs=1e-4), (name, key)
+            assert (got["flagged"], got["flag_reason"]) == (facts["flagged"], facts["flag_reason"])
+        assert got_round["fit"]["_round"]["flagged"] == want_round["fit"]["_round"]["flagged"]
 
 
 def test_secagg_plus_aggregate_equals_fedavg(federation, tmp_path):

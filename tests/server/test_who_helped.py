@@ -3,10 +3,12 @@
 import pytest
 
 from fedcore.results.report import every_figure
+from fedcore.server.update_geometry import reason_rules
 from fedcore.server.who_helped import (
     contribution_sentences,
     contributions_by_hospital,
     flag_notes,
+    report_lines,
     round_flag_note,
 )
 
@@ -66,3 +68,30 @@ def test_the_export_carries_each_hospital_update_facts(tiny_run):
     hospitals = frame[frame["test_set"] != "global"]
     assert hospitals["update_norm"].notna().all() and (hospitals["flagged"] == 0).all()
     assert frame[frame["test_set"] == "global"]["update_norm"].isna().all()
+
+
+def test_the_report_says_per_hospital_its_contribution_and_its_flagged_rounds_with_why():
+    attack = {"kind": "attack", "data": {"attackers": ["hospital_2"]}}
+    lines = report_lines({"rounds": ROUNDS, "events": [attack]})
+    assert lines[0].startswith("Who helped and who was flagged (contribution: ")
+    assert lines[1] == "  hospital_1: contribution +0.030; never flagged in 2 round(s)"
+    assert lines[2] == (
+        "  hospital_2 (attacker): contribution -0.040; flagged in 2 of 3 rounds (norm 1, "
+        "direction 1); round 3: points away from the others: cosine -0.94"
+    )
+    defended = [
+        {"round": 1, "fit": {"hospital_2": {"flagged": 1, "dropped": 1, "flag_reason": ""}}}
+    ]
+    assert report_lines({"rounds": defended, "events": []})[1].endswith(
+        "; left out of the aggregate in 1"
+    )
+
+
+def test_the_report_says_nothing_of_a_run_that_recorded_no_review():
+    assert report_lines({"rounds": [{"round": 1, "fit": {"hospital_1": {}}}], "events": []}) == []
+
+
+def test_a_reason_names_its_rules_in_a_fixed_order():
+    reason = "points away from the others: cosine -0.2; update 5.2x the median norm"
+    assert reason_rules(reason) == ["norm", "direction"]
+    assert reason_rules("claims 5000 images, 13.6x the median") == ["image count"]
