@@ -13,11 +13,8 @@ import math
 from typing import Callable
 
 from fedcore.config.run_config import RunConfig
-from fedcore.data import load_federation
 from fedcore.errors import FedXrayError
-from fedcore.model.networks import build_model
 from fedcore.results.decision import global_figures
-from fedcore.run import engine
 from fedcore.run.signals import RunResult, StopSignal
 from fedcore.server.who_helped import attackers, flags_by_hospital
 from fedcore.store import RunStore
@@ -101,6 +98,11 @@ def run_pair(
     # Refused while another run trains before anything loads; then one data load and one compiled
     # model for both halves, as the benchmarks share them.
     first_id = undefended_id or open_undefended(store)
+    # Imported here: the dashboard's pages import this module and must not load TensorFlow.
+    from fedcore.data import load_federation
+    from fedcore.model.networks import build_model
+    from fedcore.run import engine
+
     federation, built = load_federation(UNDEFENDED), build_model(UNDEFENDED)
     first = engine.run(
         None, store, run_id=first_id, stop=stop, log=log, built=built, federation=federation
