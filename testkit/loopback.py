@@ -58,6 +58,9 @@ class LoopbackFederation:
     auth : bool
         Require SuperNode authentication: each node gets an ECDSA key registered with
         ``flwr supernode register`` before it starts.
+    kit : bool
+        Start the SuperLink with ``python -m fedcore serve`` and each SuperNode with
+        ``python -m fedcore site``, as a hospital's IT team would, instead of directly.
     """
 
     def __init__(
@@ -67,12 +70,14 @@ class LoopbackFederation:
         global_test: Path,
         store_home: Path | None = None,
         auth: bool = False,
+        kit: bool = False,
     ):
         self.workdir = Path(workdir)
         self.hospitals = [Path(h) for h in hospitals]
         self.global_test = Path(global_test)
         self.store_home = Path(store_home or self.workdir / "store")
         self.auth = auth
+        self.kit = kit
         self.token = secrets.token_hex(8)
         self.port = free_port()
         self.certs = self.workdir / "certs"
@@ -119,10 +124,15 @@ class LoopbackFederation:
         ]
         if self.auth:
             command.append("--enable-supernode-auth")
+        if self.kit:
+            command = [sys.executable, "-m", "fedcore", "serve", "--port", str(self.port)]
+            command += ["--global-test", str(self.global_test), "--certificates", str(self.certs)]
+            command += ["--auth"] if self.auth else []
         self.superlink = self._spawn(
             command,
             "superlink",
             {"FEDCORE_HOME": str(self.store_home), "FEDXRAY_GLOBAL_TEST": str(self.global_test)},
+            cwd=REPO if self.kit else None,
         )
         self._wait_for_port(self.port)
         for index in range(len(self.hospitals)):
@@ -144,8 +154,13 @@ class LoopbackFederation:
             "--node-config",
             f'partition-id={index} data-path="{data}"',
         ]
+        if self.kit:
+            command = [sys.executable, "-m", "fedcore", "site", "--data", str(data)]
+            command += ["--superlink", f"127.0.0.1:{self.port}", "--certificates", str(self.certs)]
+            command += ["--partition-id", str(index), "--runtime-port", str(free_port())]
         if self.auth:
-            command += ["--auth-supernode-private-key", str(self._node_key(index))]
+            key = str(self._node_key(index))
+            command += ["--auth-key" if self.kit else "--auth-supernode-private-key", key]
         self.nodes[index] = self._spawn(command, f"supernode-{index}", {}, cwd=REPO)
         return self.nodes[index]
 

@@ -39,6 +39,7 @@ from fedcore.flower.prompt_grid import PromptGrid
 from fedcore.flower.records import SERVER_ROUND, Reply
 from fedcore.flower.roster import Roster
 from fedcore.flower.round_books import FlowerRound, dropped, record_round
+from fedcore.flower.superlink import GLOBAL_TEST_ENV
 from fedcore.model.networks import build_model
 from fedcore.privacy import mechanism, signal
 from fedcore.results.operating_point import at_operating_point
@@ -46,8 +47,6 @@ from fedcore.server.global_model import Server
 from fedcore.server.recorder import RoundRecorder
 from fedcore.store import RunStore
 from fedcore.strategies.drift import CONTROL_KEY
-
-GLOBAL_TEST_ENV = "FEDXRAY_GLOBAL_TEST"
 
 app = ServerApp()
 
