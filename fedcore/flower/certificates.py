@@ -28,8 +28,8 @@ def certificate_files(folder: str | None, names: tuple[str, ...], address: str) 
         host = address.rsplit(":", 1)[0]
         if host not in LOOPBACK:
             raise FedXrayError(
-                f"{address} is not this machine: give --certificates DIR with "
-                f"{', '.join(names)} (TLS), as docs/flower.md makes them"
+                f"plain text is for this machine only and {address} is not 127.0.0.1: give "
+                f"--certificates DIR with {', '.join(names)} (TLS), as docs/flower.md makes them"
             )
         return {}
     files = {}
