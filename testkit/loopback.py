@@ -58,6 +58,9 @@ class LoopbackFederation:
     auth : bool
         Require SuperNode authentication: each node gets an ECDSA key registered with
         ``flwr supernode register`` before it starts.
+    wan : dict, optional
+        Put a fault-injecting proxy (:mod:`testkit.fault_proxy`) between each SuperNode and
+        the SuperLink, with these options (``{"delay-ms": 40, "cut-seconds": 15}``).
     kit : bool
         Start the SuperLink with ``python -m fedcore serve`` and each SuperNode with
         ``python -m fedcore site``, as a hospital's IT team would, instead of directly.
@@ -71,6 +74,7 @@ class LoopbackFederation:
         store_home: Path | None = None,
         auth: bool = False,
         kit: bool = False,
+        wan: dict | None = None,
     ):
         self.workdir = Path(workdir)
         self.hospitals = [Path(h) for h in hospitals]
@@ -78,6 +82,9 @@ class LoopbackFederation:
         self.store_home = Path(store_home or self.workdir / "store")
         self.auth = auth
         self.kit = kit
+        self.wan = wan
+        self.proxies: dict[int, subprocess.Popen] = {}
+        self.proxy_ports: dict[int, int] = {}
         self.token = secrets.token_hex(8)
         self.port = free_port()
         self.certs = self.workdir / "certs"
@@ -141,12 +148,13 @@ class LoopbackFederation:
     def start_node(self, index: int) -> subprocess.Popen:
         """Start (or restart) the SuperNode of hospital ``index``."""
         data = self.hospitals[index]
+        superlink = f"127.0.0.1:{self._link_port(index)}"
         command = [
             sys.executable,
             "-m",
             "fedcore.flower.supernode",
             "--superlink",
-            f"127.0.0.1:{self.port}",
+            superlink,
             "--root-certificates",
             str(self.certs / "ca.pem"),
             "--port",
@@ -156,13 +164,31 @@ class LoopbackFederation:
         ]
         if self.kit:
             command = [sys.executable, "-m", "fedcore", "site", "--data", str(data)]
-            command += ["--superlink", f"127.0.0.1:{self.port}", "--certificates", str(self.certs)]
+            command += ["--superlink", superlink, "--certificates", str(self.certs)]
             command += ["--partition-id", str(index), "--runtime-port", str(free_port())]
         if self.auth:
             key = str(self._node_key(index))
             command += ["--auth-key" if self.kit else "--auth-supernode-private-key", key]
         self.nodes[index] = self._spawn(command, f"supernode-{index}", {}, cwd=REPO)
         return self.nodes[index]
+
+    def cut(self, index: int) -> None:
+        """Cut hospital ``index``'s link for the ``cut-seconds`` its proxy was given (``wan``)."""
+        self.proxies[index].send_signal(signal.SIGUSR1)
+
+    def _link_port(self, index: int) -> int:
+        """The port hospital ``index`` dials: the SuperLink's, or its own proxy's under ``wan``."""
+        if self.wan is None:
+            return self.port
+        if index not in self.proxies:
+            port = free_port()
+            command = [sys.executable, "-m", "testkit.fault_proxy", "--listen", f"127.0.0.1:{port}"]
+            command += ["--target", f"127.0.0.1:{self.port}"]
+            command += [f"--{key}={value}" for key, value in self.wan.items()]
+            self.proxies[index] = self._spawn(command, f"proxy-{index}", {}, cwd=REPO)
+            self.proxy_ports[index] = port
+            self._wait_for_port(port)
+        return self.proxy_ports[index]
 
     def wait_until_ready(self, seconds: float = 180.0) -> None:
         """Wait until every SuperNode's executor has imported TensorFlow and asks for work."""
@@ -196,11 +222,12 @@ class LoopbackFederation:
 
     def stop(self) -> None:
         """End every process of this deployment (SIGTERM, then SIGKILL after a grace period)."""
-        for proc in [*self.nodes.values(), self.superlink]:
+        everything = [*self.nodes.values(), *self.proxies.values(), self.superlink]
+        for proc in everything:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + 10
-        for proc in [*self.nodes.values(), self.superlink]:
+        for proc in everything:
             if proc is not None:
                 try:
                     proc.wait(max(0.1, deadline - time.monotonic()))
