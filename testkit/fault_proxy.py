@@ -30,10 +30,12 @@ CHUNK = 16 * 1024
 
 @dataclass
 class Direction:
-    """One direction of the link: its clock (when its sender is free again) and its count."""
+    """One direction of the link: its clock (when its sender is free again), its bytes, and its
+    turns: how often it spoke after the other side had (for the client, its requests)."""
 
     free_at: float = 0.0
     sent: int = 0
+    turns: int = 0
 
 
 @dataclass
@@ -93,8 +95,13 @@ class FaultProxy:
         self._open.clear()
 
     def stats(self) -> dict:
-        """Bytes forwarded each way and connections accepted so far."""
-        return {"up": self.up.sent, "down": self.down.sent, "connections": self.connections}
+        """Bytes forwarded each way, the client's requests (turns) and connections so far."""
+        return {
+            "up": self.up.sent,
+            "down": self.down.sent,
+            "requests": self.up.turns,
+            "connections": self.connections,
+        }
 
     async def _connection(self, client_reader, client_writer) -> None:
         self.connections += 1
@@ -107,16 +114,17 @@ class FaultProxy:
             self._open.discard(client_writer)
             return
         self._open.add(server_writer)
+        speaker = [None]  # the direction that last spoke on this connection
         await asyncio.gather(
-            self._pipe(client_reader, server_writer, self.up),
-            self._pipe(server_reader, client_writer, self.down),
+            self._pipe(client_reader, server_writer, self.up, speaker),
+            self._pipe(server_reader, client_writer, self.down, speaker),
             return_exceptions=True,
         )
         for writer in (client_writer, server_writer):
             self._open.discard(writer)
             writer.transport.abort()
 
-    async def _pipe(self, reader, writer, direction: Direction) -> None:
+    async def _pipe(self, reader, writer, direction: Direction, speaker: list) -> None:
         """Read, pace at the link's rate, and hand each chunk to delivery with its arrival time."""
         loop = asyncio.get_running_loop()
         in_flight: asyncio.Queue = asyncio.Queue()
@@ -125,6 +133,8 @@ class FaultProxy:
         try:
             while data := await reader.read(CHUNK):
                 await self._link_up.wait()
+                if speaker[0] is not direction:
+                    direction.turns, speaker[0] = direction.turns + 1, direction
                 now = loop.time()
                 start = max(now, direction.free_at)
                 direction.free_at = start + (len(data) / self.rate if self.rate else 0.0)

@@ -54,9 +54,10 @@ def metric_differences(a: RunStore, a_id: str, b: RunStore, b_id: str) -> list[s
 
 def transport_floor(site_bytes: list[int], rounds: int, mbit: float, delay_ms: float) -> float:
     """Seconds a round cannot beat on the link: the busiest site's bytes at ``mbit``, plus
-    :data:`ROUND_TRIPS` round trips of twice ``delay_ms``."""
+    :data:`ROUND_TRIPS` round trips of twice ``delay_ms``; ``mbit`` 0 means no cap."""
     per_round = max(site_bytes) / rounds
-    return per_round * 8 / (mbit * 1e6) + ROUND_TRIPS * 2 * delay_ms / 1e3
+    on_the_wire = per_round * 8 / (mbit * 1e6) if mbit else 0.0  # 0: no cap
+    return on_the_wire + ROUND_TRIPS * 2 * delay_ms / 1e3
 
 
 def report(args) -> int:
@@ -88,6 +89,10 @@ def report(args) -> int:
         f"site's {args.mbit:g} Mbit/s link, plus {ROUND_TRIPS} round trips of "
         f"{2 * args.delay_ms:g} ms; MB per site over the run: "
         + ", ".join(f"{m / 1e6:.2f}" for m in moved)
+    )
+    print(
+        "requests per site and round (polls included): "
+        + ", ".join(f"{s.get('requests', 0) / len(theirs):.0f}" for s in stats)
     )
     differ = metric_differences(local, local_id, flower, flower_id)
     print(

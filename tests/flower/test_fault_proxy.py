@@ -46,11 +46,13 @@ async def round_trip(reader, writer, payload: bytes = b"ping") -> float:
 def test_the_proxy_delays_each_way_by_the_delay_and_no_less():
     # Prepare / Execute: five round trips through 50 ms each way
     async def exchange(reader, writer, proxy):
-        return [await round_trip(reader, writer) for _ in range(5)]
+        return [await round_trip(reader, writer) for _ in range(5)], proxy.stats()
 
-    seconds = asyncio.run(through({"delay": 0.05}, exchange))
+    seconds, stats = asyncio.run(through({"delay": 0.05}, exchange))
 
-    # Assert: a round trip is two delays, plus little (a loaded machine adds some)
+    # Assert: a round trip is two delays, plus little (a loaded machine adds some); the proxy
+    # counted five requests
+    assert stats["requests"] == 5
     assert min(seconds) >= 0.1
     assert sorted(seconds)[2] < 0.1 + 0.1
 
