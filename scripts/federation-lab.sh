@@ -18,6 +18,7 @@
 # working folder (logs, stores) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/token-processes.sh
 REPO="$PWD"
 PY="${PY:-$REPO/.venv/bin/python}"
 BIN="$(dirname "$PY")"
@@ -33,24 +34,10 @@ LINK_NS="fxlab-$TAG-link"
 site_ns() { echo "fxlab-$TAG-site$1"; }
 MADE_NS=()
 
-ours() {
-    local dir
-    for dir in /proc/[0-9]*; do
-        if { tr '\0' '\n' < "$dir/environ"; } 2>/dev/null | grep -qx "FEDXRAY_LAB_TOKEN=$TOKEN"; then
-            echo "${dir#/proc/}"
-        fi
-    done
-}
-
 teardown() {
-    local pids tries=0 ns
+    local ns
     trap - EXIT INT TERM
-    pids="$(ours)"
-    [ -n "$pids" ] && kill -TERM $pids 2>/dev/null || true
-    while [ -n "$(ours)" ] && [ $tries -lt 50 ]; do sleep 0.2; tries=$((tries + 1)); done
-    pids="$(ours)"
-    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-    wait 2>/dev/null || true
+    end_token_processes "FEDXRAY_LAB_TOKEN=$TOKEN"
     # Deleting a namespace deletes the veth ends in it, and with them their peers.
     for ns in "${MADE_NS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
     if [ "$KEEP" = 1 ]; then echo "kept $WORK (logs, run stores)"; else rm -rf "$WORK"; fi

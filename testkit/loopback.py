@@ -187,7 +187,7 @@ class LoopbackFederation:
             command += [f"--{key}={value}" for key, value in self.wan.items()]
             self.proxies[index] = self._spawn(command, f"proxy-{index}", {}, cwd=REPO)
             self.proxy_ports[index] = port
-            self._wait_for_port(port)
+            self._wait_for_port(port, what=f"hospital {index}'s proxy")
         return self.proxy_ports[index]
 
     def wait_until_ready(self, seconds: float = 180.0) -> None:
@@ -361,7 +361,7 @@ class LoopbackFederation:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
-    def _wait_for_port(self, port: int, seconds: float = 30.0) -> None:
+    def _wait_for_port(self, port: int, seconds: float = 30.0, what: str = "the SuperLink") -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.superlink is not None and self.superlink.poll() is not None:
@@ -372,9 +372,7 @@ class LoopbackFederation:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     return
             time.sleep(0.2)
-        raise TimeoutError(
-            f"the SuperLink did not listen on 127.0.0.1:{port} within {seconds:.0f} s"
-        )
+        raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {seconds:.0f} s")
 
 
 def _zombie(proc_dir: Path) -> bool:
