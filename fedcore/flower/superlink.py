@@ -40,6 +40,8 @@ def serve(
     files = certificate_files(certificates, SERVER_FILES, f"{host}:{port}")
     test = load_global_test(Path(global_test).expanduser(), RunConfig().input_size)
     environment = {**os.environ, GLOBAL_TEST_ENV: str(Path(global_test).expanduser().resolve())}
+    # The SuperLink starts flower-superexec by name: this Python's, not whichever is on PATH.
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     if home:
         environment["FEDCORE_HOME"] = str(Path(home).resolve())
     print(

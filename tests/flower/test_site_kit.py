@@ -3,11 +3,16 @@ joins; a site started with the kit takes part in a round."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from fedcore.cli import main
 from fedcore.data import CLASSES
+from fedcore.flower import superlink
 from fedcore.store import RunStore
 from testkit.loopback import LoopbackFederation
 from tests.flower.flower_support import flower_run_config, sites, small_config
@@ -85,3 +90,26 @@ def test_a_site_started_with_the_kit_joins_a_one_round_federation(tmp_path):
     (run,) = RunStore(federation.store_home).list_runs()
     assert run["status"] == "finished", run["error"]
     assert run["rounds_done"] == 1
+
+
+def test_serve_becomes_this_pythons_superlink_with_the_servers_inputs(tmp_path, monkeypatch):
+    # Prepare: a two-image global test set; os.execve recorded instead of run
+    test_set = tmp_path / "global_test.npz"
+    np.savez(test_set, test_images=np.zeros((2, 28, 28), np.uint8), test_labels=np.array([0, 1]))
+    became = {}
+    monkeypatch.setattr(
+        superlink.os, "execve", lambda path, argv, env: became.update(argv=argv, env=env)
+    )
+    monkeypatch.setenv("PATH", "/usr/bin")
+
+    # Execute
+    superlink.serve(str(test_set), "127.0.0.1", 9093, None, auth=True, home=str(tmp_path))
+
+    # Assert: flower-superlink of this Python, which finds this Python's flower-superexec, told
+    # where the global test set and the run store are
+    bin_dir = str(Path(sys.executable).parent)
+    assert became["argv"][0] == f"{bin_dir}/flower-superlink"
+    assert {"--insecure", "--enable-supernode-auth"} <= set(became["argv"])
+    assert became["env"]["PATH"].split(os.pathsep)[0] == bin_dir
+    assert became["env"][superlink.GLOBAL_TEST_ENV] == str(test_set.resolve())
+    assert became["env"]["FEDCORE_HOME"] == str(tmp_path.resolve())
