@@ -55,7 +55,10 @@ def supernode_arguments(
         arguments.append("--insecure")
     if auth_key:
         if not Path(auth_key).is_file():
-            raise FedXrayError(f"no private key at {auth_key}: make one with ssh-keygen (docs)")
+            raise FedXrayError(
+                f"no private key at {auth_key}: make one with ssh-keygen -t ecdsa -b 384 and "
+                "have the server register its .pub (docs/flower.md)"
+            )
         arguments += ["--auth-supernode-private-key", auth_key]
     return arguments
 
@@ -73,11 +76,16 @@ def site(
     stops."""
     from fedcore.flower import supernode
 
+    host, _, port = superlink.rpartition(":")
+    if not host or not port.isdigit():
+        raise FedXrayError(
+            f"--superlink {superlink!r} is not HOST:PORT: give the server's address and port, "
+            "e.g. server.example.org:9093"
+        )
     files = certificate_files(certificates, SITE_FILES, superlink)
+    path = check_site_data(data).resolve()
+    arguments = supernode_arguments(superlink, files, path, partition_id, name, auth_key)
     print(check_site(data, name), flush=True)
-    arguments = supernode_arguments(
-        superlink, files, check_site_data(data).resolve(), partition_id, name, auth_key
-    )
     print(
         f"joining the SuperLink at {superlink} as partition {partition_id} "
         f"({'TLS, ' + str(files['ca.pem']) if files else 'plain text, loopback only'}); "

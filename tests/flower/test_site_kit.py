@@ -58,7 +58,7 @@ def test_a_site_with_bad_data_says_what_is_wrong_in_one_line(tmp_path, capsys, m
     assert says in line
 
 
-def test_a_site_without_certificates_may_only_join_this_machine(tmp_path, capsys):
+def test_a_site_without_certificates_an_address_or_its_key_says_so(tmp_path, capsys):
     data = tmp_path / "h.npz"
     np.savez(data, train_images=np.zeros((1, 28, 28), np.uint8))
     line = one_line_error(capsys, ["site", "--data", str(data), "--superlink", "10.1.2.3:9093"])
@@ -67,6 +67,10 @@ def test_a_site_without_certificates_may_only_join_this_machine(tmp_path, capsys
         capsys, ["site", "--data", str(data), "--certificates", str(tmp_path / "certs")]
     )
     assert "no ca.pem" in line
+    line = one_line_error(capsys, ["site", "--data", str(data), "--superlink", "server.org"])
+    assert "is not HOST:PORT" in line
+    line = one_line_error(capsys, ["site", "--data", str(data), "--auth-key", "absent"])
+    assert "no private key at absent" in line
 
 
 def test_serve_refuses_a_global_test_set_it_cannot_read(tmp_path, capsys):
