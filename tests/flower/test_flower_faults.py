@@ -79,8 +79,8 @@ def test_killed_supernode_drops_out_and_rejoins_and_a_killed_executor_restarts(t
     }
 
 
-# A cut longer than the round timeout: the round gives the site up, and the link is back in
-# time for the next one. (The case is 30 s; shorter here, with a shorter timeout.)
+# A cut longer than the round timeout: the round gives the site up. (The case is 30 s;
+# shorter here, with a shorter timeout, so that the link is back by round 3.)
 CUT_SECONDS, ROUND_TIMEOUT = 12.0, 8.0
 
 
@@ -90,7 +90,7 @@ CUT_SECONDS, ROUND_TIMEOUT = 12.0, 8.0
 )
 def test_a_site_cut_off_mid_round_is_dropped_for_that_round_and_rejoins(tmp_path):
     # Prepare: three hospitals, each behind its own proxy; a round needs two
-    config = small_config(rounds=3, max_per_hospital=60, seed=3)
+    config = small_config(rounds=4, max_per_hospital=60, seed=3)
     hospitals, global_test = sites(config, tmp_path / "sites")
     wan = {"cut-seconds": CUT_SECONDS}
 
@@ -113,7 +113,8 @@ def test_a_site_cut_off_mid_round_is_dropped_for_that_round_and_rejoins(tmp_path
         assert run.returncode == 0, log[-3000:]
     assert federation.leftovers() == []
 
-    # Assert: round 2 went on without hospital_3 and says so; round 3 has all three again
+    # Assert: round 2 went on without hospital_3 and says so, as does any round that started
+    # while the link was still cut; the last round has all three again
     store = RunStore(federation.store_home)
     (record,) = store.list_runs()
     assert record["status"] == "finished", record["error"]
@@ -123,10 +124,8 @@ def test_a_site_cut_off_mid_round_is_dropped_for_that_round_and_rejoins(tmp_path
         for e in snapshot["events"]
         if e["kind"] == "hospital_dropped"
     }
-    assert dropped == {(2, "hospital_3")}
+    assert (2, "hospital_3") in dropped and {h for _, h in dropped} == {"hospital_3"}
     participants = [r["fit"]["_round"]["participants"] for r in snapshot["rounds"]]
-    assert participants == [
-        ["hospital_1", "hospital_2", "hospital_3"],
-        ["hospital_1", "hospital_2"],
-        ["hospital_1", "hospital_2", "hospital_3"],
-    ]
+    everyone = ["hospital_1", "hospital_2", "hospital_3"]
+    assert participants[0] == participants[-1] == everyone
+    assert participants[1] == ["hospital_1", "hospital_2"]
