@@ -104,6 +104,14 @@ class FaultProxy:
         }
 
     async def _connection(self, client_reader, client_writer) -> None:
+        try:
+            await self._relay(client_reader, client_writer)
+        except asyncio.CancelledError:
+            # The proxy is stopping; Python 3.11's stream server would log a handler that ends
+            # cancelled as an error, once per open connection.
+            client_writer.transport.abort()
+
+    async def _relay(self, client_reader, client_writer) -> None:
         self.connections += 1
         self._open.add(client_writer)
         try:
@@ -186,7 +194,7 @@ async def _serve(args) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(
         f"proxy {args.listen} -> {args.target}: {args.delay_ms} ms ± {args.jitter_ms} ms one way, "
-        f"{args.mbit or 'no'} Mbit/s cap",
+        f"{f'{args.mbit:g} Mbit/s' if args.mbit else 'no'} cap",
         flush=True,
     )
     while not stop.is_set():

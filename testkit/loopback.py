@@ -60,7 +60,8 @@ class LoopbackFederation:
         ``flwr supernode register`` before it starts.
     wan : dict, optional
         Put a fault-injecting proxy (:mod:`testkit.fault_proxy`) between each SuperNode and
-        the SuperLink, with these options (``{"delay-ms": 40, "cut-seconds": 15}``).
+        the SuperLink, with these options (``{"delay-ms": 40, "cut-seconds": 15}``); options
+        under a hospital's index (``{2: {"mbit": 5}}``) apply to that hospital's proxy only.
     kit : bool
         Start the SuperLink with ``python -m fedcore serve`` and each SuperNode with
         ``python -m fedcore site``, as a hospital's IT team would, instead of directly.
@@ -184,7 +185,9 @@ class LoopbackFederation:
             port = free_port()
             command = [sys.executable, "-m", "testkit.fault_proxy", "--listen", f"127.0.0.1:{port}"]
             command += ["--target", f"127.0.0.1:{self.port}"]
-            command += [f"--{key}={value}" for key, value in self.wan.items()]
+            options = {k: v for k, v in self.wan.items() if isinstance(k, str)}
+            options.update(self.wan.get(index, {}))
+            command += [f"--{key}={value}" for key, value in options.items()]
             self.proxies[index] = self._spawn(command, f"proxy-{index}", {}, cwd=REPO)
             self.proxy_ports[index] = port
             self._wait_for_port(port, what=f"hospital {index}'s proxy")

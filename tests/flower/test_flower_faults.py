@@ -133,3 +133,33 @@ def test_a_site_cut_off_mid_round_is_dropped_for_that_round_and_rejoins(tmp_path
         assert (2, "hospital_3", "evaluation") in drops
     else:
         assert (2, "hospital_3", "training") in drops
+
+
+@pytest.mark.skipif(
+    not os.environ.get("FEDXRAY_LAB_TESTS"),
+    reason="three rounds over proxies (about a minute): set FEDXRAY_LAB_TESTS=1",
+)
+def test_a_site_on_a_tenth_of_the_bandwidth_slows_rounds_but_not_past_the_timeout(tmp_path):
+    # Prepare: every site 20 ms one way at 50 Mbit/s, hospital_3 at 5 Mbit/s
+    config = small_config(rounds=3, max_per_hospital=60, seed=3)
+    hospitals, global_test = sites(config, tmp_path / "sites")
+    wan = {"delay-ms": 20, "mbit": 50, 2: {"mbit": 5}}
+
+    # Execute
+    with LoopbackFederation(tmp_path / "wan", hospitals, global_test, wan=wan) as federation:
+        federation.wait_until_ready()
+        federation.run(
+            flower_run_config(config, **{"min-hospitals": 2, "round-timeout": ROUND_TIMEOUT}),
+            timeout=300,
+        )
+    assert federation.leftovers() == []
+
+    # Assert: every round had all three, none dropped, each within the round timeout
+    store = RunStore(federation.store_home)
+    (record,) = store.list_runs()
+    snapshot = store.snapshot(record["id"])
+    assert record["status"] == "finished", record["error"]
+    assert not [e for e in snapshot["events"] if e["kind"] == "hospital_dropped"]
+    rounds = snapshot["rounds"]
+    assert all(len(r["fit"]["_round"]["participants"]) == 3 for r in rounds)
+    assert all(r["seconds"] < 2 * ROUND_TIMEOUT for r in rounds), [r["seconds"] for r in rounds]
