@@ -17,7 +17,6 @@ through the loopback interface per round. ``--secure`` adds a SecAgg+ run beside
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from fedcore.config.run_config import RunConfig  # noqa: E402
 from fedcore.data.site import export_sites  # noqa: E402
 from fedcore.run import engine  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
+from testkit.lab_report import metric_differences, round_seconds  # noqa: E402
 from testkit.loopback import LoopbackFederation  # noqa: E402
 
 LOOPBACK_BYTES = Path("/sys/class/net/lo/statistics/tx_bytes")
@@ -42,35 +42,6 @@ def loopback_bytes() -> int | None:
         return int(LOOPBACK_BYTES.read_text())
     except OSError:
         return None
-
-
-def round_seconds(store: RunStore, run_id: str) -> list[float]:
-    return [r["seconds"] for r in store.snapshot(run_id)["rounds"]]
-
-
-def metric_differences(a: RunStore, a_id: str, b: RunStore, b_id: str) -> list[str]:
-    """``round scope metric`` for every metric that is not the same in both runs, bit for bit (NaN
-    equals NaN)."""
-
-    def table(store, run_id):
-        return {(m["round"], m["scope"]): m for m in store.snapshot(run_id)["metrics"]}
-
-    left, right = table(a, a_id), table(b, b_id)
-    differ = [f"{key} missing" for key in set(left) ^ set(right)]
-    for key in sorted(set(left) & set(right)):
-        for name in sorted(set(left[key]) | set(right[key])):
-            x, y = left[key].get(name), right[key].get(name)
-            if not (
-                x == y
-                or (
-                    isinstance(x, float)
-                    and isinstance(y, float)
-                    and math.isnan(x)
-                    and math.isnan(y)
-                )
-            ):
-                differ.append(f"round {key[0]} {key[1]} {name}: {x} vs {y}")
-    return differ
 
 
 def flower_run(

@@ -1,5 +1,5 @@
 """`python -m fedcore`: train, attack-demo, runs, report, diagnose, audit, compare,
-export-hospitals, privacy-curve, settings, bench.
+export-hospitals, privacy-curve, site, serve, settings, bench.
 
 The run flags, their defaults and their checks come from RunConfig's declared settings
 (fedcore.config.flags); this module only wires the commands.
@@ -119,6 +119,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     curve.add_argument(
         "--level", choices=("patient", "hospital"), default="patient", help="what DP protects"
+    )
+
+    site = sub.add_parser(
+        "site", help="a hospital: check its data, then join a Flower federation (docs/flower.md)"
+    )
+    site.add_argument(
+        "--data", required=True, help="this hospital's folder (train/ val/ test/) or .npz"
+    )
+    site.add_argument(
+        "--superlink", default="127.0.0.1:9093", help="the server's HOST:PORT (default loopback)"
+    )
+    site.add_argument("--certificates", metavar="DIR", help="folder with the server's ca.pem (TLS)")
+    site.add_argument(
+        "--partition-id", type=int, default=0, help="this hospital's place in the federation"
+    )
+    site.add_argument("--name", help="this hospital's name (default the folder or file name)")
+    site.add_argument("--auth-key", metavar="FILE", help="private key registered with the server")
+    site.add_argument(
+        "--runtime-port", type=int, default=9094, help="this machine's port for the executor"
+    )
+
+    serve = sub.add_parser("serve", help="the server: a Flower SuperLink for the sites to join")
+    serve.add_argument(
+        "--global-test", required=True, help="NORMAL/ PNEUMONIA/ folder or global_test.npz"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
+    serve.add_argument("--port", type=int, default=9093)
+    serve.add_argument(
+        "--certificates", metavar="DIR", help="folder with ca.pem, server.pem, server.key (TLS)"
+    )
+    serve.add_argument(
+        "--auth", action="store_true", help="admit only SuperNodes whose key is registered"
     )
 
     listing = sub.add_parser("settings", help="every run setting with its default, range and help")
@@ -458,6 +490,28 @@ def cmd_export_hospitals(args) -> int:
     return 0
 
 
+def cmd_site(args) -> int:
+    from fedcore.flower import site_kit
+
+    site_kit.site(
+        args.data,
+        args.superlink,
+        args.certificates,
+        args.partition_id,
+        args.name,
+        args.auth_key,
+        args.runtime_port,
+    )
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from fedcore.flower import superlink
+
+    superlink.serve(args.global_test, args.host, args.port, args.certificates, args.auth, args.home)
+    return 0
+
+
 def cmd_settings(args) -> int:
     from fedcore.config.settings import markdown_table
 
@@ -493,4 +547,6 @@ COMMANDS = {
     "settings": cmd_settings,
     "export-hospitals": cmd_export_hospitals,
     "privacy-curve": cmd_privacy_curve,
+    "site": cmd_site,
+    "serve": cmd_serve,
 }

@@ -15,6 +15,7 @@
 # keep the working folder (certificates, logs) for a look afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/token-processes.sh
 REPO="$PWD"
 PY="${PY:-$REPO/.venv/bin/python}"
 BIN="$(dirname "$PY")"
@@ -27,23 +28,8 @@ WORK="$(mktemp -d -t fedxray-federation.XXXXXX)"
 # exactly those, even the ones Flower starts in sessions of their own.
 TOKEN="$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-ours() {
-    local dir
-    for dir in /proc/[0-9]*; do
-        if { tr '\0' '\n' < "$dir/environ"; } 2>/dev/null | grep -qx "FEDXRAY_LOOPBACK_TOKEN=$TOKEN"; then
-            echo "${dir#/proc/}"
-        fi
-    done
-}
-
 teardown() {
-    local pids tries=0
-    pids="$(ours)"
-    [ -n "$pids" ] && kill -TERM $pids 2>/dev/null || true
-    while [ -n "$(ours)" ] && [ $tries -lt 50 ]; do sleep 0.2; tries=$((tries + 1)); done
-    pids="$(ours)"
-    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-    wait 2>/dev/null || true
+    end_token_processes "FEDXRAY_LOOPBACK_TOKEN=$TOKEN"
     if [ "$KEEP" = 1 ]; then echo "kept $WORK (certificates, logs)"; else rm -rf "$WORK"; fi
     echo "federation stopped; no process left running"
 }

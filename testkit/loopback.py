@@ -58,6 +58,13 @@ class LoopbackFederation:
     auth : bool
         Require SuperNode authentication: each node gets an ECDSA key registered with
         ``flwr supernode register`` before it starts.
+    wan : dict, optional
+        Put a fault-injecting proxy (:mod:`testkit.fault_proxy`) between each SuperNode and
+        the SuperLink, with these options (``{"delay-ms": 40, "cut-seconds": 15}``); options
+        under a hospital's index (``{2: {"mbit": 5}}``) apply to that hospital's proxy only.
+    kit : bool
+        Start the SuperLink with ``python -m fedcore serve`` and each SuperNode with
+        ``python -m fedcore site``, as a hospital's IT team would, instead of directly.
     """
 
     def __init__(
@@ -67,12 +74,18 @@ class LoopbackFederation:
         global_test: Path,
         store_home: Path | None = None,
         auth: bool = False,
+        kit: bool = False,
+        wan: dict | None = None,
     ):
         self.workdir = Path(workdir)
         self.hospitals = [Path(h) for h in hospitals]
         self.global_test = Path(global_test)
         self.store_home = Path(store_home or self.workdir / "store")
         self.auth = auth
+        self.kit = kit
+        self.wan = wan
+        self.proxies: dict[int, subprocess.Popen] = {}
+        self.proxy_ports: dict[int, int] = {}
         self.token = secrets.token_hex(8)
         self.port = free_port()
         self.certs = self.workdir / "certs"
@@ -119,10 +132,15 @@ class LoopbackFederation:
         ]
         if self.auth:
             command.append("--enable-supernode-auth")
+        if self.kit:
+            command = [sys.executable, "-m", "fedcore", "serve", "--port", str(self.port)]
+            command += ["--global-test", str(self.global_test), "--certificates", str(self.certs)]
+            command += ["--auth"] if self.auth else []
         self.superlink = self._spawn(
             command,
             "superlink",
             {"FEDCORE_HOME": str(self.store_home), "FEDXRAY_GLOBAL_TEST": str(self.global_test)},
+            cwd=REPO if self.kit else None,
         )
         self._wait_for_port(self.port)
         for index in range(len(self.hospitals)):
@@ -131,12 +149,13 @@ class LoopbackFederation:
     def start_node(self, index: int) -> subprocess.Popen:
         """Start (or restart) the SuperNode of hospital ``index``."""
         data = self.hospitals[index]
+        superlink = f"127.0.0.1:{self._link_port(index)}"
         command = [
             sys.executable,
             "-m",
             "fedcore.flower.supernode",
             "--superlink",
-            f"127.0.0.1:{self.port}",
+            superlink,
             "--root-certificates",
             str(self.certs / "ca.pem"),
             "--port",
@@ -144,10 +163,35 @@ class LoopbackFederation:
             "--node-config",
             f'partition-id={index} data-path="{data}"',
         ]
+        if self.kit:
+            command = [sys.executable, "-m", "fedcore", "site", "--data", str(data)]
+            command += ["--superlink", superlink, "--certificates", str(self.certs)]
+            command += ["--partition-id", str(index), "--runtime-port", str(free_port())]
         if self.auth:
-            command += ["--auth-supernode-private-key", str(self._node_key(index))]
+            key = str(self._node_key(index))
+            command += ["--auth-key" if self.kit else "--auth-supernode-private-key", key]
         self.nodes[index] = self._spawn(command, f"supernode-{index}", {}, cwd=REPO)
         return self.nodes[index]
+
+    def cut(self, index: int) -> None:
+        """Cut hospital ``index``'s link for the ``cut-seconds`` its proxy was given (``wan``)."""
+        self.proxies[index].send_signal(signal.SIGUSR1)
+
+    def _link_port(self, index: int) -> int:
+        """The port hospital ``index`` dials: the SuperLink's, or its own proxy's under ``wan``."""
+        if self.wan is None:
+            return self.port
+        if index not in self.proxies:
+            port = free_port()
+            command = [sys.executable, "-m", "testkit.fault_proxy", "--listen", f"127.0.0.1:{port}"]
+            command += ["--target", f"127.0.0.1:{self.port}"]
+            options = {k: v for k, v in self.wan.items() if isinstance(k, str)}
+            options.update(self.wan.get(index, {}))
+            command += [f"--{key}={value}" for key, value in options.items()]
+            self.proxies[index] = self._spawn(command, f"proxy-{index}", {}, cwd=REPO)
+            self.proxy_ports[index] = port
+            self._wait_for_port(port, what=f"hospital {index}'s proxy")
+        return self.proxy_ports[index]
 
     def wait_until_ready(self, seconds: float = 180.0) -> None:
         """Wait until every SuperNode's executor has imported TensorFlow and asks for work."""
@@ -181,11 +225,12 @@ class LoopbackFederation:
 
     def stop(self) -> None:
         """End every process of this deployment (SIGTERM, then SIGKILL after a grace period)."""
-        for proc in [*self.nodes.values(), self.superlink]:
+        everything = [*self.nodes.values(), *self.proxies.values(), self.superlink]
+        for proc in everything:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + 10
-        for proc in [*self.nodes.values(), self.superlink]:
+        for proc in everything:
             if proc is not None:
                 try:
                     proc.wait(max(0.1, deadline - time.monotonic()))
@@ -319,7 +364,7 @@ class LoopbackFederation:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
 
-    def _wait_for_port(self, port: int, seconds: float = 30.0) -> None:
+    def _wait_for_port(self, port: int, seconds: float = 30.0, what: str = "the SuperLink") -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.superlink is not None and self.superlink.poll() is not None:
@@ -330,9 +375,7 @@ class LoopbackFederation:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     return
             time.sleep(0.2)
-        raise TimeoutError(
-            f"the SuperLink did not listen on 127.0.0.1:{port} within {seconds:.0f} s"
-        )
+        raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {seconds:.0f} s")
 
 
 def _zombie(proc_dir: Path) -> bool:

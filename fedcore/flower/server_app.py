@@ -39,6 +39,7 @@ from fedcore.flower.prompt_grid import PromptGrid
 from fedcore.flower.records import SERVER_ROUND, Reply
 from fedcore.flower.roster import Roster
 from fedcore.flower.round_books import FlowerRound, dropped, record_round
+from fedcore.flower.superlink import GLOBAL_TEST_ENV
 from fedcore.model.networks import build_model
 from fedcore.privacy import mechanism, signal
 from fedcore.results.operating_point import at_operating_point
@@ -47,8 +48,6 @@ from fedcore.server.recorder import RoundRecorder
 from fedcore.server.round_review import RoundReview
 from fedcore.store import RunStore
 from fedcore.strategies.drift import CONTROL_KEY
-
-GLOBAL_TEST_ENV = "FEDXRAY_GLOBAL_TEST"
 
 app = ServerApp()
 

@@ -123,11 +123,31 @@ def main() -> None:
         parser.error(
             "--isolation is not an option here: the ClientApp always runs in the warm executor"
         )
-    _refuse_a_taken_port(ours.host, ours.port)
-    flwr_internals.shorten_waits(poll=ours.poll_interval)
-    supervisor = ExecutorSupervisor(f"{ours.host}:{ours.port}", ours.poll_interval)
+    run(flower_args, ours.host, ours.port, ours.poll_interval)
+
+
+def run(
+    flower_args: list[str],
+    host: str = flwr_internals.RUNTIME_API_HOST,
+    port: int = flwr_internals.RUNTIME_API_PORT,
+    poll: float = flwr_internals.POLL,
+) -> None:
+    """Run Flower's SuperNode with ``flower_args`` and a warm executor until it stops.
+
+    Parameters
+    ----------
+    flower_args : list of str
+        ``flower-supernode``'s arguments, without ``--isolation``, ``--host`` or ``--port``.
+    host, port : str, int
+        The Runtime API, where the executor asks for work (this machine only).
+    poll : float
+        Seconds between the SuperNode's and the executor's asks for work.
+    """
+    _refuse_a_taken_port(host, port)
+    flwr_internals.shorten_waits(poll=poll)
+    supervisor = ExecutorSupervisor(f"{host}:{port}", poll)
     supervisor.start()
-    flower_args += ["--isolation", "process", "--host", ours.host, "--port", str(ours.port)]
+    flower_args = [*flower_args, "--isolation", "process", "--host", host, "--port", str(port)]
     try:
         flwr_internals.run_supernode(flower_args, on_exit=supervisor.stop)
     finally:
