@@ -1,11 +1,12 @@
-"""Who helped and who was flagged, drawn: the Fairness page's contribution bars and the notes the
-Train page's legend adds to flagged hospitals. The figures come from fedcore.server.who_helped."""
+"""Who helped, drawn: the Fairness page's contribution bars over the run and the Train page's
+contribution of each hospital round by round. The figures come from fedcore.server.who_helped."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 
 from dashboard.theme import hospital_color, scope_label
+from fedcore.server.fit_facts import hospitals_only
 from fedcore.server.who_helped import contributions_by_hospital
 
 
@@ -30,5 +31,40 @@ def contribution_bars(rounds: list[dict]) -> go.Figure | None:
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         yaxis_title="AUROC it added",
         yaxis_zeroline=True,
+    )
+    return fig
+
+
+def contribution_by_round(rounds: list[dict]) -> go.Figure | None:
+    """Each hospital's leave-one-out contribution round by round, a line each in its colour (the
+    Train page, live); None for a run that scored none."""
+    lines: dict[str, tuple[list[int], list[float]]] = {}
+    for row in rounds:
+        for name, facts in hospitals_only(row.get("fit") or {}).items():
+            if "contribution" in facts:
+                x, y = lines.setdefault(name, ([], []))
+                x.append(row["round"])
+                y.append(float(facts["contribution"]))
+    if not lines:
+        return None
+    fig = go.Figure()
+    for name in sorted(lines, key=lambda n: (len(n), n)):
+        x, y = lines[name]
+        fig.add_scatter(
+            x=x,
+            y=y,
+            name=scope_label(name),
+            mode="lines+markers",
+            line=dict(color=hospital_color(name), width=2),
+            hovertemplate=f"{scope_label(name)}<br>round %{{x}}: %{{y:+.3f}} validation AUROC"
+            "<extra></extra>",
+        )
+    fig.add_hline(y=0, line=dict(color="gray", width=1))
+    fig.update_xaxes(title="round", dtick=1)
+    fig.update_yaxes(title="AUROC it added")
+    fig.update_layout(
+        height=260,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig

@@ -27,6 +27,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import chart_slots, charts, data, estimate, round_curves
+from dashboard.contribution_figures import contribution_by_round
 from dashboard.theme import STATUS_COLORS, STATUS_ICONS, scope_label
 from fedcore.config import flags
 from fedcore.config.run_config import EMBEDDED, RunConfig
@@ -293,6 +294,13 @@ def _rounds(run: dict, snap: dict | None) -> None:
             "private; the dotted line is the run's target)."
         )
         st.plotly_chart(drawn["epsilon"], key="train_epsilon", config=charts.PLOT_CONFIG)
+    if drawn["contribution"] is not None:
+        st.caption(
+            "Who helped: each hospital's contribution this round, how much lower the global "
+            "model's validation AUROC would have been without its update (leave one out; below "
+            "zero, the model did better without it)."
+        )
+        st.plotly_chart(drawn["contribution"], key="train_contribution", config=charts.PLOT_CONFIG)
     if drawn["problems"]:
         with st.expander(f"Events ({len(drawn['problems'])})", icon=":material/report:"):
             for e in drawn["problems"]:
@@ -388,6 +396,7 @@ def _round_view(
         "table": table,
         "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")],
         "epsilon": _epsilon_figure(snap),
+        "contribution": contribution_by_round(snap["rounds"]),
     }
 
 

@@ -124,3 +124,24 @@ def test_a_demo_whose_second_run_was_refused_says_why(store):
     at = open_page("views/train.py")
     assert_clean(at)
     assert any(c.value == f"With drop-flagged: {why}." for c in at.caption)
+
+
+def test_train_draws_each_hospitals_contribution_round_by_round_when_scored(store):
+    run_id = attacked_run(store, rounds=(1,), finish=False)
+    at = open_page("views/train.py")
+    assert_clean(at)
+    assert not [c for c in at.get("plotly_chart") if "AUROC it added" in c.proto.spec]
+    # A round whose server scored contributions (leave one out): the attackers' are negative.
+    fit = {
+        h: {"num_examples": 100, "contribution": -0.2 if h in ATTACKERS else 0.01} for h in NAMES
+    }
+    metrics = {"global": {"accuracy": 0.8, **REST}} | {h: {"accuracy": 0.6, **REST} for h in NAMES}
+    store.record_round(run_id, 2, metrics, {}, fit, 1.0, 2)
+    at.run()
+    assert_clean(at)
+    (chart,) = [
+        json.loads(c.proto.spec) for c in at.get("plotly_chart") if "AUROC it added" in c.proto.spec
+    ]
+    assert [t["name"] for t in chart["data"]] == [f"Hospital {k}" for k in range(1, 11)]
+    assert any("how much lower the global model's validation AUROC" in c.value for c in at.caption)
+    store.finish(run_id, "finished")
