@@ -39,7 +39,8 @@ METRICS_PATH = "/_stcore/metrics"
 # What a session's websocket may ask before it has signed in: run its page (the password
 # form), stop that run, say it is still there.
 BEFORE_SIGN_IN = frozenset({"rerun_script", "stop_script", "app_heartbeat"})
-# How often closed sessions are looked for, in seconds.
+# How often closed sessions are looked for, in seconds at most: as often as Streamlit's reconnect
+# window when that is shorter, so a session is freed within about twice the window.
 SWEEP_EVERY_S = 10.0
 log = logging.getLogger("fedxray.dashboard")
 
@@ -105,9 +106,10 @@ def _guard_back_messages(server, seen: dict[str, float | None]) -> None:
 async def _free_closed_sessions(server, seen: dict[str, float | None]) -> None:
     """Free the uploads and images of every session closed for longer than Streamlit keeps
     it for a reconnect."""
-    keep_s = st.get_option("server.disconnectedSessionTTL") + SWEEP_EVERY_S
+    every_s = min(SWEEP_EVERY_S, max(1.0, float(st.get_option("server.disconnectedSessionTTL"))))
+    keep_s = st.get_option("server.disconnectedSessionTTL") + every_s
     while True:
-        await asyncio.sleep(SWEEP_EVERY_S)
+        await asyncio.sleep(every_s)
         now, freed = time.monotonic(), []
         for session_id, closed_at in list(seen.items()):
             if server.is_active_session(session_id):
