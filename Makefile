@@ -28,11 +28,15 @@ demo: $(VENV)/.installed
 train: $(VENV)/.installed
 	$(PY) -m fedcore train
 
-# The formatter and the linter first (ruff, configured in pyproject.toml), then every test.
+# The formatter and the linter first (ruff, configured in pyproject.toml), then every test: two
+# at a time (most wait on a child process or a page) except the browser and Flower tests, which
+# time what they watch and start whole deployments, one at a time after them.
+SERIAL_TESTS := tests/browser tests/flower
 test: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 $(addprefix --ignore=,$(SERIAL_TESTS))
+	$(PY) -m pytest $(SERIAL_TESTS)
 
 .PHONY: federation
 # A SuperLink and three FedXray SuperNodes (each with its warm ClientApp executor) on
