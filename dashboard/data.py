@@ -116,6 +116,11 @@ def strategy_name(run: dict) -> str:
     return STRATEGY_NAMES.get(strategy, strategy)
 
 
+def runtime_label(config: dict) -> str:
+    """Where a run trained: 'Flower' (a SuperLink and its SuperNodes) or 'in-process'."""
+    return "Flower" if (config.get("extra") or {}).get("runtime") == "flower" else "in-process"
+
+
 def privacy_label(config: dict) -> str:
     """'DP ε 8 (patient)' for a run trained with differential privacy, '' without."""
     if config.get("dp", "off") == "off":

@@ -121,6 +121,7 @@ def _header(run: dict, live: bool) -> None:
     dp = data.privacy_label(c)
     st.caption(
         f"Run `{run['id']}` · {data.strategy_name(run)} · "
+        + ("over Flower · " if data.runtime_label(c) == "Flower" else "")
         + (f":violet[{dp}] · " if dp else "")
         + f"{c['backbone']} at {RunConfig.from_dict(c).input_size} px · "
         f"{run['rounds_total']} rounds × {RunConfig.from_dict(c).epochs} local epoch(s) · "

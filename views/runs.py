@@ -32,6 +32,7 @@ table = pd.DataFrame(
             "health": (h.reason if (h := data.health(r)) is not None else ""),
             "privacy": data.privacy_label(r["config"]) or "off",
             "attack": data.attack_label(r),
+            "runtime": data.runtime_label(r["config"]),
             "model": f"{r['config']['backbone']} {RunConfig.from_dict(r['config']).input_size} px",
             "rounds": f"{r['rounds_done']}/{r['rounds_total']}",
             "hospitals": str(r["config"]["hospitals"])
@@ -56,6 +57,10 @@ st.dataframe(
             "decision threshold, or why it did not."
         ),
         "privacy": st.column_config.TextColumn(help=GLOSSARY["epsilon"]),
+        "runtime": st.column_config.TextColumn(
+            help="in-process: one process simulated the hospitals; Flower: a SuperLink and one "
+            "SuperNode per hospital (python -m fedcore serve / site)."
+        ),
     },
 )
 
