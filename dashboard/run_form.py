@@ -80,9 +80,11 @@ def widget(container, s: Setting, label: str, key: str | None = None, **options)
     """One setting's widget, with its declared default, choices, range and help; returns the config
     value.
 
-    An optional number shows 0 for None ("0 = <what None means>"), and 0 is read back as None.
+    An optional number shows 0 for None ("0 = <what None means>"), and 0 is read back as None;
+    ``default`` replaces the declared default in the form.
     """
     key = key or f"f_{s.name}"
+    value = options.pop("default", s.default)
     kwargs = {"key": key, "help": options.pop("help", s.help), **KEEP, **options}
     if s.choices is not None:
         return container.selectbox(label, s.choices, index=s.choices.index(s.default), **kwargs)
@@ -95,7 +97,7 @@ def widget(container, s: Setting, label: str, key: str | None = None, **options)
     if s.optional:
         label, low = f"{label} (0 = {s.none})", 0
     low, high = kwargs.pop("min_value", low), kwargs.pop("max_value", high)
-    value = s.default if s.default is not None else 0
+    value = value if value is not None else 0
     if s.kind is int:
         got = container.number_input(
             label,
@@ -263,6 +265,11 @@ def _data_widgets(s: dict[str, Setting]) -> dict:
     }
 
 
+# The privacy level the DP defaults were measured to learn at (docs/privacy.md): the form's
+# target when privacy is switched on, so the run's label says what it protects.
+MEASURED_EPSILON = 8.0
+
+
 def _privacy_widgets(s: dict[str, Setting]) -> dict:
     dp = st.segmented_control(
         "Differential privacy",
@@ -275,8 +282,15 @@ def _privacy_widgets(s: dict[str, Setting]) -> dict:
     )
     off = dp == "off"
     target = widget(
-        st, s["dp_target_epsilon"], "Target ε after all rounds", "f_eps", disabled=off, step=0.5
+        st,
+        s["dp_target_epsilon"],
+        "Target ε after all rounds",
+        "f_eps",
+        disabled=off,
+        step=0.5,
+        default=MEASURED_EPSILON,
     )
+    target = None if off else target
     return {
         "dp": dp,
         "dp_target_epsilon": target,

@@ -1,6 +1,7 @@
 """Privacy switched on in the Train form, in a real browser (Debian's Chromium via Playwright): the
-form says what DP trains with and its time estimate grows by DP's cost; the run's header and
-picker label say "DP ε 8 (patient)", and the page draws the privacy it spent round by round."""
+form says what DP trains with (the privacy defaults, at the epsilon they were measured at) and
+its time estimate grows by DP's cost; the run's header says "DP ε 8 (patient)", and the page
+draws the privacy it spent round by round."""
 
 from __future__ import annotations
 
@@ -46,19 +47,19 @@ def test_privacy_on_in_the_form_says_what_it_costs_and_labels_the_run(tmp_path):
         plain = per_round_seconds(page)
         page.get_by_role("button", name="Privacy").click()
         page.get_by_role("radio", name="patient", exact=True).click()
-        page.get_by_text("Privacy on (DP (patient))").wait_for()
+        page.get_by_text("Privacy on (DP ε 8 (patient))").wait_for()
         wait_idle(page)
         page.keyboard.press("Escape")
         body = page.inner_text("body")
-        assert "Privacy on (DP (patient))" in body and "batch size 1024" in body, body
+        assert "Privacy on (DP ε 8 (patient))" in body and "batch size 1024" in body, body
         assert "2 rounds (the privacy defaults" in body
         assert per_round_seconds(page) > plain, "DP-SGD's cost is in the estimate"
         page.get_by_role("button", name="Start training").click()
         header = page.locator("[data-testid='stMain'] h4").first
         header.wait_for()
-        assert "DP (patient)" in header.inner_text()
+        assert "DP ε 8 (patient)" in header.inner_text()
         page.get_by_text("Privacy spent so far").wait_for(timeout=180_000)
         page.get_by_text("2 of 2 rounds complete").wait_for(timeout=180_000)
         wait_idle(page)
-        assert "DP (patient)" in page.inner_text("[data-testid='stMain']")
+        assert "DP ε 8 (patient)" in page.inner_text("[data-testid='stMain']")
         browser.close()

@@ -37,9 +37,11 @@ def test_every_setting_has_a_widget_and_the_unplaced_ones_show_their_declared_de
 
 
 def test_the_form_starts_the_declared_defaults(store):
-    # The form's untouched values are RunConfig's own (target epsilon included: none)
+    # The form's untouched values are RunConfig's own; the privacy target waits, greyed out, at
+    # the epsilon the DP defaults were measured at, and counts only once privacy is on
     at = open_page("views/train.py")
-    assert at.number_input(key="f_eps").value == 0.0
+    eps = at.number_input(key="f_eps")
+    assert eps.value == run_form.MEASURED_EPSILON == 8.0 and eps.disabled
     assert at.number_input(key="f_rounds").value == RunConfig().rounds
     assert at.selectbox(key="f_lr_schedule").value == RunConfig().lr_schedule
 
