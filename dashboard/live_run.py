@@ -20,6 +20,7 @@ instead of racing it.
 
 from __future__ import annotations
 
+import datetime
 import shlex
 import time
 
@@ -36,6 +37,7 @@ from fedcore.privacy.tables import epsilon_frame
 from fedcore.results.decision import curves_at_decision
 from fedcore.results.report import metrics_frame, rounds_table
 from fedcore.results.scope import is_global_test
+from fedcore.results.sites import site_states
 from fedcore.run import launch
 from fedcore.run.serving import public_text
 from fedcore.server.who_helped import flag_notes
@@ -274,6 +276,17 @@ def _rounds(run: dict, snap: dict | None) -> None:
     panels = _panels(home, run, tuple(scopes))
     st.html(f"<div style='font-size:0.9rem'>{panels['legend']}</div>")
     _curve_grid(run["id"], (run["rounds_done"], tuple(scopes)), panels["figures"])
+    if drawn["sites"] is not None:
+        st.caption(
+            "The sites over Flower, as the server saw them: the rounds each took part in, where "
+            "it dropped out (no answer within the round's timeout) and came back, and its last "
+            "contact (the end of the last round it took part in)."
+        )
+        st.dataframe(
+            drawn["sites"],
+            hide_index=True,
+            column_config={"last contact": st.column_config.DatetimeColumn(format="HH:mm:ss")},
+        )
     table = drawn["table"]
     st.caption(
         "The global model each round: accuracy, sensitivity and specificity at the round's "
@@ -398,7 +411,26 @@ def _round_view(
         "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")],
         "epsilon": _epsilon_figure(snap),
         "contribution": contribution_by_round(snap["rounds"]),
+        "sites": _sites(snap),
     }
+
+
+def _sites(snap: dict) -> pd.DataFrame | None:
+    """Each site's state in a run deployed over Flower (None for an in-process run)."""
+    if data.runtime_label(snap["run"]["config"]) != "Flower":
+        return None
+    rows = site_states(snap)
+    return pd.DataFrame(
+        {
+            "hospital": [scope_label(r["hospital"]) for r in rows],
+            "state": [r["state"] for r in rows],
+            "rounds taken part": [r["rounds"] for r in rows],
+            "last contact": [
+                datetime.datetime.fromtimestamp(r["last_contact"]) if r["last_contact"] else None
+                for r in rows
+            ],
+        }
+    )
 
 
 def _epsilon_figure(snap: dict):
