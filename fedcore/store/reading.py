@@ -72,15 +72,7 @@ class RunReader:
             metrics (list of dict: round, scope, and every metric), events (list of dict).
         """
         self.reconcile(run_id)
-        with self._connect() as db:
-            db.execute("BEGIN")
-            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
-            if row is None:
-                db.execute("COMMIT")
-                raise FedXrayError(f"no run '{run_id}' in {self.path}")
-            tables = _run_tables(db, run_id)
-            db.execute("COMMIT")
-        return self._snapshot(self._run_row(row), *tables)
+        return self.look(run_id)[1]
 
     def look(self, run_id: str, known: tuple | None = None) -> tuple[dict, dict | None]:
         """What a live view polls, in one connection and no write: the run as it stands (a
@@ -92,7 +84,7 @@ class RunReader:
             row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None:
                 db.execute("COMMIT")
-                raise FedXrayError(f"no run '{run_id}' in the store")
+                raise FedXrayError(f"no run '{run_id}' in {self.path}")
             run = _as_seen_now(self._run_row(row))
             tables = None
             if (run["rounds_done"], run["status"]) != known:
