@@ -276,8 +276,14 @@ def test_watch_a_whole_default_run_under_load(dashboard, page):
     blank = [f"{look['t']:.1f}s" for look in after_round_1[drawn:] if look["panels"] == 0]
     assert not blank, f"the curves blanked out at {blank}: {report}"
     # A round's figures go into the back slots only (six new plots); the page redrawn when the
-    # run finishes used to mount all twelve afresh, both slots blank for a moment.
-    remounted = [f"{look['t']:.1f}s" for look in looks if look["fresh"] > CURVES]
+    # run finishes used to mount all twelve afresh, both slots blank for a moment. From Stop to
+    # 3 s after Resume the page may still mount them afresh (docs/dashboard.md, Stop and Resume).
+    paused = (stopped_at, resumed_at + 3) if stopped_at is not None and resumed_at else None
+    remounted = [
+        f"{look['t']:.1f}s"
+        for look in looks
+        if look["fresh"] > CURVES and not (paused and paused[0] <= look["t"] <= paused[1])
+    ]
     assert not remounted, f"the whole grid was mounted again at {remounted}: {report}"
     assert all(b >= a for a, b in zip(shown_rounds, shown_rounds[1:])), (
         f"the chart lost rounds: {shown_rounds}"
