@@ -143,7 +143,7 @@ def curve(store: RunStore) -> None:
     base = RunConfig()
     privacy_curve.train_curve(base, EPSILONS, "patient", store, log=lambda s: print(s, flush=True))
     print()
-    print(privacy_curve.format_table(privacy_curve.curve_table(store, base, "patient")))
+    print(privacy_curve.format_table(privacy_curve.stored_curve(store, base, "patient")))
 
 
 def speed(repeats: int = 3) -> None:

@@ -15,7 +15,7 @@ import streamlit as st
 from dashboard import charts, data, estimate
 from fedcore.config.run_config import RunConfig
 from fedcore.errors import FedXrayError
-from fedcore.privacy.curve import EPSILONS, LEVELS, epsilon_of, on_curve
+from fedcore.privacy.curve import EPSILONS, LEVELS, points
 from fedcore.run import launch
 from fedcore.run.privacy_curve import curve_table
 from fedcore.run.serving import public_text
@@ -45,19 +45,13 @@ def _curve(run: dict, snapshot: dict, level: str, was_live: bool) -> None:
     live = launch.curve_training(store)
     if live != was_live:
         st.rerun(scope="app")  # the curve started or ended: the page draws the section again
-    base = RunConfig.from_dict(run["config"])
-    points = [
-        r for r in data.runs() if r["status"] == "finished" and on_curve(r["config"], base, level)
-    ]
-    table = _table(
-        str(store.home), run["id"], level, tuple((r["id"], r["updated"]) for r in points)
-    )
+    found = points(data.runs(), RunConfig.from_dict(run["config"]), level)
+    table = _table(str(store.home), tuple((r["id"], r["updated"]) for r in found.values()))
     if table.empty:
         st.info("No point of this curve is trained yet.", icon=":material/query_stats:")
     else:
         st.plotly_chart(charts.privacy_curve(table), key="privacy_curve", config=charts.PLOT_CONFIG)
-    have = {epsilon_of(r["config"]) for r in points}
-    missing = [e for e in (math.inf, *EPSILONS) if e not in have]
+    missing = [e for e in (math.inf, *EPSILONS) if e not in found]
     if live:
         st.info(
             f"Training the curve: {len(EPSILONS) + 1 - len(missing)} of {len(EPSILONS) + 1} points "
@@ -83,12 +77,10 @@ def _offer(run: dict, snapshot: dict, missing: list[float]) -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _table(home: str, run_id: str, level: str, points: tuple):
-    """The curve's table, read again only when a point is added or changed (``points``: each
-    point's id and update stamp)."""
-    return curve_table(
-        data.store(), RunConfig.from_dict(data.store().get_run(run_id)["config"]), level
-    )
+def _table(home: str, found: tuple[tuple[str, float], ...]):
+    """The curve's table, read again only when a point is added or changed (``found``: each
+    point's run id and update stamp)."""
+    return curve_table(data.store(), [run_id for run_id, _updated in found])
 
 
 def _level(config: dict) -> str:

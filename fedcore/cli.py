@@ -476,7 +476,7 @@ def cmd_privacy_curve(args) -> int:
         base, epsilons, args.level, store, stop, log=lambda line: print(line, flush=True)
     )
     print()
-    print(privacy_curve.format_table(privacy_curve.curve_table(store, base, args.level)))
+    print(privacy_curve.format_table(privacy_curve.stored_curve(store, base, args.level)))
     if ended == "failed":
         return EXIT_FAILED
     return EXIT_STOPPED if ended == "stopped" else 0

@@ -57,6 +57,16 @@ def on_curve(config: dict, base: RunConfig, level: str) -> bool:
     return without_privacy(theirs) == without_privacy(base)
 
 
+def points(runs: list[dict], base: RunConfig, level: str) -> dict[float, dict]:
+    """The points of ``base``'s curve at ``level`` among ``runs`` (newest first, as the store
+    lists them): epsilon -> the newest finished run there."""
+    newest: dict[float, dict] = {}
+    for run in runs:
+        if run["status"] == "finished" and on_curve(run["config"], base, level):
+            newest.setdefault(epsilon_of(run["config"]), run)
+    return newest
+
+
 def parse_epsilons(text: str) -> tuple[float, ...]:
     """'1,2,4,8' -> (1.0, 2.0, 4.0, 8.0); ValueError naming what is wrong."""
     try:

@@ -8,12 +8,12 @@ curve grows point by point and a second click trains only what is missing.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 
 from fedcore.config.run_config import RunConfig
-from fedcore.privacy.curve import curve_configs, epsilon_of, on_curve
+from fedcore.privacy.curve import curve_configs, epsilon_of, points
 from fedcore.privacy.tables import final_epsilon
 from fedcore.results import health
 from fedcore.results.decision import global_figures, model_round
@@ -52,7 +52,7 @@ def train_curve(
     from fedcore.run import engine
 
     stop = stop or StopSignal()
-    have = {p["epsilon"] for p in _finished_points(store, base, level)}
+    have = points(store.list_runs(), base, level)
     federation = None
     for config in curve_configs(base, epsilons, level):
         where = _words(epsilon_of(config.to_dict()))
@@ -69,26 +69,31 @@ def train_curve(
     return "finished"
 
 
-def curve_table(store: RunStore, base: RunConfig, level: str) -> pd.DataFrame:
-    """One row per point in the store (the newest finished run at each epsilon), privacy off last:
-    the run's model's AUROC and its accuracy at the run's decision threshold."""
+def curve_table(store: RunStore, run_ids: Iterable[str]) -> pd.DataFrame:
+    """One row per point (a run of :func:`fedcore.privacy.curve.points`), privacy off last: the
+    run's model's AUROC and its accuracy at the run's decision threshold."""
     rows = []
-    for point in _finished_points(store, base, level):
-        snap = store.snapshot(point["run"]["id"])
-        chosen, figures = global_figures(snap, model_round(point["run"]))
+    for run_id in run_ids:
+        snap = store.snapshot(run_id)
+        chosen, figures = global_figures(snap, model_round(snap["run"]))
         judged = health.assess(snap)
         rows.append(
             {
-                "epsilon": point["epsilon"],
+                "epsilon": epsilon_of(snap["run"]["config"]),
                 "epsilon spent": final_epsilon(snap),
                 "AUROC": figures.get("auroc", math.nan),
                 "accuracy": figures.get("accuracy", math.nan),
                 "threshold": chosen.short,
                 "learned": None if judged is None else judged.learned,
-                "run": point["run"]["id"],
+                "run": run_id,
             }
         )
     return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values("epsilon", ignore_index=True)
+
+
+def stored_curve(store: RunStore, base: RunConfig, level: str) -> pd.DataFrame:
+    """:func:`curve_table` of every point of ``base``'s curve the store holds."""
+    return curve_table(store, [r["id"] for r in points(store.list_runs(), base, level).values()])
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -103,16 +108,6 @@ def format_table(table: pd.DataFrame) -> str:
             + ("  (did not learn)" if row["learned"] is False else "")
         )
     return "\n".join(lines)
-
-
-def _finished_points(store: RunStore, base: RunConfig, level: str) -> list[dict]:
-    """The newest finished run at each epsilon of ``base``'s curve."""
-    newest: dict[float, dict] = {}
-    for run in store.list_runs():  # newest first
-        if run["status"] != "finished" or not on_curve(run["config"], base, level):
-            continue
-        newest.setdefault(epsilon_of(run["config"]), run)
-    return [{"epsilon": e, "run": r} for e, r in newest.items()]
 
 
 def _words(epsilon: float) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from fedcore.cli import main
 from fedcore.config.run_config import RunConfig
-from fedcore.privacy.curve import curve_configs, epsilon_of, on_curve, parse_epsilons
+from fedcore.privacy.curve import curve_configs, epsilon_of, on_curve, parse_epsilons, points
 from fedcore.store import RunStore
 
 
@@ -30,6 +30,22 @@ def test_a_point_differs_from_its_federation_only_in_privacy():
     assert not on_curve(other_seed.to_dict(), base, "patient")
     by_noise = dataclasses.replace(base, dp="patient", dp_noise_multiplier=1.2)
     assert not on_curve(by_noise.to_dict(), base, "patient"), "no target epsilon: no place"
+
+
+def test_a_curves_points_are_the_newest_finished_run_at_each_epsilon():
+    base = RunConfig(rounds=4)
+    at_8 = dataclasses.replace(base, dp="patient", dp_target_epsilon=8.0).to_dict()
+    runs = [  # newest first, as the store lists them
+        {"id": "stopped", "status": "stopped", "config": at_8},
+        {"id": "newer", "status": "finished", "config": at_8},
+        {"id": "older", "status": "finished", "config": at_8},
+        {"id": "plain", "status": "finished", "config": base.to_dict()},
+        {"id": "other seed", "status": "finished", "config": RunConfig(seed=1).to_dict()},
+    ]
+    assert {e: r["id"] for e, r in points(runs, base, "patient").items()} == {
+        8.0: "newer",
+        math.inf: "plain",
+    }
 
 
 @pytest.mark.parametrize("text", ["", "1,a", "0,2", "-1", "inf"])
