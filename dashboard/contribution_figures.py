@@ -6,8 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from dashboard.theme import hospital_color, scope_label
-from fedcore.server.fit_facts import hospitals_only
-from fedcore.server.who_helped import contributions_by_hospital
+from fedcore.server.who_helped import contributions_by_hospital, contributions_by_round
 
 
 def contribution_bars(rounds: list[dict]) -> go.Figure | None:
@@ -38,21 +37,14 @@ def contribution_bars(rounds: list[dict]) -> go.Figure | None:
 def contribution_by_round(rounds: list[dict]) -> go.Figure | None:
     """Each hospital's leave-one-out contribution round by round, a line each in its colour (the
     Train page, live); None for a run that scored none."""
-    lines: dict[str, tuple[list[int], list[float]]] = {}
-    for row in rounds:
-        for name, facts in hospitals_only(row.get("fit") or {}).items():
-            if "contribution" in facts:
-                x, y = lines.setdefault(name, ([], []))
-                x.append(row["round"])
-                y.append(float(facts["contribution"]))
+    lines = contributions_by_round(rounds)
     if not lines:
         return None
     fig = go.Figure()
     for name in sorted(lines, key=lambda n: (len(n), n)):
-        x, y = lines[name]
         fig.add_scatter(
-            x=x,
-            y=y,
+            x=[r for r, _value in lines[name]],
+            y=[value for _r, value in lines[name]],
             name=scope_label(name),
             mode="lines+markers",
             line=dict(color=hospital_color(name), width=2),

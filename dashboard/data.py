@@ -13,7 +13,6 @@ from fedcore.config.run_config import RunConfig
 from fedcore.results import showcase
 from fedcore.results.report import metrics_frame
 from fedcore.run import launch
-from fedcore.server import who_helped
 from fedcore.store import RunStore, default_home
 
 RUN_KEY = "run_id"  # session state: the run the user last picked, shared by every page
@@ -64,11 +63,6 @@ def attack_label(run: dict) -> str:
     if c.get("attack", "none") == "none" or not c.get("attackers") or run["mode"] != "federated":
         return ""
     return f"{c['attackers']} attacker{'s' if c['attackers'] > 1 else ''}: {c['attack']}"
-
-
-def attackers(snapshot: dict) -> list[str]:
-    """The hospitals that sent poisoned updates in a run, for the pages to mark."""
-    return who_helped.attackers(snapshot)
 
 
 @st.cache_data(show_spinner=False)

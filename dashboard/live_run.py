@@ -40,7 +40,7 @@ from fedcore.results.scope import is_global_test
 from fedcore.results.sites import site_states
 from fedcore.run import launch
 from fedcore.run.serving import public_text
-from fedcore.server.who_helped import flag_notes
+from fedcore.server.who_helped import attackers, flag_notes
 
 # Seconds between two looks at the store while a run is live.
 REFRESH_SECONDS = 1.5
@@ -405,7 +405,7 @@ def _round_view(
         "frame": curves,
         "at_point": at_point,
         "threshold": threshold,
-        "attackers": data.attackers(snap),
+        "attackers": attackers(snap),
         "flags": flag_notes(snap["rounds"]),
         "table": table,
         "problems": [e for e in snap["events"] if e["level"] in ("warning", "error")],

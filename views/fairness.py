@@ -11,7 +11,7 @@ from dashboard.first_open import offer_default_run
 from dashboard.glossary import GLOSSARY
 from dashboard.theme import FAIL_COLOR, PASS_COLOR, scope_label
 from fedcore.results import decision, report
-from fedcore.server.who_helped import contribution_sentences
+from fedcore.server import who_helped
 
 st.title("Fairness and bias")
 done = [r for r in data.runs() if r["rounds_done"]]
@@ -43,7 +43,7 @@ server_round = right.selectbox(
     key="fairness_round",
 )
 
-attackers = data.attackers(data.snapshot(run))
+attackers = who_helped.attackers(data.snapshot(run))
 if attackers:
     st.warning(
         f"{', '.join(scope_label(h) for h in attackers)} sent poisoned updates in this run (a "
@@ -173,7 +173,7 @@ if contribution is not None:
         "validation counts the hospitals report; summed over the rounds."
     )
     st.plotly_chart(contribution, key="contribution", config=charts.PLOT_CONFIG)
-    sentences = contribution_sentences(data.snapshot(run)["rounds"])
+    sentences = who_helped.contribution_sentences(data.snapshot(run)["rounds"])
     st.markdown("\n".join(f"- {s[0].upper()}{s[1:]}." for s in sentences))
 
 st.subheader("Tables", divider="gray")

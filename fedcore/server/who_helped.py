@@ -50,15 +50,23 @@ def flag_notes(rounds: list[dict]) -> dict[str, str]:
     return {name: flag_note(flags) for name, flags in flags_by_hospital(rounds).items()}
 
 
-def contributions_by_hospital(rounds: list[dict]) -> dict[str, float]:
-    """Each hospital's leave-one-out contribution summed over the rounds that scored one
-    (fedcore.server.contribution); empty for a run without contributions."""
-    totals: dict[str, float] = {}
+def contributions_by_round(rounds: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """Each hospital's leave-one-out contribution (fedcore.server.contribution) in each round that
+    scored one, as (round, contribution); empty for a run without contributions."""
+    found: dict[str, list[tuple[int, float]]] = {}
     for row in rounds:
         for name, facts in hospitals_only(row.get("fit") or {}).items():
             if "contribution" in facts:
-                totals[name] = totals.get(name, 0.0) + float(facts["contribution"])
-    return totals
+                found.setdefault(name, []).append((row["round"], float(facts["contribution"])))
+    return found
+
+
+def contributions_by_hospital(rounds: list[dict]) -> dict[str, float]:
+    """Each hospital's contribution summed over the rounds that scored one."""
+    return {
+        name: sum(value for _round, value in scored)
+        for name, scored in contributions_by_round(rounds).items()
+    }
 
 
 def contribution_sentences(rounds: list[dict]) -> list[str]:
