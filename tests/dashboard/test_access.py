@@ -167,17 +167,23 @@ def test_exposed_a_damaged_store_shows_no_server_path(tmp_path, monkeypatch, exp
     assert len(at.error) == 1 and str(tmp_path) not in at.error[0].value
 
 
-def test_listening_beyond_loopback_without_a_password_is_refused(store, monkeypatch):
+def served_without_password_at(address: str, monkeypatch) -> AppTest:
+    """The app as a server listening on ``address`` would run it, with no password set."""
     from streamlit import config
 
     monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
-    address = config.get_option("server.address")
-    config.set_option("server.address", "0.0.0.0")
+    before = config.get_option("server.address")
+    config.set_option("server.address", address)
     try:
         at = AppTest.from_file(APP, default_timeout=30)
         at.run()
     finally:
-        config.set_option("server.address", address)
+        config.set_option("server.address", before)
+    return at
+
+
+def test_listening_beyond_loopback_without_a_password_is_refused(store, monkeypatch):
+    at = served_without_password_at("0.0.0.0", monkeypatch)
     assert not at.exception
     assert len(at.error) == 1 and serving.PASSWORD_ENV in at.error[0].value
     assert [t.value for t in at.title] == ["FedXray"] and not at.text_input
@@ -185,16 +191,7 @@ def test_listening_beyond_loopback_without_a_password_is_refused(store, monkeypa
 
 def test_listening_on_every_interface_counts_as_a_network(store, monkeypatch):
     """`--server.address ""` listens on every interface: not the loopback."""
-    from streamlit import config
-
-    monkeypatch.delenv(serving.PASSWORD_ENV, raising=False)
-    address = config.get_option("server.address")
-    config.set_option("server.address", "")
-    try:
-        at = AppTest.from_file(APP, default_timeout=30)
-        at.run()
-    finally:
-        config.set_option("server.address", address)
+    at = served_without_password_at("", monkeypatch)
     assert not at.exception
     assert len(at.error) == 1 and "every network interface" in at.error[0].value
     assert not at.text_input and not at.button

@@ -47,8 +47,14 @@ print(outcome)
 
 def peak_and_outcome(path: Path) -> tuple[int, str]:
     """(peak RSS in KiB, 'read' or 'refused: message') of a fresh process reading ``path``."""
+    return child_peak(CHILD, str(path))
+
+
+def child_peak(script: str, *args: str) -> tuple[int, str]:
+    """The two lines a fresh process running ``script`` prints: its peak RSS in KiB and what
+    happened."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

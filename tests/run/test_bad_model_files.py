@@ -12,8 +12,6 @@ import io
 import json
 import shutil
 import struct
-import subprocess
-import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -24,10 +22,9 @@ import pytest
 from fedcore.data import SAMPLES_DIR
 from fedcore.errors import FedXrayError
 from fedcore.store import RunStore
-from tests.imaging.test_memory_bounds import deflated_zeros
+from tests.imaging.test_memory_bounds import child_peak, deflated_zeros
 from tests.store.test_store_damage import assert_one_error_line, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = sorted((SAMPLES_DIR / "NORMAL").glob("*.jpeg"))[0]
 
 
@@ -241,15 +238,7 @@ print(outcome)
 
 def load_in_child(store: RunStore, run_id: str, name: str) -> tuple[int, str]:
     """(peak RSS in KiB, outcome) of a fresh process loading one checkpoint."""
-    out = subprocess.run(
-        [sys.executable, "-c", LOAD_IN_CHILD, str(store.home), run_id, name],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-        timeout=120,
-    ).stdout.splitlines()
-    return int(out[0]), out[1]
+    return child_peak(LOAD_IN_CHILD, str(store.home), run_id, name)
 
 
 def test_a_checkpoint_zip_bomb_is_refused_from_its_directory_in_bounded_memory(run_copy, capsys):
