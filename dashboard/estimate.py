@@ -132,7 +132,8 @@ def images(federation: dict, cap: int | None, hospitals: int) -> tuple[int, int]
 
 
 def comparable_run(runs: list[dict], config: RunConfig) -> dict | None:
-    """The newest run with a completed round of the same model at the same input size, or None."""
+    """The newest run with a completed round of the same model at the same input size, privacy
+    mode and normalisation, or None."""
     return next(
         (
             r
@@ -141,6 +142,7 @@ def comparable_run(runs: list[dict], config: RunConfig) -> dict | None:
             and r["config"]["backbone"] == config.backbone
             and RunConfig.from_dict(r["config"]).input_size == config.input_size
             and (r["config"].get("dp", "off") == "patient") == (config.dp == "patient")
+            and RunConfig.from_dict(r["config"]).norm == config.norm
         ),
         None,
     )

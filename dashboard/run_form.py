@@ -63,6 +63,7 @@ PLAIN_LABELS = {
     "fraction_fit": "Share of hospitals that train each round",
     "proximal_mu": "FedProx pull towards the shared model (mu)",
     "server_learning_rate": "Server step size",
+    "normalization": "Normalisation after each convolution",
     "server_momentum": "Server momentum",
     "trim_beta": "Trimmed mean: share cut at each end",
     "krum_byzantine": "Krum: attackers to tolerate",
@@ -323,6 +324,7 @@ def _privacy_check(config: RunConfig) -> None:
         f":material/shield_lock: Privacy on ({data.privacy_label(config.to_dict())}): trains "
         f"with batch size **{config.batch}**, {optimizer} at learning rate **{config.lr:g}**, "
         f"clipping norm **{config.dp_clip_norm:g}**, **{config.rounds}** rounds"
+        + (", group normalisation" if config.norm == "group" else "")
         + (" (the privacy defaults, measured to learn at ε 8)." if defaults else ".")
     )
     for warning in estimate.privacy_warnings(config):

@@ -36,6 +36,8 @@ ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 DEFENCES = ("none", "drop-flagged")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
+# "auto" is none, or group under patient-level DP (docs/privacy.md, "Group normalisation").
+NORMALIZATIONS = ("auto", "none", "group")
 BATCH_SIZE = 32
 # Patient-level DP trains with SGD and momentum (fedcore.hospital.dp_training), not Adam, on
 # large Poisson batches: the noise on a step's mean gradient shrinks with the batch.
@@ -85,6 +87,14 @@ class RunConfig:
         none="28 cnn, 100 efficientnetv2s, 96 mobilenetv3small",
         minimum=16,
         maximum=512,
+        group="model",
+    )
+    normalization: str = setting(
+        "auto",
+        "cnn: what follows each convolution before its relu: none, or group "
+        "(GroupNormalization, one image at a time, so patient-level DP can use it); auto is "
+        "none, and group with patient-level DP",
+        choices=NORMALIZATIONS,
         group="model",
     )
     # ---------------------------------------------------------------- data and hospitals
@@ -393,6 +403,13 @@ class RunConfig:
         return DP_BATCH_SIZE if self.dp == "patient" else BATCH_SIZE
 
     @property
+    def norm(self) -> str:
+        """The CNN's normalisation actually used: the privacy default under patient-level DP."""
+        if self.normalization != "auto":
+            return self.normalization
+        return "group" if self.dp == "patient" and self.backbone == "cnn" else "none"
+
+    @property
     def fraction(self) -> float:
         """The share of hospitals sampled each round actually used: it follows ``hospitals``."""
         if self.fraction_fit is not None:
@@ -440,6 +457,11 @@ class RunConfig:
                 f"patient-level DP needs the cnn backbone (got {self.backbone}): "
                 "the ImageNet backbones' batch normalisation mixes the examples of a batch, "
                 "which per-example clipping cannot bound",
+            ),
+            (
+                self.normalization in ("auto", "none") or self.backbone == "cnn",
+                f"--normalization {self.normalization} is for the cnn backbone: "
+                f"{self.backbone} brings its own batch normalisation",
             ),
             (
                 self.attackers <= self.hospitals
@@ -490,6 +512,8 @@ class RunConfig:
     def from_dict(cls, values: dict) -> "RunConfig":
         """Inverse of :meth:`to_dict`; unknown keys go to ``extra`` rather than failing."""
         names = {f.name for f in dataclasses.fields(cls)}
+        # A run stored before the setting existed had no normalisation, with or without DP.
+        values = {"normalization": "none"} | dict(values)
         known = {k: v for k, v in values.items() if k in names}
         unknown = {k: v for k, v in values.items() if k not in names}
         config = cls(**known)

@@ -52,7 +52,8 @@ def test_privacy_on_in_the_form_says_what_it_costs_and_labels_the_run(tmp_path):
         page.keyboard.press("Escape")
         body = page.inner_text("body")
         assert "Privacy on (DP ε 8 (patient))" in body and "batch size 1024" in body, body
-        assert "2 rounds (the privacy defaults" in body
+        assert "group normalisation" in body, body
+        assert "2 rounds, group normalisation (the privacy defaults" in body
         assert per_round_seconds(page) > plain, "DP-SGD's cost is in the estimate"
         page.get_by_role("button", name="Start training").click()
         header = page.locator("[data-testid='stMain'] h4").first

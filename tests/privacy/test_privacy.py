@@ -126,6 +126,26 @@ def test_per_example_gradients_and_clipping_match_a_hand_computation():
     np.testing.assert_allclose(after, np.minimum(norms, clip), rtol=1e-5)
 
 
+def test_group_normalisation_keeps_each_images_gradient_its_own():
+    # Per-example clipping bounds one image only if its gradient ignores the rest of the batch:
+    # batch normalisation would fail this, group normalisation (the DP default) must not.
+    built = build_model(RunConfig(dp="patient"))
+    assert [layer.name for layer in built.extractor.layers if "gn" in layer.name] == [
+        "gn1",
+        "gn2",
+        "gn3",
+        "gn4",
+    ]
+    built.head.get_layer("dropout").rate = 0.0  # dropout's draw would differ between the calls
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((4, 28, 28, 1)), tf.float32)
+    y = tf.constant(np.eye(2)[[0, 1, 1, 0]], tf.float32)
+    together = dp_step.per_example_gradients(built.model, x, y)
+    alone = dp_step.per_example_gradients(built.model, x[2:3], y[2:3])
+    for in_batch, by_itself in zip(together, alone):
+        np.testing.assert_allclose(in_batch[2].numpy(), by_itself[0].numpy(), rtol=1e-4, atol=1e-5)
+
+
 def test_dp_step_applies_the_weighted_mean_of_clipped_gradients_plus_seeded_noise():
     model = softmax_regression(lr=1.0)
     x = np.array([[1.0, 2.0, 0.5], [0.01, 0.0, 0.02], [-3.0, 4.0, 1.0]], np.float32)
@@ -250,6 +270,7 @@ def test_dp_fedavg_reports_the_accountants_epsilon():
         ({"dp": "patient", "dp_target_epsilon": -2.0}, "target epsilon must be positive"),
         ({"dp": "everything"}, "unknown privacy mode"),
         ({"dp": "patient", "backbone": "mobilenetv3small"}, "needs the cnn backbone"),
+        ({"backbone": "efficientnetv2s", "normalization": "group"}, "is for the cnn backbone"),
         ({"dp": "hospital", "mode": "local"}, "needs mode federated"),
         ({"audit_every": -1}, "audit every"),
     ],

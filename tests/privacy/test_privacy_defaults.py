@@ -22,6 +22,24 @@ def test_patient_dp_alone_takes_the_privacy_batch_size_and_step_size_on_the_cli(
     assert "--batch-size" not in train_flags(config), "the command keeps the default, unset"
 
 
+def test_patient_dp_alone_takes_group_normalisation_and_a_choice_the_user_makes_wins():
+    assert cli_config("--dp", "patient").norm == "group"
+    assert cli_config().norm == cli_config("--dp", "hospital").norm == "none"
+    assert cli_config("--dp", "patient", "--normalization", "none").norm == "none"
+    assert cli_config("--normalization", "group").norm == "group"
+    flower = from_run_config({"dp": "patient", "normalization": "auto", "batch-size": 0})
+    assert flower.norm == "group"
+    flags = train_flags(cli_config("--dp", "patient"))
+    assert flags[flags.index("--normalization") + 1] == "auto", "the command keeps it following DP"
+
+
+def test_a_run_stored_before_normalisation_was_a_setting_rebuilds_without_it():
+    stored = RunConfig(dp="patient").to_dict()
+    del stored["normalization"]
+    assert RunConfig.from_dict(stored).norm == "none"
+    assert RunConfig.from_dict(RunConfig(dp="patient").to_dict()).norm == "group"
+
+
 def test_a_batch_size_the_user_sets_wins_over_the_privacy_default():
     config = cli_config("--dp", "patient", "--batch-size", "256", "--learning-rate", "0.1")
     assert (config.batch, config.lr) == (256, 0.1)
