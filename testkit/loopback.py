@@ -116,6 +116,12 @@ class LoopbackFederation:
             f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
             f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{self.certs / "ca.pem"}"\n'
         )
+        self.start_superlink()
+        for index in range(len(self.hospitals)):
+            self.start_node(index)
+
+    def start_superlink(self) -> subprocess.Popen:
+        """Start (or restart, on the same port) the SuperLink; its state starts empty."""
         command = [
             "flower-superlink",
             "--host",
@@ -143,8 +149,7 @@ class LoopbackFederation:
             cwd=REPO if self.kit else None,
         )
         self._wait_for_port(self.port)
-        for index in range(len(self.hospitals)):
-            self.start_node(index)
+        return self.superlink
 
     def start_node(self, index: int) -> subprocess.Popen:
         """Start (or restart) the SuperNode of hospital ``index``."""
@@ -216,12 +221,23 @@ class LoopbackFederation:
                 return pid
         return None
 
-    def kill_node(self, index: int) -> None:
+    def kill_node(self, index: int, whole: bool = False) -> None:
         """SIGKILL a SuperNode, as a crash or a pulled cable would end it; its own children follow
-        it."""
+        it. ``whole``: its whole process group at once (the site and its executor), as a crash of
+        the hospital's machine ends them."""
         node = self.nodes.pop(index)
-        node.kill()
+        if whole:
+            os.killpg(node.pid, signal.SIGKILL)
+        else:
+            node.kill()
         node.wait()
+
+    def kill_superlink(self) -> None:
+        """SIGKILL the SuperLink's process group, as a crash of the server ends it. Its SuperExec
+        and the ServerApp, in a session of their own, end themselves once it is gone (each
+        watches the process that started it)."""
+        os.killpg(self.superlink.pid, signal.SIGKILL)
+        self.superlink.wait()
 
     def stop(self) -> None:
         """End every process of this deployment (SIGTERM, then SIGKILL after a grace period)."""

@@ -31,6 +31,9 @@ FLOWER_DEFAULTS = {
     # SecAgg+ weights each update by num_examples / max_weight; must be at least the
     # largest hospital's training count, and larger values cost quantisation precision.
     "secagg_max_weight": 10000.0,
+    # The id of a stopped or failed Flower run in the run store to continue from its last
+    # completed round, given with the run config it started with ("": a new run).
+    "resume": "",
 }
 
 

@@ -50,7 +50,8 @@ def train(msg: Message, context: Context) -> Message:
     """Train the global weights on this hospital's images for the message's round.
 
     Under SCAFFOLD the message also holds the server's control variate; this hospital's
-    own control variate is kept in the node's context state between rounds.
+    own control variate is kept in the node's context state between rounds, or comes with the
+    message where the server gives it back (the first round of a resumed run).
     """
     hospital, shapes = _hospital(context)
     weights, config, control = records.read_instructions(msg.content, shapes)
@@ -61,7 +62,10 @@ def train(msg: Message, context: Context) -> Message:
     }
     if control is not None:
         instructions[CONTROL_KEY] = control
-        if CONTROL_STATE in context.state:
+        own = records.read_own_control(msg.content, shapes)
+        if own is not None:
+            hospital.control = own
+        elif CONTROL_STATE in context.state:
             hospital.control = context.state[CONTROL_STATE].to_numpy_ndarrays()
     outcome = hospital.fit(weights, int(config[records.SERVER_ROUND]), instructions)
     if hospital.control is not None:

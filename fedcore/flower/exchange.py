@@ -37,12 +37,14 @@ def train_plain(
     instructions: dict,
     timeout: float,
     control: list[np.ndarray] | None = None,
+    own_controls: dict[int, list[np.ndarray]] | None = None,
 ) -> tuple[dict[int, records.Reply], dict[int, str]]:
-    """Send the global weights (and SCAFFOLD's control variate) to every node; their updates, in
-    the clear."""
+    """Send the global weights (and SCAFFOLD's control variate, and to the nodes in
+    ``own_controls`` their hospital's own) to every node; their updates, in the clear."""
     content = records.instructions(weights, instructions, control)
+    own = {n: records.with_own_control(content, c) for n, c in (own_controls or {}).items()}
     return exchange(
-        grid, nodes, content, MessageType.TRAIN, instructions[records.SERVER_ROUND], timeout
+        grid, nodes, content, MessageType.TRAIN, instructions[records.SERVER_ROUND], timeout, own
     )
 
 
@@ -62,11 +64,16 @@ def exchange(
     message_type: str,
     server_round: int,
     timeout: float,
+    own: dict[int, RecordDict] | None = None,
 ) -> tuple[dict[int, records.Reply], dict[int, str]]:
-    """Send ``content`` to every node; their replies by node id, and why the others gave none."""
+    """Send ``content`` (or a node's ``own``) to every node; their replies by node id, and why the
+    others gave none."""
     messages = [
         Message(
-            content=content, dst_node_id=n, message_type=message_type, group_id=str(server_round)
+            content=(own or {}).get(n, content),
+            dst_node_id=n,
+            message_type=message_type,
+            group_id=str(server_round),
         )
         for n in nodes
     ]

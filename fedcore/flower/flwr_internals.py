@@ -100,6 +100,13 @@ def run_supernode(flower_args: list[str], on_exit: Callable[[], None]) -> None:
     flower_supernode()
 
 
+def on_exit(handler: Callable[[], None]) -> None:
+    """Run ``handler`` first when Flower ends this process (``flwr_exit``: a signal, which is how a
+    ServerApp learns that its SuperLink went away), before Flower's other exit handlers and the
+    5 s after which Flower forces the exit."""
+    add_exit_handler(handler, run_before_force_exit=True)
+
+
 def clientapp_tasks(runtime_api_address: str, poll: float) -> Iterator[str]:
     """The token of each ClientApp task the SuperNode hands out, forever; asks every ``poll`` s."""
     tasks = _runtime_client(

@@ -6,7 +6,10 @@ Server to hospital (``train``, ``evaluate``):
   (:mod:`fedcore.flower.packing`);
 - ``config`` (ConfigRecord): ``server-round`` and the strategy's scalar instructions in
   kebab-case (``learning-rate``, ``proximal-mu``);
-- ``control`` (ArrayRecord, SCAFFOLD only): the server's control variate, packed.
+- ``control`` (ArrayRecord, SCAFFOLD only): the server's control variate, packed;
+- ``own-control`` (ArrayRecord, SCAFFOLD only, train): the hospital's own control variate as
+  the server last saw it, packed, when this node may not hold it (the first round of a resumed
+  run). The server computes it from the hospital's updates, which it sees anyway.
 
 Hospital to server (``train``, ``evaluate`` and the ``query`` before round 1):
 
@@ -29,7 +32,7 @@ from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 from fedcore.flower.packing import pack, unpack
 from fedcore.payload import FitOutcome
 
-ARRAYS, CONFIG, CONTROL = "arrays", "config", "control"
+ARRAYS, CONFIG, CONTROL, OWN_CONTROL = "arrays", "config", "control", "own-control"
 HOSPITAL, METRICS, CLASS_COUNTS = "hospital", "metrics", "class-counts"
 NUM_EXAMPLES = "num-examples"
 SERVER_ROUND = "server-round"
@@ -80,14 +83,27 @@ def instructions(
     return content
 
 
+def with_own_control(content: RecordDict, own_control: list[np.ndarray]) -> RecordDict:
+    """``content`` for one hospital, with its own control variate (its other records shared)."""
+    return RecordDict({**content, OWN_CONTROL: ArrayRecord([pack(own_control)])})
+
+
 def read_instructions(content: RecordDict, shapes: list[tuple]) -> tuple[list, dict, list | None]:
     """(weights, config, control variate or None) of :func:`instructions`' content."""
     (packed,) = content[ARRAYS].to_numpy_ndarrays()
-    control = None
-    if CONTROL in content:
-        (packed_control,) = content[CONTROL].to_numpy_ndarrays()
-        control = unpack(packed_control, shapes)
-    return unpack(packed, shapes), dict(content[CONFIG]), control
+    return unpack(packed, shapes), dict(content[CONFIG]), _arrays(content, CONTROL, shapes)
+
+
+def read_own_control(content: RecordDict, shapes: list[tuple]) -> list[np.ndarray] | None:
+    """The hospital's own control variate of :func:`with_own_control`'s content, or None."""
+    return _arrays(content, OWN_CONTROL, shapes)
+
+
+def _arrays(content: RecordDict, name: str, shapes: list[tuple]) -> list[np.ndarray] | None:
+    if name not in content:
+        return None
+    (packed,) = content[name].to_numpy_ndarrays()
+    return unpack(packed, shapes)
 
 
 def identity(name: str, partition_id: int) -> RecordDict:

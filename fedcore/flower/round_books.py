@@ -7,7 +7,7 @@ in-process rounds are; :func:`record_round` adds the Flower facts to its fit rec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,7 +27,8 @@ class FlowerRound:
 
     ``asked`` are the node ids asked to train; ``failed`` why some gave no update, by
     node id; ``states`` the global weights the round started from and the new ones;
-    ``metrics`` the new ones' metrics by scope; ``evaluated`` how many nodes evaluated them.
+    ``metrics`` the new ones' metrics by scope; ``evaluated`` how many nodes evaluated them;
+    ``controls`` the hospitals' SCAFFOLD control variates for the server checkpoint.
     """
 
     number: int
@@ -38,6 +39,7 @@ class FlowerRound:
     metrics: dict[str, dict]
     evaluated: int
     secure: bool
+    controls: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
 def record_round(
@@ -67,7 +69,7 @@ def record_round(
         sorted(set(roster.names.values())),
         fit_info,
         done.metrics["global"]["auroc"],
-        server_state(strategy, []),
+        server_state(strategy, []) | done.controls,
     )
     g = done.metrics["global"]
     books.log(
@@ -98,6 +100,28 @@ def dropped(
         {"hospital": name, "node_id": node_id, "step": step, "reason": reason},
     )
     books.log(f"warning: {message}")
+
+
+def interrupted(books: RoundRecorder) -> None:
+    """Close a run whose ServerApp is being ended while it runs as failed, saying how to resume it.
+
+    Flower ends a ServerApp with SIGINT when its SuperLink goes away (the SuperExec that started
+    it ends with the SuperLink, and the ServerApp watches the SuperExec) or when it is stopped,
+    and at the end of every run: a run that already ended is left as it is. The rounds recorded
+    so far are whole (each is one transaction).
+    """
+    record = books.store.get_run(books.run_id)
+    if record["status"] != "running":
+        return
+    done = record["rounds_done"]
+    message = (
+        f"the ServerApp was ended during round {done + 1} (its SuperLink stopped or restarted, or "
+        f"the run was stopped): {done} round(s) complete and kept; resume it with the run config "
+        f'it started with, plus resume="{books.run_id}" (docs/flower.md)'
+    )
+    books.store.finish(books.run_id, "failed", message)
+    books.store.event(books.run_id, "failed", message, done + 1, "error")
+    books.log(f"error: {message}")
 
 
 def bytes_moved(

@@ -22,7 +22,6 @@ NORMAL/ and PNEUMONIA/, or an .npz from ``python -m fedcore export-hospitals``).
 from __future__ import annotations
 
 import functools
-import os
 import sys
 
 import numpy as np
@@ -31,21 +30,25 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedcore.config.run_config import RunConfig
 from fedcore.data import Split
-from fedcore.data.site import load_global_test
 from fedcore.errors import FedXrayError
 from fedcore.flower import exchange, flwr_internals, secagg_legacy
-from fedcore.flower.app_config import from_run_config, refuse_what_secure_aggregation_hides
+from fedcore.flower.app_config import from_run_config
 from fedcore.flower.prompt_grid import PromptGrid
-from fedcore.flower.records import SERVER_ROUND, Reply
+from fedcore.flower.records import SERVER_ROUND
 from fedcore.flower.roster import Roster
-from fedcore.flower.round_books import FlowerRound, dropped, record_round
-from fedcore.flower.superlink import GLOBAL_TEST_ENV
-from fedcore.model.networks import build_model
-from fedcore.privacy import mechanism, signal
+from fedcore.flower.round_books import FlowerRound, dropped, interrupted, record_round
+from fedcore.flower.server_setup import (
+    FlowerOpening,
+    ServerSide,
+    open_flower_run,
+    privacy_before_training,
+    read_global_test,
+    server_side,
+)
+from fedcore.payload import FitOutcome
 from fedcore.results.operating_point import at_operating_point
 from fedcore.server.global_model import Server
 from fedcore.server.recorder import RoundRecorder
-from fedcore.server.round_review import RoundReview
 from fedcore.store import RunStore
 from fedcore.strategies.drift import CONTROL_KEY
 
@@ -54,18 +57,24 @@ app = ServerApp()
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Run the federation the run config describes, round by round, into the run store."""
+    """Run the federation the run config describes, round by round, into the run store: a new
+    run, or the stopped or failed one that ``resume`` names, from its last completed round."""
     flwr_internals.shorten_waits(heartbeat=None)
     try:
         config = from_run_config(context.run_config)
-        global_test = _global_test(config)  # refused before a run row exists
+        test = read_global_test(config)  # refused before a run row exists
         store = RunStore()
-        run_id = store.create_run(config.to_dict(), config.rounds, config.mode)
+        opening = open_flower_run(store, config)
     except FedXrayError as exc:
         _user_error(str(exc))
-    books = RoundRecorder(store, run_id, config.rounds, lambda line: print(line, flush=True))
+    books = RoundRecorder(
+        store, opening.run_id, config.rounds, lambda line: print(line, flush=True), opening.best
+    )
+    # Flower ends a ServerApp with a signal when its SuperLink goes away: say so in the store
+    # first, before Flower's own exit handlers and its 5 s force-exit timer.
+    flwr_internals.on_exit(functools.partial(interrupted, books))
     try:
-        _federate(PromptGrid(grid), context, config, global_test, books)
+        _federate(PromptGrid(grid), context, config, test, books, opening)
     except FedXrayError as exc:
         books.failed(exc)  # prints its 'error:' line
         raise SystemExit(2) from None
@@ -80,92 +89,58 @@ def _user_error(message: str) -> None:
     raise SystemExit(2)
 
 
-def _global_test(config: RunConfig) -> Split:
-    """The server's global test set, or a user error saying what to set."""
-    if not os.environ.get(GLOBAL_TEST_ENV):
-        raise FedXrayError(
-            f"the server has no global test set: set {GLOBAL_TEST_ENV} where the SuperLink starts "
-            "(a folder with NORMAL/ and PNEUMONIA/, or global_test.npz from "
-            "`python -m fedcore export-hospitals`)"
-        )
-    refuse_what_secure_aggregation_hides(config)
-    return load_global_test(os.environ[GLOBAL_TEST_ENV], config.input_size)
-
-
 def _federate(
-    grid: Grid, context: Context, config: RunConfig, global_test: Split, books: RoundRecorder
+    grid: Grid,
+    context: Context,
+    config: RunConfig,
+    global_test: Split,
+    books: RoundRecorder,
+    opening: FlowerOpening,
 ) -> None:
-    options = config.extra
-    timeout, secure = float(options["round_timeout"]), bool(options["secure_aggregation"])
-    min_hospitals = int(options["min_hospitals"])
+    timeout, secure = float(config.extra["round_timeout"]), bool(config.extra["secure_aggregation"])
 
     # ---------------------------------------------------------------- setup
     books.progress(0, "building model")
-    built = build_model(config)
-    strategy = mechanism.run_strategy(config, config.hospitals)
-    server = Server(
-        strategy, built, global_test, config.threshold, config.target_sensitivity or None
-    )
-    weights, shapes = built.initial_weights, [w.shape for w in built.initial_weights]
-    # Geometry and flags as in process; contributions would need the SuperNodes to evaluate.
-    review = RoundReview(strategy, drop_flagged=config.defence == "drop-flagged")
+    side = server_side(config, global_test, opening)
+    weights = opening.weights or side.built.initial_weights
     roster = Roster()
     _gather_hospitals(grid, config, roster, books)
-    last = _privacy_before_training(config, roster.data_summary(global_test), strategy, books)
+    last = privacy_before_training(config, roster.data_summary(global_test), side.strategy, books)
 
     # ---------------------------------------------------------------- the loop
-    for server_round in range(1, last + 1):
+    for server_round in range(opening.start_round, last + 1):
         books.start_round(server_round)
         nodes = sorted(grid.get_node_ids())
         books.progress(server_round, "training", len(nodes))
-        asked = strategy.configure_fit(server_round, weights)
-        replies, failed, aggregate = _train(
-            grid, context, config, nodes, weights, {SERVER_ROUND: server_round, **asked}
+        outcomes, failed, aggregate = _train_round(
+            grid, context, config, (server_round, nodes, weights), side, roster, books
         )
-        outcomes = roster.outcomes(
-            replies,
-            nodes,
-            shapes,
-            secure,
-            functools.partial(books.hospital_failed, server_round),
+        books.store.set_data_summary(
+            books.run_id, roster.data_summary(global_test), side.built.notice
         )
-        for node_id, reason in failed.items():
-            dropped(books, server_round, node_id, roster.names.get(node_id), "training", reason)
-        if len(outcomes) < min_hospitals:
-            raise FedXrayError(
-                f"round {server_round}: only {len(outcomes)} hospital(s) answered, fewer than "
-                f"min-hospitals={min_hospitals}; see the run's hospital_dropped events"
-            )
-        books.store.set_data_summary(books.run_id, roster.data_summary(global_test), built.notice)
         if aggregate is None:
-            kept = review.screen(outcomes, weights)
-            aggregate = server.aggregate(server_round, list(kept.values()), weights)
+            kept = side.review.screen(outcomes, weights)
+            aggregate = side.server.aggregate(server_round, list(kept.values()), weights)
         before, weights = weights, aggregate
         books.progress(server_round, "evaluating", len(nodes), index=len(outcomes))
         metrics, evaluated = _evaluate_round(
-            grid, server, weights, server_round, timeout, roster, books
+            grid, side.server, weights, server_round, timeout, roster, books
         )
         done = FlowerRound(
-            server_round, nodes, outcomes, failed, (before, weights), metrics, evaluated, secure
+            server_round,
+            nodes,
+            outcomes,
+            failed,
+            (before, weights),
+            metrics,
+            evaluated,
+            secure,
+            side.controls.state(),
         )
-        record_round(books, review, roster, done)
+        record_round(books, side.review, roster, done)
     if last < config.rounds:
         books.budget_spent(last, config.dp_budget)
     books.finished()
-
-
-def _privacy_before_training(
-    config: RunConfig, summary: dict, strategy, books: RoundRecorder
-) -> int:
-    """Say, before round 1, when the privacy noise will drown the signal (as the in-process engine
-    does); the last round within the privacy budget (hospital level; patient level's budget is
-    applied in-process only, since each SuperNode solves its own noise)."""
-    for message in signal.warnings(config, signal.sites_of(summary)):
-        books.store.event(books.run_id, "privacy_noise", message, level="warning")
-        books.log(f"warning: {message}")
-    if config.dp == "patient" and config.dp_budget is not None:
-        books.log("warning: --dp-budget is not applied to patient-level DP over Flower")
-    return mechanism.last_round_within_budget(config, [], strategy)
 
 
 def _gather_hospitals(grid: Grid, config: RunConfig, roster: Roster, books: RoundRecorder) -> None:
@@ -187,35 +162,62 @@ def _gather_hospitals(grid: Grid, config: RunConfig, roster: Roster, books: Roun
         roster.name(node_id, reply, nodes)
 
 
-def _train(
+def _train_round(
     grid: Grid,
     context: Context,
     config: RunConfig,
-    nodes: list[int],
-    weights: list[np.ndarray],
-    asked: dict,
-) -> tuple[dict[int, Reply], dict[int, str], list[np.ndarray] | None]:
-    """Ask ``nodes`` to train from ``weights`` with ``asked``: the round and the strategy's
-    instructions.
+    step: tuple[int, list[int], list[np.ndarray]],
+    side: ServerSide,
+    roster: Roster,
+    books: RoundRecorder,
+) -> tuple[dict[str, FitOutcome], dict[int, str], list[np.ndarray] | None]:
+    """Ask the ``step``'s nodes to train from its weights in its round, with the strategy's
+    instructions; record the ones that gave no update.
 
     Returns
     -------
-    (replies, failed, aggregate)
-        Each answering node's reply, why the others gave none, and under SecAgg+ the
-        revealed weighted mean of the updates (None otherwise).
+    (outcomes, failed, aggregate)
+        The checked updates by hospital name in federation order, why the nodes without one
+        gave none, and under SecAgg+ the revealed weighted mean of the updates (None otherwise).
+
+    Raises
+    ------
+    FedXrayError
+        When fewer than ``min-hospitals`` hospitals gave an update.
     """
-    # SCAFFOLD's control variate is arrays: it travels in a record of its own
+    server_round, nodes, weights = step
+    asked = side.strategy.configure_fit(server_round, weights)
+    # SCAFFOLD's control variates are arrays: they travel in records of their own
     # (fedcore.flower.records); the scalar instructions travel in kebab-case.
-    control = asked.pop(CONTROL_KEY, None)
-    instructions = {key.replace("_", "-"): value for key, value in asked.items()}
-    timeout = float(config.extra["round_timeout"])
+    control = asked.get(CONTROL_KEY)
+    instructions = {SERVER_ROUND: server_round} | {
+        key.replace("_", "-"): value for key, value in asked.items() if key != CONTROL_KEY
+    }
+    timeout, aggregate = float(config.extra["round_timeout"]), None
     if config.extra["secure_aggregation"]:
         aggregate, replies, failed = secagg_legacy.train_secure(
             grid, context, config, nodes, weights, instructions, timeout
         )
-        return replies, failed, aggregate
-    replies, failed = exchange.train_plain(grid, nodes, weights, instructions, timeout, control)
-    return replies, failed, None
+    else:
+        own = side.controls.to_send(nodes, roster.names) if control is not None else {}
+        replies, failed = exchange.train_plain(
+            grid, nodes, weights, instructions, timeout, control, own
+        )
+    shapes = [w.shape for w in side.built.initial_weights]
+    refused = functools.partial(books.hospital_failed, server_round)
+    outcomes = roster.outcomes(
+        replies, nodes, shapes, bool(config.extra["secure_aggregation"]), refused
+    )
+    if control is not None:
+        side.controls.after_round(nodes, roster.names, outcomes, weights, asked)
+    for node_id, reason in failed.items():
+        dropped(books, server_round, node_id, roster.names.get(node_id), "training", reason)
+    if len(outcomes) < int(config.extra["min_hospitals"]):
+        raise FedXrayError(
+            f"round {server_round}: only {len(outcomes)} hospital(s) answered, fewer than "
+            f"min-hospitals={config.extra['min_hospitals']}; see the run's hospital_dropped events"
+        )
+    return outcomes, failed, aggregate
 
 
 def _evaluate_round(

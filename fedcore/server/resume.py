@@ -8,19 +8,34 @@ from fedcore.errors import FedXrayError
 from fedcore.store import RunStore
 
 
-def refuse_resume(record: dict) -> None:
-    """Raise FedXrayError when a stored run cannot be resumed (still running, or finished).
+def refuse_resume(record: dict, runtime: str = "in-process") -> None:
+    """Raise FedXrayError when a stored run cannot be resumed (still running, or finished) by this
+    ``runtime``.
 
     Parameters
     ----------
     record : dict
         The run's row (``RunStore.get_run``).
+    runtime : {'in-process', 'flower'}
+        Who resumes it. A Flower run's hospitals are SuperNodes on their own machines, so it
+        resumes over Flower only; an in-process run, in process only.
     """
+    run_id = record["id"]
     if record["status"] == "running":
-        raise FedXrayError(f"run {record['id']} is still running: stop it before resuming")
+        raise FedXrayError(f"run {run_id} is still running: stop it before resuming")
     if record["status"] == "finished":
+        raise FedXrayError(f"run {run_id} already finished all {record['rounds_total']} rounds")
+    ran = "flower" if (record["config"].get("extra") or {}).get("runtime") == "flower" else ""
+    if ran == "flower" and runtime != "flower":
         raise FedXrayError(
-            f"run {record['id']} already finished all {record['rounds_total']} rounds"
+            f"run {run_id} ran over Flower, on the hospitals' own machines: resume it there, with "
+            f"`flwr run . CONNECTION --run-config 'resume=\"{run_id}\" ...'` and the run config "
+            "it started with (docs/flower.md)"
+        )
+    if runtime == "flower" and ran != "flower":
+        raise FedXrayError(
+            f"run {run_id} trained in process: resume it with "
+            f"`python -m fedcore train --resume {run_id}`"
         )
 
 

@@ -99,6 +99,21 @@ def test_scaffold_control_arrives_and_the_hospitals_own_stays_in_the_node_state(
     assert [c.tolist() for c in stand_in.asked[1][2]] == [c.tolist() for c in kept]
 
 
+def test_a_hospitals_own_control_from_the_server_replaces_the_node_states(hospital):
+    # Prepare: the node state holds a control variate (from an earlier round of this run)
+    stand_in, context = hospital
+    server_control = [np.full(s, 2.0, np.float32) for s in SHAPES]
+    send(records.instructions(WEIGHTS, {"server-round": 1}, server_control), "train", context)
+    own = [np.full(s, 7.0, np.float32) for s in SHAPES]
+
+    # Execute: the server sends it its own, as in the first round of a resumed run
+    content = records.instructions(WEIGHTS, {"server-round": 2}, server_control)
+    send(records.with_own_control(content, own), MessageType.TRAIN, context)
+
+    # Assert: round 2 trained from the control variate the server sent
+    assert [c.tolist() for c in stand_in.asked[1][2]] == [c.tolist() for c in own]
+
+
 def test_evaluate_returns_test_metrics_and_validation_counts(hospital):
     _, context = hospital
     reply = send(records.instructions(WEIGHTS, {"server-round": 1}), "evaluate", context)

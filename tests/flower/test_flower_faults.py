@@ -1,5 +1,7 @@
-"""Faults mid-run: a SuperNode killed drops out of its round and rejoins; a killed executor is
-restarted; a site whose link is cut mid-round is dropped from that round and rejoins."""
+"""Faults mid-run: a site killed whole drops out of its round and, restarted with the same data,
+rejoins; a killed executor is restarted; a SuperLink that restarts mid-run ends the run cleanly,
+and the run resumes to the uninterrupted result; a site whose link is cut mid-round is dropped from
+that round and rejoins."""
 
 from __future__ import annotations
 
@@ -8,10 +10,17 @@ import signal
 
 import pytest
 
+from fedcore.run import engine
 from fedcore.store import RunStore
 from testkit.loopback import LoopbackFederation
 from tests.conftest import wait_for
-from tests.flower.flower_support import flower_run_config, sites, small_config
+from tests.flower.flower_support import (
+    flower_run_config,
+    max_abs_difference,
+    same_metrics,
+    sites,
+    small_config,
+)
 
 
 def _round_done(store_home, server_round: int) -> bool:
@@ -23,12 +32,15 @@ def _round_done(store_home, server_round: int) -> bool:
     )
 
 
-def test_killed_supernode_drops_out_and_rejoins_and_a_killed_executor_restarts(tmp_path):
-    # Prepare: three hospitals, three rounds, any one makes a round
+def test_a_site_killed_whole_rejoins_restarted_with_its_data_and_a_killed_executor_restarts(
+    tmp_path,
+):
+    # Prepare: three hospitals, each a site started with the kit, three rounds, any one makes a
+    # round
     config = small_config(rounds=3, max_per_hospital=60, seed=3)
     hospitals, global_test = sites(config, tmp_path / "sites")
 
-    with LoopbackFederation(tmp_path / "deployment", hospitals, global_test) as federation:
+    with LoopbackFederation(tmp_path / "kit", hospitals, global_test, kit=True) as federation:
         first_executor = wait_for(
             lambda: federation.executor_pid(0), timeout=60, what="hospital_1's executor"
         )
@@ -36,13 +48,14 @@ def test_killed_supernode_drops_out_and_rejoins_and_a_killed_executor_restarts(t
             flower_run_config(config, **{"min-hospitals": 1, "round-timeout": 90.0})
         )
         try:
-            # Execute: once round 1 is recorded, SIGKILL hospital_3's SuperNode (and with it its
-            # executor) and hospital_1's executor, as crashes would; then bring hospital_3 back
+            # Execute: once round 1 is recorded, SIGKILL hospital_3's site whole (its SuperNode
+            # and executor) and hospital_1's executor, as crashes would; then start hospital_3's
+            # site again with the same data and partition
             wait_for(
                 lambda: _round_done(federation.store_home, 1), timeout=240, what="round 1", poll=0.1
             )
             os.kill(first_executor, signal.SIGKILL)
-            federation.kill_node(2)
+            federation.kill_node(2, whole=True)
             federation.start_node(2)
             log, _ = run.communicate(timeout=300)
         finally:
@@ -54,7 +67,7 @@ def test_killed_supernode_drops_out_and_rejoins_and_a_killed_executor_restarts(t
     assert federation.leftovers() == []
 
     # Assert: round 2 went on without hospital_3 and says so, hospital_1's executor came
-    # back (a new process), and round 3 has all three hospitals
+    # back (a new process), round 3 has all three hospitals, and every round is recorded
     assert restarted not in (None, first_executor)
     store = RunStore(federation.store_home)
     (record,) = store.list_runs()
@@ -77,6 +90,78 @@ def test_killed_supernode_drops_out_and_rejoins_and_a_killed_executor_restarts(t
         "hospital_2",
         "hospital_3",
     }
+    assert [r["round"] for r in snapshot["rounds"]] == [1, 2, 3]
+    assert {m["round"] for m in snapshot["metrics"] if m["scope"] == "global"} == {1, 2, 3}
+
+
+def test_a_superlink_restart_ends_the_run_cleanly_and_it_resumes_to_the_uninterrupted_result(
+    tmp_path,
+):
+    # Prepare: the default strategy (SCAFFOLD: each hospital keeps a control variate from round to
+    # round), served and joined with the kit; the same run in process, uninterrupted
+    config = small_config(rounds=2, max_per_hospital=20, seed=3)
+    hospitals, global_test = sites(config, tmp_path / "sites")
+    run_config = flower_run_config(config, **{"round-timeout": 60.0})
+    in_process = RunStore(tmp_path / "in-process")
+    expected = engine.run(config, in_process, log=lambda line: None)
+
+    with LoopbackFederation(tmp_path / "kit", hospitals, global_test, kit=True) as federation:
+        store = RunStore(federation.store_home)
+        first = federation.submit(run_config)
+        try:
+            # Execute: once round 1 is recorded, the server crashes and comes back at once, its
+            # state (nodes, runs) in memory and so empty
+            wait_for(
+                lambda: _round_done(federation.store_home, 1), timeout=240, what="round 1", poll=0.1
+            )
+            federation.kill_superlink()
+            federation.start_superlink()
+            first_log, _ = first.communicate(timeout=60)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.communicate()
+        (record,) = store.list_runs()
+        wait_for(
+            lambda: store.get_run(record["id"])["status"] != "running", timeout=30, what="its end"
+        )
+        interrupted = store.snapshot(record["id"])
+        kept = sorted(p.name for p in store.run_dir(record["id"]).iterdir())
+        # The new SuperLink does not know the sites' nodes, and Flower's SuperNode ends itself
+        # then: bring each back as its service manager would, with the same data and partition
+        wait_for(
+            lambda: all(site.poll() is not None for site in federation.nodes.values()),
+            timeout=90,
+            what="the sites to end",
+        )
+        for index in range(config.hospitals):
+            federation.start_node(index)
+        federation.run(run_config | {"resume": record["id"]}, timeout=300)
+    assert federation.leftovers() == []
+
+    # Assert: the interrupted run ended at once, failed with round 1 whole and how to resume it
+    assert first.returncode != 0, first_log[-2000:]
+    run = interrupted["run"]
+    assert (run["status"], run["rounds_done"]) == ("failed", 1)
+    assert f'resume="{record["id"]}"' in run["error"], run["error"]
+    assert [r["round"] for r in interrupted["rounds"]] == [1]
+    assert {m["round"] for m in interrupted["metrics"]} == {1}
+    assert kept == ["best.npz", "last.npz", "server.npz"]
+    # ... and the resumed run is the same run, finished, equal to the uninterrupted one
+    (resumed,) = store.list_runs()
+    assert (resumed["id"], resumed["status"]) == (record["id"], "finished"), resumed["error"]
+    snapshot = store.snapshot(record["id"])
+    assert [e["round"] for e in snapshot["events"] if e["kind"] == "resumed"] == [2]
+    _, got = store.load_checkpoint(record["id"], "last")
+    _, want = in_process.load_checkpoint(expected.run_id, "last")
+    assert max_abs_difference(got["global"], want["global"]) <= 1e-5
+    got_metrics = {(m["round"], m["scope"]): m for m in snapshot["metrics"]}
+    want_metrics = {
+        (m["round"], m["scope"]): m for m in in_process.snapshot(expected.run_id)["metrics"]
+    }
+    assert sorted(got_metrics) == sorted(want_metrics)
+    for key, metrics in want_metrics.items():
+        assert same_metrics(got_metrics[key], metrics) == [], key
 
 
 # A cut longer than the round timeout: the round gives the site up. (The issue's case is 30 s;

@@ -42,6 +42,20 @@ def test_instructions_carry_weights_config_and_control_bit_for_bit():
     assert records.read_instructions(records.instructions(WEIGHTS, {}), SHAPES)[2] is None
 
 
+def test_a_hospitals_own_control_rides_with_the_instructions_to_it_alone_bit_for_bit():
+    # Prepare
+    content = records.instructions(WEIGHTS, {"server-round": 2}, control=WEIGHTS)
+    own = [w * 5 for w in WEIGHTS]
+
+    # Execute
+    for_one = records.with_own_control(content, own)
+
+    # Assert: the same weights and control, plus its own; the shared content is unchanged
+    assert same_bits(records.read_own_control(for_one, SHAPES), own)
+    assert same_bits(records.read_instructions(for_one, SHAPES)[0], WEIGHTS)
+    assert records.read_own_control(content, SHAPES) is None and "own-control" not in content
+
+
 def test_a_train_reply_reads_back_as_the_hospitals_outcome():
     # Prepare
     outcome = FitOutcome(WEIGHTS, 7, {"train_loss": 0.25, "fit_seconds": 1.5})

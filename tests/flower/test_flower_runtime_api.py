@@ -139,6 +139,30 @@ def test_shorten_waits_shortens_the_supernode_loop_heartbeats_and_object_pulls(m
     assert pull.__kwdefaults__["initial_backoff"] == internals.PULL_BACKOFF
 
 
+def test_a_serverapp_hears_of_its_superlinks_end_first_through_flowers_exit(monkeypatch):
+    # Prepare: the chain that ends a ServerApp when its SuperLink dies (the SuperExec watches the
+    # SuperLink, the ServerApp its SuperExec; each then SIGINTs itself), and an empty handler list
+    from flwr.supercore.exit import exit_handler
+    from flwr.supercore.superexec import run_superexec
+    from flwr.superlink.runtime import run_serverapp
+
+    from fedcore.flower import flwr_internals as internals
+
+    for module in (run_superexec, run_serverapp):
+        assert "start_parent_process_monitor(parent_pid)" in inspect.getsource(module)
+    monkeypatch.setattr(exit_handler, "registered_exit_handlers", [])
+    ran = []
+
+    # Execute
+    internals.on_exit(lambda: ran.append("fedxray"))
+    exit_handler.trigger_exit_handlers(run_before_force_exit=False)
+    later = list(ran)
+    exit_handler.trigger_exit_handlers(run_before_force_exit=True)
+
+    # Assert: it runs in the phase before Flower's force-exit timer starts
+    assert (later, ran) == ([], ["fedxray"])
+
+
 def test_secagg_plus_legacy_records_are_where_the_workflow_reads_them():
     from flwr.server.compat.grid_client_proxy import GridClientProxy
     from flwr.server.workflow.constant import Key
