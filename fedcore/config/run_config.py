@@ -35,6 +35,7 @@ ROBUST_STRATEGIES = ("median", "trimmed-mean", "krum")
 ATTACKS = ("none", "sign-flip", "scale", "label-flip", "noise")
 DEFENCES = ("none", "drop-flagged")
 LR_SCHEDULES = ("cosine", "constant")
+NORMALIZATIONS = ("none", "batch", "fedbn")
 DP_MODES = ("off", "patient", "hospital")
 BATCH_SIZE = 32
 # Patient-level DP trains with SGD and momentum (fedcore.hospital.dp_training), not Adam, on
@@ -85,6 +86,14 @@ class RunConfig:
         none="28 cnn, 100 efficientnetv2s, 96 mobilenetv3small",
         minimum=16,
         maximum=512,
+        group="model",
+    )
+    normalization: str = setting(
+        "none",
+        "cnn: none, batch (BatchNormalization after each convolution, its statistics averaged "
+        "like the weights) or fedbn (the same layers, each hospital keeping its own between "
+        "rounds; the global model averages them; in-process runs only) (docs/strategies.md)",
+        choices=NORMALIZATIONS,
         group="model",
     )
     # ---------------------------------------------------------------- data and hospitals
@@ -440,6 +449,22 @@ class RunConfig:
                 f"patient-level DP needs the cnn backbone (got {self.backbone}): "
                 "the ImageNet backbones' batch normalisation mixes the examples of a batch, "
                 "which per-example clipping cannot bound",
+            ),
+            (
+                self.dp != "patient" or self.normalization == "none",
+                f"patient-level DP needs --normalization none (got {self.normalization}): "
+                "batch normalisation mixes the examples of a batch, which per-example clipping "
+                "cannot bound",
+            ),
+            (
+                self.normalization == "none" or self.backbone == "cnn",
+                f"--normalization {self.normalization} is for the cnn backbone: "
+                f"{self.backbone} brings its own batch normalisation",
+            ),
+            (
+                self.normalization != "fedbn" or self.extra.get("runtime") != "flower",
+                "fedbn keeps each hospital's normalisation in the in-process engine only: "
+                "over Flower choose --normalization batch or none",
             ),
             (
                 self.attackers <= self.hospitals

@@ -19,6 +19,7 @@ import numpy as np
 
 from fedcore.config.run_config import RunConfig
 from fedcore.model.balanced_loss import BalancedCrossEntropy
+from fedcore.model.normalization import convolution, normalization_slots
 from fedcore.model.weights_file import load_backbone_weights, names_weights_file
 
 HEAD_UNITS = 32
@@ -49,6 +50,9 @@ class BuiltModel:
         How the weights were initialised, in words for the user (e.g. the offline fallback).
     initial_weights : list of np.ndarray
         The weights as built (seeded): every run in this process starts from them.
+    norm_slots, statistic_slots : tuple of int
+        Where the CNN's normalisation layers sit in ``model.get_weights()``: all their entries,
+        and their moving statistics (:func:`normalization_slots`); empty without them.
     """
 
     model: keras.Model
@@ -57,6 +61,8 @@ class BuiltModel:
     backbone: keras.Model | None
     notice: str
     initial_weights: list = None
+    norm_slots: tuple = ()
+    statistic_slots: tuple = ()
     _seed_states: list | None = None
 
     def reseed(self, seed: int) -> None:
@@ -96,7 +102,7 @@ def build_model(config: RunConfig) -> BuiltModel:
     inputs = keras.Input((size, size, 1), name="xray")
     backbone, notice = None, "random initialisation"
     if config.backbone == "cnn":
-        features = _cnn_features(inputs)
+        features = _cnn_features(inputs, config.normalization != "none")
         if config.weights not in ("random", "imagenet"):
             notice = "random initialisation (the CNN has no pretrained backbone; --weights ignored)"
         elif config.weights == "imagenet":
@@ -113,7 +119,9 @@ def build_model(config: RunConfig) -> BuiltModel:
         loss=BalancedCrossEntropy(),
     )
     model.optimizer.build(model.trainable_variables)
-    return BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
+    return BuiltModel(
+        model, extractor, head, backbone, notice, model.get_weights(), *normalization_slots(model)
+    )
 
 
 def check_backbone_weights(config: RunConfig) -> None:
@@ -129,19 +137,19 @@ def check_backbone_weights(config: RunConfig) -> None:
         _imagenet_backbone(config.backbone, config.input_size, config.weights)
 
 
-def _cnn_features(inputs):
+def _cnn_features(inputs, normalized: bool = False):
     """About 130k parameters; feature map at 1/4 of the input for a readable Grad-CAM.
 
-    Widths 32-64-64-128 ranked better than 16-32-64-128 (docs/efficientnetv2s.md).
+    Widths 32-64-64-128 ranked better than 16-32-64-128 (docs/efficientnetv2s.md). With
+    ``normalized`` each convolution is followed by BatchNormalization (``bn1`` to ``bn4``)
+    before its relu, and has no bias (the normalisation's beta replaces it).
     """
     x = inputs
-    for i, filters in enumerate((32, 64)):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i + 1}")(
-            x
-        )
-        x = keras.layers.MaxPooling2D(name=f"pool{i + 1}")(x)
-    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv3")(x)
-    return keras.layers.Conv2D(128, 3, padding="same", activation="relu", name="conv4")(x)
+    for i, filters in enumerate((32, 64, 64, 128)):
+        x = convolution(x, filters, i + 1, normalized)
+        if i < 2:
+            x = keras.layers.MaxPooling2D(name=f"pool{i + 1}")(x)
+    return x
 
 
 def _head(feature_shape) -> keras.Model:
