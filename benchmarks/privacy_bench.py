@@ -148,29 +148,35 @@ def curve(store: RunStore) -> None:
 
 def speed(repeats: int = 3) -> None:
     rows = []
-    for dp_batch in (32, PATIENT["batch_size"]):
+    plain_config = RunConfig()
+    plain_built = build_model(plain_config)
+    for dp_batch, norm in ((32, "group"), (PATIENT["batch_size"], "group"), (1024, "none")):
         config = dataclasses.replace(
-            RunConfig(), dp="patient", batch_size=dp_batch, dp_noise_multiplier=1.0
+            RunConfig(),
+            dp="patient",
+            batch_size=dp_batch,
+            dp_noise_multiplier=1.0,
+            normalization=norm,
         )
         federation = load_federation(config)
         built = build_model(config)
         data = federation.hospitals[0]
         private = DPHospital(data, built, config, 0)
-        plain = Hospital(data, built, RunConfig(), 0)
-        weights = built.initial_weights
-        private.fit(weights, 1), plain.fit(weights, 1)  # warm-up: first execution of each graph
+        plain = Hospital(data, plain_built, plain_config, 0)
+        private.fit(built.initial_weights, 1), plain.fit(plain_built.initial_weights, 1)  # warm-up
         dp_rates, plain_rates = [], []
         for r in range(repeats):
-            dp_rates.append(
-                data.train.images.shape[0] / private.fit(weights, r + 2).metrics["fit_seconds"]
-            )
-            plain_rates.append(
-                data.train.images.shape[0] / plain.fit(weights, r + 2).metrics["fit_seconds"]
-            )
-        rows.append((dp_batch, statistics.median(dp_rates), statistics.median(plain_rates)))
-    print(f"{'DP batch':>8} {'DP-SGD img/s':>13} {'Keras fit img/s (batch 32)':>27} {'ratio':>6}")
-    for batch, dp, plain in rows:
-        print(f"{batch:>8} {dp:>13.0f} {plain:>27.0f} {dp / plain:>6.2f}")
+            outcome = private.fit(built.initial_weights, r + 2)
+            dp_rates.append(len(data.train) / outcome.metrics["fit_seconds"])
+            outcome = plain.fit(plain_built.initial_weights, r + 2)
+            plain_rates.append(len(data.train) / outcome.metrics["fit_seconds"])
+        rows.append((dp_batch, norm, statistics.median(dp_rates), statistics.median(plain_rates)))
+    print(
+        f"{'DP batch':>8} {'normalisation':>13} {'DP-SGD img/s':>13} "
+        f"{'plain CNN, Keras fit img/s (batch 32)':>38} {'ratio':>6}"
+    )
+    for batch, norm, dp, plain in rows:
+        print(f"{batch:>8} {norm:>13} {dp:>13.0f} {plain:>38.0f} {dp / plain:>6.2f}")
     print(
         f"One local epoch at hospital_1 ({len(data.train)} images), cnn 28x28, median of {repeats} "
         "alternating repeats."

@@ -37,7 +37,7 @@ DEFENCES = ("none", "drop-flagged")
 LR_SCHEDULES = ("cosine", "constant")
 DP_MODES = ("off", "patient", "hospital")
 # "auto" is none, or group under patient-level DP (docs/privacy.md, "Group normalisation").
-NORMALIZATIONS = ("auto", "none", "group")
+NORMALIZATIONS = ("auto", "none", "group", "batch", "fedbn")
 BATCH_SIZE = 32
 # Patient-level DP trains with SGD and momentum (fedcore.hospital.dp_training), not Adam, on
 # large Poisson batches: the noise on a step's mean gradient shrinks with the batch.
@@ -91,9 +91,11 @@ class RunConfig:
     )
     normalization: str = setting(
         "auto",
-        "cnn: what follows each convolution before its relu: none, or group "
-        "(GroupNormalization, one image at a time, so patient-level DP can use it); auto is "
-        "none, and group with patient-level DP",
+        "cnn: what follows each convolution before its relu: none; group (GroupNormalization, "
+        "one image at a time, so patient-level DP can use it); batch (BatchNormalization, its "
+        "statistics averaged like the weights); fedbn (the same, each hospital keeping its own "
+        "between rounds, the global model averaging them; in-process runs only); auto is none, "
+        "and group with patient-level DP (docs/strategies.md, docs/privacy.md)",
         choices=NORMALIZATIONS,
         group="model",
     )
@@ -459,9 +461,20 @@ class RunConfig:
                 "which per-example clipping cannot bound",
             ),
             (
+                self.dp != "patient" or self.norm in ("none", "group"),
+                f"patient-level DP needs --normalization group or none (got {self.normalization}): "
+                "batch normalisation mixes the examples of a batch, which per-example clipping "
+                "cannot bound",
+            ),
+            (
                 self.normalization in ("auto", "none") or self.backbone == "cnn",
                 f"--normalization {self.normalization} is for the cnn backbone: "
                 f"{self.backbone} brings its own batch normalisation",
+            ),
+            (
+                self.normalization != "fedbn" or self.extra.get("runtime") != "flower",
+                "fedbn keeps each hospital's normalisation in the in-process engine only: "
+                "over Flower choose --normalization batch, group or none",
             ),
             (
                 self.attackers <= self.hospitals

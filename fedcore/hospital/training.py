@@ -63,6 +63,13 @@ class Hospital:
         self._eval_inputs: dict[str, np.ndarray] = {}
         # SCAFFOLD's c_i: this hospital's own control variate, kept here between rounds.
         self.control: list[np.ndarray] | None = None
+        # FedBN (Li et al. 2021): the weights it last trained, whose normalisation entries it
+        # keeps in place of the global ones (None until it has trained).
+        self.local: list[np.ndarray] | None = None
+        self._kept = built.norm_slots if config.normalization == "fedbn" else ()
+        # A moving statistic is not a gradient step and a kept entry is not the federation's:
+        # SCAFFOLD corrects neither.
+        self._uncorrected = set(self._kept) | set(built.statistic_slots)
 
     @property
     def num_examples(self) -> int:
@@ -96,6 +103,7 @@ class Hospital:
             When ``should_stop`` became true mid-epoch.
         """
         instructions = instructions or {}
+        weights = self.own(weights)
         trainer = local_trainer(self.built.model)
         seed = local_seed(self.config.seed, server_round, self.index)
         lr = float(instructions.get("learning_rate", self.config.lr))
@@ -132,6 +140,8 @@ class Hospital:
                 steps += 1
         trained = trainer.trained_weights()
         seconds = time.perf_counter() - start
+        if self._kept:
+            self.local = trained
         if CONTROL_KEY in instructions:
             self.control = control_update(
                 self.control, instructions[CONTROL_KEY], weights, trained, steps, lr
@@ -149,9 +159,19 @@ class Hospital:
         if self.control is None:
             self.control = zero_control(weights)
         return [
-            np.float32(lr) * (np.asarray(c, np.float32) - np.asarray(ci, np.float32))
-            for c, ci in zip(server_control, self.control)
+            np.zeros(np.shape(c), np.float32)
+            if i in self._uncorrected
+            else np.float32(lr) * (np.asarray(c, np.float32) - np.asarray(ci, np.float32))
+            for i, (c, ci) in enumerate(zip(server_control, self.control))
         ]
+
+    def own(self, weights: list[np.ndarray]) -> list[np.ndarray]:
+        """``weights`` with this hospital's own normalisation entries under FedBN (``weights``
+        itself when it keeps none or has not trained yet)."""
+        if self.local is None or not self._kept:
+            return weights
+        kept = set(self._kept)
+        return [self.local[i] if i in kept else w for i, w in enumerate(weights)]
 
     def inputs(self, split: str) -> np.ndarray:
         """This hospital's ``split`` images as model input (converted once, then kept)."""
@@ -163,8 +183,8 @@ class Hospital:
         self, weights: list[np.ndarray], split: str = "test", operating_point: dict | None = None
     ) -> dict:
         """Binary metrics of ``weights`` on one of this hospital's splits (and at an operating
-        point, if given)."""
-        self.built.model.set_weights(weights)
+        point, if given), with its own normalisation under FedBN."""
+        self.built.model.set_weights(self.own(weights))
         return self.scored(
             split, predict_pneumonia(self.built.model, self.inputs(split)), operating_point
         )
@@ -191,8 +211,9 @@ class Hospital:
         return threshold_counts(self.data.val.labels, scores)
 
     def evaluate_report(self, weights: list[np.ndarray]) -> dict:
-        """:meth:`test_report` of ``weights``: a Flower hospital's answer to the evaluation."""
-        self.built.model.set_weights(weights)
+        """:meth:`test_report` of ``weights`` (with its own normalisation under FedBN): a Flower
+        hospital's answer to the evaluation."""
+        self.built.model.set_weights(self.own(weights))
         return self.test_report(predict_pneumonia(self.built.model, self.inputs("test")))
 
     def test_report(self, scores: np.ndarray) -> dict:

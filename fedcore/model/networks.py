@@ -19,10 +19,10 @@ import numpy as np
 
 from fedcore.config.run_config import RunConfig
 from fedcore.model.balanced_loss import BalancedCrossEntropy
+from fedcore.model.normalization import convolution, normalization_slots
 from fedcore.model.weights_file import load_backbone_weights, names_weights_file
 
 HEAD_UNITS = 32
-GROUPS = 8
 DROPOUT = 0.3
 
 
@@ -50,6 +50,9 @@ class BuiltModel:
         How the weights were initialised, in words for the user (e.g. the offline fallback).
     initial_weights : list of np.ndarray
         The weights as built (seeded): every run in this process starts from them.
+    norm_slots, statistic_slots : tuple of int
+        Where the CNN's normalisation layers sit in ``model.get_weights()``: all their entries,
+        and their moving statistics (:func:`normalization_slots`); empty without them.
     """
 
     model: keras.Model
@@ -58,6 +61,8 @@ class BuiltModel:
     backbone: keras.Model | None
     notice: str
     initial_weights: list = None
+    norm_slots: tuple = ()
+    statistic_slots: tuple = ()
     _seed_states: list | None = None
 
     def reseed(self, seed: int) -> None:
@@ -114,7 +119,9 @@ def build_model(config: RunConfig) -> BuiltModel:
         loss=BalancedCrossEntropy(),
     )
     model.optimizer.build(model.trainable_variables)
-    return BuiltModel(model, extractor, head, backbone, notice, model.get_weights())
+    return BuiltModel(
+        model, extractor, head, backbone, notice, model.get_weights(), *normalization_slots(model)
+    )
 
 
 def check_backbone_weights(config: RunConfig) -> None:
@@ -133,27 +140,15 @@ def check_backbone_weights(config: RunConfig) -> None:
 def _cnn_features(inputs, norm: str = "none"):
     """About 130k parameters; feature map at 1/4 of the input for a readable Grad-CAM.
 
-    Widths 32-64-64-128 ranked better than 16-32-64-128 (docs/efficientnetv2s.md).
+    Widths 32-64-64-128 ranked better than 16-32-64-128 (docs/efficientnetv2s.md); ``norm`` is
+    what sits between each convolution and its relu (fedcore.model.normalization.convolution).
     """
     x = inputs
-    for i, filters in enumerate((32, 64)):
-        x = _convolution(x, filters, i + 1, norm)
-        x = keras.layers.MaxPooling2D(name=f"pool{i + 1}")(x)
-    x = _convolution(x, 64, 3, norm)
-    return _convolution(x, 128, 4, norm)
-
-
-def _convolution(x, filters: int, number: int, norm: str):
-    """``conv{number}`` and its relu; with ``norm`` group, GroupNormalization (8 groups) between
-    them: per image, so per-example clipping still bounds each image, and it
-    keeps the features apart under DP noise (docs/privacy.md, "Group normalisation")."""
-    if norm != "group":
-        return keras.layers.Conv2D(
-            filters, 3, padding="same", activation="relu", name=f"conv{number}"
-        )(x)
-    x = keras.layers.Conv2D(filters, 3, padding="same", name=f"conv{number}")(x)
-    x = keras.layers.GroupNormalization(groups=GROUPS, name=f"gn{number}")(x)
-    return keras.layers.ReLU(name=f"relu{number}")(x)
+    for i, filters in enumerate((32, 64, 64, 128)):
+        x = convolution(x, filters, i + 1, norm)
+        if i < 2:
+            x = keras.layers.MaxPooling2D(name=f"pool{i + 1}")(x)
+    return x
 
 
 def _head(feature_shape) -> keras.Model:

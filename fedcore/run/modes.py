@@ -47,11 +47,21 @@ class Evaluation:
                 [to_model_input(s.images) for s in splits] + [self.server.inputs]
             )
             self._bounds = np.cumsum([0] + [len(s) for s in splits])
-        self.server.built.model.set_weights(weights)
-        scores = predict_pneumonia(self.server.built.model, self._inputs)
+        model = self.server.built.model
+        model.set_weights(weights)
+        scores = predict_pneumonia(model, self._inputs)
         parts = [scores[a:b] for a, b in zip(self._bounds[:-1], self._bounds[1:])]
         k = len(self.hospitals)
-        return parts[:k], parts[k:], scores[self._bounds[-1] :]
+        val, test = parts[:k], parts[k:]
+        # Under FedBN a hospital that trained reads its own test images with its own
+        # normalisation; the validation counts stay the global model's, whose threshold they set.
+        for i, hospital in enumerate(self.hospitals):
+            own = hospital.own(weights)
+            if own is not weights:
+                model.set_weights(own)
+                test[i] = predict_pneumonia(model, hospital.inputs("test"))
+                model.set_weights(weights)
+        return val, test, scores[self._bounds[-1] :]
 
 
 def pooled(federation: Federation) -> HospitalData:

@@ -40,10 +40,17 @@ def refuse_resume(record: dict, runtime: str = "in-process") -> None:
 
 
 def server_state(strategy, hospitals: Sequence) -> dict[str, list]:
-    """The strategy's state (server moments, SCAFFOLD's c) and each hospital's control variate."""
-    return {f"strategy/{k}": v for k, v in strategy.state().items()} | {
-        f"control/{h.name}": h.control for h in hospitals if getattr(h, "control", None) is not None
-    }
+    """The strategy's state (server moments, SCAFFOLD's c), each hospital's control variate and,
+    under FedBN, the weights whose normalisation each hospital keeps."""
+    return (
+        {f"strategy/{k}": v for k, v in strategy.state().items()}
+        | {
+            f"control/{h.name}": h.control
+            for h in hospitals
+            if getattr(h, "control", None) is not None
+        }
+        | {f"local/{h.name}": h.local for h in hospitals if getattr(h, "local", None) is not None}
+    )
 
 
 def read_server_state(
@@ -69,8 +76,8 @@ def read_server_state(
             raise FedXrayError(
                 f"run {run_id} cannot be resumed exactly: its server state {path} is missing "
                 "(deleted or moved), and its strategy's state (server momentum, SCAFFOLD's "
-                "control variates) would restart from zero: put the file back, or train the run "
-                "again"
+                "control variates, FedBN's hospital normalisation) would restart from zero: "
+                "put the file back, or train the run again"
             )
         return None
     saved_round, arrays = store.load_checkpoint(run_id, "server", shapes)
@@ -89,3 +96,4 @@ def restore_server_state(arrays: dict[str, list], strategy, hospitals: Sequence)
     )
     for h in hospitals:
         h.control = arrays.get(f"control/{h.name}", h.control)
+        h.local = arrays.get(f"local/{h.name}", h.local)

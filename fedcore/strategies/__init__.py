@@ -80,6 +80,9 @@ def make_strategy(config: RunConfig, hospitals: int) -> Strategy:
 
 
 def keeps_state(config: RunConfig) -> bool:
-    """Whether a run's strategy carries state between rounds (server moments, control
-    variates), without which a resumed run would not equal an uninterrupted one."""
-    return config.mode == "federated" and make_strategy(config, 1).keeps_state
+    """Whether a run carries state between rounds (server moments, control variates, the
+    hospitals' own normalisation under FedBN), without which a resumed run would not equal an
+    uninterrupted one."""
+    return config.mode == "federated" and (
+        make_strategy(config, 1).keeps_state or config.normalization == "fedbn"
+    )

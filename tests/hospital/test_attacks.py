@@ -1,5 +1,6 @@
 """Attacks and server state in real (tiny) runs: who attacked is recorded, and a resumed run with
-server-optimizer state or control variates ends identical to an uninterrupted one."""
+server-optimizer state, control variates or FedBN's kept normalisation ends identical to an
+uninterrupted one."""
 
 import numpy as np
 import pytest
@@ -44,10 +45,15 @@ def _stop_after_round_one(stop: StopSignal):
     return log
 
 
-@pytest.mark.parametrize("strategy", ["fedadam", "scaffold"])
-def test_resumed_run_with_server_state_equals_uninterrupted(store, strategy):
+@pytest.mark.parametrize(
+    "strategy, normalization",
+    [("fedadam", "none"), ("scaffold", "none"), ("fedavg", "fedbn")],
+)
+def test_resumed_run_with_server_state_equals_uninterrupted(store, strategy, normalization):
     # Prepare: an uninterrupted 3-round run, and the same run stopped after round 1.
-    config = tiny_config(rounds=3, max_per_hospital=80, strategy=strategy)
+    config = tiny_config(
+        rounds=3, max_per_hospital=80, strategy=strategy, normalization=normalization
+    )
     whole = engine.run(config, store, **QUIET)
     stop = StopSignal()
     first = engine.run(config, store, stop=stop, log=_stop_after_round_one(stop))
