@@ -94,6 +94,11 @@ def test_a_site_killed_whole_rejoins_restarted_with_its_data_and_a_killed_execut
     assert {m["round"] for m in snapshot["metrics"] if m["scope"] == "global"} == {1, 2, 3}
 
 
+@pytest.mark.skipif(
+    not os.environ.get("FEDXRAY_LAB_TESTS"),
+    reason="two deployments and a resume (about 40 s idle, 90 s on a slow machine): "
+    "set FEDXRAY_LAB_TESTS=1",
+)
 def test_a_superlink_restart_ends_the_run_cleanly_and_it_resumes_to_the_uninterrupted_result(
     tmp_path,
 ):
