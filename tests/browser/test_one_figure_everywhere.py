@@ -68,8 +68,14 @@ def open_page(page, url: str, path: str, ready: str) -> str:
 
 
 def card(page, name: str) -> tuple[str, str]:
-    """(label, value) of the metric card whose label starts with ``name``."""
-    return next((label, value) for label, value in page.evaluate(CARDS) if label.startswith(name))
+    """(label, value) of the metric card whose label starts with ``name``, once it is drawn (on a
+    slow machine the cards can follow the text the page waited for)."""
+    deadline = time.monotonic() + LOAD_MS / 1000
+    while True:
+        found = [(label, value) for label, value in page.evaluate(CARDS) if label.startswith(name)]
+        if found or time.monotonic() > deadline:
+            return found[0]
+        page.wait_for_timeout(200)
 
 
 def grid_row(page, **match: str) -> dict:
