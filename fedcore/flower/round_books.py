@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fedcore.errors import FedXrayError
 from fedcore.flower.roster import Roster
 from fedcore.payload import FitOutcome
 from fedcore.privacy import mechanism
@@ -119,9 +120,7 @@ def interrupted(books: RoundRecorder) -> None:
         f"the run was stopped): {done} round(s) complete and kept; resume it with the run config "
         f'it started with, plus resume="{books.run_id}" (docs/flower.md)'
     )
-    books.store.finish(books.run_id, "failed", message)
-    books.store.event(books.run_id, "failed", message, done + 1, "error")
-    books.log(f"error: {message}")
+    books.failed(FedXrayError(message), done + 1)
 
 
 def bytes_moved(

@@ -214,11 +214,12 @@ class RoundRecorder:
         )
         return "stopped"
 
-    def failed(self, exc: BaseException) -> str:
-        """Close the run as failed, in plain words; an engine bug's traceback goes to the event."""
+    def failed(self, exc: BaseException, server_round: int | None = None) -> str:
+        """Close the run as failed, in plain words (in ``server_round`` when it is known); an
+        engine bug's traceback goes to the event."""
         message = failure_message(exc)
         data = None if isinstance(exc, FedXrayError) else {"traceback": traceback.format_exc()}
         self.store.finish(self.run_id, "failed", message)
-        self.store.event(self.run_id, "failed", message, level="error", data=data)
+        self.store.event(self.run_id, "failed", message, server_round, level="error", data=data)
         self.log(f"error: {message}")
         return message
