@@ -134,17 +134,16 @@ def images(federation: dict, cap: int | None, hospitals: int) -> tuple[int, int]
 def comparable_run(runs: list[dict], config: RunConfig) -> dict | None:
     """The newest run with a completed round of the same model at the same input size, privacy
     mode and normalisation, or None."""
-    return next(
-        (
-            r
-            for r in runs
-            if r["rounds_done"]
-            and r["config"]["backbone"] == config.backbone
-            and RunConfig.from_dict(r["config"]).input_size == config.input_size
-            and (r["config"].get("dp", "off") == "patient") == (config.dp == "patient")
-            and RunConfig.from_dict(r["config"]).norm == config.norm
-        ),
-        None,
+    return next((r for r in runs if r["rounds_done"] and _comparable(r["config"], config)), None)
+
+
+def _comparable(stored: dict, config: RunConfig) -> bool:
+    other = RunConfig.from_dict(stored)
+    return (
+        other.backbone == config.backbone
+        and other.input_size == config.input_size
+        and (other.dp == "patient") == (config.dp == "patient")
+        and other.norm == config.norm
     )
 
 
