@@ -150,7 +150,8 @@ def speed(repeats: int = 3) -> None:
     rows = []
     plain_config = RunConfig()
     plain_built = build_model(plain_config)
-    for dp_batch, norm in ((32, "group"), (PATIENT["batch_size"], "group"), (1024, "none")):
+    patient_batch = PATIENT["batch_size"]
+    for dp_batch, norm in ((32, "group"), (patient_batch, "group"), (patient_batch, "none")):
         config = dataclasses.replace(
             RunConfig(),
             dp="patient",
