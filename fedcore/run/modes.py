@@ -20,11 +20,12 @@ from fedcore.server.global_model import Server
 
 
 class Evaluation:
-    """Every hospital's validation and test images and the global test set, stacked once.
+    """Every hospital's validation and test images and the global test set, converted once.
 
-    One prediction a round then scores them all, so evaluation costs what the images cost, not
-    a Keras call per hospital and split. The scores are cut back per hospital and split: each
-    hospital's metrics come from its own scores only, as in a Flower run.
+    Each split is predicted on its own, in the batches a Flower hospital (or the server) uses
+    for it: on some CPUs a score's last bits depend on the batch its image shares (AMD EPYC,
+    AVX2: 1e-9 in the loss when the splits were stacked into one stream), and a Flower run must
+    equal this one bit for bit. Each hospital's metrics come from its own scores only.
 
     Parameters
     ----------
@@ -35,24 +36,19 @@ class Evaluation:
 
     def __init__(self, server: Server, hospitals: list[Hospital]):
         self.server, self.hospitals = server, hospitals
-        self._inputs: np.ndarray | None = None
-        self._bounds: np.ndarray | None = None
+        self._inputs: list[np.ndarray] | None = None
 
     def scores(self, weights: list) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
         """P(pneumonia) under ``weights``: (each hospital's validation scores, each one's test
         scores, the global test set's)."""
         if self._inputs is None:
             splits = [h.data.val for h in self.hospitals] + [h.data.test for h in self.hospitals]
-            self._inputs = np.concatenate(
-                [to_model_input(s.images) for s in splits] + [self.server.inputs]
-            )
-            self._bounds = np.cumsum([0] + [len(s) for s in splits])
+            self._inputs = [to_model_input(s.images) for s in splits] + [self.server.inputs]
         model = self.server.built.model
         model.set_weights(weights)
-        scores = predict_pneumonia(model, self._inputs)
-        parts = [scores[a:b] for a, b in zip(self._bounds[:-1], self._bounds[1:])]
+        parts = [predict_pneumonia(model, x) for x in self._inputs]
         k = len(self.hospitals)
-        val, test = parts[:k], parts[k:]
+        val, test = parts[:k], parts[k : 2 * k]
         # Under FedBN a hospital that trained reads its own test images with its own
         # normalisation; the validation counts stay the global model's, whose threshold they set.
         for i, hospital in enumerate(self.hospitals):
@@ -61,7 +57,7 @@ class Evaluation:
                 model.set_weights(own)
                 test[i] = predict_pneumonia(model, hospital.inputs("test"))
                 model.set_weights(weights)
-        return val, test, scores[self._bounds[-1] :]
+        return val, test, parts[-1]
 
 
 def pooled(federation: Federation) -> HospitalData:

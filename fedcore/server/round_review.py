@@ -24,10 +24,12 @@ from fedcore.strategies.base import flatten, updates_of
 
 
 class ValidationScorer:
-    """Hospitals' validation counts of any weights, in one prediction over all their images.
+    """Hospitals' validation counts of any weights.
 
-    In-process stand-in for asking each hospital: the scores are cut back per hospital and
-    each hospital's own ``counts`` turns its share into counts, the only thing that is used.
+    In-process stand-in for asking each hospital: each hospital's validation images are
+    predicted on their own, in the batches the hospital would use (see
+    fedcore.run.modes.Evaluation), and its own ``counts`` turns the scores into counts, the only
+    thing that is used.
 
     Parameters
     ----------
@@ -38,18 +40,15 @@ class ValidationScorer:
 
     def __init__(self, built: BuiltModel, hospitals: Sequence):
         self.built, self.hospitals = built, list(hospitals)
-        self._inputs: np.ndarray | None = None
+        self._inputs: list[np.ndarray] | None = None
 
     def __call__(self, weights: list[np.ndarray]) -> list[dict]:
         if self._inputs is None:
-            self._inputs = np.concatenate(
-                [to_model_input(h.data.val.images) for h in self.hospitals]
-            )
-            self._bounds = np.cumsum([0] + [len(h.data.val.images) for h in self.hospitals])
+            self._inputs = [to_model_input(h.data.val.images) for h in self.hospitals]
         self.built.model.set_weights(weights)
-        scores = predict_pneumonia(self.built.model, self._inputs)
         return [
-            h.counts(scores[a:b]) for h, a, b in zip(self.hospitals, self._bounds, self._bounds[1:])
+            h.counts(predict_pneumonia(self.built.model, x))
+            for h, x in zip(self.hospitals, self._inputs)
         ]
 
 

@@ -47,8 +47,8 @@ def max_abs_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     )
 
 
-def same_metrics(a: dict, b: dict, tolerance: float = 1e-6) -> list[str]:
-    """Names of the metrics that differ (NaN equals NaN)."""
+def same_metrics(a: dict, b: dict, tolerance: float = 0.0) -> list[str]:
+    """Names of the metrics that differ, by default in any bit (NaN equals NaN)."""
 
     def equal(x, y) -> bool:
         if isinstance(x, str) or isinstance(y, str):
