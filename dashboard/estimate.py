@@ -19,6 +19,7 @@ from fedcore.server.fit_facts import hospitals_only
 STARTING = {
     "loading data": "loading the data",
     "building model": "building the model",
+    "preparing the model": "preparing the model's training and evaluation steps",
     "waiting for hospitals": "waiting for the hospitals' SuperNodes to connect",
 }
 

@@ -40,8 +40,10 @@ app = ClientApp()
 
 @app.query()
 def describe(msg: Message, context: Context) -> Message:
-    """Load this hospital's data and build its model (before round 1); reply who it is."""
+    """Load this hospital's data, build its model and trace its steps (before round 1, as the
+    in-process engine does); reply who it is."""
     hospital, _ = _hospital(context)
+    hospital.warm_up()
     return Message(records.identity(hospital.name, hospital.index), reply_to=msg)
 
 

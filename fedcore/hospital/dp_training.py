@@ -21,7 +21,7 @@ from fedcore.config.run_config import RunConfig
 from fedcore.data import HospitalData
 from fedcore.hospital.batches import class_weights, local_seed
 from fedcore.hospital.training import Hospital, LocalTrainingStopped
-from fedcore.model.networks import BuiltModel
+from fedcore.model.networks import BuiltModel, trace_prediction
 from fedcore.payload import FitOutcome
 from fedcore.privacy import accounting
 from fedcore.privacy.dp_step import dp_trainer, poisson_batch
@@ -77,6 +77,10 @@ class DPHospital(Hospital):
         ]
         self._y = self._y_train.astype(np.float32)
         self._trainer = dp_trainer(built.model)
+
+    def warm_up(self) -> None:
+        """Trace the prediction before round 1; the DP-SGD step was traced when it was built."""
+        trace_prediction(self.built.model)
 
     def spent(self, server_round: int) -> dict:
         """The privacy this hospital has spent after ``server_round`` rounds, and how.

@@ -19,10 +19,15 @@ from fedcore.data import HospitalData, Split, to_model_input
 from fedcore.hospital.batches import batch_plan, class_weights, local_seed
 from fedcore.hospital.local_step import local_trainer
 from fedcore.model.balanced_loss import label_shares
-from fedcore.model.networks import BuiltModel, predict_pneumonia
+from fedcore.model.networks import BuiltModel, predict_pneumonia, trace_prediction
 from fedcore.payload import FitOutcome
 from fedcore.results.operating_point import TEST_COUNT_PREFIX, scored, threshold_counts
-from fedcore.strategies.drift import CONTROL_KEY, control_update, zero_control
+from fedcore.strategies.drift import (
+    CONTROL_KEY,
+    control_update,
+    corrects_local_steps,
+    zero_control,
+)
 
 
 class LocalTrainingStopped(Exception):
@@ -164,6 +169,14 @@ class Hospital:
             else np.float32(lr) * (np.asarray(c, np.float32) - np.asarray(ci, np.float32))
             for i, (c, ci) in enumerate(zip(server_control, self.control))
         ]
+
+    def warm_up(self) -> None:
+        """Trace this hospital's local step and prediction before round 1 (nothing runs that
+        changes a weight), so that round 1 is not slower than the rounds after it."""
+        config = self.config
+        corrected = corrects_local_steps(config.mode, config.strategy, config.proximal_mu)
+        local_trainer(self.built.model).trace(corrected)
+        trace_prediction(self.built.model)
 
     def own(self, weights: list[np.ndarray]) -> list[np.ndarray]:
         """``weights`` with this hospital's own normalisation entries under FedBN (``weights``

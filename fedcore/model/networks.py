@@ -202,6 +202,18 @@ def predict_batch_size(size: int) -> int:
     return int(np.clip(PREDICT_BATCH_PIXELS // (size * size), 8, 256))
 
 
+def trace_prediction(model: keras.Model) -> None:
+    """Trace Keras' predict step before the first evaluation, for every batch size it will see.
+
+    Keras traces its predict step again for the first batch of another size, then for any
+    size; two batches of zeros (a full one and a single image) do both. Only the model's
+    outputs are computed: its weights and statistics stay as they were.
+    """
+    shape = tuple(model.input_shape[1:])
+    for n in (predict_batch_size(shape[0]), 1):
+        model.predict_on_batch(np.zeros((n, *shape), np.float32))
+
+
 def predict_pneumonia(
     model: keras.Model, x: np.ndarray, batch_size: int | None = None
 ) -> np.ndarray:

@@ -22,7 +22,7 @@ from fedcore.hospital.training import Hospital, LocalTrainingStopped
 from fedcore.model.networks import BuiltModel, build_model
 from fedcore.payload import FitOutcome
 from fedcore.privacy import audit, mechanism
-from fedcore.run.setup import Setup, build_setup, open_run
+from fedcore.run.setup import Setup, build_setup, open_run, warm_up
 from fedcore.run.signals import RunResult, StopSignal
 from fedcore.server.fit_facts import round_fit_info
 from fedcore.server.recorder import RoundRecorder
@@ -88,6 +88,7 @@ def run(
         built = built or build_model(config)
         result.notices.append(built.notice)
         setup = build_setup(config, federation, built, books)
+        warm_up(setup, books)
         state = state or setup.mode.initial_state(built.initial_weights, setup.hospitals)
         if opening.server_state is not None:
             restore_server_state(opening.server_state, setup.strategy, setup.hospitals)

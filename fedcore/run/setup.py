@@ -154,3 +154,10 @@ def _review(config: RunConfig, strategy, built: BuiltModel, hospitals) -> RoundR
         return None
     scorer = ValidationScorer(built, hospitals) if config.contribution else None
     return RoundReview(strategy, scorer, drop_flagged=config.defence == "drop-flagged")
+
+
+def warm_up(setup: Setup, books: RoundRecorder) -> None:
+    """Trace the model's training and prediction steps before round 1, so that round 1 costs what
+    later rounds cost. Every hospital and the server share one model: one hospital traces it."""
+    books.progress(0, "preparing the model")
+    setup.participants[0].warm_up()

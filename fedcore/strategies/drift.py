@@ -18,6 +18,14 @@ from fedcore.strategies.base import FedAvg, FitResult, NDArrays, aggregate, cosi
 CONTROL_KEY = "scaffold_control"
 
 
+def corrects_local_steps(mode: str, strategy: str, proximal_mu: float) -> bool:
+    """Whether a run's hospitals take corrected local steps (FedProx with mu > 0, SCAFFOLD): only
+    a federated run uses its strategy; centralized and local runs train plainly."""
+    if mode != "federated":
+        return False
+    return strategy == "scaffold" or (strategy == "fedprox" and proximal_mu > 0)
+
+
 class FedProx(FedAvg):
     """FedProx (Li et al., 2020, "Federated optimization in heterogeneous networks").
 
