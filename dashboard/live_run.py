@@ -420,15 +420,20 @@ def _sites(snap: dict) -> pd.DataFrame | None:
     if data.runtime_label(snap["run"]["config"]) != "Flower":
         return None
     rows = site_states(snap)
+
+    def clock(seconds: float | None) -> datetime.datetime | None:
+        return datetime.datetime.fromtimestamp(seconds) if seconds else None
+
     return pd.DataFrame(
         {
             "hospital": [scope_label(r["hospital"]) for r in rows],
             "state": [r["state"] for r in rows],
-            "rounds taken part": [r["rounds"] for r in rows],
-            "last contact": [
-                datetime.datetime.fromtimestamp(r["last_contact"]) if r["last_contact"] else None
+            "in this round": [
+                f"{r['now']} since {clock(r['since']):%H:%M:%S}" if r["now"] and r["since"] else "—"
                 for r in rows
             ],
+            "rounds taken part": [r["rounds"] for r in rows],
+            "last contact": [clock(r["last_contact"]) for r in rows],
         }
     )
 

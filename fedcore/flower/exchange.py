@@ -10,16 +10,17 @@ SecAgg+ rounds go through :mod:`fedcore.flower.secagg_legacy` instead of :func:`
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 from flwr.app import Message, MessageType, RecordDict
-from flwr.serverapp import Grid
 
 from fedcore.errors import FedXrayError
 from fedcore.flower import records
+from fedcore.flower.prompt_grid import PromptGrid
 
 
-def prepare(grid: Grid, nodes: list[int], timeout: float) -> dict[int, records.Reply]:
+def prepare(grid: PromptGrid, nodes: list[int], timeout: float) -> dict[int, records.Reply]:
     """Each node loads its hospital (data, compiled model) before round 1; who each one is.
 
     The in-process engine loads its data and builds its model before its first round;
@@ -31,7 +32,7 @@ def prepare(grid: Grid, nodes: list[int], timeout: float) -> dict[int, records.R
 
 
 def train_plain(
-    grid: Grid,
+    grid: PromptGrid,
     nodes: list[int],
     weights: list[np.ndarray],
     instructions: dict,
@@ -49,25 +50,33 @@ def train_plain(
 
 
 def evaluate(
-    grid: Grid, nodes: list[int], weights: list[np.ndarray], server_round: int, timeout: float
+    grid: PromptGrid,
+    nodes: list[int],
+    weights: list[np.ndarray],
+    server_round: int,
+    timeout: float,
+    meanwhile: Callable[[], None] | None = None,
 ) -> tuple[dict[int, records.Reply], dict[int, str]]:
     """Each node's metrics of the global weights on its own test split, and its validation
-    counts."""
+    counts; ``meanwhile`` runs here while the nodes evaluate (the server's own evaluation)."""
     content = records.instructions(weights, {records.SERVER_ROUND: server_round})
-    return exchange(grid, nodes, content, MessageType.EVALUATE, server_round, timeout)
+    return exchange(
+        grid, nodes, content, MessageType.EVALUATE, server_round, timeout, None, meanwhile
+    )
 
 
 def exchange(
-    grid: Grid,
+    grid: PromptGrid,
     nodes: list[int],
     content: RecordDict,
     message_type: str,
     server_round: int,
     timeout: float,
     own: dict[int, RecordDict] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> tuple[dict[int, records.Reply], dict[int, str]]:
     """Send ``content`` (or a node's ``own``) to every node; their replies by node id, and why the
-    others gave none."""
+    others gave none. ``meanwhile`` runs once the messages are out."""
     messages = [
         Message(
             content=(own or {}).get(n, content),
@@ -77,7 +86,7 @@ def exchange(
         )
         for n in nodes
     ]
-    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    replies = list(grid.send_and_receive(messages, timeout=timeout, meanwhile=meanwhile))
     # A reply for a node the SuperLink found offline comes from the SuperLink itself:
     # match replies to what they answer, not to their sender.
     node_of = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}
@@ -96,7 +105,7 @@ def exchange(
     return answered, failed
 
 
-def wait_for_hospitals(grid: Grid, expected: int, minimum: int, seconds: float) -> None:
+def wait_for_hospitals(grid: PromptGrid, expected: int, minimum: int, seconds: float) -> None:
     """Wait up to ``seconds`` for ``expected`` SuperNodes; under ``minimum`` is a user error."""
     deadline = time.monotonic() + seconds
     while len(list(grid.get_node_ids())) < expected and time.monotonic() < deadline:

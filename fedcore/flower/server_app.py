@@ -45,6 +45,7 @@ from fedcore.flower.server_setup import (
     read_global_test,
     server_side,
 )
+from fedcore.flower.site_watch import SiteWatch
 from fedcore.payload import FitOutcome
 from fedcore.results.operating_point import at_operating_point
 from fedcore.server.global_model import Server
@@ -90,7 +91,7 @@ def _user_error(message: str) -> None:
 
 
 def _federate(
-    grid: Grid,
+    grid: PromptGrid,
     context: Context,
     config: RunConfig,
     global_test: Split,
@@ -102,8 +103,11 @@ def _federate(
     # ---------------------------------------------------------------- setup
     books.progress(0, "building model")
     side = server_side(config, global_test, opening)
+    books.progress(0, "preparing the model")
+    side.server.warm_up()
     weights = opening.weights or side.built.initial_weights
     roster = Roster()
+    grid.watch = SiteWatch(books, roster.names)
     _gather_hospitals(grid, config, roster, books)
     last = privacy_before_training(config, roster.data_summary(global_test), side.strategy, books)
 
@@ -111,6 +115,7 @@ def _federate(
     for server_round in range(opening.start_round, last + 1):
         books.start_round(server_round)
         nodes = sorted(grid.get_node_ids())
+        grid.watch.connected(nodes)
         books.progress(server_round, "training", len(nodes))
         outcomes, failed, aggregate = _train_round(
             grid, context, config, (server_round, nodes, weights), side, roster, books
@@ -221,7 +226,7 @@ def _train_round(
 
 
 def _evaluate_round(
-    grid: Grid,
+    grid: PromptGrid,
     server: Server,
     weights: list[np.ndarray],
     server_round: int,
@@ -232,9 +237,12 @@ def _evaluate_round(
     """Metrics of the new global weights on the global test set and every node's test split, at
     the operating point the server chooses from the nodes' pooled validation counts."""
     evaluators = sorted(grid.get_node_ids())
-    evaluated, failed = exchange.evaluate(grid, evaluators, weights, server_round, timeout)
+    # The server predicts its global test set while the hospitals evaluate.
+    scores: list[np.ndarray] = []
+    step = (grid, evaluators, weights, server_round, timeout)
+    evaluated, failed = exchange.evaluate(*step, lambda: scores.append(server.scores(weights)))
     point = server.operating_point([reply.metrics for reply in evaluated.values()])
-    metrics = {"global": server.evaluate(weights, point)}
+    metrics = {"global": server.scored(scores[0], point)}
     for node_id, reply in evaluated.items():
         metrics[roster.name(node_id, reply, evaluators)] = at_operating_point(reply.metrics, point)
     for node_id, reason in failed.items():

@@ -2,7 +2,10 @@
 took part in, where it dropped out and came back, and when it was last heard from.
 
 Read from what the server records (each round's participants and finish time, the
-``hospital_dropped`` events), so it works for a live run and a finished one alike.
+``hospital_dropped`` events), so it works for a live run and a finished one alike; while the
+run is live, also from the heartbeat's ``sites`` (fedcore.flower.site_watch): what each site is
+doing inside the round (loading its data, training, trained, evaluating, evaluated, no answer,
+not connected) since when, and its last answer.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ def site_states(snapshot: dict) -> list[dict]:
     -------
     list of dict
         hospital, state ('taking part', 'dropped in round r', 'back since round r', or 'not
-        heard from yet'), rounds (how many it took part in), last_round, last_contact (the finish
-        time of the last round it took part in, seconds since the epoch, or None).
+        heard from yet'), rounds (how many it took part in), last_round, last_contact (its last
+        answer inside the live round, else the finish time of the last round it took part in,
+        seconds since the epoch, or None), now and since (what it is doing inside the live round
+        and since when; None when the run is not live or the server has not asked it yet).
     """
     summary = snapshot["run"].get("data_summary") or {}
     names = list(summary.get("hospitals") or {})
@@ -30,7 +35,15 @@ def site_states(snapshot: dict) -> list[dict]:
     for event in snapshot["events"]:
         if event["kind"] == "hospital_dropped" and (event["data"] or {}).get("hospital"):
             drops.setdefault(event["data"]["hospital"], []).append(event["round"] or 0)
-    return [_state(name, joined.get(name, []), drops.get(name, [])) for name in names]
+    live = (snapshot["run"].get("progress") or {}).get("sites") or {}
+    names += [name for name in live if name not in names]
+    rows = [_state(name, joined.get(name, []), drops.get(name, [])) for name in names]
+    for row in rows:
+        site = live.get(row["hospital"]) or {}
+        row["now"], row["since"] = site.get("state"), site.get("since")
+        contacts = [c for c in (row["last_contact"], site.get("contact")) if c is not None]
+        row["last_contact"] = max(contacts, default=None)
+    return rows
 
 
 def _state(name: str, rounds: list[tuple[int, float | None]], drops: list[int]) -> dict:

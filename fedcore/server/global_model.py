@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from fedcore.data import Split, to_model_input
-from fedcore.model.networks import BuiltModel, predict_pneumonia
+from fedcore.model.networks import BuiltModel, predict_pneumonia, trace_prediction
 from fedcore.payload import FitOutcome
 from fedcore.results.calibration import calibration_figures
 from fedcore.results.operating_point import choose_threshold, pooled_counts, scored
@@ -72,11 +72,21 @@ class Server:
             server_round, [(o.weights, o.num_examples) for o in outcomes], global_weights
         )
 
+    def warm_up(self) -> None:
+        """Trace the prediction before round 1, so that round 1's evaluation costs what later
+        rounds' do (nothing that changes a weight runs)."""
+        trace_prediction(self.built.model)
+
     def evaluate(self, weights: list[np.ndarray], operating_point: dict | None = None) -> dict:
         """Binary metrics of ``weights`` on the global test set, at the fixed threshold and,
         when given, also at the federated ``operating_point`` (keys prefixed ``op_``)."""
+        return self.scored(self.scores(weights), operating_point)
+
+    def scores(self, weights: list[np.ndarray]) -> np.ndarray:
+        """P(pneumonia) of ``weights`` on the global test set: what :meth:`evaluate` scores (a
+        Flower server predicts them while the hospitals evaluate)."""
         self.built.model.set_weights(weights)
-        return self.scored(predict_pneumonia(self.built.model, self.inputs), operating_point)
+        return predict_pneumonia(self.built.model, self.inputs)
 
     def scored(self, scores: np.ndarray, operating_point: dict | None = None) -> dict:
         """:meth:`evaluate`'s metrics from the global model's scores on the global test set, with

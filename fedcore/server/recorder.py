@@ -64,6 +64,9 @@ class RoundRecorder:
         self.round_seconds: list[float] = []
         self._round_start = time.perf_counter()
         self._last_beat: tuple[str, float] = ("", -math.inf)
+        self._beat: dict = {}
+        # Over Flower: what each site does inside the round, by name (fedcore.flower.site_watch).
+        self.sites: dict[str, dict] = {}
 
     def progress(
         self,
@@ -86,19 +89,29 @@ class RoundRecorder:
         self._last_beat = (step, now)
         elapsed = now - self._round_start if server_round else 0.0
         mean = float(np.mean(self.round_seconds)) if self.round_seconds else None
+        self._beat = {
+            "round": server_round,
+            "rounds": self.rounds,
+            "step": step,
+            "hospital": hospital,
+            "hospital_index": index,
+            "hospitals": hospitals,
+            "round_elapsed": elapsed,
+            "mean_round_seconds": mean,
+            "started": time.time(),
+        }
+        self._write_beat()
+
+    def sites_changed(self) -> None:
+        """Write :attr:`sites` into the heartbeat, at most every :data:`HEARTBEAT_SECONDS`."""
+        now = time.perf_counter()
+        if self._beat and now - self._last_beat[1] >= HEARTBEAT_SECONDS:
+            self._last_beat = (self._last_beat[0], now)
+            self._write_beat()
+
+    def _write_beat(self) -> None:
         self.store.set_progress(
-            self.run_id,
-            {
-                "round": server_round,
-                "rounds": self.rounds,
-                "step": step,
-                "hospital": hospital,
-                "hospital_index": index,
-                "hospitals": hospitals,
-                "round_elapsed": elapsed,
-                "mean_round_seconds": mean,
-                "started": time.time(),
-            },
+            self.run_id, self._beat | ({"sites": self.sites} if self.sites else {})
         )
 
     def start_round(self, server_round: int) -> None:

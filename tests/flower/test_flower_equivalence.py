@@ -8,8 +8,11 @@ plain FedAvg's within the quantisation error.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from fedcore.flower.site_watch import DONE, WORKING
 from fedcore.run import engine
 from fedcore.server.fit_facts import hospitals_only
 from fedcore.store import RunStore
@@ -37,6 +40,29 @@ def federation(tmp_path_factory):
     assert deployment.leftovers() == []
 
 
+class HeartbeatWatch:
+    """Reads the newest run's heartbeat every 50 ms in a thread; keeps each ``sites`` it saw."""
+
+    def __init__(self, store: RunStore):
+        self.store, self.seen, self._done = store, [], threading.Event()
+        self._thread = threading.Thread(target=self._look, daemon=True)
+
+    def __enter__(self) -> "HeartbeatWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+    def _look(self) -> None:
+        while not self._done.wait(0.05):
+            runs = self.store.list_runs()
+            sites = ((runs[0].get("progress") or {}).get("sites") if runs else None) or {}
+            if sites and sites not in self.seen:
+                self.seen.append(sites)
+
+
 def _run(federation: LoopbackFederation, run_config: dict) -> dict:
     """Submit a run; its record in the deployment's store once it finished."""
     store = RunStore(federation.store_home)
@@ -53,8 +79,10 @@ def test_flower_deployment_equals_in_process_run(federation, tmp_path):
     in_process = RunStore(tmp_path / "in-process")
     expected = engine.run(config, in_process, log=lambda line: None)
 
-    # Execute: `flwr run . local-deployment` on the real SuperLink and SuperNodes
-    run = _run(federation, flower_run_config(config))
+    # Execute: `flwr run . local-deployment` on the real SuperLink and SuperNodes, looking at the
+    # run's heartbeat as Train does while it runs
+    with HeartbeatWatch(RunStore(federation.store_home)) as heartbeats:
+        run = _run(federation, flower_run_config(config))
 
     # Assert: same global weights, same metrics in every scope and round
     flower = RunStore(federation.store_home)
@@ -69,6 +97,11 @@ def test_flower_deployment_equals_in_process_run(federation, tmp_path):
     assert sorted(got_metrics) == sorted(want_metrics)
     for key, metrics in want_metrics.items():
         assert same_metrics(got_metrics[key], metrics) == [], key
+    # Train saw each site inside the rounds: asked to train and evaluate, and answering, by name
+    seen = {(name, site["state"]) for beat in heartbeats.seen for name, site in beat.items()}
+    for name in ("hospital_1", "hospital_2", "hospital_3"):
+        assert {(name, "training"), (name, "evaluating")} <= seen, sorted(seen)
+    assert {state for _, state in seen} <= set(WORKING.values()) | set(DONE.values())
     rounds = flower.snapshot(run["id"])["rounds"]
     assert [r["fit"]["_round"]["participants"] for r in rounds] == [
         ["hospital_1", "hospital_2", "hospital_3"]

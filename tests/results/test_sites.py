@@ -33,6 +33,8 @@ def test_a_site_that_dropped_out_and_came_back_says_so_with_its_last_contact():
         "rounds": 3,
         "last_round": 3,
         "last_contact": 1003.0,
+        "now": None,
+        "since": None,
     }
     assert by_name["hospital_3"]["state"] == "back since round 3"
     assert by_name["hospital_3"]["rounds"] == 2
@@ -46,3 +48,24 @@ def test_a_site_still_out_and_one_never_heard_from():
         "not heard from yet",
     ]
     assert states[2]["last_contact"] is None and states[2]["rounds"] == 0
+
+
+def test_a_live_run_shows_what_each_site_does_inside_the_round_and_its_last_answer():
+    every = ["hospital_1", "hospital_2", "hospital_3"]
+    live = snapshot([every], [])
+    live["run"]["progress"] = {
+        "round": 2,
+        "step": "training",
+        "sites": {
+            "hospital_1": {"state": "trained", "since": 1010.0, "contact": 1010.0},
+            "hospital_2": {"state": "training", "since": 1004.0, "contact": None},
+            "hospital_3": {"state": "not connected", "since": 1004.0, "contact": None},
+        },
+    }
+    states = {s["hospital"]: s for s in site_states(live)}
+    assert [states[n]["now"] for n in every] == ["trained", "training", "not connected"]
+    assert states["hospital_2"]["since"] == 1004.0
+    # The last answer inside the round is the latest contact; before it, the round's finish.
+    assert [states[n]["last_contact"] for n in every] == [1010.0, 1001.0, 1001.0]
+    # A finished run keeps no heartbeat: only the rounds speak.
+    assert all(s["now"] is None for s in site_states(snapshot([every], [])))
