@@ -10,8 +10,10 @@ in-process engine and then the Flower deployment (TLS on 127.0.0.1, one FedXray
 SuperNode per hospital with its warm ClientApp executor, SuperLink state in memory,
 as ``make federation`` runs it) and prints: mean seconds per round of each, Flower
 minus in-process (the bar: at most 3 s), whether every metric of every round and
-scope is the same to the last digit, the model bytes a round moves and all bytes
-through the loopback interface per round. ``--secure`` adds a SecAgg+ run beside them.
+scope is the same to the last digit, the CPU seconds a round costs in process and across the
+deployment's processes (rounds 2 on; on few cores this CPU sets a Flower round's pace), the
+model bytes a round moves and all bytes through the loopback interface per round. ``--secure``
+adds a SecAgg+ run beside them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from fedcore.run import engine  # noqa: E402
 from fedcore.store import RunStore  # noqa: E402
 from testkit.lab_report import metric_differences, round_seconds  # noqa: E402
 from testkit.loopback import LoopbackFederation  # noqa: E402
+from testkit.process_cpu import DeploymentCPU, InProcessCPU  # noqa: E402
 
 LOOPBACK_BYTES = Path("/sys/class/net/lo/statistics/tx_bytes")
 
@@ -62,15 +65,17 @@ def flower_run(
     with LoopbackFederation(work, hospitals, global_test) as federation:
         federation.wait_until_ready()
         ready = time.perf_counter() - start
+        store = RunStore(federation.store_home)
         before = loopback_bytes()
-        federation.run(run_config, timeout=120 + 120 * config.rounds)
+        with DeploymentCPU(federation.leftovers, store, config.rounds) as cpu:
+            federation.run(run_config, timeout=120 + 120 * config.rounds)
         after = loopback_bytes()
-    store = RunStore(federation.store_home)
     return {
         "store": store,
         "run_id": store.list_runs()[0]["id"],
         "ready": ready,
         "bytes": None if before is None else (after - before) / config.rounds,
+        "cpu": cpu.per_round,
     }
 
 
@@ -79,7 +84,8 @@ def compare(work: Path, config: RunConfig, secure: bool) -> None:
     paths = export_sites(config, work / "sites")
     hospitals = [paths[f"hospital_{i + 1}"] for i in range(config.hospitals)]
     local = RunStore(work / "in-process")
-    local_id = engine.run(config, local, log=lambda line: None).run_id
+    local_cpu = InProcessCPU()
+    local_id = engine.run(config, local, log=local_cpu).run_id
     local_rounds = round_seconds(local, local_id)
     plain = flower_run(work / "plain", hospitals, paths["global_test"], config, secure=False)
     flower_rounds = round_seconds(plain["store"], plain["run_id"])
@@ -130,6 +136,15 @@ def compare(work: Path, config: RunConfig, secure: bool) -> None:
             else "n/a"
         )
     )
+    if plain["cpu"] and local_cpu.per_round:
+        flower_cpu = sum(plain["cpu"].values())
+        roles = ", ".join(f"{role} {seconds:.2f}" for role, seconds in sorted(plain["cpu"].items()))
+        cores = os.cpu_count() or 1
+        print(
+            f"  CPU-s per round, 2-{config.rounds}  in-process {local_cpu.per_round:.2f}; flower "
+            f"{flower_cpu:.2f} ({roles}): {flower_cpu / local_cpu.per_round:.1f}x, at least "
+            f"{flower_cpu / cores:.2f} s a round on {cores} cores"
+        )
     print(
         f"  deployment start         {plain['ready']:6.1f} s, once (SuperLink, SuperNodes, "
         "executors importing "
