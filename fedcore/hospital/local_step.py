@@ -91,22 +91,27 @@ class LocalTrainer:
         if self.corrected:
             self._correct(weights, self._zeros if shift is None else shift, np.float32(mu))
 
-    def trace(self, corrected: bool) -> None:
-        """Trace what :meth:`start` and :meth:`step` will run, without running it.
+    def warm_up(self, corrected: bool) -> None:
+        """Trace what :meth:`start` and :meth:`step` will run and run it once, on one image of
+        zeros at learning rate 0, then put every weight back.
 
-        Tracing a step costs about a second of CPU; done before round 1 (while the data loads
-        and the model builds), round 1 then costs what later rounds cost. Nothing is assigned,
-        so the weights and every figure are the same as when the first call traces.
+        A step's first call traces it and then optimises and instantiates its graph: about a
+        second of CPU. Paid here, before round 1, round 1 costs what later rounds cost. What the
+        step touched is reset by the next :meth:`start` anyway (the weights with their moving
+        statistics, the optimizer, the correction) and the dropout seed by the hospital's
+        reseed, so the figures are the same bits (tests/hospital/test_warm_up.py).
 
         Parameters
         ----------
         corrected : bool
-            Trace the step with FedProx's or SCAFFOLD's correction, else the plain one.
+            Warm the step with FedProx's or SCAFFOLD's correction, else the plain one.
         """
-        self._load.get_concrete_function()
-        if corrected:
-            self._correct.get_concrete_function()
-        (self._corrected if corrected else self._plain).get_concrete_function()
+        weights = [np.array(v.numpy()) for v in self.weights]
+        self.start(weights, 0.0, mu=1.0 if corrected else 0.0)
+        shape, classes = tuple(self.model.input_shape[1:]), self.model.output_shape[-1]
+        one = np.zeros((1, *shape), np.float32)
+        self.step(one, np.zeros((1, classes), np.float32), np.zeros((1,), np.float32))
+        self._load(weights, np.float32(0.0))
 
     def step(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> tf.Tensor:
         """One optimizer step (with the correction set by :meth:`start`); the batch's mean loss."""

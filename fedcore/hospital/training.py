@@ -171,11 +171,11 @@ class Hospital:
         ]
 
     def warm_up(self) -> None:
-        """Trace this hospital's local step and prediction before round 1 (nothing runs that
-        changes a weight), so that round 1 is not slower than the rounds after it."""
+        """Trace and run once this hospital's local step and prediction before round 1 (every
+        weight is put back), so that round 1 is not slower than the rounds after it."""
         config = self.config
         corrected = corrects_local_steps(config.mode, config.strategy, config.proximal_mu)
-        local_trainer(self.built.model).trace(corrected)
+        local_trainer(self.built.model).warm_up(corrected)
         trace_prediction(self.built.model)
 
     def own(self, weights: list[np.ndarray]) -> list[np.ndarray]:
