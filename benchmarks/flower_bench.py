@@ -105,7 +105,7 @@ def compare(work: Path, config: RunConfig, secure: bool) -> None:
     )
     print(
         f"  flower (TLS, loopback)   {flower_seconds:6.2f} s/round   flower - in-process "
-        f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3)   ratio "
+        f"{flower_seconds - local_seconds:+6.2f} s/round (bar <= 3; moonshot <= 1)   ratio "
         f"{flower_seconds / local_seconds:4.2f}x"
         f"   rounds {_seconds(flower_rounds)}"
     )
@@ -115,8 +115,7 @@ def compare(work: Path, config: RunConfig, secure: bool) -> None:
         )
         print(
             f"  rounds 2-{config.rounds} only           flower - in-process {steady:+6.2f} s/round "
-            "(round 1 also "
-            "traces the model's functions, in every executor at once)"
+            "(round 1 carries the run's first messages)"
         )
     print(
         "  metrics                  "
