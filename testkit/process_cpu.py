@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
 from fedcore.store import RunStore
+from testkit.store_watch import StoreWatch
 
 # Command-line marks of a deployment's processes, by the role a reader knows them by.
 ROLES = {
@@ -59,9 +59,9 @@ class InProcessCPU:
                 self.per_round = (self._marks[done] - self._marks[1]) / (rounds - 1)
 
 
-class DeploymentCPU:
+class DeploymentCPU(StoreWatch):
     """Reads a deployment's processes' CPU when its run has recorded round 1 and when it has
-    recorded ``rounds``, from a thread that looks at the run store every 20 ms.
+    recorded ``rounds``, looking at the run store every 20 ms.
 
     Parameters
     ----------
@@ -73,18 +73,9 @@ class DeploymentCPU:
     """
 
     def __init__(self, pids, store: RunStore, rounds: int):
-        self.pids, self.store, self.rounds = pids, store, rounds
+        super().__init__(store, every=0.02)
+        self.pids, self.rounds = pids, rounds
         self._at: dict[int, dict[str, float]] = {}
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def __enter__(self) -> "DeploymentCPU":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join(5)
 
     @property
     def per_round(self) -> dict[str, float] | None:
@@ -94,10 +85,9 @@ class DeploymentCPU:
         first, last = self._at[1], self._at[self.rounds]
         return {role: (last[role] - first.get(role, 0.0)) / (self.rounds - 1) for role in last}
 
-    def _watch(self) -> None:
-        while not self._done.wait(0.02) and len(self._at) < 2:
-            runs = self.store.list_runs()
-            done = (runs[0].get("rounds_done") or 0) if runs else 0
-            for mark in (1, self.rounds):
-                if done >= mark and mark not in self._at:
-                    self._at[mark] = cpu_by_role(self.pids())
+    def look(self, runs: list[dict]) -> bool:
+        done = (runs[0].get("rounds_done") or 0) if runs else 0
+        for mark in (1, self.rounds):
+            if done >= mark and mark not in self._at:
+                self._at[mark] = cpu_by_role(self.pids())
+        return len(self._at) == 2

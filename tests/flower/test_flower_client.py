@@ -30,6 +30,10 @@ class StandInHospital:
     def __init__(self, control=None):
         self.control = control
         self.asked = []
+        self.warmed_up = False
+
+    def warm_up(self):
+        self.warmed_up = True
 
     def fit(self, weights, server_round, instructions):
         self.asked.append((server_round, instructions, self.control))
@@ -61,10 +65,11 @@ def send(content: RecordDict, kind: str, context: Context) -> records.Reply:
     return records.read_reply(reply.content)
 
 
-def test_query_says_who_the_hospital_is(hospital):
-    _, context = hospital
+def test_query_says_who_the_hospital_is_and_warms_its_steps_up(hospital):
+    stand_in, context = hospital
     reply = send(RecordDict(), MessageType.QUERY, context)
     assert (reply.name, reply.partition_id) == ("hospital_2", 1)
+    assert stand_in.warmed_up  # before round 1, as the in-process engine does
 
 
 def test_train_passes_the_round_and_instructions_and_returns_the_update(hospital):

@@ -8,8 +8,6 @@ plain FedAvg's within the quantisation error.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from fedcore.flower.site_watch import DONE, WORKING
@@ -17,6 +15,7 @@ from fedcore.run import engine
 from fedcore.server.fit_facts import hospitals_only
 from fedcore.store import RunStore
 from testkit.loopback import LoopbackFederation
+from testkit.store_watch import StoreWatch
 from tests.flower.flower_support import (
     MAX_PER_HOSPITAL,
     flower_run_config,
@@ -40,27 +39,18 @@ def federation(tmp_path_factory):
     assert deployment.leftovers() == []
 
 
-class HeartbeatWatch:
-    """Reads the newest run's heartbeat every 50 ms in a thread; keeps each ``sites`` it saw."""
+class HeartbeatWatch(StoreWatch):
+    """Keeps each ``sites`` of the newest run's heartbeat it sees, looking every 50 ms."""
 
     def __init__(self, store: RunStore):
-        self.store, self.seen, self._done = store, [], threading.Event()
-        self._thread = threading.Thread(target=self._look, daemon=True)
+        super().__init__(store)
+        self.seen: list[dict] = []
 
-    def __enter__(self) -> "HeartbeatWatch":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join(5)
-
-    def _look(self) -> None:
-        while not self._done.wait(0.05):
-            runs = self.store.list_runs()
-            sites = ((runs[0].get("progress") or {}).get("sites") if runs else None) or {}
-            if sites and sites not in self.seen:
-                self.seen.append(sites)
+    def look(self, runs: list[dict]) -> bool:
+        sites = ((runs[0].get("progress") or {}).get("sites") if runs else None) or {}
+        if sites and sites not in self.seen:
+            self.seen.append(sites)
+        return False
 
 
 def _run(federation: LoopbackFederation, run_config: dict) -> dict:
