@@ -61,7 +61,7 @@ class InProcessCPU:
 
 class DeploymentCPU(StoreWatch):
     """Reads a deployment's processes' CPU when its run has recorded round 1 and when it has
-    recorded ``rounds``, looking at the run store every 20 ms.
+    recorded ``rounds``, looking at the run store every 0.1 s.
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ class DeploymentCPU(StoreWatch):
     """
 
     def __init__(self, pids, store: RunStore, rounds: int):
-        super().__init__(store, every=0.02)
+        super().__init__(store, every=0.1)
         self.pids, self.rounds = pids, rounds
         self._at: dict[int, dict[str, float]] = {}
 

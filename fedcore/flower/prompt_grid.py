@@ -26,8 +26,10 @@ class PromptGrid(Grid):
     its four key-exchange steps are as prompt as training and evaluation.
     """
 
-    def __init__(self, grid: Grid, poll: float = REPLY_POLL, watch: SiteWatch | None = None):
-        self.grid, self.poll, self.watch = grid, poll, watch
+    def __init__(self, grid: Grid, poll: float = REPLY_POLL):
+        self.grid, self.poll = grid, poll
+        # Told what was sent and what came back, once the ServerApp has one (its roster names).
+        self.watch: SiteWatch | None = None
 
     def set_run(self, run) -> None:
         self.grid.set_run(run)
@@ -55,11 +57,11 @@ class PromptGrid(Grid):
         ``meanwhile`` runs once the messages are out, while the nodes work on them."""
         messages = list(messages)
         ids = list(self.push_messages(messages))
-        pending = {message_id for message_id in ids if message_id}
         sent = {i: m for i, m in zip(ids, messages) if i}
-        self._tell(
-            "asked", *[(m.metadata.dst_node_id, m.metadata.message_type) for m in sent.values()]
-        )
+        pending = set(sent)
+        if self.watch is not None:
+            for message in sent.values():
+                self.watch.asked(message.metadata.dst_node_id, message.metadata.message_type)
         if meanwhile is not None:
             meanwhile()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -69,21 +71,18 @@ class PromptGrid(Grid):
             replies += arrived
             pending -= {reply.metadata.reply_to_message_id for reply in arrived}
             for reply in arrived:
-                asked = sent.get(reply.metadata.reply_to_message_id)
-                if asked is not None:
-                    node, kind = asked.metadata.dst_node_id, asked.metadata.message_type
-                    self._tell("answered", (node, kind, reply.has_error()))
+                self._answered(sent.get(reply.metadata.reply_to_message_id), reply.has_error())
             if pending and deadline is not None and time.monotonic() >= deadline:
-                late = [sent[i].metadata for i in pending]
-                self._tell("answered", *[(m.dst_node_id, m.message_type, True) for m in late])
+                for message_id in pending:
+                    self._answered(sent[message_id], True)
                 break
             if pending:
-                self._tell("waiting", ())
+                if self.watch is not None:
+                    self.watch.waiting()
                 time.sleep(self.poll)
         return replies
 
-    def _tell(self, what: str, *calls: tuple) -> None:
-        """Tell the site watch, if there is one, ``what`` happened (once per tuple of arguments)."""
-        if self.watch is not None:
-            for args in calls:
-                getattr(self.watch, what)(*args)
+    def _answered(self, asked: Message | None, error: bool) -> None:
+        """Tell the site watch, if any, that the node ``asked`` answered (or why not, ``error``)."""
+        if self.watch is not None and asked is not None:
+            self.watch.answered(asked.metadata.dst_node_id, asked.metadata.message_type, error)
