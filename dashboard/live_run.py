@@ -279,8 +279,9 @@ def _rounds(run: dict, snap: dict | None) -> None:
     if drawn["sites"] is not None:
         st.caption(
             "The sites over Flower, as the server saw them: the rounds each took part in, where "
-            "it dropped out (no answer within the round's timeout) and came back, and its last "
-            "contact (the end of the last round it took part in)."
+            "it dropped out (no answer within the round's timeout) and came back, what it is "
+            "doing in the round now (while the run trains), and its last contact (its last "
+            "answer, or the end of the last round it took part in)."
         )
         st.dataframe(
             drawn["sites"],

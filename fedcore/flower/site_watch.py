@@ -50,6 +50,7 @@ class SiteWatch:
         """The server sent the site a message: it works on it from now."""
         site = self._nodes.setdefault(node_id, {"contact": None})
         site.update(state=WORKING.get(message_type, message_type), since=time.time())
+        self._publish()
 
     def answered(self, node_id: int, message_type: str, error: bool) -> None:
         """The site's reply came (or the SuperLink's error in its place)."""
@@ -59,14 +60,20 @@ class SiteWatch:
             site.update(state="no answer", since=now)
         else:
             site.update(state=DONE.get(message_type, "answered"), since=now, contact=now)
+        self._publish()
 
     def waiting(self) -> None:
         """The server waits for replies: a good moment to write the heartbeat."""
         self._write()
 
-    def _write(self) -> None:
+    def _publish(self) -> None:
+        # The recorder's copy is kept current, so that every heartbeat it writes (a new step's,
+        # or the throttled one below) says what the sites do now.
         self.books.sites = {
             self.names.get(node_id, f"SuperNode {node_id}"): dict(site)
             for node_id, site in sorted(self._nodes.items())
         }
+
+    def _write(self) -> None:
+        self._publish()
         self.books.sites_changed()

@@ -40,16 +40,17 @@ def federation(tmp_path_factory):
 
 
 class HeartbeatWatch(StoreWatch):
-    """Keeps each ``sites`` of the newest run's heartbeat it sees, looking every 50 ms."""
+    """Keeps each (step, sites) of the newest run's heartbeat it sees, looking every 50 ms."""
 
     def __init__(self, store: RunStore):
         super().__init__(store)
-        self.seen: list[dict] = []
+        self.seen: list[tuple[str, dict]] = []
 
     def look(self, runs: list[dict]) -> bool:
-        sites = ((runs[0].get("progress") or {}).get("sites") if runs else None) or {}
-        if sites and sites not in self.seen:
-            self.seen.append(sites)
+        beat = (runs[0].get("progress") or {}) if runs else {}
+        seen = (beat.get("step"), beat.get("sites") or {})
+        if seen[1] and seen not in self.seen:
+            self.seen.append(seen)
         return False
 
 
@@ -88,10 +89,13 @@ def test_flower_deployment_equals_in_process_run(federation, tmp_path):
     for key, metrics in want_metrics.items():
         assert same_metrics(got_metrics[key], metrics) == [], key
     # Train saw each site inside the rounds: asked to train and evaluate, and answering, by name
-    seen = {(name, site["state"]) for beat in heartbeats.seen for name, site in beat.items()}
+    seen = {(name, site["state"]) for _, beat in heartbeats.seen for name, site in beat.items()}
     for name in ("hospital_1", "hospital_2", "hospital_3"):
         assert {(name, "training"), (name, "evaluating")} <= seen, sorted(seen)
     assert {state for _, state in seen} <= set(WORKING.values()) | set(DONE.values())
+    # ... and never a step behind the progress line above it: evaluating, no site still trains
+    for step, beat in heartbeats.seen:
+        assert step != "evaluating" or "training" not in {s["state"] for s in beat.values()}
     rounds = flower.snapshot(run["id"])["rounds"]
     assert [r["fit"]["_round"]["participants"] for r in rounds] == [
         ["hospital_1", "hospital_2", "hospital_3"]
